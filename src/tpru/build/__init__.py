@@ -1,0 +1,1 @@
+"""The dataset builder: filter, describe, formulate, split, write."""

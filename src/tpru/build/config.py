@@ -1,0 +1,216 @@
+"""The build's configuration: one frozen dataclass per stage.
+
+Every field has a default that follows the paper where the paper says
+something (4 frames, 4 candidates plus "None of the choices provided") and a
+conservative choice otherwise. ``tpru build --print-config`` shows them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from tpru.schema import TASKS
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    """Which frames and episodes are dropped, each drop counted by reason.
+
+    Attributes:
+        min_side: frames whose shorter side is below this many pixels are
+            ``too_small``.
+        blur_threshold: frames whose Laplacian variance (grey levels 0-255,
+            measured at ``ImageConfig.analysis_side``) is below this are
+            ``blurred``; 0 turns the check off.
+        dup_hamming: a frame is a ``near_duplicate`` of the previous kept frame
+            when their 64-bit perceptual hashes differ in at most this many
+            bits *and* their thumbnails differ by at most ``dup_pixel_diff``.
+        dup_pixel_diff: mean absolute thumbnail difference (0-1) for the above.
+        min_change: an episode whose first and last kept frames differ by less
+            than this (mean absolute thumbnail difference, 0-1) is ``static``.
+        min_frames: episodes with fewer kept frames are ``too_few_frames``;
+            never less than ``TaskConfig.frames_per_sample``.
+    """
+
+    min_side: int = 64
+    blur_threshold: float = 10.0
+    dup_hamming: int = 4
+    dup_pixel_diff: float = 0.01
+    min_change: float = 0.01
+    min_frames: int = 0
+
+    def __post_init__(self) -> None:
+        if self.min_side < 1:
+            raise ValueError("filter.min_side must be at least 1")
+        if not 0 <= self.dup_hamming <= 64:
+            raise ValueError("filter.dup_hamming must be between 0 and 64")
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """How kept frames are stored in the dataset.
+
+    Attributes:
+        max_side: longer side of a stored image in pixels; larger frames are
+            downscaled (aspect kept). A JPEG source already within bounds is
+            stored byte for byte, so it is never compressed twice.
+        format: ``jpeg`` (photos, renders) or ``png`` (lossless, e.g. GUI text).
+        quality: JPEG quality when re-encoding.
+        analysis_side: frames are measured (blur, hashes, embedding) at this size.
+    """
+
+    max_side: int = 640
+    format: Literal["jpeg", "png"] = "jpeg"
+    quality: int = 90
+    analysis_side: int = 128
+
+    def __post_init__(self) -> None:
+        if self.max_side < 16:
+            raise ValueError("image.max_side must be at least 16")
+        if not 1 <= self.quality <= 100:
+            raise ValueError("image.quality must be between 1 and 100")
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """Descriptions and question wording.
+
+    Attributes:
+        paraphrase_rate: share of samples whose description sentence uses a
+            paraphrase template instead of the paper's wording.
+        question_paraphrase_rate: the same for the question's wording.
+        require_description: drop episodes without a description
+            (``no_description``) instead of asking text-free questions.
+    """
+
+    paraphrase_rate: float = 0.5
+    question_paraphrase_rate: float = 0.5
+    require_description: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("paraphrase_rate", "question_paraphrase_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"text.{name} must be between 0 and 1")
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """How samples are formulated.
+
+    Attributes:
+        tasks: which of ordering, next_frame, prev_frame to make.
+        frames_per_sample: frames in a sequence (paper: 4; 3 to 8 supported).
+        candidates: image or permutation choices besides "None of the choices
+            provided" (paper: 4).
+        windows_per_episode: sequences drawn from each episode; each yields
+            one sample per task.
+        ordering_forms: ``options`` (permutations as choices) and/or
+            ``letters`` (answer a letter sequence such as "CABD"), used in turn.
+        negative_rate: share of multiple-choice samples made negative.
+        negative_kinds: ``mismatch`` (the text describes another process) and
+            ``missing`` (the true frame is left out of the candidates).
+        same_episode_distractors: at most this many distractors per sample
+            come from the sample's own episode; the rest are nearest
+            neighbours from other episodes of the same scenario and split.
+    """
+
+    tasks: tuple[str, ...] = TASKS
+    frames_per_sample: int = 4
+    candidates: int = 4
+    windows_per_episode: int = 1
+    ordering_forms: tuple[Literal["options", "letters"], ...] = ("options", "letters")
+    negative_rate: float = 0.3
+    negative_kinds: tuple[Literal["mismatch", "missing"], ...] = ("mismatch", "missing")
+    same_episode_distractors: int = 1
+
+    def __post_init__(self) -> None:
+        unknown = [t for t in self.tasks if t not in TASKS]
+        if unknown or not self.tasks:
+            raise ValueError(f"tasks.tasks must be a non-empty list of {', '.join(TASKS)}")
+        if not 3 <= self.frames_per_sample <= 8:
+            raise ValueError("tasks.frames_per_sample must be between 3 and 8")
+        if not 2 <= self.candidates <= 8:
+            raise ValueError("tasks.candidates must be between 2 and 8")
+        if self.windows_per_episode < 1:
+            raise ValueError("tasks.windows_per_episode must be at least 1")
+        if not 0.0 <= self.negative_rate <= 1.0:
+            raise ValueError("tasks.negative_rate must be between 0 and 1")
+        if self.negative_rate > 0 and not self.negative_kinds:
+            raise ValueError("tasks.negative_kinds is empty but negative_rate > 0")
+        if not self.ordering_forms:
+            raise ValueError("tasks.ordering_forms must name options and/or letters")
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """The image embedding used to find distractors.
+
+    Attributes:
+        name: ``thumb`` (a compact colour-and-edge feature computed on CPU while
+            frames are read) or ``module:function`` taking a list of PIL images
+            and returning an (n, d) float32 array.
+    """
+
+    name: str = "thumb"
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Leak-free splits grouped by episode.
+
+    Attributes:
+        ratios: split name -> share of episodes. Episodes that share an image
+            or a near-duplicate image are kept in one split.
+        near_dup_hamming: images whose perceptual hashes differ in at most this
+            many bits, and whose thumbnails differ by at most
+            ``FilterConfig.dup_pixel_diff``, count as near-duplicates.
+    """
+
+    ratios: dict[str, float] = field(default_factory=lambda: {"train": 0.9, "test": 0.1})
+    near_dup_hamming: int = 4
+
+    def __post_init__(self) -> None:
+        if not self.ratios or any(v < 0 for v in self.ratios.values()):
+            raise ValueError("split.ratios must map split names to non-negative shares")
+        if sum(self.ratios.values()) <= 0:
+            raise ValueError("split.ratios must not all be zero")
+        for name in self.ratios:
+            if not name or not name.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"split name {name!r} must be letters, digits, - or _")
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything `tpru build` needs; written into ``build.json``.
+
+    Attributes:
+        sources: ``KIND:PATH`` names, read in order.
+        out: the dataset folder to write.
+        seed: every random choice derives from it.
+        workers: processes reading and measuring frames.
+        strict: stop at the first bad input instead of skipping it.
+        scenario: overrides the scenario of every episode when set.
+    """
+
+    sources: tuple[str, ...] = ()
+    out: str = "dataset"
+    seed: int = 0
+    workers: int = 1
+    strict: bool = False
+    scenario: str | None = None
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    tasks: TaskConfig = field(default_factory=TaskConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+
+    @property
+    def min_frames(self) -> int:
+        """Fewest kept frames an episode needs."""
+        return max(self.filter.min_frames, self.tasks.frames_per_sample)

@@ -1,0 +1,46 @@
+"""Sources of episodes, named ``KIND:PATH`` on the command line.
+
+The table maps a kind to ``"module:factory"``; the module is imported only
+when that kind is used, so a missing optional dependency matters only to
+the user who picks it. A factory is called as ``factory(path, skips=...)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from tpru.diagnostics import InputError, Skips
+
+if TYPE_CHECKING:
+    from tpru.sources.base import Source
+
+SOURCES: dict[str, str] = {
+    "frames": "tpru.sources.frames:FrameFolderSource",
+    "manifest": "tpru.sources.manifest:ManifestSource",
+    "video": "tpru.sources.video:VideoSource",
+}
+
+EXTRAS: dict[str, str] = {"video": "data"}
+"""Which extra of tpru a source kind needs, for the install hint."""
+
+
+def open_source(spec: str, *, skips: Skips | None = None) -> Source:
+    """Open a source named ``KIND:PATH`` (e.g. ``frames:data/episodes``)."""
+    kind, sep, path = spec.partition(":")
+    if not sep or not path:
+        raise InputError(f"source {spec!r} is not of the form KIND:PATH "
+                         f"(kinds: {', '.join(sorted(SOURCES))})")
+    if kind not in SOURCES:
+        raise InputError(f"unknown source kind {kind!r} in {spec!r} "
+                         f"(kinds: {', '.join(sorted(SOURCES))})")
+    module_name, _, attr = SOURCES[kind].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        extra = EXTRAS.get(kind)
+        hint = f"; install it with: pip install 'tpru[{extra}]'" if extra else ""
+        raise InputError(f"source kind {kind!r} needs {err.name or err}{hint}") from None
+    factory = getattr(module, attr)
+    source: Source = factory(path, skips=skips or Skips())
+    return source
