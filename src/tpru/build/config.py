@@ -7,6 +7,7 @@ conservative choice otherwise. ``tpru build --print-config`` shows them all.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -27,17 +28,18 @@ class FilterConfig:
             when their 64-bit perceptual hashes differ in at most this many
             bits *and* their thumbnails differ by at most ``dup_pixel_diff``.
         dup_pixel_diff: mean absolute thumbnail difference (0-1) for the above.
-        min_change: an episode whose first and last kept frames differ by less
-            than this (mean absolute thumbnail difference, 0-1) is ``static``.
+        min_change: an episode none of whose kept frames differs from the first
+            by more than this (mean absolute thumbnail difference, 0-1) is
+            ``static``.
         min_frames: episodes with fewer kept frames are ``too_few_frames``;
             never less than ``TaskConfig.frames_per_sample``.
     """
 
     min_side: int = 64
-    blur_threshold: float = 10.0
+    blur_threshold: float = 20.0
     dup_hamming: int = 4
     dup_pixel_diff: float = 0.01
-    min_change: float = 0.01
+    min_change: float = 0.005
     min_frames: int = 0
 
     def __post_init__(self) -> None:
@@ -63,7 +65,7 @@ class ImageConfig:
     max_side: int = 640
     format: Literal["jpeg", "png"] = "jpeg"
     quality: int = 90
-    analysis_side: int = 128
+    analysis_side: int = 256
 
     def __post_init__(self) -> None:
         if self.max_side < 16:
@@ -132,6 +134,9 @@ class TaskConfig:
             raise ValueError("tasks.frames_per_sample must be between 3 and 8")
         if not 2 <= self.candidates <= 8:
             raise ValueError("tasks.candidates must be between 2 and 8")
+        if "ordering" in self.tasks and self.candidates > math.factorial(self.frames_per_sample) - 1:
+            raise ValueError(f"tasks.candidates={self.candidates} needs more wrong orders than "
+                             f"{self.frames_per_sample} frames have")
         if self.windows_per_episode < 1:
             raise ValueError("tasks.windows_per_episode must be at least 1")
         if not 0.0 <= self.negative_rate <= 1.0:

@@ -1,0 +1,149 @@
+"""Distractors: frames that look like the truth but are not it.
+
+A choice question needs image candidates besides the true frame. They come
+from the sample's own episode (other frames of the same process; at most
+``same_episode_distractors``), then from the nearest neighbours of the true
+frame by image embedding among other episodes of the same scenario and split
+(one frame per other episode, so the candidates are varied). A candidate that
+is a near-duplicate of the truth or of another candidate is never used: it
+would make the question ambiguous.
+
+`NeighbourIndex` uses faiss when it is installed (an exact inner-product
+index, or HNSW beyond ``HNSW_FROM`` frames, so a million frames stay fast),
+and plain numpy otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tpru.build.images import hamming, thumb_diff
+
+log = logging.getLogger("tpru")
+
+HNSW_FROM = 50_000
+"""Indexes over more frames than this use HNSW (approximate) instead of an exact search."""
+
+
+class NeighbourIndex:
+    """Nearest neighbours by cosine similarity over a subset of frame rows."""
+
+    def __init__(self, vectors: np.ndarray, rows: np.ndarray) -> None:
+        self.rows = rows
+        self._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._faiss = None
+        try:
+            import faiss
+        except ImportError:
+            return
+        dim = self._vectors.shape[1]
+        if len(rows) > HNSW_FROM:
+            index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efSearch = 128
+            threads = faiss.omp_get_max_threads()
+            faiss.omp_set_num_threads(1)  # a parallel build is not reproducible
+            index.add(self._vectors)
+            faiss.omp_set_num_threads(threads)
+        else:
+            index = faiss.IndexFlatIP(dim)
+            index.add(self._vectors)
+        self._faiss = index
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def search(self, query: np.ndarray, k: int) -> list[int]:
+        """Frame rows of the `k` nearest neighbours of `query`, nearest first."""
+        k = min(k, len(self.rows))
+        if k <= 0:
+            return []
+        if self._faiss is not None:
+            _, found = self._faiss.search(query.reshape(1, -1).astype(np.float32), k)
+            return [int(self.rows[i]) for i in found[0] if i >= 0]
+        scores = self._vectors @ query.astype(np.float32)
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.lexsort((top, -scores[top]))]
+        return [int(self.rows[i]) for i in top]
+
+
+@dataclass
+class FrameTable:
+    """Per-frame arrays of the kept frames of every kept episode (row = frame)."""
+
+    episode: np.ndarray
+    """(n,) int32 episode index of each frame."""
+    position: np.ndarray
+    """(n,) int32 index of the frame in its source episode."""
+    phash: np.ndarray
+    """(n,) uint64 perceptual hashes."""
+    thumbs: np.ndarray
+    """(n, 256) uint8 grey thumbnails."""
+    embeddings: np.ndarray
+    """(n, d) float32 unit vectors."""
+
+    def near_duplicate(self, a: int, b: int, max_hamming: int, max_pixel_diff: float) -> bool:
+        return hamming(int(self.phash[a]), int(self.phash[b])) <= max_hamming and \
+            thumb_diff(self.thumbs[a], self.thumbs[b]) <= max_pixel_diff
+
+
+@dataclass(frozen=True)
+class DistractorPolicy:
+    same_episode: int
+    max_hamming: int
+    max_pixel_diff: float
+
+
+def pick_distractors(table: FrameTable, truth: int, window: Sequence[int],
+                     episode_rows: Sequence[int], index: NeighbourIndex | None, needed: int,
+                     policy: DistractorPolicy, rng: random.Random) -> list[int] | None:
+    """Rows of `needed` distractors for the true frame `truth`, or None if too few exist.
+
+    Args:
+        window: rows shown in the question (used from the own episode only
+            when nothing else is left).
+        episode_rows: all kept rows of the truth's episode.
+        index: neighbours among the same scenario and split.
+    """
+    chosen: list[int] = []
+
+    def usable(row: int) -> bool:
+        if row == truth or row in chosen:
+            return False
+        return not any(table.near_duplicate(row, other, policy.max_hamming,
+                                            policy.max_pixel_diff) for other in (truth, *chosen))
+
+    own = [r for r in episode_rows if r not in window]
+    rng.shuffle(own)
+    for row in own:
+        if len(chosen) >= min(policy.same_episode, needed):
+            break
+        if usable(row):
+            chosen.append(row)
+    if index is not None and len(chosen) < needed:
+        own_episode = int(table.episode[truth])
+        used_episodes = {own_episode}
+        for row in index.search(table.embeddings[truth], 8 * needed + 16):
+            if len(chosen) >= needed:
+                break
+            episode = int(table.episode[row])
+            if episode in used_episodes or not usable(row):
+                continue
+            used_episodes.add(episode)
+            chosen.append(row)
+    # Not enough neighbours: more frames of the own episode, then the window's.
+    shown = [r for r in window if r != truth]
+    rng.shuffle(shown)
+    for row in [*own, *shown]:
+        if len(chosen) >= needed:
+            break
+        if usable(row):
+            chosen.append(row)
+    if len(chosen) < needed:
+        return None
+    rng.shuffle(chosen)
+    return chosen

@@ -1,0 +1,71 @@
+"""Image embeddings for finding distractors among similar scenes.
+
+The default, ``thumb``, is a compact 64-dimensional feature computed on CPU
+from the small analysis image the builder already has: the mean colour of a
+4x4 grid (48 values) and the mean edge strength of the same grid (16
+values), centred and L2-normalised, so cosine similarity finds frames with
+the same layout and colours. Any other embedding plugs in by name as
+``module:function``: a function taking a list of PIL images and returning an
+(n, d) float32 array (e.g. a CLIP or SigLIP model wrapped by the user).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from tpru.diagnostics import InputError
+
+EmbedFn = Callable[[Sequence[Image.Image]], np.ndarray]
+
+GRID = 4
+
+
+def thumb_embedding(images: Sequence[Image.Image]) -> np.ndarray:
+    """The default 64-d colour-layout and edge feature, one row per image."""
+    rows = [_thumb_feature(image) for image in images]
+    if not rows:
+        return np.zeros((0, GRID * GRID * 4), dtype=np.float32)
+    return np.stack(rows)
+
+
+def _thumb_feature(image: Image.Image) -> np.ndarray:
+    rgb = np.asarray(image.convert("RGB").resize((GRID * 8, GRID * 8), Image.Resampling.BILINEAR),
+                     dtype=np.float32) / 255.0
+    colour = rgb.reshape(GRID, 8, GRID, 8, 3).mean(axis=(1, 3)).ravel()
+    grey = rgb.mean(axis=2)
+    gx = np.abs(np.diff(grey, axis=1, append=grey[:, -1:]))
+    gy = np.abs(np.diff(grey, axis=0, append=grey[-1:, :]))
+    edges = (gx + gy).reshape(GRID, 8, GRID, 8).mean(axis=(1, 3)).ravel() * 4.0
+    feature = np.concatenate([colour - colour.mean(), edges - edges.mean()]).astype(np.float32)
+    norm = float(np.linalg.norm(feature))
+    return feature / norm if norm > 0 else feature
+
+
+def resolve_embedding(name: str) -> EmbedFn:
+    """The embedding function named ``thumb`` or ``module:function``."""
+    if name == "thumb":
+        return thumb_embedding
+    module_name, sep, attr = name.partition(":")
+    if not sep:
+        raise InputError(f"embedding {name!r} must be 'thumb' or 'module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise InputError(f"embedding {name!r}: cannot import {module_name} ({err})") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise InputError(f"embedding {name!r}: {module_name} has no function {attr}")
+    return fn  # type: ignore[no-any-return]
+
+
+def normalise_rows(vectors: np.ndarray) -> np.ndarray:
+    """float32 rows scaled to unit length (zero rows stay zero)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2:
+        raise InputError(f"an embedding must return a 2-d array, got shape {vectors.shape}")
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)

@@ -1,0 +1,181 @@
+"""Pass 2's per-episode work: choose windows, decide negatives, call the formulators.
+
+A `Formulator` holds what the choices need across the dataset (the letter
+balancer, the pool of descriptions for negatives, the neighbour indexes)
+and turns one kept episode into its samples. Its random choices come from a
+generator seeded by the build seed and the episode id, so an episode's
+samples do not depend on which other episodes were built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tpru.build.candidates import DistractorPolicy, FrameTable, NeighbourIndex, pick_distractors
+from tpru.build.config import BuildConfig
+from tpru.build.describe import DescriptionPool, description_sentence
+from tpru.build.tasks import (NEXT_WORDING, ORDERING_WORDING, PREV_WORDING, Header,
+                              LetterBalancer, distractors_needed, next_frame, ordering_letters,
+                              ordering_options, prev_frame)
+from tpru.schema import Sample
+
+WORDINGS = {"ordering": len(ORDERING_WORDING), "next_frame": len(NEXT_WORDING),
+            "prev_frame": len(PREV_WORDING)}
+
+
+def seeded(seed: int, *parts: object) -> random.Random:
+    """A generator that depends only on the seed and `parts` (e.g. an episode id)."""
+    return random.Random(hashlib.sha256(repr((seed, *parts)).encode()).digest())
+
+
+@dataclass
+class EpisodeInfo:
+    """A kept episode as pass 2 sees it: its frames are rows of the `FrameTable`."""
+
+    id: str
+    scenario: str
+    description: str | None
+    rows: range
+
+
+def choose_windows(n_frames: int, length: int, count: int, rng: random.Random
+                   ) -> list[list[int]]:
+    """Up to `count` distinct sorted windows of `length` frame positions.
+
+    The first spans the episode evenly (first and last frame included), so
+    the whole described process is shown; the others are seeded draws.
+    """
+    if n_frames < length:
+        return []
+    even = [round(i * (n_frames - 1) / (length - 1)) for i in range(length)]
+    windows = [even]
+    attempts = 0
+    while len(windows) < count and attempts < 20 * count:
+        attempts += 1
+        draw = sorted(rng.sample(range(n_frames), length))
+        if draw not in windows:
+            windows.append(draw)
+    return windows
+
+
+class Formulator:
+    """Makes the samples of each kept episode (see the module docstring)."""
+
+    def __init__(self, config: BuildConfig, table: FrameTable, images: Sequence[str],
+                 split_of: Sequence[str], episodes: Sequence[EpisodeInfo],
+                 indexes: dict[tuple[str, str], NeighbourIndex]) -> None:
+        self.config = config
+        self.table = table
+        self.images = images
+        self.split_of = split_of
+        self.episodes = episodes
+        self.indexes = indexes
+        self.balancer = LetterBalancer(config.seed)
+        self.pool = DescriptionPool()
+        self.pool.extend((split_of[e], ep.scenario, ep.description)
+                         for e, ep in enumerate(episodes) if ep.description)
+        self.policy = DistractorPolicy(config.tasks.same_episode_distractors,
+                                       config.split.near_dup_hamming,
+                                       config.filter.dup_pixel_diff)
+        self.skipped: Counter[str] = Counter()
+        self._ordering_turn = 0
+
+    def samples_for(self, e: int) -> Iterator[Sample]:
+        """The samples of kept episode `e`, in a fixed order."""
+        episode = self.episodes[e]
+        tcfg = self.config.tasks
+        rng = seeded(self.config.seed, episode.id)
+        rows = list(episode.rows)
+        for w, positions in enumerate(choose_windows(len(rows), tcfg.frames_per_sample,
+                                                     tcfg.windows_per_episode, rng)):
+            window = [rows[p] for p in positions]
+            for task in tcfg.tasks:
+                sample = self._sample(e, w, task, window, rng)
+                if sample is not None:
+                    yield sample
+
+    def _sample(self, e: int, w: int, task: str, window: list[int], rng: random.Random
+                ) -> Sample | None:
+        episode = self.episodes[e]
+        split = self.split_of[e]
+        tcfg = self.config.tasks
+        header = Header(f"{episode.id}/w{w}/{task}", episode.scenario, episode.id)
+        frames = [self.images[r] for r in window]
+        rows = list(episode.rows)
+        wording = 0
+        if rng.random() < self.config.text.question_paraphrase_rate:
+            wording = rng.randrange(1, WORDINGS[task])
+        meta: dict[str, Any] = {
+            "split": split,
+            "window": [int(self.table.position[r]) for r in window],
+        }
+        if task == "ordering":
+            form = tcfg.ordering_forms[self._ordering_turn % len(tcfg.ordering_forms)]
+            self._ordering_turn += 1
+            if form == "letters":
+                intro = self._intro(episode.description, rng, meta)
+                return ordering_letters(header, frames, intro, rng=rng, wording=wording,
+                                        meta=meta)
+        kind, shown_description = self._negative(episode, split, rng)
+        intro = self._intro(shown_description, rng, meta)
+        if kind == "mismatch":
+            meta["shown_description"] = shown_description
+        gold = self.balancer.draw((split, task), tcfg.candidates + 1)
+        if task == "ordering":
+            return ordering_options(header, frames, intro, candidates=tcfg.candidates,
+                                    gold=gold, negative_kind=kind, rng=rng, wording=wording,
+                                    meta=meta)
+        truth = window[-2] if task == "next_frame" else window[0]
+        index = self.indexes.get((split, episode.scenario))
+        chosen = pick_distractors(self.table, truth, window, rows, index,
+                                  distractors_needed(tcfg.candidates, kind), self.policy, rng)
+        if chosen is None:
+            self.skipped["not_enough_distractors"] += 1
+            return None
+        meta["distractors"] = [{"episode": self.episodes[int(self.table.episode[r])].id,
+                                "frame": int(self.table.position[r])} for r in chosen]
+        meta["distractor_episodes"] = sorted({d["episode"] for d in meta["distractors"]})
+        maker = next_frame if task == "next_frame" else prev_frame
+        return maker(header, frames, [self.images[r] for r in chosen], intro,
+                     candidates=tcfg.candidates, gold=gold, negative_kind=kind, rng=rng,
+                     wording=wording, meta=meta)
+
+    def _intro(self, description: str | None, rng: random.Random, meta: dict[str, Any]) -> str:
+        if not description:
+            meta["description_template"] = None
+            return ""
+        sentence, template = description_sentence(description, rng,
+                                                  self.config.text.paraphrase_rate)
+        meta["description_template"] = template
+        return sentence
+
+    def _negative(self, episode: EpisodeInfo, split: str, rng: random.Random
+                  ) -> tuple[str | None, str | None]:
+        """The negative kind (None for a positive) and the description to show."""
+        tcfg = self.config.tasks
+        if tcfg.negative_rate <= 0 or rng.random() >= tcfg.negative_rate:
+            return None, episode.description
+        kinds = list(tcfg.negative_kinds)
+        if not episode.description and "mismatch" in kinds:
+            # Without its own description a positive sample has no text, so a text in a
+            # negative one would give the answer away.
+            kinds.remove("mismatch")
+        if not kinds:
+            self.skipped["negative_impossible"] += 1
+            return None, episode.description
+        kind = rng.choice(kinds)
+        if kind == "mismatch":
+            other = self.pool.negative_for(split, episode.scenario, episode.description, rng)
+            if other is not None:
+                return kind, other
+            self.skipped["no_other_description"] += 1
+            if "missing" not in kinds:
+                return None, episode.description
+            kind = "missing"
+        return kind, episode.description
+

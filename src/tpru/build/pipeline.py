@@ -1,0 +1,402 @@
+"""`tpru build`: sources in, a finished dataset folder out.
+
+The build runs in two passes inside ``<out>.partial/``:
+
+1. Measure (parallel over episodes): read and filter every frame once, stage
+   the kept frames' images, and append one record per episode to
+   ``work/episodes.jsonl`` with thumbnails and embeddings in flat binary
+   files beside it. This pass is the expensive one and is resumable: a
+   record is only counted once its line is complete, so ``--resume`` picks up
+   after the last finished episode.
+2. Formulate (one process, streaming): group episodes that share images,
+   assign splits, index embeddings per scenario and split, and write samples
+   per split while linking their images into ``images/``. Then the leakage
+   check, ``build.json`` (written last) and a rename of the folder to
+   ``<out>``: a folder named ``<out>`` is always a finished build.
+
+Every random choice derives from the seed and the episode's id, so the same
+inputs and seed give byte-identical output whatever ``--workers`` is and
+whether the build was resumed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tpru import __version__
+from tpru.build.candidates import FrameTable, NeighbourIndex
+from tpru.build.config import BuildConfig
+from tpru.build.formulate import EpisodeInfo, Formulator
+from tpru.build.images import THUMB_SIDE
+from tpru.build.measure import EpisodeResult, measure_episode, stage_path
+from tpru.build.split import assign_splits, check_leakage, group_episodes
+from tpru.config import to_dict
+from tpru.dataset import BUILD_FILE, IMAGES_DIR
+from tpru.diagnostics import InputError, Skips
+from tpru.progress import progress_bar
+from tpru.schema import SCHEMA_VERSION, Episode, dumps
+from tpru.sources import open_source
+
+log = logging.getLogger("tpru")
+
+WORK = "work"
+STATE = "state.json"
+RECORDS = "episodes.jsonl"
+THUMBS = "thumbs.u8"
+EMBEDDINGS = "embeddings.f32"
+
+RUNTIME_ONLY = ("out", "workers")
+"""Config fields that never change the output, left out of ``build.json``."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    path: Path
+    info: dict[str, Any]
+
+
+def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
+          show_progress: bool = True) -> BuildResult:
+    """Build the dataset described by `config`; see the module docstring."""
+    if not config.sources:
+        raise InputError("no sources given (use --source KIND:PATH or 'sources:' in the config)")
+    out = Path(config.out)
+    partial = out.with_name(out.name + ".partial")
+    _check_target(out, overwrite)
+    fingerprint = _fingerprint(config)
+    work = partial / WORK
+    if partial.exists() and resume:
+        _check_resumable(partial, fingerprint)
+        log.info("resuming the build in %s", partial)
+    else:
+        if partial.exists():
+            log.warning("discarding the unfinished build in %s (use --resume to continue it)",
+                        partial)
+            shutil.rmtree(partial)
+        work.mkdir(parents=True)
+        (partial / STATE).write_text(json.dumps({"fingerprint": fingerprint}))
+
+    skips = Skips(strict=config.strict)
+    _measure_all(config, work, skips, show_progress)
+    info = _formulate_all(config, partial, skips, show_progress)
+    _finish(partial, out, info, overwrite)
+    return BuildResult(out, info)
+
+
+def _check_target(out: Path, overwrite: bool) -> None:
+    if out.exists() and not overwrite:
+        what = "a dataset" if (out / BUILD_FILE).exists() else "a file or folder"
+        raise InputError(f"{out}: {what} is already there; pass --overwrite to replace it")
+
+
+def _fingerprint(config: BuildConfig) -> str:
+    data = {k: v for k, v in to_dict(config).items() if k not in (*RUNTIME_ONLY, "strict")}
+    blob = json.dumps({"config": data, "schema": SCHEMA_VERSION, "version": __version__},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _check_resumable(partial: Path, fingerprint: str) -> None:
+    try:
+        state = json.loads((partial / STATE).read_text())
+    except (OSError, ValueError):
+        raise InputError(f"{partial}: cannot resume, its {STATE} is missing or damaged; "
+                         "run without --resume to start over") from None
+    if state.get("fingerprint") != fingerprint:
+        raise InputError(f"{partial}: cannot resume, it was started with a different "
+                         "configuration or tpru version; run without --resume to start over")
+
+
+# ---------------------------------------------------------------- pass 1: measure
+
+
+def _iter_episodes(config: BuildConfig, skips: Skips) -> Iterator[Episode]:
+    seen: set[str] = set()
+    for spec in config.sources:
+        for episode in open_source(spec, skips=skips).iter_episodes():
+            if config.scenario:
+                episode = replace(episode, scenario=config.scenario)
+            if episode.id in seen:
+                skips.skip("duplicate_episode_id",
+                           f"{spec}: episode id {episode.id!r} appears more than once")
+                continue
+            seen.add(episode.id)
+            yield episode
+
+
+def _read_done(work: Path) -> tuple[set[str], int, int]:
+    """Ids of finished episodes; trims a half-written last record and the arrays after it."""
+    records = work / RECORDS
+    done: set[str] = set()
+    rows = 0
+    good_bytes = 0
+    dim = 0
+    if records.exists():
+        with records.open("rb") as handle:
+            for line in handle:
+                if not line.endswith(b"\n"):
+                    break
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    break
+                done.add(record["episode"]["id"])
+                rows += len(record["frames"])
+                dim = record.get("embedding_dim", dim) or dim
+                good_bytes += len(line)
+        with records.open("r+b") as handle:
+            handle.truncate(good_bytes)
+    for name, width in ((THUMBS, THUMB_SIDE ** 2), (EMBEDDINGS, 4 * dim)):
+        path = work / name
+        if path.exists():
+            with path.open("r+b") as handle:
+                handle.truncate(rows * width)
+    return done, rows, len(done)
+
+
+def _measure_all(config: BuildConfig, work: Path, skips: Skips, show_progress: bool) -> None:
+    done, _, next_ordinal = _read_done(work)
+    stage = work / "frames"
+
+    def pending() -> Iterator[tuple[Episode, int]]:
+        ordinal = next_ordinal
+        for episode in _iter_episodes(config, skips):
+            if episode.id in done:
+                continue
+            yield episode, ordinal
+            ordinal += 1
+
+    with (work / RECORDS).open("ab") as records, (work / THUMBS).open("ab") as thumbs, \
+            (work / EMBEDDINGS).open("ab") as embeddings, \
+            progress_bar("reading frames", show=show_progress, unit="frames") as bar:
+        if done:
+            bar.note(f"{len(done)} episodes already done")
+        for result in _ordered_map(measure_episode, pending(), config, stage):
+            record = result.record
+            if record["frames"]:
+                record["embedding_dim"] = int(result.embeddings.shape[1])
+                thumbs.write(np.ascontiguousarray(result.thumbs, np.uint8).tobytes())
+                embeddings.write(np.ascontiguousarray(result.embeddings, np.float32).tobytes())
+                thumbs.flush()
+                embeddings.flush()
+            records.write((json.dumps(record, sort_keys=True) + "\n").encode())
+            records.flush()
+            bar.advance(record["frames_read"])
+
+
+def _ordered_map(fn: Callable[..., EpisodeResult], items: Iterator[tuple[Episode, int]],
+                 config: BuildConfig, stage: Path) -> Iterator[EpisodeResult]:
+    """fn over items in order, with at most a few episodes in flight per worker."""
+    if config.workers == 1:
+        for episode, ordinal in items:
+            yield fn(episode, ordinal, config, stage)
+        return
+    window: deque[Future[EpisodeResult]] = deque()
+    with ProcessPoolExecutor(max_workers=config.workers) as pool:
+        try:
+            for episode, ordinal in items:
+                window.append(pool.submit(fn, episode, ordinal, config, stage))
+                if len(window) >= 4 * config.workers:
+                    yield window.popleft().result()
+            while window:
+                yield window.popleft().result()
+        finally:
+            for future in window:
+                future.cancel()
+
+
+# ---------------------------------------------------------------- pass 2: formulate
+
+
+def _load_tables(work: Path) -> tuple[list[EpisodeInfo], FrameTable, list[str], Counter[str],
+                                      Counter[str], dict[str, list[str]], int]:
+    episodes: list[EpisodeInfo] = []
+    images: list[str] = []
+    phashes: list[int] = []
+    positions: list[int] = []
+    frame_drops: Counter[str] = Counter()
+    episode_drops: Counter[str] = Counter()
+    examples: dict[str, list[str]] = {}
+    frames_read = 0
+    dim = 0
+    with (work / RECORDS).open(encoding="utf-8") as handle:
+        records = sorted((json.loads(line) for line in handle), key=lambda r: r["ordinal"])
+    for record in records:
+        frames_read += record["frames_read"]
+        frame_drops.update(record["drops"])
+        for reason, items in record["examples"].items():
+            examples.setdefault(reason, []).extend(items[: 5 - len(examples.get(reason, []))])
+        if record["dropped"]:
+            episode_drops[record["dropped"]] += 1
+            examples.setdefault(record["dropped"], [])
+            if len(examples[record["dropped"]]) < 5:
+                examples[record["dropped"]].append(record["message"])
+            continue
+        ep = record["episode"]
+        start = len(images)
+        for frame in record["frames"]:
+            images.append(f"{IMAGES_DIR}/{frame['digest'][:2]}/{frame['digest']}.{frame['ext']}")
+            phashes.append(frame["phash"])
+            positions.append(frame["index"])
+        dim = record["embedding_dim"]
+        episodes.append(EpisodeInfo(ep["id"], ep["scenario"], ep.get("description"),
+                                    range(start, len(images))))
+    n = len(images)
+    episode_of = np.zeros(n, dtype=np.int32)
+    for e, info in enumerate(episodes):
+        episode_of[info.rows.start:info.rows.stop] = e
+    thumbs = np.fromfile(work / THUMBS, dtype=np.uint8).reshape(n, THUMB_SIDE ** 2) if n else \
+        np.zeros((0, THUMB_SIDE ** 2), np.uint8)
+    embeddings = np.fromfile(work / EMBEDDINGS, dtype=np.float32).reshape(n, dim) if n else \
+        np.zeros((0, 1), np.float32)
+    table = FrameTable(episode=episode_of, position=np.array(positions, dtype=np.int32),
+                       phash=np.array(phashes, dtype=np.uint64), thumbs=thumbs,
+                       embeddings=embeddings)
+    return episodes, table, images, frame_drops, episode_drops, examples, frames_read
+
+
+def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
+                   show_progress: bool) -> dict[str, Any]:
+    work = partial / WORK
+    episodes, table, images, frame_drops, episode_drops, examples, frames_read = \
+        _load_tables(work)
+    if not episodes:
+        raise InputError("no usable episodes: every episode was skipped or dropped "
+                         f"(drops: {dict(frame_drops + episode_drops + skips.counts)})")
+    digests = np.array([p.rsplit("/", 1)[1].split(".")[0].encode() for p in images], dtype="S32")
+    groups = group_episodes(table.episode, digests, table.phash, table.thumbs, len(episodes),
+                            config.split.near_dup_hamming, config.filter.dup_pixel_diff)
+    split_of = assign_splits(groups, [e.id for e in episodes], config.split.ratios, config.seed)
+
+    indexes: dict[tuple[str, str], NeighbourIndex] = {}
+    for key in sorted({(split_of[e], ep.scenario) for e, ep in enumerate(episodes)}):
+        rows = np.concatenate([np.arange(ep.rows.start, ep.rows.stop) for e, ep in
+                               enumerate(episodes) if (split_of[e], ep.scenario) == key])
+        indexes[key] = NeighbourIndex(table.embeddings[rows], rows.astype(np.int64))
+
+    formulator = Formulator(config, table, images, split_of, episodes, indexes)
+    split_names = [s for s in config.split.ratios if s in set(split_of)]
+    split_episodes: dict[str, set[str]] = {s: set() for s in split_names}
+    split_images: dict[str, set[bytes]] = {s: set() for s in split_names}
+    counts: dict[str, Counter[str]] = {s: Counter() for s in split_names}
+    handles = {s: (partial / f"{s}.jsonl").open("w", encoding="utf-8", newline="\n")
+               for s in split_names}
+    stage = work / "frames"
+    try:
+        with progress_bar("writing samples", show=show_progress, unit="episodes",
+                          total=len(episodes)) as bar:
+            for e, episode in enumerate(episodes):
+                split = split_of[e]
+                for sample in formulator.samples_for(e):
+                    handles[split].write(dumps(sample) + "\n")
+                    counts[split][sample.task] += 1
+                    split_episodes[split].add(sample.episode_id)
+                    split_episodes[split].update(sample.meta.get("distractor_episodes", []))
+                    for image in sample.images:
+                        digest = image.rsplit("/", 1)[1].split(".")[0]
+                        if digest.encode() not in split_images[split]:
+                            split_images[split].add(digest.encode())
+                            _link(stage_path(stage, digest, image.rsplit(".", 1)[1]),
+                                  partial / image)
+                bar.advance(1)
+    finally:
+        for handle in handles.values():
+            handle.close()
+
+    row_of = {d: i for i, d in enumerate(digests.tolist())}
+    used = set().union(*split_images.values())
+    check_leakage(split_episodes, split_images,
+                  {d: int(table.phash[row_of[d]]) for d in used},
+                  {d: table.thumbs[row_of[d]] for d in used},
+                  config.split.near_dup_hamming, config.filter.dup_pixel_diff)
+
+    for reason, items in skips.examples.items():
+        examples.setdefault(reason, items)
+    config_data = {k: v for k, v in to_dict(config).items() if k not in RUNTIME_ONLY}
+    return {
+        "tpru_version": __version__,
+        "schema_version": SCHEMA_VERSION,
+        "seed": config.seed,
+        "config": config_data,
+        "splits": split_names,
+        "counts": {
+            "episodes_kept": len(episodes),
+            "episodes_dropped": sum(episode_drops.values()),
+            "frames_read": frames_read,
+            "frames_kept": len(images),
+            "images": len(used),
+            "samples": {s: dict(sorted(counts[s].items())) for s in split_names},
+            "samples_total": sum(sum(c.values()) for c in counts.values()),
+            "episodes_by_split": {s: sum(1 for x in split_of if x == s) for s in split_names},
+        },
+        "drops": {
+            "inputs": dict(sorted(skips.counts.items())),
+            "frames": dict(sorted(frame_drops.items())),
+            "episodes": dict(sorted(episode_drops.items())),
+            "samples": dict(sorted(formulator.skipped.items())),
+        },
+        "drop_examples": {k: v for k, v in sorted(examples.items())},
+    }
+
+
+def _link(source: Path, target: Path) -> None:
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+# ---------------------------------------------------------------- finish
+
+
+def content_hash(root: Path) -> str:
+    """SHA-256 over the split files' bytes and the image names (which are their hashes)."""
+    digest = hashlib.sha256()
+    for path in sorted(root.glob("*.jsonl")):
+        digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    images = root / IMAGES_DIR
+    if images.exists():
+        for path in sorted(images.rglob("*")):
+            if path.is_file():
+                digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+    return "sha256:" + digest.hexdigest()
+
+
+def _finish(partial: Path, out: Path, info: dict[str, Any], overwrite: bool) -> None:
+    shutil.rmtree(partial / WORK)
+    (partial / STATE).unlink()
+    info["content_hash"] = content_hash(partial)
+    tmp = partial / (BUILD_FILE + ".tmp")
+    tmp.write_text(json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                   encoding="utf-8")
+    os.replace(tmp, partial / BUILD_FILE)
+    if out.exists() and overwrite:
+        old = out.with_name(f"{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(partial, out)
+        if old.is_dir():
+            shutil.rmtree(old)
+        else:
+            old.unlink()
+    else:
+        os.replace(partial, out)
+    log.info("wrote %s", out)
+

@@ -1,0 +1,299 @@
+"""The ``tpru`` command line: one entry point, one sub-command per job.
+
+Every command exits non-zero with a one-line reason on bad input; ``--help``
+on each sub-command explains its options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tpru import __version__
+
+log = logging.getLogger("tpru")
+
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose, args.quiet)
+    from tpru.build.split import LeakageError
+    from tpru.config import ConfigError
+    from tpru.diagnostics import InputError
+    from tpru.schema import RecordError
+
+    try:
+        status: int = args.run(args)
+        return status
+    except (InputError, ConfigError, RecordError, LeakageError) as err:
+        print(f"tpru {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        hint = " (continue with --resume)" if args.command in ("build", "demo") else ""
+        print(f"tpru {args.command}: interrupted{hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _setup_logging(verbose: bool, quiet: bool) -> None:
+    from rich.logging import RichHandler
+
+    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
+    handler = RichHandler(show_time=False, show_path=False, markup=False)
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
+    logging.getLogger("faiss").setLevel(logging.WARNING)  # it logs which CPU build it loads
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tpru",
+        description="Build TPRU-style temporal and procedural multi-image datasets from "
+                    "ordered frame sequences, export them to trainers and evaluators, and "
+                    "inspect them.")
+    parser.add_argument("--version", action="version", version=f"tpru {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
+    common.add_argument("-q", "--quiet", action="store_true",
+                        help="show errors only, no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_demo(sub, common)
+    _add_build(sub, common)
+    _add_export(sub, common)
+    _add_stats(sub, common)
+    _add_view(sub, common)
+    return parser
+
+
+# ---------------------------------------------------------------- build
+
+
+def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+               common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "build", parents=[common], help="build a dataset from episode sources",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Build a dataset: read episodes, filter frames, formulate the ordering, "
+                    "next-frame and previous-frame tasks with negatives and distractors, split "
+                    "by episode without leakage, and write DIR with samples per split, "
+                    "content-addressed images and build.json.",
+        epilog="Sources: frames:DIR (a folder of episode folders), manifest:FILE.jsonl, "
+               "video:PATH (a file or folder of videos).\n"
+               "Any config key can be set as key.sub=value, e.g. tasks.frames_per_sample=5 "
+               "'split.ratios={train: 0.8, test: 0.2}'.\n"
+               "See every key and its default with: tpru build --print-config\n\n"
+               "Example:\n  tpru build --source frames:recordings --out data/tpru "
+               "--workers 2 tasks.negative_rate=0.25")
+    p.add_argument("config", nargs="*", metavar="CONFIG.yaml|key=value",
+                   help="a YAML config file and/or key.sub=value overrides")
+    p.add_argument("--source", action="append", default=[], metavar="KIND:PATH",
+                   help="an episode source; repeat for several")
+    p.add_argument("--out", help="the dataset folder to write")
+    p.add_argument("--seed", type=int, help="seed of every random choice (default 0)")
+    p.add_argument("--workers", type=int, help="processes reading frames (default 1)")
+    p.add_argument("--strict", action="store_true",
+                   help="stop at the first bad input instead of skipping and counting it")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted build of the same config")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config as YAML and exit")
+    p.set_defaults(run=_run_build)
+
+
+def _build_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from tpru.build.config import BuildConfig
+    from tpru.config import apply_overrides, load, read_yaml
+
+    data: dict[str, object] = {}
+    overrides = []
+    for item in args.config:
+        if "=" in item and not Path(item).exists():
+            overrides.append(item)
+        else:
+            data.update(read_yaml(item))
+    data = apply_overrides(data, overrides)
+    if args.source:
+        data["sources"] = list(data.get("sources") or []) + list(args.source)  # type: ignore[call-overload]
+    for key in ("out", "seed", "workers"):
+        if getattr(args, key) is not None:
+            data[key] = getattr(args, key)
+    if args.strict:
+        data["strict"] = True
+    return load(BuildConfig, data)
+
+
+def _run_build(args: argparse.Namespace) -> int:
+    import yaml
+
+    from tpru.build.pipeline import build
+    from tpru.config import to_dict
+
+    config = _build_config(args)
+    if args.print_config:
+        print(yaml.safe_dump(to_dict(config), sort_keys=False), end="")
+        return 0
+    result = build(config, resume=args.resume, overwrite=args.overwrite,
+                   show_progress=not args.quiet)
+    _print_build_summary(result.path, result.info)
+    return 0
+
+
+def _print_build_summary(path: Path, info: dict[str, object]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    counts: dict[str, object] = info["counts"]  # type: ignore[assignment]
+    drops: dict[str, dict[str, int]] = info["drops"]  # type: ignore[assignment]
+    table = Table(title=f"built {path}")
+    table.add_column("split")
+    table.add_column("samples", justify="right")
+    table.add_column("by task")
+    samples: dict[str, dict[str, int]] = counts["samples"]  # type: ignore[assignment]
+    for split, by_task in samples.items():
+        table.add_row(split, str(sum(by_task.values())),
+                      ", ".join(f"{k} {v}" for k, v in by_task.items()))
+    console = Console()
+    console.print(table)
+    console.print(f"episodes kept {counts['episodes_kept']}, dropped {counts['episodes_dropped']}; "
+                  f"frames kept {counts['frames_kept']} of {counts['frames_read']}; "
+                  f"images stored {counts['images']}")
+    for stage, reasons in drops.items():
+        if reasons:
+            console.print(f"dropped {stage}: " + ", ".join(f"{k} {v}" for k, v in reasons.items()))
+
+
+# ---------------------------------------------------------------- demo
+
+
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+              common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "demo", parents=[common], help="build a small dataset from built-in sample sequences",
+        description="Generate sample episodes of four scenarios (robot, lego, gui, nav), build "
+                    "a dataset from them with all three tasks and negatives, write the HTML "
+                    "viewer and print a summary. Everything lands in --out.")
+    p.add_argument("--out", default="demo-out", help="folder for everything (default demo-out)")
+    p.add_argument("--episodes", type=int, default=12,
+                   help="episodes per scenario (default 12)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--workers", type=int, default=1, help="processes reading frames")
+    p.set_defaults(run=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from tpru.build.config import BuildConfig
+    from tpru.build.pipeline import build
+    from tpru.config import load
+    from tpru.dataset import Dataset
+    from tpru.sources.synthetic import write_synthetic_episodes
+    from tpru.view import write_contact_sheet
+
+    out = Path(args.out)
+    episodes_dir = out / "episodes"
+    if not episodes_dir.exists():
+        write_synthetic_episodes(episodes_dir, episodes=args.episodes, seed=args.seed)
+    config = load(BuildConfig, {"sources": [f"frames:{episodes_dir}"], "out": str(out / "dataset"),
+                                "seed": args.seed, "workers": args.workers,
+                                "split": {"ratios": {"train": 0.8, "test": 0.2}}})
+    result = build(config, overwrite=True, show_progress=not args.quiet)
+    html = write_contact_sheet(Dataset.open(result.path), out / "view.html")
+    _print_build_summary(result.path, result.info)
+    print(f"viewer: {html}")
+    return 0
+
+
+# ---------------------------------------------------------------- export, stats, view
+
+
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "export", parents=[common], help="export a dataset for a trainer or evaluator",
+        description="Write a built dataset in the format a trainer or evaluator reads: "
+                    "easyr1 (parquet + format prompt), verl (parquet), trl (GRPO chat prompts "
+                    "with images), vlmevalkit (custom MCQ TSV) or hf (Hugging Face datasets).")
+    p.add_argument("dataset", help="a dataset folder written by tpru build")
+    p.add_argument("--to", required=True, choices=["easyr1", "verl", "trl", "vlmevalkit", "hf"],
+                   help="target format")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--split", action="append", help="only these splits (repeatable)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an exporter option, e.g. embed_images=true (easyr1, verl), "
+                        "format_prompt=my.jinja (easyr1, verl, trl), name=MySet and "
+                        "include_ordering_letters=true (vlmevalkit); repeatable")
+    p.set_defaults(run=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from tpru.export import export_dataset
+
+    from tpru.config import apply_overrides
+
+    options = apply_overrides({}, args.option)
+    written = export_dataset(args.dataset, args.to, args.out, splits=args.split,
+                             overwrite=args.overwrite, **options)
+    for path in written:
+        print(path)
+    return 0
+
+
+def _add_stats(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+               common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("stats", parents=[common], help="counts of a dataset",
+                       description="Counts by split, task, scenario, positive vs negative, "
+                                   "answer letter and images per sample.")
+    p.add_argument("dataset", help="a dataset folder written by tpru build")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.set_defaults(run=_run_stats)
+
+
+def _run_stats(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from tpru.dataset import Dataset
+    from tpru.stats import compute_stats, render_stats
+
+    stats = compute_stats(Dataset.open(args.dataset))
+    if args.json:
+        print(json.dumps(stats, indent=2, sort_keys=True))
+    else:
+        console = Console()
+        for renderable in render_stats(stats):
+            console.print(renderable)
+    return 0
+
+
+def _add_view(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+              common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("view", parents=[common], help="write an HTML contact sheet of samples",
+                       description="Write a static HTML page showing samples with their "
+                                   "question, images, options and gold answer.")
+    p.add_argument("dataset", help="a dataset folder written by tpru build")
+    p.add_argument("--out", help="HTML file to write (default DATASET/view.html)")
+    p.add_argument("--limit", type=int, default=50, help="samples per split (default 50)")
+    p.add_argument("--embed", action="store_true",
+                   help="inline the images so the page works on its own")
+    p.set_defaults(run=_run_view)
+
+
+def _run_view(args: argparse.Namespace) -> int:
+    from tpru.dataset import Dataset
+    from tpru.view import write_contact_sheet
+
+    dataset = Dataset.open(args.dataset)
+    out = Path(args.out) if args.out else dataset.root / "view.html"
+    print(write_contact_sheet(dataset, out, limit_per_split=args.limit, embed=args.embed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

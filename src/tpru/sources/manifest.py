@@ -1,0 +1,143 @@
+"""Episodes listed in a JSONL manifest, one Episode record per line.
+
+Each line is an object in the `tpru.schema.Episode` JSON shape::
+
+    {"id": "ep1", "scenario": "robot", "frames": ["ep1/0.jpg", "clip.mp4#t=1.5"],
+     "steps": ["...", "..."], "description": "...", "meta": {}}
+
+(``source`` defaults to ``"manifest"``; ``schema_version``, when given, must
+be the current one.) A frame is a path relative to the manifest's folder, or
+an absolute path inside it, or a video frame ``clip.mp4#t=SECONDS``. The
+manifest's folder is the root of everything it may name: a frame whose path
+leaves it (``../x.jpg``, an absolute path elsewhere, a symlink pointing out)
+is refused, because a manifest from elsewhere must not make the builder read
+and republish arbitrary files.
+
+Frames come out as absolute paths with symlinks resolved; video times are
+written with three decimals (``/data/clip.mp4#t=1.500``), the form that
+`tpru.sources.video.decode_at_times` gives back in its frames' ``ref``.
+
+Bad lines (not JSON, fields of the wrong type, an empty frame list, an id
+already used, a path escaping the root) are skipped and counted, with a
+message naming the manifest and the line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from tpru.diagnostics import InputError, Skips
+from tpru.schema import Episode, RecordError
+from tpru.sources.base import VIDEO_TIME_MARK, split_video_ref
+
+
+class PathEscapesRoot(ValueError):
+    """A frame path that resolves outside the folder it must stay in."""
+
+
+def resolve_frame(ref: str, root: Path) -> str:
+    """The absolute, symlink-resolved form of frame `ref` relative to `root`.
+
+    Args:
+        ref: an image path or a video frame ``path#t=SECONDS``, relative to
+            `root` or absolute.
+        root: an absolute, resolved folder.
+
+    Raises:
+        PathEscapesRoot: the path resolves outside `root`.
+
+    Example:
+        >>> resolve_frame("a/../b.jpg", Path("/data"))
+        '/data/b.jpg'
+    """
+    video = split_video_ref(ref)
+    part = ref if video is None else video[0]
+    resolved = (root / part).resolve()  # an absolute `part` replaces `root`
+    if not resolved.is_relative_to(root):
+        raise PathEscapesRoot(f"frame {ref!r} resolves to {resolved}, outside {root}")
+    if video is None:
+        return str(resolved)
+    return f"{resolved}{VIDEO_TIME_MARK}{video[1]:.3f}"
+
+
+class ManifestSource:
+    """Episodes from a JSONL manifest (see the module docstring).
+
+    Args:
+        path: the manifest file; its folder is the root of all frame paths.
+        skips: where bad lines are counted.
+
+    Raises:
+        InputError: `path` is not a file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, skips: Skips) -> None:
+        self.path = Path(os.path.abspath(Path(path).expanduser()))
+        if not self.path.is_file():
+            raise InputError(f"{path}: no such manifest file")
+        self.root = self.path.parent.resolve()
+        self.skips = skips
+
+    def iter_episodes(self) -> Iterator[Episode]:
+        """Episodes in the order of the manifest's lines."""
+        first_line: dict[str, int] = {}
+        with self.path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                if not raw.strip():
+                    continue
+                episode = self._parse(raw, number)
+                if episode is None:
+                    continue
+                if episode.id in first_line:
+                    self.skips.skip("duplicate_id", f"{self._where(number)}: episode id "
+                                    f"{episode.id!r} already used on line "
+                                    f"{first_line[episode.id]}")
+                    continue
+                first_line[episode.id] = number
+                yield episode
+
+    def _where(self, number: int) -> str:
+        return f"{self.path}, line {number}"
+
+    def _parse(self, raw: bytes, number: int) -> Episode | None:
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            self.skips.skip("invalid_json", f"{self._where(number)}: not UTF-8 "
+                            f"at byte {err.start}")
+            return None
+        except json.JSONDecodeError as err:
+            self.skips.skip("invalid_json", f"{self._where(number)}: not valid JSON "
+                            f"({err.msg} at column {err.colno})")
+            return None
+        try:
+            episode = Episode.from_dict(data)
+        except RecordError as err:
+            located = RecordError(err.reason, path=self.path, line=number,
+                                  field_name=err.field_name)
+            self.skips.skip(_record_reason(err, data), str(located))
+            return None
+        if not episode.frames:
+            self.skips.skip("empty_episode", f"{self._where(number)}: episode "
+                            f"{episode.id!r} has no frames")
+            return None
+        try:
+            frames = tuple(resolve_frame(ref, self.root) for ref in episode.frames)
+        except PathEscapesRoot as err:
+            self.skips.skip("path_escapes_root", f"{self._where(number)}: {err}")
+            return None
+        return replace(episode, frames=frames)
+
+
+def _record_reason(err: RecordError, data: Any) -> str:
+    """The skip reason for a record error: a steps/frames mismatch has its own."""
+    if (err.field_name == "steps" and isinstance(data, dict)
+            and isinstance(data.get("steps"), list) and isinstance(data.get("frames"), list)
+            and len(data["steps"]) != len(data["frames"])):
+        return "steps_count"
+    return "bad_field"

@@ -1,0 +1,361 @@
+"""Episodes from video files: each video is one episode.
+
+``video:PATH`` names a video file or a folder searched (recursively) for
+``.mp4 .mkv .webm .avi .mov`` files, taken in natural order of their relative
+paths. An episode's id is the video's path relative to the folder (its file
+name when ``PATH`` is a file) and its scenario is ``"video"``, unless a
+sidecar file says otherwise: ``clip.mp4.json`` (or ``clip.json``) with the
+optional keys of an ``episode.json`` (id, scenario, description, steps, meta).
+
+Frames are references ``"/abs/clip.mp4#t=12.500"``: the time, in seconds on
+the video stream's clock, of a frame the builder decodes later through
+`decode_at_times`. Two ways to choose them:
+
+- ``mode="time"``: one frame every ``1/fps`` seconds. Only the container's
+  header and first frame are read here.
+- ``mode="keyframes"``: the video is decoded, a candidate taken every
+  ``1/fps`` seconds, and a candidate kept when its small grey thumbnail
+  differs from the last kept one by more than ``change_threshold`` (mean
+  absolute difference, 0-1); the first frame is always kept. This follows
+  the process rather than the clock: a long pause gives no frames.
+
+Either way at most ``max_frames`` frames are kept, spread evenly over those
+chosen. A video that cannot be opened or decoded is skipped and counted as
+``unreadable_video``, with a message naming the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import av
+import numpy as np
+from PIL import Image
+
+from tpru.diagnostics import InputError, Skips
+from tpru.schema import Episode
+from tpru.sources.base import VIDEO_TIME_MARK, LoadedFrame
+from tpru.sources.frames import EpisodeInfo, natural_key, read_episode_info
+
+if TYPE_CHECKING:
+    from av.container import InputContainer
+    from av.video.frame import VideoFrame
+    from av.video.stream import VideoStream
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".webm", ".avi", ".mov"})
+"""File name endings (compared in lower case) that count as videos."""
+
+MODES = ("time", "keyframes")
+
+_REF_PRECISION = 0.0005
+"""Refs carry milliseconds: a frame this much before a requested time still matches it."""
+
+_SEEK_AFTER = 1.0
+"""Seek only when the first wanted time is this far in; decoding a second is cheaper."""
+
+_THUMB = (32, 24)
+
+
+class UnreadableVideo(Exception):
+    """A video that cannot be opened or decoded; the message names the file."""
+
+
+def video_ref(path: str, seconds: float) -> str:
+    """The frame reference for `seconds` into video `path` (three decimals)."""
+    return f"{path}{VIDEO_TIME_MARK}{seconds:.3f}"
+
+
+class VideoSource:
+    """Episodes from a video file or a folder of videos (see the module docstring).
+
+    Args:
+        path: a video file, or a folder searched recursively for videos.
+        skips: where unreadable videos and bad sidecar files are counted.
+        fps: frames per second taken (``time``) or scanned (``keyframes``).
+        mode: ``"time"`` or ``"keyframes"``.
+        change_threshold: in ``keyframes`` mode, the mean absolute thumbnail
+            difference (0-1) from the last kept frame that keeps a candidate.
+        max_frames: at most this many frames per episode, spread evenly.
+
+    Raises:
+        InputError: `path` is neither a video file nor a folder.
+        ValueError: an option is out of range.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, skips: Skips, fps: float = 1.0,
+                 mode: Literal["time", "keyframes"] = "time", change_threshold: float = 0.03,
+                 max_frames: int = 64) -> None:
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if not 0 <= change_threshold <= 1:
+            raise ValueError(f"change_threshold must be between 0 and 1, got {change_threshold}")
+        if max_frames < 1:
+            raise ValueError(f"max_frames must be at least 1, got {max_frames}")
+        self.path = Path(os.path.abspath(Path(path).expanduser()))
+        if not (self.path.is_dir() or self.path.is_file()):
+            raise InputError(f"{path}: no such video file or folder")
+        self.skips = skips
+        self.fps = fps
+        self.mode = mode
+        self.change_threshold = change_threshold
+        self.max_frames = max_frames
+
+    def iter_episodes(self) -> Iterator[Episode]:
+        """One episode per readable video, in natural order of relative paths."""
+        seen: set[str] = set()
+        for video in self._videos():
+            episode = self._episode(video)
+            if episode is None:
+                continue
+            if episode.id in seen:
+                self.skips.skip("duplicate_id", f"{video}: episode id {episode.id!r} "
+                                "is already used")
+                continue
+            seen.add(episode.id)
+            yield episode
+
+    def _videos(self) -> list[Path]:
+        if self.path.is_file():
+            return [self.path]
+        found = [p for p in self.path.rglob("*")
+                 if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()
+                 and not any(part.startswith(".") for part in p.relative_to(self.path).parts)]
+        return sorted(found, key=lambda p: [natural_key(part)
+                                            for part in p.relative_to(self.path).parts])
+
+    def _episode(self, video: Path) -> Episode | None:
+        info_path = _sidecar(video)
+        info = read_episode_info(info_path, self.skips)
+        if info is None:
+            return None
+        try:
+            if self.mode == "time":
+                times = sample_times(str(video), fps=self.fps)
+            else:
+                times = keyframe_times(str(video), fps=self.fps,
+                                       change_threshold=self.change_threshold)
+        except UnreadableVideo as err:
+            self.skips.skip("unreadable_video", str(err))
+            return None
+        times = spread(times, self.max_frames)
+        if not times:
+            self.skips.skip("empty_episode", f"{video}: no frames")
+            return None
+        if info.steps is not None and len(info.steps) != len(times):
+            self.skips.skip("steps_count", f"{info_path}: {len(info.steps)} steps for "
+                            f"{len(times)} frames sampled from {video.name} "
+                            f"(mode {self.mode}, fps {self.fps})")
+            return None
+        return self._make(video, times, info)
+
+    def _make(self, video: Path, times: list[float], info: EpisodeInfo) -> Episode:
+        default_id = video.name if video == self.path else video.relative_to(self.path).as_posix()
+        return Episode(
+            id=info.id or default_id,
+            scenario=info.scenario or "video",
+            source="video",
+            frames=tuple(video_ref(str(video), t) for t in times),
+            steps=info.steps,
+            description=info.description,
+            meta=dict(info.meta),
+        )
+
+
+def _sidecar(video: Path) -> Path:
+    """``clip.mp4.json`` if present, else ``clip.json``."""
+    full = video.with_name(video.name + ".json")
+    return full if full.is_file() else video.with_suffix(".json")
+
+
+def spread(items: list[float], limit: int) -> list[float]:
+    """At most `limit` of `items`, evenly spaced, keeping the first and last."""
+    if len(items) <= limit:
+        return items
+    if limit == 1:
+        return items[:1]
+    last = len(items) - 1
+    return [items[(j * last) // (limit - 1)] for j in range(limit)]
+
+
+def _open(path: str) -> tuple[InputContainer, VideoStream]:
+    container = av.open(path)
+    if not container.streams.video:
+        container.close()
+        raise UnreadableVideo(f"{path}: no video stream")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    return container, stream
+
+
+def _problem(path: str, err: Exception) -> str:
+    return f"{path}: {type(err).__name__}: {err}"
+
+
+def sample_times(path: str, *, fps: float) -> list[float]:
+    """Times of one frame every ``1/fps`` seconds, from the first frame to the end.
+
+    Reads the header and decodes the first frame only, so that a video that
+    cannot be decoded at all is found here rather than at build time.
+
+    Raises:
+        UnreadableVideo: the video cannot be opened or has no decodable frame.
+    """
+    try:
+        container, stream = _open(path)
+        with container:
+            first = next((f.time for f in container.decode(stream) if f.time is not None), None)
+            if first is None:
+                raise UnreadableVideo(f"{path}: no decodable frame")
+            end = _end_time(container, stream)
+    except UnreadableVideo:
+        raise
+    except Exception as err:  # decoders raise many kinds; all mean "unreadable"
+        raise UnreadableVideo(_problem(path, err)) from err
+    times: list[float] = []
+    step = 1.0 / fps
+    while (t := first + len(times) * step) < end or not times:
+        times.append(t)
+    return times
+
+
+def _end_time(container: InputContainer, stream: VideoStream) -> float:
+    """When the stream ends, in seconds: from the header, else from the packets."""
+    base = stream.time_base
+    start = float(stream.start_time * base) if stream.start_time is not None and base else 0.0
+    if stream.duration is not None and base:
+        return start + float(stream.duration * base)
+    if container.duration is not None:
+        return start + container.duration / av.time_base
+    end = start
+    container.seek(0)
+    for packet in container.demux(stream):
+        if packet.pts is not None and base:
+            end = max(end, float((packet.pts + (packet.duration or 0)) * base))
+    return end
+
+
+def keyframe_times(path: str, *, fps: float, change_threshold: float) -> list[float]:
+    """Times of the frames where the picture changed (see the module docstring).
+
+    Raises:
+        UnreadableVideo: the video cannot be opened or decoded to its end.
+    """
+    times: list[float] = []
+    last_kept: np.ndarray | None = None
+    next_candidate = float("-inf")
+    first: float | None = None
+    try:
+        container, stream = _open(path)
+        with container:
+            for frame in container.decode(stream):
+                t = frame.time
+                if t is None or t < next_candidate - _REF_PRECISION:
+                    continue
+                # Candidates sit on a grid from the first frame, so they do not drift.
+                first = t if first is None else first
+                next_candidate = first + (math.floor((t - first) * fps + 1e-6) + 1) / fps
+                thumb = _grey_thumb(frame)
+                if last_kept is None or float(np.abs(thumb - last_kept).mean()) > change_threshold:
+                    times.append(t)
+                    last_kept = thumb
+    except UnreadableVideo:
+        raise
+    except Exception as err:  # decoders raise many kinds; all mean "unreadable"
+        raise UnreadableVideo(_problem(path, err)) from err
+    return times
+
+
+def _rgb(frame: VideoFrame) -> Image.Image:
+    # VideoFrame.to_image is untyped in PyAV's stubs; this is the same conversion.
+    return Image.fromarray(frame.to_ndarray(format="rgb24"))
+
+
+def _grey_thumb(frame: VideoFrame) -> np.ndarray:
+    small = frame.reformat(width=_THUMB[0], height=_THUMB[1], format="gray")
+    return small.to_ndarray().astype(np.float32)[: _THUMB[1], : _THUMB[0]] / 255.0
+
+
+def decode_at_times(path: str, times: Sequence[float], *,
+                    refs: Sequence[str] | None = None) -> Iterator[LoadedFrame]:
+    """Decode the frames of one video at `times` (seconds), in the order asked.
+
+    The container is opened once; decoding starts at the first wanted time
+    (seeking to the keyframe before it) and runs forward. Each time gets the
+    first frame at or after it (refs carry milliseconds, so a frame up to
+    half a millisecond earlier counts), or the last frame when the time falls
+    within a frame's duration after it. Nothing raises: a missing file gives
+    ``missing_file`` frames, and every frame that a truncated or corrupt
+    video could not deliver comes back with ``error="unreadable_video"`` and
+    a message naming the file.
+
+    Args:
+        path: the video file.
+        times: seconds on the stream's clock, in any order.
+        refs: the references to put in the frames (default: `video_ref` of
+            each time); pass the episode's own to get them back unchanged.
+    """
+    labels = list(refs) if refs is not None else [video_ref(path, t) for t in times]
+    if len(labels) != len(times):
+        raise ValueError(f"{len(labels)} refs for {len(times)} times")
+    order = sorted(range(len(times)), key=lambda i: times[i])
+    wanted = [(times[i], labels[i]) for i in order]
+    ready: dict[int, LoadedFrame] = {}
+    next_out = 0
+    # Decode in time order but hand frames out in the order asked, holding only
+    # those that are ready early (none when `times` is already sorted).
+    for position, frame in enumerate(_decode_sorted(path, wanted)):
+        ready[order[position]] = frame
+        while next_out in ready:
+            yield ready.pop(next_out)
+            next_out += 1
+
+
+def _decode_sorted(path: str, wanted: list[tuple[float, str]]) -> Iterator[LoadedFrame]:
+    """One frame per entry of `wanted` (sorted by time), in that order."""
+    if not wanted:
+        return
+    if not os.path.exists(path):
+        for _, ref in wanted:
+            yield LoadedFrame(ref, error="missing_file", message=f"{path}: no such file")
+        return
+    done = 0
+    problem = "the video ends before this time"
+    try:
+        container, stream = _open(path)
+        with container:
+            rate = stream.average_rate
+            after_last = 1.5 / float(rate) if rate else 0.1
+            if wanted[0][0] > _SEEK_AFTER and stream.time_base:
+                container.seek(int(wanted[0][0] / stream.time_base), stream=stream,
+                               backward=True, any_frame=False)
+            last: tuple[float, VideoFrame] | None = None
+            for frame in container.decode(stream):
+                t = frame.time
+                if t is None:
+                    continue
+                while done < len(wanted) and t >= wanted[done][0] - _REF_PRECISION:
+                    yield LoadedFrame(wanted[done][1], image=_rgb(frame))
+                    done += 1
+                if done == len(wanted):
+                    return
+                last = (t, frame)
+            while last is not None and done < len(wanted) \
+                    and wanted[done][0] - last[0] <= after_last:
+                yield LoadedFrame(wanted[done][1], image=_rgb(last[1]))
+                done += 1
+    except Exception as err:  # decoders raise many kinds; none may stop a build
+        problem = (str(err).removeprefix(f"{path}: ") if isinstance(err, UnreadableVideo)
+                   else f"{type(err).__name__}: {err}")
+        log.debug("%s: decoding stopped: %s", path, problem)
+    for time, ref in wanted[done:]:
+        yield LoadedFrame(ref, error="unreadable_video",
+                          message=f"{path}: no frame at {time:.3f}s ({problem})")
