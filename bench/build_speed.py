@@ -33,6 +33,7 @@ largest single child process, which undercounts a build with workers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import multiprocessing as mp
@@ -94,7 +95,7 @@ def _smooth_noise(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray
     """Multi-scale value noise (float32 HxWx3, about 0-255): a plausible photo background."""
     w, h = size
     out = np.zeros((h, w, 3), np.float32)
-    for cells, amplitude in ((4, 90.0), (12, 40.0), (40, 18.0), (120, 8.0)):
+    for cells, amplitude in ((4, 90.0), (12, 40.0), (40, 20.0), (120, 12.0), (320, 10.0)):
         small = rng.random((max(2, cells * h // w), cells, 3)).astype(np.float32)
         grid = Image.fromarray((small * 255).astype(np.uint8))
         out += np.asarray(grid.resize((w, h), Image.Resampling.BICUBIC), np.float32) \
@@ -104,23 +105,29 @@ def _smooth_noise(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray
     return out + gradient + base - out.mean()
 
 
-def write_episode(args: tuple[Path, str, str, int, int]) -> int:
+def _bounce(position: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Fold a straight path back into [0, bounds], as if the shape bounced off the edges."""
+    folded = np.mod(position, 2 * bounds)
+    return np.where(folded > bounds, 2 * bounds - folded, folded)
+
+
+def write_episode(args: tuple[Path, int, str, str, int, int]) -> int:
     """Render one episode's frames and its episode.json; returns the frame count."""
-    root, scenario, name, count, seed = args
-    rng = np.random.default_rng([seed, abs(hash((scenario, name))) % (1 << 31)])
+    root, index, scenario, name, count, seed = args
+    rng = np.random.default_rng([seed, index])
     folder = root / scenario / name
     folder.mkdir(parents=True, exist_ok=True)
-    pad = 48
+    pad = 100
     canvas = _smooth_noise(rng, (WIDTH + 2 * pad, HEIGHT + 2 * pad))
-    grain = [rng.normal(0, 2.5, (HEIGHT, WIDTH, 3)).astype(np.float32) for _ in range(3)]
-    pan = rng.uniform(-3, 3, size=2)
+    grain = [rng.normal(0, 3.0, (HEIGHT, WIDTH, 3)).astype(np.float32) for _ in range(3)]
+    pan = rng.uniform(2, 5, size=2) * rng.choice([-1, 1], size=2)
     shapes = []
-    for _ in range(int(rng.integers(2, 6))):
+    for _ in range(int(rng.integers(3, 7))):
         shapes.append({
             "kind": rng.choice(["ellipse", "rectangle", "polygon"]),
             "pos": rng.uniform([60, 60], [WIDTH - 60, HEIGHT - 60]),
-            "vel": rng.uniform(-14, 14, size=2),
-            "size": rng.uniform(30, 110, size=2),
+            "vel": rng.uniform(12, 30, size=2) * rng.choice([-1, 1], size=2),
+            "size": rng.uniform(60, 170, size=2),
             "fill": tuple(int(c) for c in rng.integers(20, 236, size=3)),
             "edge": tuple(int(c) for c in rng.integers(0, 256, size=3)),
         })
@@ -130,7 +137,7 @@ def write_episode(args: tuple[Path, str, str, int, int]) -> int:
         image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
         draw = ImageDraw.Draw(image)
         for s in shapes:
-            x, y = s["pos"] + s["vel"] * step
+            x, y = _bounce(s["pos"] + s["vel"] * step, np.array([WIDTH, HEIGHT]))
             w, h = s["size"]
             box = (x - w / 2, y - h / 2, x + w / 2, y + h / 2)
             if s["kind"] == "ellipse":
@@ -162,7 +169,7 @@ def ensure_frames(root: Path, frames: int, seed: int) -> list[tuple[str, str, in
     root.mkdir(parents=True)
     start = time.perf_counter()
     with mp.Pool(os.cpu_count()) as pool:
-        jobs = [(root, s, n, c, seed) for s, n, c in plan]
+        jobs = [(root, i, s, n, c, seed) for i, (s, n, c) in enumerate(plan)]
         made = sum(pool.imap_unordered(write_episode, jobs, chunksize=4))
     marker.write_text(json.dumps(wanted))
     print(f"frames: generated {made} frames in {len(plan)} episodes "
@@ -213,11 +220,19 @@ class Run:
     cpu_s: float
     peak_rss: int | None = None
     rss_kind: str = ""
+    other_cores: float = 0.0
+    """Cores that processes outside this benchmark kept busy meanwhile: the noise."""
     extra: dict[str, float] = field(default_factory=dict)
+    drops: dict[str, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
         return self.frames / self.wall_s
+
+    @property
+    def cpu_rate(self) -> float:
+        """Images per CPU second: per-core speed, barely moved by other load."""
+        return self.frames / self.cpu_s
 
 
 def _children_cpu() -> float:
@@ -225,18 +240,49 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _cpu_snapshot() -> tuple[float, float]:
+    """(CPU seconds the whole machine was busy, CPU seconds of this process and its children)."""
+    busy = 0.0
+    with contextlib.suppress(OSError, ValueError):
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+        busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    return busy, sum(os.times()[:4])
+
+
+def _other_cores(before: tuple[float, float], wall_s: float) -> float:
+    busy, ours = _cpu_snapshot()
+    return max(0.0, (busy - before[0]) - (ours - before[1])) / wall_s
+
+
+def wait_for_quiet(limit_s: float, threshold: float = 0.15) -> None:
+    """Wait (at most `limit_s`) until other processes use under `threshold` cores for 2 s."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        before = _cpu_snapshot()
+        time.sleep(2.0)
+        load = _other_cores(before, 2.0)
+        if load < threshold:
+            return
+        print(f"  waiting for a quiet machine: others use {load:.2f} cores")
+    print(f"  the machine did not get quiet within {limit_s:.0f} s; measuring anyway")
+
+
 def decode_pass(paths: list[str], processes: int) -> Run:
     """Decode every file, in this process (1) or a pool of `processes`."""
+    machine0 = _cpu_snapshot()
     if processes == 1:
         cpu0, start = time.process_time(), time.perf_counter()
         count = sum(decode_file(p) for p in paths)
-        return Run("decode x1", count, time.perf_counter() - start, time.process_time() - cpu0)
-    chunks = [paths[i:i + 64] for i in range(0, len(paths), 64)]
-    cpu0, start = _children_cpu(), time.perf_counter()
-    with mp.Pool(processes) as pool:
-        count = sum(pool.imap_unordered(decode_chunk, chunks))
-    return Run(f"decode x{processes}", count, time.perf_counter() - start,
-               _children_cpu() - cpu0)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    else:
+        chunks = [paths[i:i + 64] for i in range(0, len(paths), 64)]
+        cpu0, start = _children_cpu(), time.perf_counter()
+        with mp.Pool(processes) as pool:
+            count = sum(pool.imap_unordered(decode_chunk, chunks))
+        wall, cpu = time.perf_counter() - start, _children_cpu() - cpu0
+    return Run(f"decode x{processes}", count, wall, cpu,
+               other_cores=_other_cores(machine0, wall))
 
 
 # ---------------------------------------------------------------- 3. the build
@@ -252,10 +298,8 @@ def tpru_command() -> list[str]:
 def _tree_rss(proc: psutil.Process) -> int:
     total = 0
     for p in [proc, *proc.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.Error):  # exited between listing and reading
             total += p.memory_info().rss
-        except psutil.Error:  # exited between listing and reading
-            pass
     return total
 
 
@@ -267,20 +311,18 @@ def build_pass(name: str, root: Path, out: Path, workers: int, frames: int) -> R
     command = [*tpru_command(), "build", "--source", f"frames:{root}", "--out", str(out),
                "--workers", str(workers), "-q"]
     records = out.with_name(out.name + ".partial") / "work" / "episodes.jsonl"
+    machine0 = _cpu_snapshot()
     cpu0, start_wall, start = _children_cpu(), time.time(), time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     watched = psutil.Process(proc.pid) if psutil else None
     peak, measure_end = 0, None
     while proc.poll() is None:
         if watched is not None:
-            try:
+            with contextlib.suppress(psutil.Error):
                 peak = max(peak, _tree_rss(watched))
-            except psutil.Error:
-                pass
-        try:  # records are appended per episode in pass 1 only: the last write ends it
+        # Records are appended per episode in pass 1 only: their last write ends it.
+        with contextlib.suppress(OSError):
             measure_end = records.stat().st_mtime
-        except OSError:
-            pass
         time.sleep(POLL_S)
     wall = time.perf_counter() - start
     output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
@@ -291,10 +333,11 @@ def build_pass(name: str, root: Path, out: Path, workers: int, frames: int) -> R
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     info = json.loads((out / "build.json").read_text())
     run = Run(name, info["counts"]["frames_read"], wall, cpu, peak,
-              "tree RSS (psutil)" if watched else "largest child ru_maxrss")
+              "tree RSS (psutil)" if watched else "largest child ru_maxrss",
+              other_cores=_other_cores(machine0, wall))
     run.extra["frames_kept"] = info["counts"]["frames_kept"]
-    run.extra["dropped"] = sum(sum(v.values()) for k, v in info["drops"].items()
-                               if k != "samples")
+    run.drops = {f"{k}.{reason}": n for k in ("inputs", "frames", "episodes")
+                 for reason, n in info["drops"][k].items()}
     if measure_end is not None:
         run.extra["measure_s"] = measure_end - start_wall
     shutil.rmtree(out)  # a full build stores a copy of every frame
@@ -317,6 +360,28 @@ def machine() -> str:
            f"Pillow {Image.__version__}"
 
 
+def code_version() -> str:
+    """The commit measured, and whether src/ had uncommitted changes (read-only git calls)."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=BENCH_DIR, capture_output=True,
+                                  text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "../src")
+    return head + (" with uncommitted changes in src/" if dirty else "")
+
+
+def cost_settings() -> str:
+    """The default settings that decide the per-frame work, as this checkout has them."""
+    from tpru.build.config import BuildConfig
+
+    config = BuildConfig()
+    return (f"defaults image.analysis_side={config.image.analysis_side}, "
+            f"image.max_side={config.image.max_side}, embed.name={config.embed.name}")
+
+
 def _mb(n: int | None) -> str:
     return "n/a" if n is None else f"{n / 1024 ** 2:,.0f} MB"
 
@@ -330,19 +395,26 @@ def report(args: argparse.Namespace, decodes: dict[int, Run], builds: dict[int, 
     lines = [f"## {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", "",
              f"- machine: {machine()}",
              f"- command: `{command}`",
+             f"- code: {code_version()}; {cost_settings()}",
              f"- frames: {builds[args.workers[0]].frames} generated 640x480 JPEG (quality "
              f"{QUALITY}), {frames_note(builds)}", "",
-             "| pass | frames | wall s | images/s | CPU s | peak RSS |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "| pass | frames | wall s | images/s | CPU s | images/CPU-s | peak RSS | other load |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for run in [*decodes.values(), *builds.values(), quarter]:
         lines.append(f"| {run.name} | {run.frames} | {run.wall_s:.1f} | {run.rate:.0f} | "
-                     f"{run.cpu_s:.1f} | {_mb(run.peak_rss) if run.peak_rss else '-'} |")
+                     f"{run.cpu_s:.1f} | {run.cpu_rate:.0f} | "
+                     f"{_mb(run.peak_rss) if run.peak_rss else '-'} | "
+                     f"{run.other_cores:.2f} cores |")
     lines += ["", "| target | measured | result |", "|---|---|---|"]
     for w, run in builds.items():
         ratio = run.rate / decodes[w].rate
         lines.append(f"| build / decode per core >= {RATIO_TARGET} (W={w}) | "
                      f"{run.rate:.0f} / {decodes[w].rate:.0f} = {ratio:.2f} | "
                      f"{_met(ratio >= RATIO_TARGET)} |")
+        cpu_ratio = run.cpu_rate / decodes[w].cpu_rate
+        lines.append(f"| the same per CPU second (W={w}) | {run.cpu_rate:.0f} / "
+                     f"{decodes[w].cpu_rate:.0f} = {cpu_ratio:.2f} | "
+                     f"{_met(cpu_ratio >= RATIO_TARGET)} |")
     ws = sorted(builds)
     if len(ws) > 1:
         lo, hi = builds[ws[0]], builds[ws[-1]]
@@ -369,12 +441,15 @@ def report(args: argparse.Namespace, decodes: dict[int, Run], builds: dict[int, 
                          f"{run.wall_s - measure:.1f} s")
     lines.append(f"- peak RSS is {full.rss_kind}, polled every {POLL_S * 1000:.0f} ms; "
                  "the sum counts pages shared between the forked workers more than once.")
+    lines.append("- other load: CPU that processes outside the benchmark used during the pass "
+                 "(from /proc/stat); above about 0.1 cores the rates of that pass are unreliable.")
     return "\n".join(lines) + "\n"
 
 
 def frames_note(builds: dict[int, Run]) -> str:
     run = next(iter(builds.values()))
-    return f"{run.extra['frames_kept']:.0f} kept by the filters, {run.extra['dropped']:.0f} dropped"
+    drops = ", ".join(f"{k} {v}" for k, v in run.drops.items()) or "none"
+    return f"{run.extra['frames_kept']:.0f} kept by the filters (drops: {drops})"
 
 
 def append_results(text: str, path: Path) -> None:
@@ -406,6 +481,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated frames")
     parser.add_argument("--results", type=Path, default=BENCH_DIR / "RESULTS.md",
                         help="markdown file the results are appended to")
+    parser.add_argument("--quiet-wait", type=float, default=300, metavar="SECONDS",
+                        help="before each pass, wait up to this long for other processes to "
+                             "leave the CPUs idle (default 300; 0 to not wait)")
     args = parser.parse_args(argv)
     args.workers = sorted(set(args.workers))
     if args.frames < 100 or args.workers[0] < 1:
@@ -419,17 +497,21 @@ def main(argv: list[str] | None = None) -> int:
     root = args.out.resolve() / f"frames-{args.frames}"
     plan = ensure_frames(root, args.frames, args.seed)
     paths = frame_paths(root, plan)
-    decode_pass(paths, 1)  # warm the page cache, so every pass reads from memory
+    for path in paths:  # warm the page cache, so every pass reads from memory
+        Path(path).read_bytes()
     decodes: dict[int, Run] = {}
     builds: dict[int, Run] = {}
     for w in args.workers:
+        wait_for_quiet(args.quiet_wait)
         decodes[w] = decode_pass(paths, w)
         print(f"{decodes[w].name}: {decodes[w].rate:.0f} images/s")
+        wait_for_quiet(args.quiet_wait)
         builds[w] = build_pass(f"build W={w}", root, args.out.resolve() / f"build-w{w}", w,
                                len(paths))
         print(f"{builds[w].name}: {builds[w].rate:.0f} images/s, peak {_mb(builds[w].peak_rss)}")
     q_root, q_frames = quarter_root(root, plan, len(paths) // 4)
     w0 = args.workers[0]
+    wait_for_quiet(args.quiet_wait)
     quarter = build_pass(f"build W={w0}, quarter", q_root, args.out.resolve() / "build-quarter",
                          w0, q_frames)
     print(f"{quarter.name}: {quarter.rate:.0f} images/s, peak {_mb(quarter.peak_rss)}")

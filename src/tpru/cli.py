@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from tpru import __version__
 
@@ -37,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, ConfigError, RecordError, LeakageError) as err:
         print(f"tpru {args.command}: error: {err}", file=sys.stderr)
         return EXIT_FAILURE
+    except OSError as err:  # a folder that cannot be written, a full disk, ...
+        print(f"tpru {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         hint = " (continue with --resume)" if args.command in ("build", "demo") else ""
         print(f"tpru {args.command}: interrupted{hint}", file=sys.stderr)
@@ -44,22 +48,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _setup_logging(verbose: bool, quiet: bool) -> None:
+    from rich.console import Console
     from rich.logging import RichHandler
 
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
-    handler = RichHandler(show_time=False, show_path=False, markup=False)
+    # Diagnostics go to standard error, so that standard output stays parseable.
+    handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False,
+                          markup=False)
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
     logging.getLogger("faiss").setLevel(logging.WARNING)  # it logs which CPU build it loads
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tpru",
         description="Build TPRU-style temporal and procedural multi-image datasets from "
                     "ordered frame sequences, export them to trainers and evaluators, and "
                     "inspect them.")
     parser.add_argument("--version", action="version", version=f"tpru {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
     common.add_argument("-q", "--quiet", action="store_true",
                         help="show errors only, no progress bars")
@@ -75,8 +89,8 @@ def _parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------- build
 
 
-def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-               common: argparse.ArgumentParser) -> None:
+def _add_build(sub: argparse._SubParsersAction[_Parser],
+               common: _Parser) -> None:
     p = sub.add_parser(
         "build", parents=[common], help="build a dataset from episode sources",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -121,7 +135,9 @@ def _build_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
             data.update(read_yaml(item))
     data = apply_overrides(data, overrides)
     if args.source:
-        data["sources"] = list(data.get("sources") or []) + list(args.source)  # type: ignore[call-overload]
+        listed = data.get("sources") or []
+        # A YAML `sources:` that is not a list is left for `load` to report.
+        data["sources"] = [*listed, *args.source] if isinstance(listed, list) else listed
     for key in ("out", "seed", "workers"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
@@ -173,8 +189,8 @@ def _print_build_summary(path: Path, info: dict[str, object]) -> None:
 # ---------------------------------------------------------------- demo
 
 
-def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-              common: argparse.ArgumentParser) -> None:
+def _add_demo(sub: argparse._SubParsersAction[_Parser],
+              common: _Parser) -> None:
     p = sub.add_parser(
         "demo", parents=[common], help="build a small dataset from built-in sample sequences",
         description="Generate sample episodes of four scenarios (robot, lego, gui, nav), build "
@@ -213,8 +229,8 @@ def _run_demo(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- export, stats, view
 
 
-def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-                common: argparse.ArgumentParser) -> None:
+def _add_export(sub: argparse._SubParsersAction[_Parser],
+                common: _Parser) -> None:
     p = sub.add_parser(
         "export", parents=[common], help="export a dataset for a trainer or evaluator",
         description="Write a built dataset in the format a trainer or evaluator reads: "
@@ -234,9 +250,8 @@ def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from tpru.export import export_dataset
-
     from tpru.config import apply_overrides
+    from tpru.export import export_dataset
 
     options = apply_overrides({}, args.option)
     written = export_dataset(args.dataset, args.to, args.out, splits=args.split,
@@ -246,8 +261,8 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_stats(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-               common: argparse.ArgumentParser) -> None:
+def _add_stats(sub: argparse._SubParsersAction[_Parser],
+               common: _Parser) -> None:
     p = sub.add_parser("stats", parents=[common], help="counts of a dataset",
                        description="Counts by split, task, scenario, positive vs negative, "
                                    "answer letter and images per sample.")
@@ -266,14 +281,12 @@ def _run_stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(stats, indent=2, sort_keys=True))
     else:
-        console = Console()
-        for renderable in render_stats(stats):
-            console.print(renderable)
+        Console().print(render_stats(stats))
     return 0
 
 
-def _add_view(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-              common: argparse.ArgumentParser) -> None:
+def _add_view(sub: argparse._SubParsersAction[_Parser],
+              common: _Parser) -> None:
     p = sub.add_parser("view", parents=[common], help="write an HTML contact sheet of samples",
                        description="Write a static HTML page showing samples with their "
                                    "question, images, options and gold answer.")

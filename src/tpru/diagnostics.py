@@ -45,7 +45,8 @@ class Skips:
             kept.append(message)
         log.warning("skipped: %s", message)
 
-    def add(self, counts: Mapping[str, int], examples: Mapping[str, list[str]] | None = None) -> None:
+    def add(self, counts: Mapping[str, int],
+            examples: Mapping[str, list[str]] | None = None) -> None:
         """Merge counts (and examples) gathered elsewhere, e.g. in a worker process."""
         self.counts.update(counts)
         for reason, items in (examples or {}).items():

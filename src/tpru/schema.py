@@ -79,7 +79,8 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return " or ".join(k.__name__ for k in kinds)
 
 
-def _str_list(data: Mapping[str, Any], key: str, *, optional: bool = False) -> tuple[str, ...] | None:
+def _str_list(data: Mapping[str, Any], key: str, *,
+              optional: bool = False) -> tuple[str, ...] | None:
     value = _need(data, key, list, optional=optional)
     if value is None:
         return None

@@ -9,8 +9,15 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from tpru.build.config import FilterConfig, ImageConfig
-from tpru.build.images import (FrameError, analysis_grey, hamming, laplacian_variance,
-                               measure_frame, phash, thumb_diff)
+from tpru.build.images import (
+    FrameError,
+    analysis_grey,
+    hamming,
+    laplacian_variance,
+    measure_frame,
+    phash,
+    thumb_diff,
+)
 from tpru.sources.base import LoadedFrame
 
 

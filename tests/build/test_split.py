@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tpru.build.split import (LeakageError, assign_splits, check_leakage, group_episodes,
-                              near_duplicate_pairs)
+from tpru.build.split import (
+    LeakageError,
+    assign_splits,
+    check_leakage,
+    group_episodes,
+    near_duplicate_pairs,
+)
 
 
 def thumbs(n: int, seed: int = 0) -> np.ndarray:

@@ -10,8 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from tpru.build.tasks import (Header, LetterBalancer, arrange_options, list_words, next_frame,
-                              ordering_letters, ordering_options, ordinal, prev_frame)
+from tpru.build.tasks import (
+    Header,
+    LetterBalancer,
+    arrange_options,
+    list_words,
+    next_frame,
+    ordering_letters,
+    ordering_options,
+    ordinal,
+    prev_frame,
+)
 from tpru.schema import IMAGE_OPTION, NONE_OPTION, Sample
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -42,6 +42,7 @@ class NeighbourIndex:
         except ImportError:
             return
         dim = self._vectors.shape[1]
+        index: faiss.Index
         if len(rows) > HNSW_FROM:
             index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efSearch = 128
@@ -104,9 +105,10 @@ def pick_distractors(table: FrameTable, truth: int, window: Sequence[int],
     """Rows of `needed` distractors for the true frame `truth`, or None if too few exist.
 
     Args:
-        window: rows shown in the question (used from the own episode only
-            when nothing else is left).
-        episode_rows: all kept rows of the truth's episode.
+        window: the sample's rows in order, the truth among them; the others
+            are shown in the question (and used as distractors only when
+            nothing else is left).
+        episode_rows: all kept rows of the truth's episode, in frame order.
         index: neighbours among the same scenario and split.
     """
     chosen: list[int] = []
@@ -117,7 +119,12 @@ def pick_distractors(table: FrameTable, truth: int, window: Sequence[int],
         return not any(table.near_duplicate(row, other, policy.max_hamming,
                                             policy.max_pixel_diff) for other in (truth, *chosen))
 
-    own = [r for r in episode_rows if r not in window]
+    # A frame of the own episode between the truth's shown neighbours would answer the
+    # question as well as the truth (any frame before step 2 is "a step 1"): never offer it.
+    at = list(window).index(truth)
+    low = window[at - 1] if at > 0 else -1
+    high = window[at + 1] if at + 1 < len(window) else len(table.episode)
+    own = [r for r in episode_rows if r not in window and not low < r < high]
     rng.shuffle(own)
     for row in own:
         if len(chosen) >= min(policy.same_episode, needed):

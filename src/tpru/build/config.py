@@ -134,7 +134,8 @@ class TaskConfig:
             raise ValueError("tasks.frames_per_sample must be between 3 and 8")
         if not 2 <= self.candidates <= 8:
             raise ValueError("tasks.candidates must be between 2 and 8")
-        if "ordering" in self.tasks and self.candidates > math.factorial(self.frames_per_sample) - 1:
+        wrong_orders = math.factorial(self.frames_per_sample) - 1
+        if "ordering" in self.tasks and self.candidates > wrong_orders:
             raise ValueError(f"tasks.candidates={self.candidates} needs more wrong orders than "
                              f"{self.frames_per_sample} frames have")
         if self.windows_per_episode < 1:

@@ -68,4 +68,5 @@ def normalise_rows(vectors: np.ndarray) -> np.ndarray:
     if vectors.ndim != 2:
         raise InputError(f"an embedding must return a 2-d array, got shape {vectors.shape}")
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    result: np.ndarray = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    return result

@@ -19,9 +19,18 @@ from typing import Any
 from tpru.build.candidates import DistractorPolicy, FrameTable, NeighbourIndex, pick_distractors
 from tpru.build.config import BuildConfig
 from tpru.build.describe import DescriptionPool, description_sentence
-from tpru.build.tasks import (NEXT_WORDING, ORDERING_WORDING, PREV_WORDING, Header,
-                              LetterBalancer, distractors_needed, next_frame, ordering_letters,
-                              ordering_options, prev_frame)
+from tpru.build.tasks import (
+    NEXT_WORDING,
+    ORDERING_WORDING,
+    PREV_WORDING,
+    Header,
+    LetterBalancer,
+    distractors_needed,
+    next_frame,
+    ordering_letters,
+    ordering_options,
+    prev_frame,
+)
 from tpru.schema import Sample
 
 WORDINGS = {"ordering": len(ORDERING_WORDING), "next_frame": len(NEXT_WORDING),
@@ -125,8 +134,8 @@ class Formulator:
         intro = self._intro(shown_description, rng, meta)
         if kind == "mismatch":
             meta["shown_description"] = shown_description
-        gold = self.balancer.draw((split, task), tcfg.candidates + 1)
         if task == "ordering":
+            gold = self.balancer.draw((split, task), tcfg.candidates + 1)
             return ordering_options(header, frames, intro, candidates=tcfg.candidates,
                                     gold=gold, negative_kind=kind, rng=rng, wording=wording,
                                     meta=meta)
@@ -137,6 +146,8 @@ class Formulator:
         if chosen is None:
             self.skipped["not_enough_distractors"] += 1
             return None
+        # Drawn only for a sample that is written, so the letters stay balanced.
+        gold = self.balancer.draw((split, task), tcfg.candidates + 1)
         meta["distractors"] = [{"episode": self.episodes[int(self.table.episode[r])].id,
                                 "frame": int(self.table.position[r])} for r in chosen]
         meta["distractor_episodes"] = sorted({d["episode"] for d in meta["distractors"]})

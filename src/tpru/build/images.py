@@ -86,7 +86,8 @@ def measure_frame(frame: LoadedFrame, config: ImageConfig) -> FrameMeasure:
             image = _normalise_mode(ImageOps.exif_transpose(image) or image)
     except OSError as err:
         text = str(err)
-        reason = "truncated_image" if "truncated" in text or "broken data" in text else \
+        lowered = text.lower()
+        reason = "truncated_image" if "truncated" in lowered or "broken data" in lowered else \
             "unreadable_image"
         raise FrameError(reason, f"{frame.ref}: {reason.replace('_', ' ')} ({text})") from None
     except (ValueError, SyntaxError, Image.DecompressionBombError,
@@ -184,7 +185,8 @@ def _dct_matrix(n: int) -> np.ndarray:
     x = np.arange(n)[None, :]
     m = np.cos(np.pi * (2 * x + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
     m[0] /= np.sqrt(2.0)
-    return m.astype(np.float32)
+    result: np.ndarray = m.astype(np.float32)
+    return result
 
 
 _DCT32 = _dct_matrix(32)
@@ -206,7 +208,8 @@ def phash(grey: np.ndarray) -> int:
 
 def thumbnail(grey: np.ndarray) -> np.ndarray:
     """(16, 16) uint8 grey thumbnail."""
-    return np.clip(_resize_array(grey, THUMB_SIDE), 0, 255).astype(np.uint8)
+    result: np.ndarray = np.clip(_resize_array(grey, THUMB_SIDE), 0, 255).astype(np.uint8)
+    return result
 
 
 def hamming(a: int, b: int) -> int:

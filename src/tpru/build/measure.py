@@ -17,10 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from tpru.build.config import BuildConfig
+from tpru.build.config import BuildConfig, FilterConfig
 from tpru.build.embed import normalise_rows, resolve_embedding
-from tpru.build.images import THUMB_SIDE, FrameError, FrameMeasure, hamming, measure_frame, \
-    thumb_diff
+from tpru.build.images import (
+    THUMB_SIDE,
+    FrameError,
+    FrameMeasure,
+    hamming,
+    measure_frame,
+    thumb_diff,
+)
 from tpru.diagnostics import InputError
 from tpru.schema import Episode
 from tpru.sources.base import load_frames
@@ -75,6 +81,9 @@ def measure_episode(episode: Episode, ordinal: int, config: BuildConfig,
                               "dropped": "no_description",
                               "message": f"episode {episode.id}: no description "
                                          "(text.require_description is on)"})
+    usable = 0  # frames that passed every check but the near-duplicate one
+    first: np.ndarray | None = None
+    usable_change = 0.0
     for index, loaded in enumerate(load_frames(episode.frames)):
         try:
             m = measure_frame(loaded, config.image)
@@ -89,6 +98,9 @@ def measure_episode(episode: Episode, ordinal: int, config: BuildConfig,
             drop("blurred", f"{loaded.ref}: sharpness {m.sharpness:.1f} is below "
                             f"filter.blur_threshold={fcfg.blur_threshold}")
             continue
+        usable += 1
+        first = m.thumb if first is None else first
+        usable_change = max(usable_change, thumb_diff(first, m.thumb))
         if kept:
             prev = kept[-1][1]
             if hamming(prev.phash, m.phash) <= fcfg.dup_hamming and \
@@ -98,6 +110,10 @@ def measure_episode(episode: Episode, ordinal: int, config: BuildConfig,
         kept.append((index, m))
 
     record = _record(episode, ordinal, drops, examples)
+    if len(kept) < config.min_frames <= usable and usable_change < fcfg.min_change:
+        # Enough frames, but all alike: they went as near-duplicates of the first.
+        return EpisodeResult({**record, "dropped": "static",
+                              "message": _static_message(episode, usable_change, fcfg)})
     if len(kept) < config.min_frames:
         record["dropped"] = "too_few_frames"
         record["message"] = (f"episode {episode.id}: {len(kept)} usable frames of "
@@ -106,8 +122,7 @@ def measure_episode(episode: Episode, ordinal: int, config: BuildConfig,
     change = max(thumb_diff(kept[0][1].thumb, m.thumb) for _, m in kept[1:])
     if change < fcfg.min_change:
         record["dropped"] = "static"
-        record["message"] = (f"episode {episode.id}: no frame differs from the first by more "
-                             f"than {change:.4f}, below filter.min_change={fcfg.min_change}")
+        record["message"] = _static_message(episode, change, fcfg)
         return EpisodeResult(record)
 
     for _, m in kept:
@@ -121,6 +136,11 @@ def measure_episode(episode: Episode, ordinal: int, config: BuildConfig,
                         for i, m in kept]
     return EpisodeResult(record, thumbs=np.stack([m.thumb.ravel() for _, m in kept]),
                          embeddings=vectors)
+
+
+def _static_message(episode: Episode, change: float, fcfg: FilterConfig) -> str:
+    return (f"episode {episode.id}: no frame differs from the first by more than "
+            f"{change:.4f}, below filter.min_change={fcfg.min_change}")
 
 
 def _record(episode: Episode, ordinal: int, drops: Counter[str],

@@ -27,7 +27,7 @@ import logging
 import os
 import shutil
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -48,6 +48,7 @@ from tpru.diagnostics import InputError, Skips
 from tpru.progress import progress_bar
 from tpru.schema import SCHEMA_VERSION, Episode, dumps
 from tpru.sources import open_source
+from tpru.sources.base import Source
 
 log = logging.getLogger("tpru")
 
@@ -57,8 +58,8 @@ RECORDS = "episodes.jsonl"
 THUMBS = "thumbs.u8"
 EMBEDDINGS = "embeddings.f32"
 
-RUNTIME_ONLY = ("out", "workers")
-"""Config fields that never change the output, left out of ``build.json``."""
+RUNTIME_ONLY = ("out", "workers", "strict")
+"""Config fields that never change a finished build's output, left out of ``build.json``."""
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,12 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
     """Build the dataset described by `config`; see the module docstring."""
     if not config.sources:
         raise InputError("no sources given (use --source KIND:PATH or 'sources:' in the config)")
-    out = Path(config.out)
+    out = Path(os.path.abspath(config.out))
     partial = out.with_name(out.name + ".partial")
     _check_target(out, overwrite)
+    skips = Skips(strict=config.strict)
+    # Opening a source checks that it exists: fail before anything is written.
+    sources = [(spec, open_source(spec, skips=skips)) for spec in config.sources]
     fingerprint = _fingerprint(config)
     work = partial / WORK
     if partial.exists() and resume:
@@ -88,24 +92,35 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
         work.mkdir(parents=True)
         (partial / STATE).write_text(json.dumps({"fingerprint": fingerprint}))
 
-    skips = Skips(strict=config.strict)
-    _measure_all(config, work, skips, show_progress)
+    _measure_all(config, sources, work, skips, show_progress)
     info = _formulate_all(config, partial, skips, show_progress)
-    _finish(partial, out, info, overwrite)
+    _finish(partial, out, info)
     return BuildResult(out, info)
 
 
 def _check_target(out: Path, overwrite: bool) -> None:
-    if out.exists() and not overwrite:
-        what = "a dataset" if (out / BUILD_FILE).exists() else "a file or folder"
-        raise InputError(f"{out}: {what} is already there; pass --overwrite to replace it")
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    if not (out / BUILD_FILE).is_file():
+        # --overwrite must never delete what the build did not write (its own sources!).
+        raise InputError(f"{out}: a file or folder that is not a tpru dataset is already "
+                         "there; choose another --out")
+    if not overwrite:
+        raise InputError(f"{out}: a dataset is already there; pass --overwrite to replace it")
 
 
 def _fingerprint(config: BuildConfig) -> str:
-    data = {k: v for k, v in to_dict(config).items() if k not in (*RUNTIME_ONLY, "strict")}
+    data = {k: v for k, v in to_dict(config).items() if k not in RUNTIME_ONLY}
+    # Resolved, so a resume from another directory cannot read other data unnoticed.
+    data["sources"] = [_resolved_spec(spec) for spec in config.sources]
     blob = json.dumps({"config": data, "schema": SCHEMA_VERSION, "version": __version__},
                       sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _resolved_spec(spec: str) -> str:
+    kind, _, path = spec.partition(":")
+    return f"{kind}:{Path(path).resolve()}" if path else spec
 
 
 def _check_resumable(partial: Path, fingerprint: str) -> None:
@@ -122,14 +137,15 @@ def _check_resumable(partial: Path, fingerprint: str) -> None:
 # ---------------------------------------------------------------- pass 1: measure
 
 
-def _iter_episodes(config: BuildConfig, skips: Skips) -> Iterator[Episode]:
+def _iter_episodes(config: BuildConfig, sources: Sequence[tuple[str, Source]], skips: Skips
+                   ) -> Iterator[Episode]:
     seen: set[str] = set()
-    for spec in config.sources:
-        for episode in open_source(spec, skips=skips).iter_episodes():
+    for spec, source in sources:
+        for episode in source.iter_episodes():
             if config.scenario:
                 episode = replace(episode, scenario=config.scenario)
             if episode.id in seen:
-                skips.skip("duplicate_episode_id",
+                skips.skip("duplicate_id",
                            f"{spec}: episode id {episode.id!r} appears more than once")
                 continue
             seen.add(episode.id)
@@ -166,13 +182,14 @@ def _read_done(work: Path) -> tuple[set[str], int, int]:
     return done, rows, len(done)
 
 
-def _measure_all(config: BuildConfig, work: Path, skips: Skips, show_progress: bool) -> None:
+def _measure_all(config: BuildConfig, sources: Sequence[tuple[str, Source]], work: Path,
+                 skips: Skips, show_progress: bool) -> None:
     done, _, next_ordinal = _read_done(work)
     stage = work / "frames"
 
     def pending() -> Iterator[tuple[Episode, int]]:
         ordinal = next_ordinal
-        for episode in _iter_episodes(config, skips):
+        for episode in _iter_episodes(config, sources, skips):
             if episode.id in done:
                 continue
             yield episode, ordinal
@@ -297,7 +314,7 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
     try:
         with progress_bar("writing samples", show=show_progress, unit="episodes",
                           total=len(episodes)) as bar:
-            for e, episode in enumerate(episodes):
+            for e in range(len(episodes)):
                 split = split_of[e]
                 for sample in formulator.samples_for(e):
                     handles[split].write(dumps(sample) + "\n")
@@ -323,7 +340,9 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
                   config.split.near_dup_hamming, config.filter.dup_pixel_diff)
 
     for reason, items in skips.examples.items():
-        examples.setdefault(reason, items)
+        # A reason can be both a skipped input and a dropped frame (unreadable_video):
+        # keep the examples of both.
+        examples[reason] = [*items, *examples.get(reason, [])]
     config_data = {k: v for k, v in to_dict(config).items() if k not in RUNTIME_ONLY}
     return {
         "tpru_version": __version__,
@@ -380,22 +399,21 @@ def content_hash(root: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def _finish(partial: Path, out: Path, info: dict[str, Any], overwrite: bool) -> None:
-    shutil.rmtree(partial / WORK)
+def _finish(partial: Path, out: Path, info: dict[str, Any]) -> None:
+    # The state goes first: a build killed while its work files are half deleted must
+    # not look resumable.
     (partial / STATE).unlink()
+    shutil.rmtree(partial / WORK)
     info["content_hash"] = content_hash(partial)
     tmp = partial / (BUILD_FILE + ".tmp")
     tmp.write_text(json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
                    encoding="utf-8")
     os.replace(tmp, partial / BUILD_FILE)
-    if out.exists() and overwrite:
+    if out.exists():  # a dataset --overwrite replaces, or an empty folder
         old = out.with_name(f"{out.name}.old-{os.getpid()}")
         os.replace(out, old)
         os.replace(partial, out)
-        if old.is_dir():
-            shutil.rmtree(old)
-        else:
-            old.unlink()
+        shutil.rmtree(old)
     else:
         os.replace(partial, out)
     log.info("wrote %s", out)

@@ -53,7 +53,7 @@ def _chunks(bits: int, parts: int) -> list[tuple[int, int]]:
 
 
 def near_duplicate_pairs(phashes: np.ndarray, thumbs: np.ndarray, max_hamming: int,
-                         max_pixel_diff: float, *, same: Sequence[int] | None = None
+                         max_pixel_diff: float, *, same: Sequence[object] | None = None
                          ) -> Iterator[tuple[int, int]]:
     """Pairs of rows (i < j) whose images are near-duplicates.
 
@@ -135,7 +135,7 @@ def check_leakage(split_episodes: Mapping[str, set[str]], split_images: Mapping[
     for kind, table in (("episode", split_episodes), ("image", split_images)):
         owner: dict[object, str] = {}
         for split in sorted(table):
-            for item in sorted(table[split]):  # type: ignore[type-var]
+            for item in sorted(table[split]):
                 first = owner.setdefault(item, split)
                 if first != split:
                     shown = item.decode() if isinstance(item, bytes) else item

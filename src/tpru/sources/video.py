@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -196,6 +196,26 @@ def _open(path: str) -> tuple[InputContainer, VideoStream]:
     return container, stream
 
 
+def _decoded(container: InputContainer, stream: VideoStream) -> Generator[VideoFrame, None, None]:
+    """The stream's frames in presentation order, passing over packets the decoder rejects.
+
+    A damaged packet (a cut or corrupt stretch) costs its own frames, not the
+    rest of the video; the decoder picks up again at the next keyframe. Errors
+    reading the file itself still raise.
+    """
+    rejected = 0
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as err:
+            rejected += 1
+            log.debug("%s: packet at pts %s rejected: %s", container.name, packet.pts, err)
+            continue
+        yield from frames
+    if rejected:
+        log.info("%s: %d damaged packets passed over", container.name, rejected)
+
+
 def _problem(path: str, err: Exception) -> str:
     return f"{path}: {type(err).__name__}: {err}"
 
@@ -212,7 +232,9 @@ def sample_times(path: str, *, fps: float) -> list[float]:
     try:
         container, stream = _open(path)
         with container:
-            first = next((f.time for f in container.decode(stream) if f.time is not None), None)
+            decoded = _decoded(container, stream)
+            first = next((f.time for f in decoded if f.time is not None), None)
+            decoded.close()  # before _end_time may read the packets again
             if first is None:
                 raise UnreadableVideo(f"{path}: no decodable frame")
             end = _end_time(container, stream)
@@ -256,7 +278,7 @@ def keyframe_times(path: str, *, fps: float, change_threshold: float) -> list[fl
     try:
         container, stream = _open(path)
         with container:
-            for frame in container.decode(stream):
+            for frame in _decoded(container, stream):
                 t = frame.time
                 if t is None or t < next_candidate - _REF_PRECISION:
                     continue
@@ -338,7 +360,7 @@ def _decode_sorted(path: str, wanted: list[tuple[float, str]]) -> Iterator[Loade
                 container.seek(int(wanted[0][0] / stream.time_base), stream=stream,
                                backward=True, any_frame=False)
             last: tuple[float, VideoFrame] | None = None
-            for frame in container.decode(stream):
+            for frame in _decoded(container, stream):
                 t = frame.time
                 if t is None:
                     continue

@@ -1,0 +1,464 @@
+"""The builder end to end: real image and video files in, a dataset folder out.
+
+Every build goes through the command line (`tpru.cli.main`, or a real
+subprocess where the build is killed), and every check reads the files the
+build wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from episode_files import (
+    blurred,
+    encode,
+    frame_image,
+    truncate,
+    write_episode,
+    write_episodes,
+    write_image,
+    write_video,
+)
+from PIL import Image
+
+from tpru.build import pipeline
+from tpru.cli import main
+from tpru.schema import IMAGE_OPTION, NONE_OPTION, Sample, read_jsonl
+
+SPLIT_HALVES = "split.ratios={train: 0.5, test: 0.5}"
+
+
+def build(out: Path, *sources: str, args: tuple[str, ...] = ()) -> int:
+    """`tpru build -q --source ... --out OUT ARGS...`; the exit status."""
+    argv = ["build", "-q", "--out", str(out), *args]
+    for source in sources:
+        argv += ["--source", source]
+    return main(argv)
+
+
+def files(root: Path) -> dict[str, bytes]:
+    """Every file under `root` by relative path, with its bytes."""
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def samples_by_split(out: Path) -> dict[str, list[Sample]]:
+    info = json.loads((out / "build.json").read_text())
+    return {split: list(read_jsonl(out / f"{split}.jsonl", Sample)) for split in info["splits"]}
+
+
+def build_info(out: Path) -> dict[str, Any]:
+    info: dict[str, Any] = json.loads((out / "build.json").read_text())
+    return info
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    assert "Traceback" not in err
+    return err
+
+
+# ---------------------------------------------------------------- determinism
+
+
+def test_same_seed_gives_byte_identical_output_whatever_the_workers(
+        episodes_dir: Path, tmp_path: Path) -> None:
+    source = f"frames:{episodes_dir}"
+    assert build(tmp_path / "a", source, args=("--workers", "1")) == 0
+    assert build(tmp_path / "b", source, args=("--workers", "2")) == 0
+    assert build(tmp_path / "c", source, args=("--seed", "1")) == 0
+    a, b, c = (files(tmp_path / name) for name in "abc")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert a[name] == b[name], name
+    assert a["build.json"] != c["build.json"]
+    assert any(a[name] != c.get(name) for name in a if name.endswith(".jsonl"))
+
+
+# ---------------------------------------------------------------- atomicity and resume
+
+
+def _kill_when_started(command: list[str], records: Path, lines: int) -> int:
+    """Run `command`, SIGKILL it (and its workers) once `records` has `lines` lines."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    deadline = time.monotonic() + 120
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            if records.exists() and records.read_bytes().count(b"\n") >= lines:
+                os.killpg(process.pid, signal.SIGKILL)
+                break
+            time.sleep(0.005)
+        else:
+            pytest.fail(f"the build ended (status {process.poll()}) before it could be "
+                        f"interrupted: {process.stderr.read().decode() if process.stderr else ''}")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        if process.stderr:
+            process.stderr.close()
+    return records.read_bytes().count(b"\n")
+
+
+@pytest.mark.slow
+def test_interrupted_build_leaves_no_dataset_and_resume_finishes_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Frames larger than image.max_side, so each is decoded, downscaled and re-encoded:
+    # the build takes a few seconds, long enough to be killed in the middle.
+    episodes = write_episodes(tmp_path / "episodes", 20, size=(800, 600))
+    out = tmp_path / "data"
+    partial = tmp_path / "data.partial"
+    argv = ["build", "-q", "--source", f"frames:{episodes}", "--out", str(out), "--seed", "3"]
+
+    done = _kill_when_started([sys.executable, "-m", "tpru.cli", *argv],
+                              partial / "work" / "episodes.jsonl", lines=2)
+    assert 2 <= done < 20
+    assert not out.exists()
+    assert partial.is_dir() and not (partial / "build.json").exists()
+
+    # A different configuration must not continue this build.
+    assert main([*argv[:-1], "4", "--resume"]) == 1
+    assert "cannot resume" in one_line_error(capsys)
+    assert not out.exists() and partial.is_dir()
+
+    assert main([*argv, "--resume"]) == 0
+    assert not partial.exists()
+    assert main(["build", "-q", "--source", f"frames:{episodes}", "--out",
+                 str(tmp_path / "reference"), "--seed", "3", "--workers", "2"]) == 0
+    assert files(out) == files(tmp_path / "reference")
+
+    # A finished dataset is never replaced unless asked.
+    capsys.readouterr()
+    assert main(argv) == 1
+    assert "--overwrite" in one_line_error(capsys)
+    assert main([*argv, "--overwrite"]) == 0
+    assert files(out) == files(tmp_path / "reference")
+
+
+def test_interrupt_after_the_samples_are_written_resumes_to_the_same_dataset(
+        episodes_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    real_finish = pipeline._finish
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "_finish", interrupted)
+    out = tmp_path / "data"
+    assert build(out, f"frames:{episodes_dir}") == 130
+    assert "--resume" in one_line_error(capsys)
+    assert not out.exists()
+    assert any((tmp_path / "data.partial").glob("*.jsonl"))
+
+    monkeypatch.setattr(pipeline, "_finish", real_finish)
+    assert build(out, f"frames:{episodes_dir}", args=("--resume",)) == 0
+    assert build(tmp_path / "reference", f"frames:{episodes_dir}") == 0
+    assert files(out) == files(tmp_path / "reference")
+
+
+# ---------------------------------------------------------------- filtering
+
+
+@pytest.fixture(scope="module")
+def bad_episodes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four clean episodes and one of each kind of bad input the builder must count."""
+    root = tmp_path_factory.mktemp("bad")
+    for e in range(4):
+        write_episode(root / f"good{e}", 100 + e)
+    mixed = root / "mixed"
+    write_episode(mixed, 200)
+    (mixed / "003a.jpg").write_bytes(np.random.default_rng(0).bytes(3000))
+    (mixed / "003b.jpg").write_bytes(encode(frame_image(201, 0), ".jpg"))
+    truncate(mixed / "003b.jpg", 0.5)
+    (mixed / "003c.png").write_bytes(encode(frame_image(202, 0), ".png"))
+    truncate(mixed / "003c.png", 0.5)
+    write_image(mixed / "003d.jpg", frame_image(203, 0).resize((40, 40)))
+    write_image(mixed / "003e.jpg", blurred(frame_image(204, 0)))
+    shutil.copyfile(mixed / "003.jpg", mixed / "003f.jpg")  # the same frame twice in a row
+    static = root / "static"
+    write_episode(static, 300, frames=1)
+    for step in range(1, 6):
+        shutil.copyfile(static / "000.jpg", static / f"{step:03d}.jpg")
+    write_episode(root / "short", 400, frames=3)
+    (root / "empty").mkdir()
+    return root
+
+
+def test_bad_frames_and_episodes_are_dropped_and_counted_by_reason(
+        bad_episodes: Path, tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    assert build(out, f"frames:{bad_episodes}") == 0
+    info = build_info(out)
+    assert info["drops"]["frames"] == {"blurred": 1, "near_duplicate": 1 + 5, "too_small": 1,
+                                       "truncated_image": 2, "unreadable_image": 1}
+    assert info["drops"]["episodes"] == {"static": 1, "too_few_frames": 1}
+    assert info["drops"]["inputs"] == {"empty_episode": 1}
+    assert info["counts"]["episodes_kept"] == 5
+    assert info["counts"]["episodes_dropped"] == 2
+    assert info["counts"]["frames_read"] == 5 * 6 + 6 + 6 + 3
+    assert info["counts"]["frames_kept"] == 5 * 6
+
+    examples = info["drop_examples"]
+    mixed = bad_episodes / "mixed"
+    assert any(str(mixed / "003a.jpg") in m for m in examples["unreadable_image"])
+    truncated = "\n".join(examples["truncated_image"])
+    assert str(mixed / "003b.jpg") in truncated and str(mixed / "003c.png") in truncated
+    assert str(mixed / "003d.jpg") in examples["too_small"][0]
+    assert str(mixed / "003e.jpg") in examples["blurred"][0]
+    assert any(str(mixed / "003f.jpg") in m for m in examples["near_duplicate"])
+    assert examples["static"][0].startswith("episode static:")
+    assert examples["too_few_frames"][0].startswith("episode short:")
+    assert str(bad_episodes / "empty") in examples["empty_episode"][0]
+    # Nothing of a dropped episode reaches the samples.
+    episodes = {s.episode_id for split in samples_by_split(out).values() for s in split}
+    assert episodes == {"good0", "good1", "good2", "good3", "mixed"}
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_strict_build_stops_at_the_first_bad_input(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], workers: str) -> None:
+    root = tmp_path / "episodes"
+    for e in range(3):
+        write_episode(root / f"good{e}", e)
+    (root / "good1" / "002a.jpg").write_bytes(b"not a jpeg at all")
+    out = tmp_path / "data"
+    assert build(out, f"frames:{root}", args=("--strict", "--workers", workers)) == 1
+    assert str(root / "good1" / "002a.jpg") in one_line_error(capsys)
+    assert not out.exists()
+
+    # What was done is kept: with the bad file gone, --resume finishes the same dataset.
+    (root / "good1" / "002a.jpg").unlink()
+    assert build(out, f"frames:{root}", args=("--strict", "--resume")) == 0
+    assert build(tmp_path / "reference", f"frames:{root}", args=("--strict",)) == 0
+    assert files(out) == files(tmp_path / "reference")
+
+
+# ---------------------------------------------------------------- other sources
+
+
+def test_manifest_bad_lines_are_skipped_and_the_rest_builds(tmp_path: Path) -> None:
+    root = tmp_path / "manifest"
+    lines: list[dict[str, Any]] = []
+    for e in range(5):
+        paths = write_episode(root / f"ep{e}", 500 + e)
+        lines.append({"id": f"ep{e}", "scenario": "robot",
+                      "frames": [p.relative_to(root).as_posix() for p in paths]})
+    lines[2]["frames"].insert(3, "ep2/missing.jpg")
+    write_image(tmp_path / "outside.jpg", frame_image(9, 0))
+    lines.append({"id": "escapes", "scenario": "robot",
+                  "frames": ["../outside.jpg", *lines[0]["frames"][1:]]})
+    lines.append({"id": "wrong_type", "scenario": "robot", "frames": "ep0/000.jpg"})
+    manifest = root / "episodes.jsonl"
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    out = tmp_path / "data"
+    assert build(out, f"manifest:{manifest}") == 0
+    info = build_info(out)
+    assert info["drops"]["inputs"] == {"bad_field": 1, "path_escapes_root": 1}
+    assert info["drops"]["frames"] == {"missing_file": 1}
+    assert info["counts"]["episodes_kept"] == 5
+    examples = info["drop_examples"]
+    assert f"{manifest}, line 7" in examples["bad_field"][0]
+    assert f"{manifest}, line 6" in examples["path_escapes_root"][0]
+    assert str(root / "ep2" / "missing.jpg") in examples["missing_file"][0]
+
+
+def test_video_source_builds_and_counts_truncated_videos(tmp_path: Path) -> None:
+    root = tmp_path / "videos"
+    root.mkdir()
+    for k in range(3):
+        write_video(root / f"clip{k}.mp4", k)
+    # Index at the end: the cut video cannot even be opened (skipped as an input).
+    truncate(write_video(root / "cut_header.mp4", 7), 0.5)
+    # Index in front: it opens, but the frames after the cut are missing.
+    truncate(write_video(root / "cut_frames.mp4", 8, faststart=True), 0.6)
+
+    out = tmp_path / "data"
+    assert build(out, f"video:{root}") == 0
+    info = build_info(out)
+    assert info["drops"]["inputs"] == {"unreadable_video": 1}
+    assert str(root / "cut_header.mp4") in info["drop_examples"]["unreadable_video"][0]
+    assert info["drops"]["frames"]["unreadable_video"] >= 4
+    assert any(str(root / "cut_frames.mp4") in m
+               for m in info["drop_examples"]["unreadable_video"][1:])
+    assert info["drops"]["episodes"] == {"too_few_frames": 1}
+    assert info["counts"]["episodes_kept"] == 3
+    samples = [s for split in samples_by_split(out).values() for s in split]
+    assert {s.episode_id for s in samples} == {"clip0.mp4", "clip1.mp4", "clip2.mp4"}
+
+
+# ---------------------------------------------------------------- dataset properties
+
+
+@pytest.fixture(scope="module")
+def halves(synthetic_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic episodes built into two equal splits with many negatives."""
+    out = tmp_path_factory.mktemp("halves") / "data"
+    assert build(out, f"frames:{synthetic_dir}",
+                 args=(SPLIT_HALVES, "tasks.negative_rate=0.5")) == 0
+    return out
+
+
+def test_episodes_and_images_stay_in_one_split(halves: Path) -> None:
+    by_split = samples_by_split(halves)
+    assert set(by_split) == {"train", "test"}
+    episode_split: dict[str, set[str]] = defaultdict(set)
+    image_split: dict[str, set[str]] = defaultdict(set)
+    for split, samples in by_split.items():
+        assert samples
+        for sample in samples:
+            assert sample.meta["split"] == split
+            episode_split[sample.episode_id].add(split)
+            for image in sample.images:
+                image_split[image].add(split)
+    assert len(episode_split) == build_info(halves)["counts"]["episodes_kept"]
+    assert all(len(splits) == 1 for splits in episode_split.values())
+    assert all(len(splits) == 1 for splits in image_split.values())
+
+
+def test_episodes_sharing_an_image_or_a_near_duplicate_share_a_split(tmp_path: Path) -> None:
+    root = write_episodes(tmp_path / "episodes", 12)
+    shutil.copyfile(root / "ep000" / "002.jpg", root / "ep001" / "002.jpg")
+    with Image.open(root / "ep002" / "004.jpg") as image:  # the same frame, encoded again
+        image.save(root / "ep003" / "004.jpg", "JPEG", quality=80)
+    out = tmp_path / "data"
+    for seed in range(4):
+        shutil.rmtree(out, ignore_errors=True)
+        assert build(out, f"frames:{root}", args=(SPLIT_HALVES, "--seed", str(seed))) == 0
+        split = {s.episode_id: name for name, samples in samples_by_split(out).items()
+                 for s in samples}
+        assert split["ep000"] == split["ep001"]
+        assert split["ep002"] == split["ep003"]
+        assert set(split.values()) == {"train", "test"}
+
+
+def test_distractors_come_from_the_same_scenario_and_split(halves: Path) -> None:
+    samples = [s for split in samples_by_split(halves).values() for s in split]
+    scenario = {s.episode_id: s.scenario for s in samples}
+    split = {s.episode_id: s.meta["split"] for s in samples}
+    other_episode = 0
+    for sample in samples:
+        for distractor in sample.meta.get("distractors", []):
+            assert scenario[distractor["episode"]] == sample.scenario
+            assert split[distractor["episode"]] == split[sample.episode_id]
+            other_episode += distractor["episode"] != sample.episode_id
+    assert other_episode > 0
+
+
+def test_no_distractor_of_the_own_episode_could_also_be_the_answer(halves: Path) -> None:
+    """A frame between the truth's shown neighbours fits the question as well as the truth."""
+    checked = 0
+    for sample in (s for split in samples_by_split(halves).values() for s in split):
+        window = sample.meta["window"]
+        if sample.task == "next_frame":
+            low, high = window[-3], window[-1]
+        elif sample.task == "prev_frame":
+            low, high = -1, window[1]
+        else:
+            continue
+        for distractor in sample.meta["distractors"]:
+            if distractor["episode"] == sample.episode_id:
+                checked += 1
+                assert not low < distractor["frame"] < high, (sample.id, distractor)
+    assert checked > 0
+
+
+def _pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def test_the_truth_appears_only_where_the_answer_says(halves: Path,
+                                                       synthetic_dir: Path) -> None:
+    checked = Counter[str]()
+    for sample in (s for split in samples_by_split(halves).values() for s in split):
+        if sample.task == "ordering":
+            continue
+        window = sample.meta["window"]
+        position = window[-2] if sample.task == "next_frame" else window[0]
+        truth = _pixels(synthetic_dir / sample.episode_id / f"{position:03d}.jpg")
+        options = sample.option_images
+        assert sample.options is not None
+        assert len(options) == sample.options.count(IMAGE_OPTION)
+        equal = [np.array_equal(_pixels(halves / image), truth) for image in options]
+        kind = sample.meta["negative_kind"]
+        if kind == "missing":
+            assert not any(equal), sample.id
+        else:
+            letter = sample.answer if kind is None else sample.meta["truth_option"]
+            image_letters = [chr(65 + i) for i, o in enumerate(sample.options)
+                             if o == IMAGE_OPTION]
+            assert equal.count(True) == 1, sample.id
+            assert image_letters[equal.index(True)] == letter, sample.id
+        checked[str(kind)] += 1
+    assert set(checked) == {"None", "missing", "mismatch"}
+
+
+def test_negatives_of_both_kinds_and_mismatched_descriptions(halves: Path,
+                                                             synthetic_dir: Path) -> None:
+    samples = [s for split in samples_by_split(halves).values() for s in split]
+    kinds = Counter(s.meta.get("negative_kind") for s in samples if s.negative)
+    assert kinds["mismatch"] > 0 and kinds["missing"] > 0
+    for sample in samples:
+        assert sample.negative == (sample.options is not None
+                                   and sample.options[ord(sample.answer) - 65] == NONE_OPTION)
+        if sample.meta.get("negative_kind") != "mismatch":
+            continue
+        own = json.loads((synthetic_dir / sample.episode_id / "episode.json").read_text())
+        shown = sample.meta["shown_description"]
+        assert shown != own["description"]
+        assert shown[1:-1] in sample.question
+        assert own["description"][1:-1] not in sample.question
+
+
+def test_answer_letters_are_balanced_and_none_moves(halves: Path) -> None:
+    by_key: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    none_letters: Counter[str] = Counter()
+    forms: Counter[str] = Counter()
+    for split, samples in samples_by_split(halves).items():
+        for sample in samples:
+            forms[sample.meta.get("form", "choice")] += 1
+            if sample.options is None:
+                assert len(sample.answer) == len(sample.images)
+                continue
+            by_key[(split, sample.task)][sample.answer] += 1
+            none_letters[chr(65 + sample.options.index(NONE_OPTION))] += 1
+    assert forms["options"] > 0 and forms["letters"] > 0
+    # Gold positions come in shuffled blocks of every letter, one sequence per split and
+    # task: within a key no letter is gold more than once more often than another.
+    letters = "ABCDE"
+    for key, counts in by_key.items():
+        assert set(counts) <= set(letters), key
+        spread = [counts[letter] for letter in letters]
+        assert max(spread) - min(spread) <= 1, (key, counts)
+    assert len(none_letters) >= 4, none_letters
+
+
+@pytest.mark.parametrize("frames", [3, 8])
+def test_frames_per_sample_sets_the_images_per_question(tmp_path: Path, frames: int) -> None:
+    from tpru.sources.synthetic import write_synthetic_episodes
+
+    episodes = tmp_path / "episodes"
+    write_synthetic_episodes(episodes, episodes=2, frames=max(frames, 6), seed=1)
+    out = tmp_path / "data"
+    assert build(out, f"frames:{episodes}", args=(f"tasks.frames_per_sample={frames}",)) == 0
+    tasks = Counter[str]()
+    for sample in (s for split in samples_by_split(out).values() for s in split):
+        shown = sample.question_images
+        tasks[sample.task] += 1
+        assert len(shown) == (frames if sample.task == "ordering" else frames - 1), sample.id
+        assert len(sample.meta["window"]) == frames
+    assert set(tasks) == {"ordering", "next_frame", "prev_frame"}

@@ -1,0 +1,130 @@
+"""The synthetic episode writer: layout, determinism, visible progress, distinct texts."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tpru.diagnostics import Skips
+from tpru.sources.frames import FrameFolderSource
+from tpru.sources.synthetic import SCENARIOS, TASKS, write_synthetic_episodes
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """3 episodes per scenario, 6 frames each, seed 0 (read-only)."""
+    return write_synthetic_episodes(tmp_path_factory.mktemp("synthetic"), episodes=3, seed=0)
+
+
+def pixels(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
+
+
+def laplacian_variance(path: Path) -> float:
+    grey = np.asarray(Image.open(path).convert("L"), dtype=np.float32)
+    lap = (grey[1:-1, :-2] + grey[1:-1, 2:] + grey[:-2, 1:-1] + grey[2:, 1:-1]
+           - 4.0 * grey[1:-1, 1:-1])
+    return float(lap.var())
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_layout_is_one_frame_folder_per_episode(written: list[Path]) -> None:
+    root = written[0].parent.parent
+    assert [p.relative_to(root).as_posix() for p in written] == [
+        f"{s}/ep{i:03d}" for s in SCENARIOS for i in range(3)]
+    for folder in written:
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "000.jpg", "001.jpg", "002.jpg", "003.jpg", "004.jpg", "005.jpg", "episode.json"]
+        assert Image.open(folder / "000.jpg").size == (320, 240)
+        info = json.loads((folder / "episode.json").read_text())
+        assert info["scenario"] == folder.parent.name
+        assert info["meta"]["task"] in TASKS[info["scenario"]]
+        assert len(info["steps"]) == 6 and all(s.strip() for s in info["steps"])
+
+
+def test_the_frame_folder_source_reads_them(written: list[Path]) -> None:
+    skips = Skips(strict=True)
+    found = list(FrameFolderSource(written[0].parent.parent, skips=skips).iter_episodes())
+    assert [e.id for e in found] == [f"{s}/ep{i:03d}" for s in sorted(SCENARIOS)
+                                     for i in range(3)]
+    assert [e.scenario for e in found] == [s for s in sorted(SCENARIOS) for _ in range(3)]
+    assert all(len(e.frames) == 6 and e.steps and e.description for e in found)
+
+
+def test_frames_show_progress_and_are_sharp(written: list[Path]) -> None:
+    for folder in written:
+        frames = [pixels(p) for p in sorted(folder.glob("*.jpg"))]
+        steps = [float(np.abs(a - b).mean()) for a, b in itertools.pairwise(frames)]
+        assert min(steps) > 0.005, (folder, steps)
+        assert float(np.abs(frames[0] - frames[-1]).mean()) > 0.05, folder
+        assert min(laplacian_variance(p) for p in folder.glob("*.jpg")) > 100, folder
+
+
+def test_descriptions_and_steps_tell_episodes_apart(written: list[Path]) -> None:
+    infos = [json.loads((p / "episode.json").read_text()) for p in written]
+    descriptions = [info["description"] for info in infos]
+    assert len(set(descriptions)) == len(descriptions)
+    assert all(len(d) > 40 for d in descriptions)
+    assert len({tuple(info["steps"]) for info in infos}) == len(infos)
+
+
+def test_the_same_seed_writes_the_same_bytes(tmp_path: Path) -> None:
+    options = {"episodes": 2, "frames": 4, "size": (160, 120)}
+    write_synthetic_episodes(tmp_path / "a", seed=7, **options)  # type: ignore[arg-type]
+    write_synthetic_episodes(tmp_path / "b", seed=7, **options)  # type: ignore[arg-type]
+    write_synthetic_episodes(tmp_path / "c", seed=8, **options)  # type: ignore[arg-type]
+    a, b, c = (files(tmp_path / name) for name in "abc")
+    assert a == b
+    assert a.keys() == c.keys()
+    assert all(a[name] != c[name] for name in a if name.endswith(".jpg"))
+
+
+def test_every_scenario_has_three_kinds_of_task(written: list[Path]) -> None:
+    tasks: dict[str, set[str]] = {s: set() for s in SCENARIOS}
+    for folder in written:
+        info = json.loads((folder / "episode.json").read_text())
+        tasks[info["scenario"]].add(info["meta"]["task"])
+    assert tasks == {s: set(TASKS[s]) for s in SCENARIOS}
+    assert all(len(TASKS[s]) >= 3 for s in SCENARIOS)
+
+
+@pytest.mark.parametrize("frames", [3, 12])
+def test_any_frame_count_in_range_shows_progress(tmp_path: Path, frames: int) -> None:
+    for folder in write_synthetic_episodes(tmp_path, episodes=2, frames=frames, seed=3):
+        images = [pixels(p) for p in sorted(folder.glob("*.jpg"))]
+        assert len(images) == frames
+        assert min(float(np.abs(a - b).mean())
+                   for a, b in itertools.pairwise(images)) > 0.002, folder
+
+
+def test_rewriting_replaces_earlier_frames(tmp_path: Path) -> None:
+    write_synthetic_episodes(tmp_path, episodes=1, frames=6, seed=0, scenarios=["gui"])
+    [folder] = write_synthetic_episodes(tmp_path, episodes=1, frames=4, seed=0,
+                                        scenarios=["gui"])
+    assert len(list(folder.glob("*.jpg"))) == 4
+
+
+def test_bad_arguments_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="frames"):
+        write_synthetic_episodes(tmp_path, episodes=1, frames=2, seed=0)
+    with pytest.raises(ValueError, match="unknown scenarios"):
+        write_synthetic_episodes(tmp_path, episodes=1, seed=0, scenarios=["kitchen"])
+    with pytest.raises(ValueError, match="size"):
+        write_synthetic_episodes(tmp_path, episodes=1, seed=0, size=(64, 48))
+
+
+@pytest.mark.parametrize("size", [(448, 448), (160, 120), (400, 225)])
+def test_other_sizes_keep_the_layout(tmp_path: Path, size: tuple[int, int]) -> None:
+    for folder in write_synthetic_episodes(tmp_path, episodes=1, frames=6, seed=2, size=size):
+        images = sorted(folder.glob("*.jpg"))
+        assert {Image.open(p).size for p in images} == {size}
+        assert float(np.abs(pixels(images[0]) - pixels(images[-1])).mean()) > 0.03, folder

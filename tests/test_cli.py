@@ -1,0 +1,183 @@
+"""The command line end to end: build a dataset from tpru's synthetic episodes, then
+read it back with stats, view and export; and every kind of bad input ends in one
+line on standard error and exit status 1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from tpru.build.pipeline import content_hash
+from tpru.cli import main
+from tpru.schema import SCHEMA_VERSION, Sample, read_jsonl
+from tpru.sources.synthetic import write_synthetic_episodes
+
+MAX_SIDE = 200
+"""Smaller than the synthetic frames (320x240), so every stored image is re-encoded."""
+
+
+@pytest.fixture(scope="module")
+def episodes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("episodes")
+    write_synthetic_episodes(root, episodes=3, frames=6, seed=0)
+    return root
+
+
+@pytest.fixture(scope="module")
+def dataset(episodes: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("built") / "data"
+    status = main(["build", "-q", "--source", f"frames:{episodes}", "--out", str(out),
+                   "--seed", "5", f"image.max_side={MAX_SIDE}",
+                   "split.ratios={train: 0.7, test: 0.3}"])
+    assert status == 0
+    return out
+
+
+def test_build_writes_a_complete_dataset(dataset: Path) -> None:
+    info = json.loads((dataset / "build.json").read_text(encoding="utf-8"))
+    for key in ("config", "seed", "schema_version", "counts", "drops", "content_hash"):
+        assert key in info, key
+    assert info["seed"] == 5
+    assert info["schema_version"] == SCHEMA_VERSION
+    assert info["config"]["image"]["max_side"] == MAX_SIDE
+    assert "out" not in info["config"] and "workers" not in info["config"]
+    assert info["content_hash"] == content_hash(dataset)
+
+    assert info["splits"] == ["train", "test"]
+    assert sorted(p.name for p in dataset.glob("*.jsonl")) == ["test.jsonl", "train.jsonl"]
+    referenced: set[str] = set()
+    for split in info["splits"]:
+        samples = list(read_jsonl(dataset / f"{split}.jsonl", Sample))
+        assert len(samples) == sum(info["counts"]["samples"][split].values())
+        for sample in samples:
+            referenced.update(sample.images)
+    assert sum(1 for split in info["splits"]
+               for _ in read_jsonl(dataset / f"{split}.jsonl", Sample)) == \
+        info["counts"]["samples_total"]
+    stored = {p.relative_to(dataset).as_posix() for p in (dataset / "images").rglob("*")
+              if p.is_file()}
+    assert stored == referenced
+    assert len(stored) == info["counts"]["images"]
+    for relative in stored:
+        with Image.open(dataset / relative) as image:
+            assert max(image.size) <= MAX_SIDE, relative
+            assert image.format == "JPEG"
+    assert not (dataset.parent / "data.partial").exists()
+
+
+def test_stats_view_and_export_read_the_dataset(
+        dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    info = json.loads((dataset / "build.json").read_text(encoding="utf-8"))
+    capsys.readouterr()
+    assert main(["stats", str(dataset), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["samples"] == info["counts"]["samples_total"]
+    assert stats["splits"] == {split: sum(by_task.values())
+                               for split, by_task in info["counts"]["samples"].items()}
+
+    assert main(["stats", str(dataset)]) == 0
+    assert "Split" in capsys.readouterr().out
+
+    page = tmp_path / "view.html"
+    assert main(["view", str(dataset), "--out", str(page)]) == 0
+    assert page.read_text(encoding="utf-8").count("<img") > 0
+
+    export = pytest.importorskip("tpru.export", reason="tpru.export is not written yet")
+    if not hasattr(export, "export_dataset"):
+        pytest.skip("tpru.export.export_dataset is not written yet")
+    pytest.importorskip("pyarrow", reason="the easyr1 export needs the export extra")
+    capsys.readouterr()
+    assert main(["export", str(dataset), "--to", "easyr1", "--out", str(tmp_path / "x")]) == 0
+    written = [Path(line) for line in capsys.readouterr().out.splitlines()]
+    assert written and all(path.is_file() for path in written)
+    assert {p.name for p in written} >= {"train.parquet", "test.parquet"}
+
+
+def test_print_config_shows_every_resolved_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "--print-config", "tasks.frames_per_sample=5", "--seed", "3"]) == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["seed"] == 3
+    assert config["tasks"]["frames_per_sample"] == 5
+    assert {"filter", "image", "text", "tasks", "embed", "split"} <= set(config)
+
+
+def test_config_file_overrides_and_flags_combine(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "recipe.yaml"
+    config.write_text("sources: [frames:a]\nout: data\nseed: 1\n"
+                      "tasks:\n  negative_rate: 0.25\n", encoding="utf-8")
+    assert main(["build", str(config), "tasks.candidates=3", "--source", "frames:b",
+                 "--seed", "2", "--print-config"]) == 0
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    assert resolved["sources"] == ["frames:a", "frames:b"]
+    assert resolved["seed"] == 2
+    assert resolved["tasks"]["negative_rate"] == 0.25
+    assert resolved["tasks"]["candidates"] == 3
+
+
+def test_demo_builds_and_views(tmp_path: Path) -> None:
+    assert main(["demo", "-q", "--out", str(tmp_path / "demo"), "--episodes", "2"]) == 0
+    assert (tmp_path / "demo" / "dataset" / "build.json").is_file()
+    assert (tmp_path / "demo" / "view.html").is_file()
+
+
+BAD = {
+    "unknown source kind": (["build", "--source", "pictures:{episodes}", "--out", "{out}"],
+                            "unknown source kind 'pictures'"),
+    "missing source folder": (["build", "--source", "frames:{tmp}/nowhere", "--out", "{out}"],
+                              "nowhere"),
+    "missing manifest": (["build", "--source", "manifest:{tmp}/nowhere.jsonl", "--out",
+                          "{out}"], "nowhere.jsonl"),
+    "no source": (["build", "--out", "{out}"], "no sources given"),
+    "bad override value": (["build", "--source", "frames:{episodes}", "--out", "{out}",
+                            "tasks.frames_per_sample=two"], "tasks.frames_per_sample"),
+    "value out of range": (["build", "--source", "frames:{episodes}", "--out", "{out}",
+                            "tasks.frames_per_sample=12"], "between 3 and 8"),
+    "unknown config key": (["build", "--source", "frames:{episodes}", "--out", "{out}",
+                            "tasks.colour=red"], "unknown key tasks.colour"),
+    "missing config file": (["build", "{tmp}/nowhere.yaml", "--out", "{out}"],
+                            "nowhere.yaml"),
+    "out is not a dataset": (["build", "--source", "frames:{episodes}", "--out", "{episodes}",
+                              "--overwrite"], "not a tpru dataset"),
+    "stats of nothing": (["stats", "{tmp}/nowhere"], "no such dataset folder"),
+    "view of nothing": (["view", "{tmp}/nowhere"], "no such dataset folder"),
+    "export of nothing": (["export", "{tmp}/nowhere", "--to", "easyr1", "--out", "{tmp}/x"],
+                          "nowhere"),
+    "unfinished dataset": (["stats", "{tmp}"], "not a finished tpru dataset"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_gives_one_line_and_status_1(
+        case: str, episodes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv, expected = BAD[case]
+    out = tmp_path / "out"
+    names = {"episodes": str(episodes), "tmp": str(tmp_path), "out": str(out)}
+    assert main([arg.format(**names) for arg in argv]) == 1
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert "Traceback" not in captured.err + captured.out
+    assert err.count("\n") == 0, err
+    command = argv[0]
+    assert err.startswith(f"tpru {command}: error: ")
+    assert expected.format(**names) in err
+    # A build refused on bad input leaves nothing behind, and its sources untouched.
+    assert not out.exists()
+    assert not (tmp_path / "out.partial").exists()
+    assert (episodes / "robot" / "ep000" / "000.jpg").is_file()
+
+
+@pytest.mark.parametrize("argv", [["build", "--workers", "two"], ["export", "x", "--out", "y"],
+                                  ["frobnicate"]])
+def test_usage_errors_are_one_line_too(argv: list[str],
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    assert "error:" in err and "--help" in err
