@@ -197,8 +197,8 @@ def _add_demo(sub: argparse._SubParsersAction[_Parser],
                     "a dataset from them with all three tasks and negatives, write the HTML "
                     "viewer and print a summary. Everything lands in --out.")
     p.add_argument("--out", default="demo-out", help="folder for everything (default demo-out)")
-    p.add_argument("--episodes", type=int, default=12,
-                   help="episodes per scenario (default 12)")
+    p.add_argument("--episodes", type=int, default=24,
+                   help="episodes per scenario (default 24)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--workers", type=int, default=1, help="processes reading frames")
     p.set_defaults(run=_run_demo)

@@ -85,7 +85,7 @@ def load_frames(refs: Sequence[str]) -> Iterator[LoadedFrame]:
             j += 1
         from tpru.sources.video import decode_at_times
 
-        yield from decode_at_times(path, times)
+        yield from decode_at_times(path, times, refs=refs[i:j])
         i = j
 
 

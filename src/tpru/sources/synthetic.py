@@ -17,7 +17,9 @@ Every episode shows monotonic progress (no two frames alike, the last far
 from the first), has a description precise enough to tell it from the other
 episodes (colours, counts, names, targets; duplicates within a scenario are
 redrawn) and one step text per frame. A fixed per-episode noise texture keeps
-the frames sharp for blur checks without making unchanged pixels differ.
+the frames sharp for blur checks without making unchanged pixels differ. At
+up to 7 frames per episode each step changes the picture enough to pass the
+builder's near-duplicate check; with more frames the steps get smaller.
 
 Everything is drawn from ``numpy.random.default_rng([seed, scenario, episode])``,
 so the same seed writes byte-identical files, and adding episodes or
@@ -135,6 +137,7 @@ def write_synthetic_episodes(root: Path, *, episodes: int, frames: int = 6, seed
 
 def _write(folder: Path, scenario: str, plan: _Plan, frames: int, noise: np.ndarray,
            seed: int) -> None:
+    """Render, resize to the noise's size, add the noise, and write frames and episode.json."""
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.iterdir():
         if re.fullmatch(r"\d{3}\.jpg", old.name):
@@ -246,6 +249,7 @@ def _progress(i: int, n: int, k: int) -> tuple[int, float]:
 
 
 def _robot(rng: np.random.Generator, n: int, size: tuple[int, int], task: str) -> _Plan:
+    """Three blocks moved one by one; the frames sample the gripper's motion evenly."""
     w, h = size
     s, table = min(h * 0.17, w * 0.128), h * 0.87    # block side, table top
     k = 3
@@ -365,6 +369,7 @@ _PLATES: dict[str, RGB] = {"green": (60, 150, 70), "grey": (150, 150, 155),
 
 
 def _lego(rng: np.random.Generator, n: int, size: tuple[int, int], task: str) -> _Plan:
+    """A build of at least `n` bricks; every frame shows one or more bricks more."""
     w, h = size
     plate = _pick(rng, tuple(_PLATES))
     # A brick is (first stud, row, width in studs, colour), in building order.
@@ -480,6 +485,7 @@ def _form_values(rng: np.random.Generator) -> dict[str, str]:
 
 
 def _gui(rng: np.random.Generator, n: int, size: tuple[int, int], task: str) -> _Plan:
+    """An app window; each frame fills a field, adds list items or turns switches on."""
     w, h = size
     accent_name = _pick(rng, _ACCENTS)
     accent = COLOURS[accent_name]
@@ -601,12 +607,14 @@ Cell = tuple[int, int]
 
 
 def _nav(rng: np.random.Generator, n: int, size: tuple[int, int], task: str) -> _Plan:
+    """A walk towards a goal: first person down a corridor, or top down on a grid."""
     if task == "corridor":
         return _corridor(rng, n, size)
     return _grid_walk(rng, n, size, task)
 
 
 def _corridor(rng: np.random.Generator, n: int, size: tuple[int, int]) -> _Plan:
+    """A pinhole view down a corridor; the far door grows as the camera walks on."""
     w, h = size
     length = _int(rng, 8, 14)
     door = _pick(rng, NAMES)
@@ -733,7 +741,7 @@ def _region(cell: Cell, shape: tuple[int, ...]) -> str:
 
 def _trail_grows(route: list[Cell], n: int) -> bool:
     """Whether the trail (the cells walked so far) grows clearly every frame, to 25+ cells."""
-    gain = 5 if n <= 7 else 2   # a 13x9 grid has no room for 5 more cells in each of 11 steps
+    gain = max(2, min(5, 30 // (n - 1)))  # a 13x9 grid has room for about 30 steps
     sizes = [len(set(route[: int(i / (n - 1) * (len(route) - 1)) + 1])) for i in range(n)]
     return sizes[-1] > 24 and all(b - a >= gain for a, b in itertools.pairwise(sizes))
 
