@@ -10,9 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tpru.build.config import FilterConfig, ImageConfig
+from tpru.build.images import hamming, measure_frame, thumb_diff
 from tpru.diagnostics import Skips
+from tpru.sources.base import LoadedFrame
 from tpru.sources.frames import FrameFolderSource
-from tpru.sources.synthetic import SCENARIOS, TASKS, write_synthetic_episodes
+from tpru.sources.synthetic import MAX_FRAMES, SCENARIOS, TASKS, write_synthetic_episodes
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +78,34 @@ def test_descriptions_and_steps_tell_episodes_apart(written: list[Path]) -> None
     assert len(set(descriptions)) == len(descriptions)
     assert all(len(d) > 40 for d in descriptions)
     assert len({tuple(info["steps"]) for info in infos}) == len(infos)
+
+
+def test_descriptions_are_gerund_phrases(written: list[Path]) -> None:
+    # The builder puts them after "These photos show the process of ...".
+    for folder in written:
+        description = json.loads((folder / "episode.json").read_text())["description"]
+        first = description.split()[0]
+        assert first.islower() and first.endswith("ing"), description
+        assert not description.endswith("."), description
+
+
+@pytest.mark.parametrize("frames", [8, MAX_FRAMES])
+def test_no_frame_is_a_near_duplicate_or_blurred_for_the_builder(tmp_path: Path,
+                                                                 frames: int) -> None:
+    # The builder's own measurements and default thresholds (tpru.build.measure).
+    rule, image = FilterConfig(), ImageConfig()
+    tasks: set[tuple[str, str]] = set()
+    for folder in write_synthetic_episodes(tmp_path, episodes=3, frames=frames, seed=0):
+        info = json.loads((folder / "episode.json").read_text())
+        tasks.add((info["scenario"], info["meta"]["task"]))
+        measured = [measure_frame(LoadedFrame(p.name, data=p.read_bytes()), image)
+                    for p in sorted(folder.glob("*.jpg"))]
+        assert len(measured) == frames
+        for i, (a, b) in enumerate(itertools.pairwise(measured)):
+            bits, diff = hamming(a.phash, b.phash), thumb_diff(a.thumb, b.thumb)
+            assert bits > rule.dup_hamming or diff > rule.dup_pixel_diff, (folder, i, bits, diff)
+        assert min(m.sharpness for m in measured) > rule.blur_threshold, folder
+    assert tasks == {(s, t) for s in SCENARIOS for t in TASKS[s]}
 
 
 def test_the_same_seed_writes_the_same_bytes(tmp_path: Path) -> None:
