@@ -9,8 +9,8 @@ What it does, top to bottom:
    10-20 frames in the ``frames:`` layout (``ROOT/<scenario>/<episode>/000.jpg``
    plus ``episode.json``): smooth multi-scale noise backgrounds with film grain
    and a slow camera pan, and a few shapes that move every step, so frames pass
-   the blur, near-duplicate and static filters. Generation runs on every core
-   and is cached: a marker file in ROOT says what is there.
+   the blur, near-duplicate and static filters (``frame_set.py``). Generation
+   runs on every core and is cached: a marker file in ROOT says what is there.
 2. Decode-only passes over the same files: read the bytes and fully decode
    them with PIL, in one process and in a pool of W processes for each W.
 3. ``tpru build --source frames:ROOT --out OUT --workers W -q`` as a
@@ -24,6 +24,11 @@ The targets, all ratios from this one run (never timed assertions in tests):
 the build runs at >= 50% of the decode-only rate per core (build rate with W
 workers / decode rate with W processes), a build with more workers is faster
 (scaling > 1), and peak RSS stays under 2 GB.
+
+Other processes on the machine skew wall-clock rates, so before each pass the
+script waits (``--quiet-wait``) for the CPUs to go idle, records how many cores
+others used during each pass, and also reports images per CPU second: the
+per-core ratio on CPU time barely moves with other load.
 
 Bench dependency: ``psutil`` (``.venv/bin/pip install psutil``) for the
 process-tree RSS. Without it the script falls back to ``ru_maxrss`` of the
@@ -44,159 +49,29 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageDraw
+from frame_set import QUALITY, ensure_frames, frame_paths, quarter_root  # bench/frame_set.py
+from PIL import Image
 
 try:
     import psutil
 except ImportError:  # the fallback is described in the module docstring
     psutil = None
 
-WIDTH, HEIGHT = 640, 480
-QUALITY = 90
-GENERATOR_VERSION = 1
-"""Bump when the generated frames change, so cached sets are regenerated."""
-MARKER = ".bench-frames.json"
-SCENARIOS = ("kitchen", "assembly", "garden", "workshop", "desk", "warehouse", "lab", "street")
-VERBS = ("slides to the left", "moves towards the camera", "is pushed across the table",
-         "drifts to the right", "is lifted and set down", "rolls past the others")
 RSS_TARGET = 2 * 1024 ** 3
 RATIO_TARGET = 0.5
+FLAT_BYTES_PER_FRAME = 100
+"""Peak RSS growing by less than this per extra frame counts as flat (noise, caches)."""
 POLL_S = 0.05
 BENCH_DIR = Path(__file__).resolve().parent
 
 
-# ---------------------------------------------------------------- 1. frames
-
-
-def episode_plan(frames: int, seed: int) -> list[tuple[str, str, int]]:
-    """(scenario, episode name, frame count) for episodes of 10-20 frames totalling `frames`."""
-    rng = np.random.default_rng(seed)
-    plan: list[tuple[str, str, int]] = []
-    total = 0
-    while total < frames:
-        n = min(int(rng.integers(10, 21)), frames - total)
-        if n < 6 and plan:  # fold a short tail into the episode before
-            scenario, name, last = plan[-1]
-            plan[-1] = (scenario, name, last + n)
-        else:
-            i = len(plan)
-            plan.append((SCENARIOS[i % len(SCENARIOS)], f"ep{i // len(SCENARIOS):05d}", n))
-        total += n
-    return plan
-
-
-def _smooth_noise(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
-    """Multi-scale value noise (float32 HxWx3, about 0-255): a plausible photo background."""
-    w, h = size
-    out = np.zeros((h, w, 3), np.float32)
-    for cells, amplitude in ((4, 90.0), (12, 40.0), (40, 20.0), (120, 12.0), (320, 10.0)):
-        small = rng.random((max(2, cells * h // w), cells, 3)).astype(np.float32)
-        grid = Image.fromarray((small * 255).astype(np.uint8))
-        out += np.asarray(grid.resize((w, h), Image.Resampling.BICUBIC), np.float32) \
-            * (amplitude / 255.0)
-    gradient = np.linspace(-30, 30, h, dtype=np.float32)[:, None, None]
-    base = rng.uniform(40, 140, size=3).astype(np.float32)
-    return out + gradient + base - out.mean()
-
-
-def _bounce(position: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """Fold a straight path back into [0, bounds], as if the shape bounced off the edges."""
-    folded = np.mod(position, 2 * bounds)
-    return np.where(folded > bounds, 2 * bounds - folded, folded)
-
-
-def write_episode(args: tuple[Path, int, str, str, int, int]) -> int:
-    """Render one episode's frames and its episode.json; returns the frame count."""
-    root, index, scenario, name, count, seed = args
-    rng = np.random.default_rng([seed, index])
-    folder = root / scenario / name
-    folder.mkdir(parents=True, exist_ok=True)
-    pad = 100
-    canvas = _smooth_noise(rng, (WIDTH + 2 * pad, HEIGHT + 2 * pad))
-    grain = [rng.normal(0, 3.0, (HEIGHT, WIDTH, 3)).astype(np.float32) for _ in range(3)]
-    pan = rng.uniform(2, 5, size=2) * rng.choice([-1, 1], size=2)
-    shapes = []
-    for _ in range(int(rng.integers(3, 7))):
-        shapes.append({
-            "kind": rng.choice(["ellipse", "rectangle", "polygon"]),
-            "pos": rng.uniform([60, 60], [WIDTH - 60, HEIGHT - 60]),
-            "vel": rng.uniform(12, 30, size=2) * rng.choice([-1, 1], size=2),
-            "size": rng.uniform(60, 170, size=2),
-            "fill": tuple(int(c) for c in rng.integers(20, 236, size=3)),
-            "edge": tuple(int(c) for c in rng.integers(0, 256, size=3)),
-        })
-    for step in range(count):
-        ox, oy = (np.clip(pad + pan * step, 0, 2 * pad)).astype(int)
-        pixels = canvas[oy:oy + HEIGHT, ox:ox + WIDTH] + grain[step % 3]
-        image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
-        draw = ImageDraw.Draw(image)
-        for s in shapes:
-            x, y = _bounce(s["pos"] + s["vel"] * step, np.array([WIDTH, HEIGHT]))
-            w, h = s["size"]
-            box = (x - w / 2, y - h / 2, x + w / 2, y + h / 2)
-            if s["kind"] == "ellipse":
-                draw.ellipse(box, fill=s["fill"], outline=s["edge"], width=3)
-            elif s["kind"] == "rectangle":
-                draw.rectangle(box, fill=s["fill"], outline=s["edge"], width=3)
-            else:
-                draw.polygon([(x, y - h / 2), (x + w / 2, y + h / 2), (x - w / 2, y + h / 2)],
-                             fill=s["fill"], outline=s["edge"])
-        image.save(folder / f"{step:03d}.jpg", "JPEG", quality=QUALITY)
-    info = {"id": f"{scenario}/{name}", "scenario": scenario,
-            "description": f"In the {scenario}, the {shapes[0]['kind']} "
-                           f"{VERBS[int(rng.integers(len(VERBS)))]}."}
-    (folder / "episode.json").write_text(json.dumps(info))
-    return count
-
-
-def ensure_frames(root: Path, frames: int, seed: int) -> list[tuple[str, str, int]]:
-    """Generate the frame set in `root` unless the marker says it is already there."""
-    plan = episode_plan(frames, seed)
-    wanted = {"frames": frames, "seed": seed, "generator": GENERATOR_VERSION,
-              "size": [WIDTH, HEIGHT], "quality": QUALITY}
-    marker = root / MARKER
-    if marker.exists() and json.loads(marker.read_text()) == wanted:
-        print(f"frames: reusing {frames} frames in {root}")
-        return plan
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    start = time.perf_counter()
-    with mp.Pool(os.cpu_count()) as pool:
-        jobs = [(root, i, s, n, c, seed) for i, (s, n, c) in enumerate(plan)]
-        made = sum(pool.imap_unordered(write_episode, jobs, chunksize=4))
-    marker.write_text(json.dumps(wanted))
-    print(f"frames: generated {made} frames in {len(plan)} episodes "
-          f"in {time.perf_counter() - start:.0f} s")
-    return plan
-
-
-def quarter_root(root: Path, plan: list[tuple[str, str, int]], target: int) -> tuple[Path, int]:
-    """A folder of symlinks to the first episodes, about `target` frames in every scenario."""
-    quarter = root.with_name(root.name + "-quarter")
-    if quarter.exists():
-        shutil.rmtree(quarter)
-    total = 0
-    for scenario, name, count in plan:  # the plan interleaves scenarios, so this keeps them all
-        if total >= target:
-            break
-        (quarter / scenario).mkdir(parents=True, exist_ok=True)
-        (quarter / scenario / name).symlink_to(root / scenario / name)
-        total += count
-    return quarter, total
-
-
-def frame_paths(root: Path, plan: list[tuple[str, str, int]]) -> list[str]:
-    return [str(root / s / n / f"{i:03d}.jpg") for s, n, c in plan for i in range(c)]
-
-
-# ---------------------------------------------------------------- 2. decode only
+# ---------------------------------------------------------------- decode only
 
 
 def decode_file(path: str) -> int:
@@ -257,6 +132,8 @@ def _other_cores(before: tuple[float, float], wall_s: float) -> float:
 
 def wait_for_quiet(limit_s: float, threshold: float = 0.15) -> None:
     """Wait (at most `limit_s`) until other processes use under `threshold` cores for 2 s."""
+    if limit_s <= 0:
+        return
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         before = _cpu_snapshot()
@@ -285,7 +162,7 @@ def decode_pass(paths: list[str], processes: int) -> Run:
                other_cores=_other_cores(machine0, wall))
 
 
-# ---------------------------------------------------------------- 3. the build
+# ---------------------------------------------------------------- the build
 
 
 def tpru_command() -> list[str]:
@@ -303,7 +180,7 @@ def _tree_rss(proc: psutil.Process) -> int:
     return total
 
 
-def build_pass(name: str, root: Path, out: Path, workers: int, frames: int) -> Run:
+def build_pass(name: str, root: Path, out: Path, workers: int) -> Run:
     """Run `tpru build` as a subprocess; wall clock, CPU, peak tree RSS, measure-pass end."""
     if out.exists():
         shutil.rmtree(out)
@@ -313,22 +190,26 @@ def build_pass(name: str, root: Path, out: Path, workers: int, frames: int) -> R
     records = out.with_name(out.name + ".partial") / "work" / "episodes.jsonl"
     machine0 = _cpu_snapshot()
     cpu0, start_wall, start = _children_cpu(), time.time(), time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    watched = psutil.Process(proc.pid) if psutil else None
-    peak, measure_end = 0, None
-    while proc.poll() is None:
-        if watched is not None:
-            with contextlib.suppress(psutil.Error):
-                peak = max(peak, _tree_rss(watched))
-        # Records are appended per episode in pass 1 only: their last write ends it.
-        with contextlib.suppress(OSError):
-            measure_end = records.stat().st_mtime
-        time.sleep(POLL_S)
-    wall = time.perf_counter() - start
-    output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    samples: list[tuple[float, int]] = []  # (time, tree RSS), to split the peak by pass
+    measure_end = None
+    with tempfile.TemporaryFile() as log:  # not a pipe: a full pipe would stall the build
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        watched = psutil.Process(proc.pid) if psutil else None
+        while proc.poll() is None:
+            if watched is not None:
+                with contextlib.suppress(psutil.Error):
+                    samples.append((time.time(), _tree_rss(watched)))
+            # Records are appended per episode in pass 1 only: their last write ends it.
+            with contextlib.suppress(OSError):
+                measure_end = records.stat().st_mtime
+            time.sleep(POLL_S)
+        wall = time.perf_counter() - start
+        log.seek(0)
+        output = log.read().decode(errors="replace")
     if proc.returncode != 0:
         sys.exit(f"{shlex.join(command)} failed ({proc.returncode}):\n{output}")
     cpu = _children_cpu() - cpu0
+    peak = max((rss for _, rss in samples), default=0)
     if watched is None:
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     info = json.loads((out / "build.json").read_text())
@@ -340,11 +221,13 @@ def build_pass(name: str, root: Path, out: Path, workers: int, frames: int) -> R
                  for reason, n in info["drops"][k].items()}
     if measure_end is not None:
         run.extra["measure_s"] = measure_end - start_wall
+        run.extra["measure_rss"] = max((r for t, r in samples if t <= measure_end), default=0)
+        run.extra["formulate_rss"] = max((r for t, r in samples if t > measure_end), default=0)
     shutil.rmtree(out)  # a full build stores a copy of every frame
     return run
 
 
-# ---------------------------------------------------------------- 5. report
+# ---------------------------------------------------------------- report
 
 
 def machine() -> str:
@@ -391,11 +274,11 @@ def _met(ok: bool) -> str:
 
 
 def report(args: argparse.Namespace, decodes: dict[int, Run], builds: dict[int, Run],
-           quarter: Run, command: str) -> str:
+           quarter: Run, command: str, code: str) -> str:
     lines = [f"## {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", "",
              f"- machine: {machine()}",
              f"- command: `{command}`",
-             f"- code: {code_version()}; {cost_settings()}",
+             f"- code: {code}",
              f"- frames: {builds[args.workers[0]].frames} generated 640x480 JPEG (quality "
              f"{QUALITY}), {frames_note(builds)}", "",
              "| pass | frames | wall s | images/s | CPU s | images/CPU-s | peak RSS | other load |",
@@ -429,16 +312,22 @@ def report(args: argparse.Namespace, decodes: dict[int, Run], builds: dict[int, 
     full = builds[ws[0]]
     if full.peak_rss and quarter.peak_rss:
         growth = (full.peak_rss - quarter.peak_rss) / max(1, full.frames - quarter.frames)
-        lines.append(f"| memory does not grow with size | W={ws[0]}: {_mb(quarter.peak_rss)} at "
-                     f"{quarter.frames} frames, {_mb(full.peak_rss)} at {full.frames} "
-                     f"({growth / 1024:.1f} KB per extra frame) | see note |")
+        flat = growth < FLAT_BYTES_PER_FRAME
+        reach = "" if flat or full.peak_rss >= RSS_TARGET else \
+            f"; 2 GB near {full.frames + (RSS_TARGET - full.peak_rss) / growth:,.0f} frames"
+        lines.append(f"| peak RSS flat in dataset size | W={ws[0]}: {_mb(quarter.peak_rss)} at "
+                     f"{quarter.frames} frames, {_mb(full.peak_rss)} at {full.frames}: "
+                     f"{growth / 1024:.1f} KB per extra frame{reach} | "
+                     f"{'met' if flat else 'NOT met (grows)'} |")
     lines += ["", "Build breakdown (pass 1 ends at the last write of `work/episodes.jsonl`):", ""]
     for run in [*builds.values(), quarter]:
         measure = run.extra.get("measure_s")
         if measure:
             lines.append(f"- {run.name}: read and measure {measure:.1f} s "
-                         f"({run.frames / measure:.0f} images/s), formulate and finish "
-                         f"{run.wall_s - measure:.1f} s")
+                         f"({run.frames / measure:.0f} images/s, peak "
+                         f"{_mb(int(run.extra['measure_rss']))}), formulate and finish "
+                         f"{run.wall_s - measure:.1f} s (peak "
+                         f"{_mb(int(run.extra['formulate_rss']))})")
     lines.append(f"- peak RSS is {full.rss_kind}, polled every {POLL_S * 1000:.0f} ms; "
                  "the sum counts pages shared between the forked workers more than once.")
     lines.append("- other load: CPU that processes outside the benchmark used during the pass "
@@ -452,14 +341,24 @@ def frames_note(builds: dict[int, Run]) -> str:
     return f"{run.extra['frames_kept']:.0f} kept by the filters (drops: {drops})"
 
 
+RESULTS_HEADER = """# Benchmark results
+
+`bench/build_speed.py` times `tpru build` against a decode-only pass over the same
+generated frames, side by side in one run (speed targets are ratios, never timed
+assertions in tests). Run it with:
+
+    .venv/bin/pip install psutil        # once: process-tree RSS
+    .venv/bin/python bench/build_speed.py --frames 20000 --workers 1 2   # or: make bench
+
+Targets: build images/s with W workers >= 0.5 x decode-only images/s with W
+processes (per core); more workers build faster; peak RSS of the build's process
+tree < 2 GB whatever the dataset size. Each run appends a section; newest last.
+"""
+
+
 def append_results(text: str, path: Path) -> None:
     if not path.exists():
-        path.write_text(
-            "# Benchmark results\n\n"
-            "`bench/build_speed.py`: `tpru build` against a decode-only pass over the same "
-            "generated frames, in one run. Targets: build images/s with W workers >= 0.5 x "
-            "decode-only images/s with W processes; more workers build faster; peak RSS of "
-            "the build's process tree < 2 GB at any dataset size. Newest run last.\n\n")
+        path.write_text(RESULTS_HEADER)
     with path.open("a") as handle:
         handle.write("\n" + text)
 
@@ -494,6 +393,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = shlex.join([Path(sys.executable).name, *sys.argv])
+    code = f"{code_version()}; {cost_settings()}"  # before the passes: others may edit src/
     root = args.out.resolve() / f"frames-{args.frames}"
     plan = ensure_frames(root, args.frames, args.seed)
     paths = frame_paths(root, plan)
@@ -506,16 +406,15 @@ def main(argv: list[str] | None = None) -> int:
         decodes[w] = decode_pass(paths, w)
         print(f"{decodes[w].name}: {decodes[w].rate:.0f} images/s")
         wait_for_quiet(args.quiet_wait)
-        builds[w] = build_pass(f"build W={w}", root, args.out.resolve() / f"build-w{w}", w,
-                               len(paths))
+        builds[w] = build_pass(f"build W={w}", root, args.out.resolve() / f"build-w{w}", w)
         print(f"{builds[w].name}: {builds[w].rate:.0f} images/s, peak {_mb(builds[w].peak_rss)}")
-    q_root, q_frames = quarter_root(root, plan, len(paths) // 4)
+    q_root, _ = quarter_root(root, plan, len(paths) // 4)
     w0 = args.workers[0]
     wait_for_quiet(args.quiet_wait)
     quarter = build_pass(f"build W={w0}, quarter", q_root, args.out.resolve() / "build-quarter",
-                         w0, q_frames)
+                         w0)
     print(f"{quarter.name}: {quarter.rate:.0f} images/s, peak {_mb(quarter.peak_rss)}")
-    text = report(args, decodes, builds, quarter, command)
+    text = report(args, decodes, builds, quarter, command, code)
     print("\n" + text)
     append_results(text, args.results)
     print(f"appended to {args.results}")
