@@ -63,7 +63,9 @@ def table(n_episodes: int, per: int) -> FrameTable:
         position=np.tile(np.arange(per, dtype=np.int32), n_episodes),
         phash=rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64),
         thumbs=rng.integers(0, 255, (n, 256), dtype=np.uint8),
-        embeddings=vectors(n, seed=2))
+        embeddings=vectors(n, seed=2),
+        digest=np.array([f"{i:032x}".encode() for i in range(n)], dtype="S32"),
+        ext=np.array([b"jpg"] * n, dtype="S4"))
 
 
 def test_distractors_mix_own_episode_and_neighbours_without_duplicates() -> None:
@@ -76,7 +78,7 @@ def test_distractors_mix_own_episode_and_neighbours_without_duplicates() -> None
     episodes = [int(t.episode[r]) for r in chosen]
     assert episodes.count(0) == 1 and len(set(episodes)) == 3
     # The own-episode pick never lies between the shown neighbours of the truth (2 and 7).
-    own = [r for r in chosen if t.episode[r] == 0][0]
+    own = next(r for r in chosen if t.episode[r] == 0)
     assert not 2 < own < 7
     # A near-duplicate of the truth is never a candidate.
     t.phash[8:] = t.phash[5]

@@ -59,14 +59,39 @@ def test_assign_splits_keeps_groups_and_follows_ratios() -> None:
 
 
 def test_leakage_check_fails_on_each_kind_of_leak() -> None:
-    t = {b"x": thumbs(1)[0], b"y": thumbs(1, 1)[0], b"z": thumbs(1, 1)[0]}
-    ph = {b"x": 1, b"y": 1 << 40, b"z": (1 << 40) | 1}
+    digests = np.array([b"x", b"y", b"z"], dtype="S32")
+    t = thumbs(3)
+    t[2] = t[1]
+    ph = np.array([1, 1 << 40, (1 << 40) | 1], dtype=np.uint64)  # y and z: near-duplicates
+
+    def masks(train: list[int], test: list[int]) -> dict[str, np.ndarray]:
+        out = {"train": np.zeros(3, bool), "test": np.zeros(3, bool)}
+        out["train"][train] = True
+        out["test"][test] = True
+        return out
+
     clean_eps = {"train": {"a"}, "test": {"b"}}
-    check_leakage(clean_eps, {"train": {b"x"}, "test": {b"y"}}, ph, t, 4, 0.01)
+    check_leakage(clean_eps, masks([0], [1]), digests, ph, t, 4, 0.01)
     with pytest.raises(LeakageError, match="episode a"):
-        check_leakage({"train": {"a"}, "test": {"a"}}, {"train": set(), "test": set()}, ph, t,
-                      4, 0.01)
+        check_leakage({"train": {"a"}, "test": {"a"}}, masks([], []), digests, ph, t, 4, 0.01)
     with pytest.raises(LeakageError, match="image x"):
-        check_leakage(clean_eps, {"train": {b"x"}, "test": {b"x"}}, ph, t, 4, 0.01)
+        check_leakage(clean_eps, masks([0], [0]), digests, ph, t, 4, 0.01)
     with pytest.raises(LeakageError, match="near-duplicates"):
-        check_leakage(clean_eps, {"train": {b"y"}, "test": {b"z"}}, ph, t, 4, 0.01)
+        check_leakage(clean_eps, masks([1], [2]), digests, ph, t, 4, 0.01)
+
+
+def test_near_duplicates_in_large_buckets_and_at_scale() -> None:
+    """100,000 random hashes plus 50 planted near-duplicate pairs: all 50 are found."""
+    rng = np.random.default_rng(3)
+    n = 100_000
+    hashes = rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64)
+    t = rng.integers(0, 255, (n, 256), dtype=np.uint8)
+    planted = []
+    for k in range(50):
+        i, j = 2 * k, n - 1 - 2 * k
+        hashes[j] = hashes[i] ^ np.uint64(0b1011 << (k % 60))
+        t[j] = t[i]
+        planted.append((i, j))
+    found = near_duplicate_pairs(hashes, t, 4, 0.01)
+    assert set(planted) <= set(found)
+    assert len(found) == 50

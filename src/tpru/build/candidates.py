@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tpru.build.images import hamming, thumb_diff
+from tpru.dataset import IMAGES_DIR
 
 log = logging.getLogger("tpru")
 
@@ -86,6 +87,15 @@ class FrameTable:
     """(n, 256) uint8 grey thumbnails."""
     embeddings: np.ndarray
     """(n, d) float32 unit vectors."""
+    digest: np.ndarray
+    """(n,) S32 content hash of each frame's stored image."""
+    ext: np.ndarray
+    """(n,) S4 file extension of each frame's stored image."""
+
+    def image(self, row: int) -> str:
+        """The path of a frame's image inside the dataset."""
+        digest = self.digest[row].decode()
+        return f"{IMAGES_DIR}/{digest[:2]}/{digest}.{self.ext[row].decode()}"
 
     def near_duplicate(self, a: int, b: int, max_hamming: int, max_pixel_diff: float) -> bool:
         return hamming(int(self.phash[a]), int(self.phash[b])) <= max_hamming and \

@@ -33,8 +33,10 @@ def thumb_embedding(images: Sequence[Image.Image]) -> np.ndarray:
 
 
 def _thumb_feature(image: Image.Image) -> np.ndarray:
-    rgb = np.asarray(image.convert("RGB").resize((GRID * 8, GRID * 8), Image.Resampling.BILINEAR),
-                     dtype=np.float32) / 255.0
+    image = image.convert("RGB")
+    if image.size != (GRID * 8, GRID * 8):
+        image = image.resize((GRID * 8, GRID * 8), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    rgb = np.asarray(image, dtype=np.float32) / 255.0
     colour = rgb.reshape(GRID, 8, GRID, 8, 3).mean(axis=(1, 3)).ravel()
     grey = rgb.mean(axis=2)
     gx = np.abs(np.diff(grey, axis=1, append=grey[:, -1:]))

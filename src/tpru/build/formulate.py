@@ -75,12 +75,11 @@ def choose_windows(n_frames: int, length: int, count: int, rng: random.Random
 class Formulator:
     """Makes the samples of each kept episode (see the module docstring)."""
 
-    def __init__(self, config: BuildConfig, table: FrameTable, images: Sequence[str],
+    def __init__(self, config: BuildConfig, table: FrameTable,
                  split_of: Sequence[str], episodes: Sequence[EpisodeInfo],
                  indexes: dict[tuple[str, str], NeighbourIndex]) -> None:
         self.config = config
         self.table = table
-        self.images = images
         self.split_of = split_of
         self.episodes = episodes
         self.indexes = indexes
@@ -114,7 +113,7 @@ class Formulator:
         split = self.split_of[e]
         tcfg = self.config.tasks
         header = Header(f"{episode.id}/w{w}/{task}", episode.scenario, episode.id)
-        frames = [self.images[r] for r in window]
+        frames = [self.table.image(r) for r in window]
         rows = list(episode.rows)
         wording = 0
         if rng.random() < self.config.text.question_paraphrase_rate:
@@ -152,7 +151,7 @@ class Formulator:
                                 "frame": int(self.table.position[r])} for r in chosen]
         meta["distractor_episodes"] = sorted({d["episode"] for d in meta["distractors"]})
         maker = next_frame if task == "next_frame" else prev_frame
-        return maker(header, frames, [self.images[r] for r in chosen], intro,
+        return maker(header, frames, [self.table.image(r) for r in chosen], intro,
                      candidates=tcfg.candidates, gold=gold, negative_kind=kind, rng=rng,
                      wording=wording, meta=meta)
 

@@ -30,6 +30,9 @@ from tpru.sources.base import LoadedFrame
 THUMB_SIDE = 16
 """Side of the grey thumbnail used for pixel-difference checks."""
 
+SMALL_SIDE = 32
+"""Side of the small image the perceptual hash and the default embedding are computed from."""
+
 Image.MAX_IMAGE_PIXELS = 20000 * 20000  # refuse decompression bombs beyond this
 
 
@@ -50,7 +53,9 @@ class FrameMeasure:
     thumb: np.ndarray
     """(16, 16) uint8 grey thumbnail."""
     analysis: Image.Image
-    """Small RGB image the embedding is computed from."""
+    """The RGB frame at its analysis size (see `analysis_factor`)."""
+    small: Image.Image
+    """The frame at 32x32 RGB, for hashes and the default embedding."""
 
 
 class FrameError(Exception):
@@ -71,19 +76,25 @@ def measure_frame(frame: LoadedFrame, config: ImageConfig) -> FrameMeasure:
     if frame.error is not None:
         raise FrameError(frame.error, frame.message)
     if frame.image is not None:
-        image = _normalise_mode(frame.image)
-        return _measure_decoded(image, None, config)
+        return _measure_decoded(_normalise_mode(frame.image), None, config)
     assert frame.data is not None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(frame.data))
+            image: Image.Image = Image.open(io.BytesIO(frame.data))
+            size = image.size
             passthrough = _can_pass_through(image, config)
             if passthrough:
-                # Within bounds: keep the file's bytes and decode small for analysis.
-                image.draft("RGB", (config.analysis_side, config.analysis_side))
-            image.load()
-            image = _normalise_mode(ImageOps.exif_transpose(image) or image)
+                # Within bounds: keep the file's bytes, and let the JPEG decoder do the
+                # analysis downscale (decoding at 1/2, 1/4 or 1/8 scale costs less).
+                factor = analysis_factor(size, config.analysis_side)
+                if factor > 1:
+                    image.draft("RGB", (-(-size[0] // factor), -(-size[1] // factor)))
+                image.load()
+                image = _normalise_mode(image)
+            else:
+                image.load()
+                image = _normalise_mode(ImageOps.exif_transpose(image) or image)
     except OSError as err:
         text = str(err)
         lowered = text.lower()
@@ -94,9 +105,21 @@ def measure_frame(frame: LoadedFrame, config: ImageConfig) -> FrameMeasure:
             Image.DecompressionBombWarning) as err:
         raise FrameError("unreadable_image", f"{frame.ref}: unreadable image ({err})") from None
     if passthrough:
-        width, height = _declared_size(frame.data)
-        return _measure_decoded(image, frame.data, config, size=(width, height))
+        return _measure_decoded(image, frame.data, config, size=size)
     return _measure_decoded(image, None, config)
+
+
+def analysis_factor(size: tuple[int, int], side: int) -> int:
+    """The largest power of two that keeps the longer side at least `side` once divided.
+
+    Frames are measured reduced by this factor, so a 640x480 and a 320x240
+    frame are both measured at 320x240 with ``side=256``: no arbitrary
+    resampling, and JPEGs reduce for free while decoding.
+    """
+    factor = 1
+    while max(size) // (factor * 2) >= side:
+        factor *= 2
+    return factor
 
 
 def _can_pass_through(image: Image.Image, config: ImageConfig) -> bool:
@@ -106,11 +129,6 @@ def _can_pass_through(image: Image.Image, config: ImageConfig) -> bool:
         return False
     orientation = image.getexif().get(0x0112, 1)
     return bool(orientation in (None, 1))
-
-
-def _declared_size(data: bytes) -> tuple[int, int]:
-    with Image.open(io.BytesIO(data)) as image:
-        return image.size
 
 
 def _normalise_mode(image: Image.Image) -> Image.Image:
@@ -124,33 +142,37 @@ def _normalise_mode(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def reduce_for_analysis(image: Image.Image, side: int) -> Image.Image:
+    """`image` reduced by a power of two (box filter) to its analysis size."""
+    factor = analysis_factor(image.size, side)
+    return image.reduce(factor) if factor > 1 else image
+
+
 def _measure_decoded(image: Image.Image, stored: bytes | None, config: ImageConfig,
                      size: tuple[int, int] | None = None) -> FrameMeasure:
     width, height = size or image.size
     if stored is None:
-        stored_image = image
         if max(image.size) > config.max_side:
-            stored_image = image.copy()
-            stored_image.thumbnail((config.max_side, config.max_side),
-                                   Image.Resampling.BICUBIC, reducing_gap=2.0)
-        stored = encode(stored_image, config)
-        image = stored_image
-    analysis = image
-    if max(image.size) > config.analysis_side:
-        analysis = image.copy()
-        analysis.thumbnail((config.analysis_side, config.analysis_side),
-                           Image.Resampling.BILINEAR, reducing_gap=2.0)
-    grey = np.asarray(analysis.convert("L"), dtype=np.float32)
+            image = image.copy()
+            image.thumbnail((config.max_side, config.max_side), Image.Resampling.BICUBIC,
+                            reducing_gap=2.0)
+        stored = encode(image, config)
+    analysis = reduce_for_analysis(image, config.analysis_side)
+    # Hashes, thumbnail and the default embedding all come from one 32x32 image.
+    small = analysis.resize((SMALL_SIDE, SMALL_SIDE), Image.Resampling.BILINEAR,
+                            reducing_gap=2.0)
+    small_grey = small.convert("L")
     return FrameMeasure(
         stored=stored,
         ext="jpg" if config.format == "jpeg" else "png",
         digest=hashlib.sha256(stored).hexdigest()[:32],
         width=width,
         height=height,
-        sharpness=laplacian_variance(grey),
-        phash=phash(grey),
-        thumb=thumbnail(grey),
+        sharpness=laplacian_variance(np.asarray(analysis.convert("L"), dtype=np.int16)),
+        phash=phash_image(small_grey),
+        thumb=thumbnail(small_grey),
         analysis=analysis,
+        small=small,
     )
 
 
@@ -165,19 +187,26 @@ def encode(image: Image.Image, config: ImageConfig) -> bytes:
 
 
 def analysis_grey(image: Image.Image, side: int) -> np.ndarray:
-    """Grey float32 pixels of `image` downscaled to fit `side`."""
-    small = image.copy()
-    small.thumbnail((side, side), Image.Resampling.BILINEAR)
-    return np.asarray(small.convert("L"), dtype=np.float32)
+    """Grey pixels (int16) of `image` at its analysis size (see `analysis_factor`)."""
+    return np.asarray(reduce_for_analysis(image, side).convert("L"), dtype=np.int16)
 
 
 def laplacian_variance(grey: np.ndarray) -> float:
-    """Variance of the 4-neighbour Laplacian: low for blurred frames."""
+    """Variance of the 4-neighbour Laplacian of grey levels 0-255: low for blurred frames.
+
+    Computed in integers (exact, and several times faster than in floats).
+    """
     if grey.shape[0] < 3 or grey.shape[1] < 3:
         return 0.0
-    lap = (grey[1:-1, :-2] + grey[1:-1, 2:] + grey[:-2, 1:-1] + grey[2:, 1:-1]
-           - 4.0 * grey[1:-1, 1:-1])
-    return float(lap.var())
+    g = grey.astype(np.int16, copy=False)
+    lap = g[1:-1, :-2] + g[1:-1, 2:]
+    lap += g[:-2, 1:-1]
+    lap += g[2:, 1:-1]
+    lap -= 4 * g[1:-1, 1:-1]
+    flat = lap.ravel().astype(np.int64)
+    n = flat.size
+    mean = int(flat.sum()) / n
+    return float(int(np.dot(flat, flat)) / n - mean * mean)
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -192,24 +221,26 @@ def _dct_matrix(n: int) -> np.ndarray:
 _DCT32 = _dct_matrix(32)
 
 
-def _resize_array(grey: np.ndarray, side: int) -> np.ndarray:
-    img = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
-    return np.asarray(img.resize((side, side), Image.Resampling.BILINEAR), dtype=np.float32)
+def phash_image(grey: Image.Image) -> int:
+    """64-bit perceptual hash of a grey image: signs of the 8x8 lowest DCT frequencies
+    against their median."""
+    if grey.size != (SMALL_SIDE, SMALL_SIDE):
+        grey = grey.resize((SMALL_SIDE, SMALL_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    small = np.asarray(grey, dtype=np.float32)
+    coeffs = _DCT32 @ small @ _DCT32.T
+    low = coeffs[:8, :8].ravel()
+    return int(np.packbits(low > np.median(low)).view(">u8")[0])
 
 
 def phash(grey: np.ndarray) -> int:
-    """64-bit perceptual hash: signs of the 8x8 lowest DCT frequencies against their median."""
-    small = _resize_array(grey, 32)
-    coeffs = _DCT32 @ small @ _DCT32.T
-    low = coeffs[:8, :8].ravel()
-    bits = low > np.median(low)
-    return int(np.packbits(bits).view(">u8")[0])
+    """`phash_image` of grey pixels given as an array."""
+    return phash_image(Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8)))
 
 
-def thumbnail(grey: np.ndarray) -> np.ndarray:
-    """(16, 16) uint8 grey thumbnail."""
-    result: np.ndarray = np.clip(_resize_array(grey, THUMB_SIDE), 0, 255).astype(np.uint8)
-    return result
+def thumbnail(grey: Image.Image) -> np.ndarray:
+    """(16, 16) uint8 thumbnail of a grey image, for pixel-difference checks."""
+    return np.asarray(grey.resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR,
+                                  reducing_gap=2.0), dtype=np.uint8)
 
 
 def hamming(a: int, b: int) -> int:

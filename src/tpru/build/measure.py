@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tpru.build.config import BuildConfig, FilterConfig
-from tpru.build.embed import normalise_rows, resolve_embedding
+from tpru.build.embed import normalise_rows, resolve_embedding, thumb_embedding
 from tpru.build.images import (
     THUMB_SIDE,
     FrameError,
@@ -128,7 +128,9 @@ def measure_episode(episode: Episode, ordinal: int, config: BuildConfig,
     for _, m in kept:
         write_once(stage_path(stage_dir, m.digest, m.ext), m.stored)
     embed = resolve_embedding(config.embed.name)
-    vectors = normalise_rows(embed([m.analysis for _, m in kept]))
+    # The built-in embedding works from the 32x32 image the measurement already made.
+    inputs = [m.small if embed is thumb_embedding else m.analysis for _, m in kept]
+    vectors = normalise_rows(embed(inputs))
     if vectors.shape[0] != len(kept):
         raise InputError(f"embedding {config.embed.name!r} returned {vectors.shape[0]} rows "
                          f"for {len(kept)} images")

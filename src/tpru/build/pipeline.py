@@ -237,64 +237,87 @@ def _ordered_map(fn: Callable[..., EpisodeResult], items: Iterator[tuple[Episode
 # ---------------------------------------------------------------- pass 2: formulate
 
 
-def _load_tables(work: Path) -> tuple[list[EpisodeInfo], FrameTable, list[str], Counter[str],
-                                      Counter[str], dict[str, list[str]], int]:
+@dataclass
+class Pass1:
+    """What pass 1 recorded, as pass 2 needs it."""
+
+    episodes: list[EpisodeInfo]
+    table: FrameTable
+    frame_drops: Counter[str]
+    episode_drops: Counter[str]
+    examples: dict[str, list[str]]
+    frames_read: int
+
+
+def _load_tables(work: Path) -> Pass1:
+    """Stream the episode records into compact per-frame arrays."""
     episodes: list[EpisodeInfo] = []
-    images: list[str] = []
+    digests: list[bytes] = []
+    exts: list[bytes] = []
     phashes: list[int] = []
     positions: list[int] = []
     frame_drops: Counter[str] = Counter()
     episode_drops: Counter[str] = Counter()
     examples: dict[str, list[str]] = {}
     frames_read = 0
-    dim = 0
+    dim = 1
+    last_ordinal = -1
     with (work / RECORDS).open(encoding="utf-8") as handle:
-        records = sorted((json.loads(line) for line in handle), key=lambda r: r["ordinal"])
-    for record in records:
-        frames_read += record["frames_read"]
-        frame_drops.update(record["drops"])
-        for reason, items in record["examples"].items():
-            examples.setdefault(reason, []).extend(items[: 5 - len(examples.get(reason, []))])
-        if record["dropped"]:
-            episode_drops[record["dropped"]] += 1
-            examples.setdefault(record["dropped"], [])
-            if len(examples[record["dropped"]]) < 5:
-                examples[record["dropped"]].append(record["message"])
-            continue
-        ep = record["episode"]
-        start = len(images)
-        for frame in record["frames"]:
-            images.append(f"{IMAGES_DIR}/{frame['digest'][:2]}/{frame['digest']}.{frame['ext']}")
-            phashes.append(frame["phash"])
-            positions.append(frame["index"])
-        dim = record["embedding_dim"]
-        episodes.append(EpisodeInfo(ep["id"], ep["scenario"], ep.get("description"),
-                                    range(start, len(images))))
-    n = len(images)
+        for line in handle:
+            record = json.loads(line)
+            if record["ordinal"] <= last_ordinal:
+                raise InputError(f"{work / RECORDS}: records out of order; run the build "
+                                 "again without --resume")
+            last_ordinal = record["ordinal"]
+            frames_read += record["frames_read"]
+            frame_drops.update(record["drops"])
+            for reason, items in record["examples"].items():
+                kept = examples.setdefault(reason, [])
+                kept.extend(items[: max(0, 5 - len(kept))])
+            if record["dropped"]:
+                episode_drops[record["dropped"]] += 1
+                kept = examples.setdefault(record["dropped"], [])
+                if len(kept) < 5:
+                    kept.append(record["message"])
+                continue
+            start = len(digests)
+            for frame in record["frames"]:
+                digests.append(frame["digest"].encode())
+                exts.append(frame["ext"].encode())
+                phashes.append(frame["phash"])
+                positions.append(frame["index"])
+            dim = record["embedding_dim"]
+            ep = record["episode"]
+            episodes.append(EpisodeInfo(ep["id"], ep["scenario"], ep.get("description"),
+                                        range(start, len(digests))))
+    n = len(digests)
     episode_of = np.zeros(n, dtype=np.int32)
     for e, info in enumerate(episodes):
         episode_of[info.rows.start:info.rows.stop] = e
-    thumbs = np.fromfile(work / THUMBS, dtype=np.uint8).reshape(n, THUMB_SIDE ** 2) if n else \
-        np.zeros((0, THUMB_SIDE ** 2), np.uint8)
-    embeddings = np.fromfile(work / EMBEDDINGS, dtype=np.float32).reshape(n, dim) if n else \
-        np.zeros((0, 1), np.float32)
-    table = FrameTable(episode=episode_of, position=np.array(positions, dtype=np.int32),
-                       phash=np.array(phashes, dtype=np.uint64), thumbs=thumbs,
-                       embeddings=embeddings)
-    return episodes, table, images, frame_drops, episode_drops, examples, frames_read
+    side = THUMB_SIDE ** 2
+    table = FrameTable(
+        episode=episode_of, position=np.array(positions, dtype=np.int32),
+        phash=np.array(phashes, dtype=np.uint64),
+        thumbs=np.memmap(work / THUMBS, dtype=np.uint8, mode="r", shape=(n, side)) if n
+        else np.zeros((0, side), np.uint8),
+        embeddings=np.memmap(work / EMBEDDINGS, dtype=np.float32, mode="r", shape=(n, dim))
+        if n else np.zeros((0, dim), np.float32),
+        digest=np.array(digests, dtype="S32"), ext=np.array(exts, dtype="S4"))
+    return Pass1(episodes, table, frame_drops, episode_drops, examples, frames_read)
 
 
 def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
                    show_progress: bool) -> dict[str, Any]:
     work = partial / WORK
-    episodes, table, images, frame_drops, episode_drops, examples, frames_read = \
-        _load_tables(work)
+    loaded = _load_tables(work)
+    episodes, table = loaded.episodes, loaded.table
     if not episodes:
-        raise InputError("no usable episodes: every episode was skipped or dropped "
-                         f"(drops: {dict(frame_drops + episode_drops + skips.counts)})")
-    digests = np.array([p.rsplit("/", 1)[1].split(".")[0].encode() for p in images], dtype="S32")
-    groups = group_episodes(table.episode, digests, table.phash, table.thumbs, len(episodes),
-                            config.split.near_dup_hamming, config.filter.dup_pixel_diff)
+        drops = loaded.frame_drops + loaded.episode_drops + skips.counts
+        raise InputError(f"no usable episodes: every episode was skipped or dropped "
+                         f"(drops: {dict(drops)})")
+    groups = group_episodes(table.episode, table.digest, table.phash, table.thumbs,
+                            len(episodes), config.split.near_dup_hamming,
+                            config.filter.dup_pixel_diff)
     split_of = assign_splits(groups, [e.id for e in episodes], config.split.ratios, config.seed)
 
     indexes: dict[tuple[str, str], NeighbourIndex] = {}
@@ -303,10 +326,13 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
                                enumerate(episodes) if (split_of[e], ep.scenario) == key])
         indexes[key] = NeighbourIndex(table.embeddings[rows], rows.astype(np.int64))
 
-    formulator = Formulator(config, table, images, split_of, episodes, indexes)
+    # One row per distinct image, so the leakage check works on images, not frames.
+    unique, first_row = np.unique(table.digest, return_index=True)
+    formulator = Formulator(config, table, split_of, episodes, indexes)
     split_names = [s for s in config.split.ratios if s in set(split_of)]
     split_episodes: dict[str, set[str]] = {s: set() for s in split_names}
-    split_images: dict[str, set[bytes]] = {s: set() for s in split_names}
+    split_images = {s: np.zeros(len(unique), dtype=bool) for s in split_names}
+    linked = np.zeros(len(unique), dtype=bool)
     counts: dict[str, Counter[str]] = {s: Counter() for s in split_names}
     handles = {s: (partial / f"{s}.jsonl").open("w", encoding="utf-8", newline="\n")
                for s in split_names}
@@ -321,24 +347,25 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
                     counts[split][sample.task] += 1
                     split_episodes[split].add(sample.episode_id)
                     split_episodes[split].update(sample.meta.get("distractor_episodes", []))
-                    for image in sample.images:
-                        digest = image.rsplit("/", 1)[1].split(".")[0]
-                        if digest.encode() not in split_images[split]:
-                            split_images[split].add(digest.encode())
-                            _link(stage_path(stage, digest, image.rsplit(".", 1)[1]),
-                                  partial / image)
+                    # Read the images back from the sample: the check sees what is written.
+                    names = [image.rsplit("/", 1)[1] for image in sample.images]
+                    ids = np.searchsorted(unique, [name.split(".")[0].encode() for name in names])
+                    split_images[split][ids] = True
+                    for name, image, i in zip(names, sample.images, ids.tolist(), strict=True):
+                        if not linked[i]:
+                            linked[i] = True
+                            digest, ext = name.split(".")
+                            _link(stage_path(stage, digest, ext), partial / image)
                 bar.advance(1)
     finally:
         for handle in handles.values():
             handle.close()
 
-    row_of = {d: i for i, d in enumerate(digests.tolist())}
-    used = set().union(*split_images.values())
-    check_leakage(split_episodes, split_images,
-                  {d: int(table.phash[row_of[d]]) for d in used},
-                  {d: table.thumbs[row_of[d]] for d in used},
-                  config.split.near_dup_hamming, config.filter.dup_pixel_diff)
+    check_leakage(split_episodes, split_images, unique, table.phash[first_row],
+                  np.asarray(table.thumbs[first_row]), config.split.near_dup_hamming,
+                  config.filter.dup_pixel_diff)
 
+    examples = loaded.examples
     for reason, items in skips.examples.items():
         # A reason can be both a skipped input and a dropped frame (unreadable_video):
         # keep the examples of both.
@@ -352,18 +379,18 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
         "splits": split_names,
         "counts": {
             "episodes_kept": len(episodes),
-            "episodes_dropped": sum(episode_drops.values()),
-            "frames_read": frames_read,
-            "frames_kept": len(images),
-            "images": len(used),
+            "episodes_dropped": sum(loaded.episode_drops.values()),
+            "frames_read": loaded.frames_read,
+            "frames_kept": len(table.digest),
+            "images": int(linked.sum()),
             "samples": {s: dict(sorted(counts[s].items())) for s in split_names},
             "samples_total": sum(sum(c.values()) for c in counts.values()),
             "episodes_by_split": {s: sum(1 for x in split_of if x == s) for s in split_names},
         },
         "drops": {
             "inputs": dict(sorted(skips.counts.items())),
-            "frames": dict(sorted(frame_drops.items())),
-            "episodes": dict(sorted(episode_drops.items())),
+            "frames": dict(sorted(loaded.frame_drops.items())),
+            "episodes": dict(sorted(loaded.episode_drops.items())),
             "samples": dict(sorted(formulator.skipped.items())),
         },
         "drop_examples": {k: v for k, v in sorted(examples.items())},

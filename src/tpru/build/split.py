@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
-
-from tpru.build.images import hamming, thumb_diff
 
 BUCKET_WINDOW = 64
 """In a very large bucket, each frame is compared with this many neighbours in hash order."""
@@ -53,32 +51,41 @@ def _chunks(bits: int, parts: int) -> list[tuple[int, int]]:
 
 
 def near_duplicate_pairs(phashes: np.ndarray, thumbs: np.ndarray, max_hamming: int,
-                         max_pixel_diff: float, *, same: Sequence[object] | None = None
-                         ) -> Iterator[tuple[int, int]]:
-    """Pairs of rows (i < j) whose images are near-duplicates.
+                         max_pixel_diff: float, *, same: Sequence[object] | np.ndarray | None = None
+                         ) -> list[tuple[int, int]]:
+    """Pairs of rows (i < j) whose images are near-duplicates, sorted.
 
     Rows with equal ``same`` labels (e.g. the same episode) are not paired.
+    For each chunk the rows are sorted by (chunk, hash) and each row is
+    compared, all at once in numpy, with the next `BUCKET_WINDOW` rows of its
+    bucket: exact for buckets up to that size, a close approximation beyond.
     """
-    buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for row, value in enumerate(int(v) for v in phashes):
-        for c, (shift, mask) in enumerate(_chunks(64, max_hamming + 1)):
-            buckets[(c, (value >> shift) & mask)].append(row)
-    seen: set[tuple[int, int]] = set()
-    for key in sorted(buckets):
-        rows = buckets[key]
-        if len(rows) < 2:
-            continue
-        rows = sorted(rows, key=lambda r: (int(phashes[r]), r))
-        for a_pos, a in enumerate(rows):
-            limit = len(rows) if len(rows) <= 4 * BUCKET_WINDOW else a_pos + 1 + BUCKET_WINDOW
-            for b in rows[a_pos + 1: limit]:
-                i, j = (a, b) if a < b else (b, a)
-                if (i, j) in seen or (same is not None and same[i] == same[j]):
-                    continue
-                if hamming(int(phashes[i]), int(phashes[j])) <= max_hamming and \
-                        thumb_diff(thumbs[i], thumbs[j]) <= max_pixel_diff:
-                    seen.add((i, j))
-                    yield i, j
+    hashes = np.asarray(phashes, dtype=np.uint64)
+    n = len(hashes)
+    labels = None if same is None else np.unique(np.asarray(same), return_inverse=True)[1]
+    found: set[tuple[int, int]] = set()
+    if n < 2:
+        return []
+    limit = np.float32(max_pixel_diff * 255.0 * thumbs.shape[1]) if thumbs.ndim == 2 else 0
+    for shift, mask in _chunks(64, max_hamming + 1):
+        keys = (hashes >> np.uint64(shift)) & np.uint64(mask)
+        order = np.lexsort((hashes, keys))
+        sorted_keys = keys[order]
+        for k in range(1, min(BUCKET_WINDOW, n - 1) + 1):
+            a, b = order[:-k], order[k:]
+            near = (sorted_keys[:-k] == sorted_keys[k:]) & \
+                (np.bitwise_count(hashes[a] ^ hashes[b]) <= max_hamming)
+            if labels is not None:
+                near &= labels[a] != labels[b]
+            if not near.any():
+                if not (sorted_keys[:-k] == sorted_keys[k:]).any():
+                    break  # no bucket has more than k members
+                continue
+            a, b = a[near], b[near]
+            diff = np.abs(thumbs[a].astype(np.int16) - thumbs[b].astype(np.int16)).sum(axis=1)
+            for i, j in zip(a[diff <= limit].tolist(), b[diff <= limit].tolist(), strict=True):
+                found.add((i, j) if i < j else (j, i))
+    return sorted(found)
 
 
 def group_episodes(frame_episode: np.ndarray, digests: np.ndarray, phashes: np.ndarray,
@@ -86,14 +93,15 @@ def group_episodes(frame_episode: np.ndarray, digests: np.ndarray, phashes: np.n
                    max_pixel_diff: float) -> list[int]:
     """Group id (the smallest episode index in it) for each episode."""
     groups = UnionFind(n_episodes)
-    first_owner: dict[bytes, int] = {}
-    for row, digest in enumerate(digests):
-        owner = first_owner.setdefault(bytes(digest), int(frame_episode[row]))
-        groups.union(owner, int(frame_episode[row]))
-    episode_of = [int(e) for e in frame_episode]
+    episode_of = np.asarray(frame_episode, dtype=np.int64)
+    order = np.argsort(digests, kind="stable")
+    same_digest = digests[order][1:] == digests[order][:-1]
+    for a, b in zip(episode_of[order][:-1][same_digest].tolist(),
+                    episode_of[order][1:][same_digest].tolist(), strict=True):
+        groups.union(a, b)
     for i, j in near_duplicate_pairs(phashes, thumbs, max_hamming, max_pixel_diff,
                                      same=episode_of):
-        groups.union(episode_of[i], episode_of[j])
+        groups.union(int(episode_of[i]), int(episode_of[j]))
     return [groups.find(e) for e in range(n_episodes)]
 
 
@@ -127,30 +135,39 @@ def assign_splits(group_of: Sequence[int], episode_ids: Sequence[str],
     return result
 
 
-def check_leakage(split_episodes: Mapping[str, set[str]], split_images: Mapping[str, set[bytes]],
-                  image_phash: Mapping[bytes, int], image_thumb: Mapping[bytes, np.ndarray],
+def check_leakage(split_episodes: Mapping[str, set[str]], split_images: Mapping[str, np.ndarray],
+                  digests: np.ndarray, phashes: np.ndarray, thumbs: np.ndarray,
                   max_hamming: int, max_pixel_diff: float) -> None:
-    """Raise `LeakageError` if an episode, image or near-duplicate image is in two splits."""
+    """Raise `LeakageError` if an episode, image or near-duplicate image is in two splits.
+
+    Args:
+        split_episodes: episode ids each split's samples use (their own and
+            their distractors').
+        split_images: per split, a boolean mask over the images (rows of
+            `digests`, `phashes` and `thumbs`, one row per distinct image)
+            that its samples use.
+    """
     problems: list[str] = []
-    for kind, table in (("episode", split_episodes), ("image", split_images)):
-        owner: dict[object, str] = {}
-        for split in sorted(table):
-            for item in sorted(table[split]):
-                first = owner.setdefault(item, split)
-                if first != split:
-                    shown = item.decode() if isinstance(item, bytes) else item
-                    problems.append(f"{kind} {shown} is in both {first} and {split}")
-    rows: list[tuple[bytes, str]] = [(d, s) for s in sorted(split_images)
-                                     for d in sorted(split_images[s])]
-    if rows and len(split_images) > 1:
-        phashes = np.array([image_phash[d] for d, _ in rows], dtype=np.uint64)
-        thumbs = np.stack([image_thumb[d] for d, _ in rows])
-        for i, j in near_duplicate_pairs(phashes, thumbs, max_hamming, max_pixel_diff,
-                                         same=[s for _, s in rows]):
-            problems.append(f"images {rows[i][0].decode()} ({rows[i][1]}) and "
-                            f"{rows[j][0].decode()} ({rows[j][1]}) are near-duplicates")
-            if len(problems) > 20:
-                break
+    owner: dict[str, str] = {}
+    for split in sorted(split_episodes):
+        for episode in sorted(split_episodes[split]):
+            first = owner.setdefault(episode, split)
+            if first != split:
+                problems.append(f"episode {episode} is in both {first} and {split}")
+    names = sorted(split_images)
+    if names:
+        uses = np.sum([split_images[s] for s in names], axis=0)
+        for row in np.flatnonzero(uses > 1)[:10].tolist():
+            where = [s for s in names if split_images[s][row]]
+            problems.append(f"image {digests[row].decode()} is in {' and '.join(where)}")
+        rows = np.concatenate([np.flatnonzero(split_images[s]) for s in names])
+        labels = np.concatenate([np.full(int(split_images[s].sum()), i) for i, s in
+                                 enumerate(names)])
+        for i, j in near_duplicate_pairs(phashes[rows], thumbs[rows], max_hamming,
+                                         max_pixel_diff, same=labels)[:10]:
+            problems.append(f"images {digests[rows[i]].decode()} ({names[labels[i]]}) and "
+                            f"{digests[rows[j]].decode()} ({names[labels[j]]}) are "
+                            "near-duplicates")
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise LeakageError("leakage between splits: " + "; ".join(problems[:5]) + more)
