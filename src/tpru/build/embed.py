@@ -26,25 +26,26 @@ GRID = 4
 
 def thumb_embedding(images: Sequence[Image.Image]) -> np.ndarray:
     """The default 64-d colour-layout and edge feature, one row per image."""
-    rows = [_thumb_feature(image) for image in images]
-    if not rows:
+    side = GRID * 8
+    smalls = [np.asarray(image.convert("RGB").resize((side, side), Image.Resampling.BILINEAR,
+                                                      reducing_gap=2.0)) for image in images]
+    if not smalls:
         return np.zeros((0, GRID * GRID * 4), dtype=np.float32)
-    return np.stack(rows)
+    return thumb_features(np.stack(smalls))
 
 
-def _thumb_feature(image: Image.Image) -> np.ndarray:
-    image = image.convert("RGB")
-    if image.size != (GRID * 8, GRID * 8):
-        image = image.resize((GRID * 8, GRID * 8), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    rgb = np.asarray(image, dtype=np.float32) / 255.0
-    colour = rgb.reshape(GRID, 8, GRID, 8, 3).mean(axis=(1, 3)).ravel()
-    grey = rgb.mean(axis=2)
-    gx = np.abs(np.diff(grey, axis=1, append=grey[:, -1:]))
-    gy = np.abs(np.diff(grey, axis=0, append=grey[-1:, :]))
-    edges = (gx + gy).reshape(GRID, 8, GRID, 8).mean(axis=(1, 3)).ravel() * 4.0
-    feature = np.concatenate([colour - colour.mean(), edges - edges.mean()]).astype(np.float32)
-    norm = float(np.linalg.norm(feature))
-    return feature / norm if norm > 0 else feature
+def thumb_features(smalls: np.ndarray) -> np.ndarray:
+    """`thumb_embedding` of (n, 32, 32, 3) uint8 images, computed for all at once."""
+    n = len(smalls)
+    rgb = smalls.astype(np.float32) / 255.0
+    colour = rgb.reshape(n, GRID, 8, GRID, 8, 3).mean(axis=(2, 4)).reshape(n, -1)
+    grey = rgb.mean(axis=3)
+    gx = np.abs(np.diff(grey, axis=2, append=grey[:, :, -1:]))
+    gy = np.abs(np.diff(grey, axis=1, append=grey[:, -1:, :]))
+    edges = (gx + gy).reshape(n, GRID, 8, GRID, 8).mean(axis=(2, 4)).reshape(n, -1) * 4.0
+    features = np.concatenate([colour - colour.mean(axis=1, keepdims=True),
+                               edges - edges.mean(axis=1, keepdims=True)], axis=1)
+    return normalise_rows(features)
 
 
 def resolve_embedding(name: str) -> EmbedFn:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -49,13 +50,14 @@ class FrameMeasure:
     height: int
     """Size of the source frame, before downscaling."""
     sharpness: float
-    phash: int
-    thumb: np.ndarray
-    """(16, 16) uint8 grey thumbnail."""
     analysis: Image.Image
     """The RGB frame at its analysis size (see `analysis_factor`)."""
-    small: Image.Image
-    """The frame at 32x32 RGB, for hashes and the default embedding."""
+    small: np.ndarray
+    """(32, 32, 3) uint8: the frame at 32x32, for hashes and the default embedding."""
+    phash: int = 0
+    """64-bit perceptual hash (set by `add_hashes`)."""
+    thumb: np.ndarray = field(default_factory=lambda: np.zeros(THUMB_SIDE ** 2, np.uint8))
+    """(256,) uint8 grey 16x16 thumbnail (set by `add_hashes`)."""
 
 
 class FrameError(Exception):
@@ -67,7 +69,21 @@ class FrameError(Exception):
 
 
 def measure_frame(frame: LoadedFrame, config: ImageConfig) -> FrameMeasure:
-    """Decode `frame`, measure it and encode its stored form.
+    """Decode `frame`, measure it and encode its stored form, hashes included.
+
+    Raises:
+        FrameError: as `decode_frame`.
+    """
+    measure = decode_frame(frame, config)
+    add_hashes([measure])
+    return measure
+
+
+def decode_frame(frame: LoadedFrame, config: ImageConfig) -> FrameMeasure:
+    """Decode `frame`, measure its sharpness and encode its stored form.
+
+    The hashes are left for `add_hashes`, which computes them for many frames
+    at once.
 
     Raises:
         FrameError: ``unreadable_image`` or ``truncated_image``, with a
@@ -161,19 +177,39 @@ def _measure_decoded(image: Image.Image, stored: bytes | None, config: ImageConf
     # Hashes, thumbnail and the default embedding all come from one 32x32 image.
     small = analysis.resize((SMALL_SIDE, SMALL_SIDE), Image.Resampling.BILINEAR,
                             reducing_gap=2.0)
-    small_grey = small.convert("L")
     return FrameMeasure(
         stored=stored,
         ext="jpg" if config.format == "jpeg" else "png",
         digest=hashlib.sha256(stored).hexdigest()[:32],
         width=width,
         height=height,
-        sharpness=laplacian_variance(np.asarray(analysis.convert("L"), dtype=np.int16)),
-        phash=phash_image(small_grey),
-        thumb=thumbnail(small_grey),
+        sharpness=laplacian_variance(np.asarray(analysis.convert("L"))),
         analysis=analysis,
-        small=small,
+        small=np.asarray(small),
     )
+
+
+def grey_levels(rgb: np.ndarray) -> np.ndarray:
+    """Grey levels (float32, 0-255) of (..., 3) RGB pixels, with ITU-R 601 weights."""
+    result: np.ndarray = rgb.astype(np.float32) @ _LUMA
+    return result
+
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def add_hashes(measures: Sequence[FrameMeasure]) -> None:
+    """Set `phash` and `thumb` of many frames at once (numpy over the whole batch)."""
+    if not measures:
+        return
+    grey = grey_levels(np.stack([m.small for m in measures]))  # (n, 32, 32)
+    hashes = phash_batch(grey)
+    n = len(measures)
+    thumbs = grey.reshape(n, THUMB_SIDE, 2, THUMB_SIDE, 2).mean(axis=(2, 4))
+    thumbs = np.rint(thumbs).clip(0, 255).astype(np.uint8).reshape(n, THUMB_SIDE ** 2)
+    for m, h, t in zip(measures, hashes.tolist(), thumbs, strict=True):
+        m.phash = int(h)
+        m.thumb = t
 
 
 def encode(image: Image.Image, config: ImageConfig) -> bytes:
@@ -218,29 +254,23 @@ def _dct_matrix(n: int) -> np.ndarray:
     return result
 
 
-_DCT32 = _dct_matrix(32)
+_DCT8 = _dct_matrix(SMALL_SIDE)[:8].astype(np.float64)
 
 
-def phash_image(grey: Image.Image) -> int:
-    """64-bit perceptual hash of a grey image: signs of the 8x8 lowest DCT frequencies
-    against their median."""
-    if grey.size != (SMALL_SIDE, SMALL_SIDE):
-        grey = grey.resize((SMALL_SIDE, SMALL_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    small = np.asarray(grey, dtype=np.float32)
-    coeffs = _DCT32 @ small @ _DCT32.T
-    low = coeffs[:8, :8].ravel()
-    return int(np.packbits(low > np.median(low)).view(">u8")[0])
+def phash_batch(grey: np.ndarray) -> np.ndarray:
+    """64-bit perceptual hashes of (n, 32, 32) grey images: signs of each image's 8x8
+    lowest DCT frequencies against their median."""
+    coeffs = (_DCT8 @ grey.astype(np.float64) @ _DCT8.T).reshape(len(grey), 64)
+    bits = coeffs > np.median(coeffs, axis=1, keepdims=True)
+    result: np.ndarray = np.packbits(bits, axis=1).view(">u8").ravel().astype(np.uint64)
+    return result
 
 
 def phash(grey: np.ndarray) -> int:
-    """`phash_image` of grey pixels given as an array."""
-    return phash_image(Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8)))
-
-
-def thumbnail(grey: Image.Image) -> np.ndarray:
-    """(16, 16) uint8 thumbnail of a grey image, for pixel-difference checks."""
-    return np.asarray(grey.resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR,
-                                  reducing_gap=2.0), dtype=np.uint8)
+    """The perceptual hash of one grey image of any size (given as an array)."""
+    image = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
+    small = image.resize((SMALL_SIDE, SMALL_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return int(phash_batch(np.asarray(small, dtype=np.float32)[None])[0])
 
 
 def hamming(a: int, b: int) -> int:

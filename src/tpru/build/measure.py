@@ -4,7 +4,9 @@ Runs in worker processes. For one episode it decodes each frame, drops the
 unusable ones (each drop counted by reason), writes the kept frames' stored
 images into the staging folder (content-addressed, so writing twice is
 harmless) and returns an `EpisodeResult`: a JSON-able record plus the
-thumbnails and embeddings of the kept frames.
+thumbnails and embeddings of the kept frames. Frames are decoded one by
+one and hashed and embedded a chunk at a time, so long episodes (hours of
+video) keep the worker's memory flat.
 """
 
 from __future__ import annotations
@@ -18,18 +20,19 @@ from typing import Any
 import numpy as np
 
 from tpru.build.config import BuildConfig, FilterConfig
-from tpru.build.embed import normalise_rows, resolve_embedding, thumb_embedding
+from tpru.build.embed import normalise_rows, resolve_embedding, thumb_embedding, thumb_features
 from tpru.build.images import (
     THUMB_SIDE,
     FrameError,
     FrameMeasure,
+    add_hashes,
+    decode_frame,
     hamming,
-    measure_frame,
     thumb_diff,
 )
 from tpru.diagnostics import InputError
 from tpru.schema import Episode
-from tpru.sources.base import load_frames
+from tpru.sources.base import LoadedFrame, load_frames
 
 INPUT_ERRORS = frozenset({"missing_file", "unreadable_file", "unreadable_image",
                           "truncated_image", "unreadable_video"})
@@ -60,84 +63,136 @@ def write_once(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def measure_episode(episode: Episode, ordinal: int, config: BuildConfig,
-                    stage_dir: Path) -> EpisodeResult:
-    """Filter and measure one episode (see the module docstring)."""
-    drops: Counter[str] = Counter()
-    examples: dict[str, list[str]] = {}
-    kept: list[tuple[int, FrameMeasure]] = []
-    fcfg = config.filter
+CHUNK = 32
+"""Frames decoded before their hashes and embeddings are computed together."""
 
-    def drop(reason: str, message: str) -> None:
-        if config.strict and reason in INPUT_ERRORS:
+
+@dataclass
+class _Kept:
+    index: int
+    digest: str
+    ext: str
+    phash: int
+    thumb: np.ndarray
+
+
+class _EpisodeFilter:
+    """The per-frame checks of one episode, fed frames in order, a chunk at a time.
+
+    Only light facts about kept frames stay in memory; their images go to the
+    stage as soon as they are kept, so long episodes do not grow the worker.
+    """
+
+    def __init__(self, episode: Episode, config: BuildConfig, stage_dir: Path) -> None:
+        self.episode = episode
+        self.config = config
+        self.stage_dir = stage_dir
+        self.embed = resolve_embedding(config.embed.name)
+        self.drops: Counter[str] = Counter()
+        self.examples: dict[str, list[str]] = {}
+        self.kept: list[_Kept] = []
+        self.thumbs: list[np.ndarray] = []
+        self.embeddings: list[np.ndarray] = []
+        self.usable = 0  # frames that passed every check but the near-duplicate one
+        self.first: np.ndarray | None = None
+        self.usable_change = 0.0
+        self._pending: list[tuple[int, str, FrameMeasure]] = []
+
+    def drop(self, reason: str, message: str) -> None:
+        if self.config.strict and reason in INPUT_ERRORS:
             raise InputError(f"{message} (--strict stops at the first bad input)")
-        drops[reason] += 1
-        kept_examples = examples.setdefault(reason, [])
+        self.drops[reason] += 1
+        kept_examples = self.examples.setdefault(reason, [])
         if len(kept_examples) < 3:
             kept_examples.append(message)
 
+    def add(self, index: int, loaded: LoadedFrame) -> None:
+        fcfg = self.config.filter
+        try:
+            m = decode_frame(loaded, self.config.image)
+        except FrameError as err:
+            self.drop(err.reason, str(err))
+            return
+        if min(m.width, m.height) < fcfg.min_side:
+            self.drop("too_small", f"{loaded.ref}: {m.width}x{m.height} is below "
+                                   f"filter.min_side={fcfg.min_side}")
+            return
+        if fcfg.blur_threshold > 0 and m.sharpness < fcfg.blur_threshold:
+            self.drop("blurred", f"{loaded.ref}: sharpness {m.sharpness:.1f} is below "
+                                 f"filter.blur_threshold={fcfg.blur_threshold}")
+            return
+        self._pending.append((index, loaded.ref, m))
+        if len(self._pending) >= CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hash, de-duplicate, stage and embed the pending frames."""
+        if not self._pending:
+            return
+        fcfg = self.config.filter
+        add_hashes([m for _, _, m in self._pending])
+        chosen: list[FrameMeasure] = []
+        for index, ref, m in self._pending:
+            self.usable += 1
+            self.first = m.thumb if self.first is None else self.first
+            self.usable_change = max(self.usable_change, thumb_diff(self.first, m.thumb))
+            if self.kept:
+                prev = self.kept[-1]
+                if hamming(prev.phash, m.phash) <= fcfg.dup_hamming and \
+                        thumb_diff(prev.thumb, m.thumb) <= fcfg.dup_pixel_diff:
+                    self.drop("near_duplicate", f"{ref}: near-duplicate of the frame before")
+                    continue
+            self.kept.append(_Kept(index, m.digest, m.ext, m.phash, m.thumb))
+            write_once(stage_path(self.stage_dir, m.digest, m.ext), m.stored)
+            chosen.append(m)
+        self._pending = []
+        if chosen:
+            self.thumbs.append(np.stack([m.thumb for m in chosen]))
+            self.embeddings.append(self._embed(chosen))
+
+    def _embed(self, frames: list[FrameMeasure]) -> np.ndarray:
+        if self.embed is thumb_embedding:  # the built-in one works from the 32x32 images
+            return thumb_features(np.stack([m.small for m in frames]))
+        vectors = normalise_rows(self.embed([m.analysis for m in frames]))
+        if vectors.shape[0] != len(frames):
+            raise InputError(f"embedding {self.config.embed.name!r} returned "
+                             f"{vectors.shape[0]} rows for {len(frames)} images")
+        return vectors
+
+
+def measure_episode(episode: Episode, ordinal: int, config: BuildConfig,
+                    stage_dir: Path) -> EpisodeResult:
+    """Filter and measure one episode (see the module docstring)."""
+    fcfg = config.filter
     if config.text.require_description and not (episode.description or "").strip():
-        return EpisodeResult({**_record(episode, ordinal, drops, examples),
+        return EpisodeResult({**_record(episode, ordinal, Counter(), {}),
                               "dropped": "no_description",
                               "message": f"episode {episode.id}: no description "
                                          "(text.require_description is on)"})
-    usable = 0  # frames that passed every check but the near-duplicate one
-    first: np.ndarray | None = None
-    usable_change = 0.0
+    state = _EpisodeFilter(episode, config, stage_dir)
     for index, loaded in enumerate(load_frames(episode.frames)):
-        try:
-            m = measure_frame(loaded, config.image)
-        except FrameError as err:
-            drop(err.reason, str(err))
-            continue
-        if min(m.width, m.height) < fcfg.min_side:
-            drop("too_small", f"{loaded.ref}: {m.width}x{m.height} is below "
-                              f"filter.min_side={fcfg.min_side}")
-            continue
-        if fcfg.blur_threshold > 0 and m.sharpness < fcfg.blur_threshold:
-            drop("blurred", f"{loaded.ref}: sharpness {m.sharpness:.1f} is below "
-                            f"filter.blur_threshold={fcfg.blur_threshold}")
-            continue
-        usable += 1
-        first = m.thumb if first is None else first
-        usable_change = max(usable_change, thumb_diff(first, m.thumb))
-        if kept:
-            prev = kept[-1][1]
-            if hamming(prev.phash, m.phash) <= fcfg.dup_hamming and \
-                    thumb_diff(prev.thumb, m.thumb) <= fcfg.dup_pixel_diff:
-                drop("near_duplicate", f"{loaded.ref}: near-duplicate of the frame before")
-                continue
-        kept.append((index, m))
-
-    record = _record(episode, ordinal, drops, examples)
-    if len(kept) < config.min_frames <= usable and usable_change < fcfg.min_change:
+        state.add(index, loaded)
+    state.flush()
+    kept = state.kept
+    record = _record(episode, ordinal, state.drops, state.examples)
+    if len(kept) < config.min_frames <= state.usable and state.usable_change < fcfg.min_change:
         # Enough frames, but all alike: they went as near-duplicates of the first.
         return EpisodeResult({**record, "dropped": "static",
-                              "message": _static_message(episode, usable_change, fcfg)})
+                              "message": _static_message(episode, state.usable_change, fcfg)})
     if len(kept) < config.min_frames:
         record["dropped"] = "too_few_frames"
         record["message"] = (f"episode {episode.id}: {len(kept)} usable frames of "
                              f"{len(episode.frames)}, {config.min_frames} needed")
         return EpisodeResult(record)
-    change = max(thumb_diff(kept[0][1].thumb, m.thumb) for _, m in kept[1:])
+    change = max(thumb_diff(kept[0].thumb, k.thumb) for k in kept[1:])
     if change < fcfg.min_change:
         record["dropped"] = "static"
         record["message"] = _static_message(episode, change, fcfg)
         return EpisodeResult(record)
-
-    for _, m in kept:
-        write_once(stage_path(stage_dir, m.digest, m.ext), m.stored)
-    embed = resolve_embedding(config.embed.name)
-    # The built-in embedding works from the 32x32 image the measurement already made.
-    inputs = [m.small if embed is thumb_embedding else m.analysis for _, m in kept]
-    vectors = normalise_rows(embed(inputs))
-    if vectors.shape[0] != len(kept):
-        raise InputError(f"embedding {config.embed.name!r} returned {vectors.shape[0]} rows "
-                         f"for {len(kept)} images")
-    record["frames"] = [{"index": i, "digest": m.digest, "ext": m.ext, "phash": m.phash}
-                        for i, m in kept]
-    return EpisodeResult(record, thumbs=np.stack([m.thumb.ravel() for _, m in kept]),
-                         embeddings=vectors)
+    record["frames"] = [{"index": k.index, "digest": k.digest, "ext": k.ext, "phash": k.phash}
+                        for k in kept]
+    return EpisodeResult(record, thumbs=np.concatenate(state.thumbs),
+                         embeddings=np.concatenate(state.embeddings))
 
 
 def _static_message(episode: Episode, change: float, fcfg: FilterConfig) -> str:
