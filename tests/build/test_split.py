@@ -71,13 +71,14 @@ def test_leakage_check_fails_on_each_kind_of_leak() -> None:
         return out
 
     clean_eps = {"train": {"a"}, "test": {"b"}}
-    check_leakage(clean_eps, masks([0], [1]), digests, ph, t, 4, 0.01)
+    check_leakage(clean_eps, masks([0], [1]), digests, ph, 4, 0.01, thumbs=t)
     with pytest.raises(LeakageError, match="episode a"):
-        check_leakage({"train": {"a"}, "test": {"a"}}, masks([], []), digests, ph, t, 4, 0.01)
+        check_leakage({"train": {"a"}, "test": {"a"}}, masks([], []), digests, ph, 4, 0.01,
+                      thumbs=t)
     with pytest.raises(LeakageError, match="image x"):
-        check_leakage(clean_eps, masks([0], [0]), digests, ph, t, 4, 0.01)
+        check_leakage(clean_eps, masks([0], [0]), digests, ph, 4, 0.01, thumbs=t)
     with pytest.raises(LeakageError, match="near-duplicates"):
-        check_leakage(clean_eps, masks([1], [2]), digests, ph, t, 4, 0.01)
+        check_leakage(clean_eps, masks([1], [2]), digests, ph, 4, 0.01, thumbs=t)
 
 
 def test_near_duplicates_in_large_buckets_and_at_scale() -> None:

@@ -36,7 +36,7 @@ class NeighbourIndex:
 
     def __init__(self, vectors: np.ndarray, rows: np.ndarray) -> None:
         self.rows = rows
-        self._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._vectors: np.ndarray | None = np.ascontiguousarray(vectors, dtype=np.float32)
         self._faiss = None
         try:
             import faiss
@@ -55,6 +55,7 @@ class NeighbourIndex:
             index = faiss.IndexFlatIP(dim)
             index.add(self._vectors)
         self._faiss = index
+        self._vectors = None  # faiss keeps its own copy
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -67,6 +68,7 @@ class NeighbourIndex:
         if self._faiss is not None:
             _, found = self._faiss.search(query.reshape(1, -1).astype(np.float32), k)
             return [int(self.rows[i]) for i in found[0] if i >= 0]
+        assert self._vectors is not None
         scores = self._vectors @ query.astype(np.float32)
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.lexsort((top, -scores[top]))]

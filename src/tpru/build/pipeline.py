@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import shutil
+from array import array
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -252,10 +253,11 @@ class Pass1:
 def _load_tables(work: Path) -> Pass1:
     """Stream the episode records into compact per-frame arrays."""
     episodes: list[EpisodeInfo] = []
-    digests: list[bytes] = []
-    exts: list[bytes] = []
-    phashes: list[int] = []
-    positions: list[int] = []
+    # Compact buffers rather than lists of Python objects: pass 2 holds a row per frame.
+    digests = bytearray()
+    exts = bytearray()
+    phashes = array("Q")
+    positions = array("i")
     frame_drops: Counter[str] = Counter()
     episode_drops: Counter[str] = Counter()
     examples: dict[str, list[str]] = {}
@@ -280,29 +282,30 @@ def _load_tables(work: Path) -> Pass1:
                 if len(kept) < 5:
                     kept.append(record["message"])
                 continue
-            start = len(digests)
+            start = len(phashes)
             for frame in record["frames"]:
-                digests.append(frame["digest"].encode())
-                exts.append(frame["ext"].encode())
+                digests += frame["digest"].encode().ljust(32, b"\0")
+                exts += frame["ext"].encode().ljust(4, b"\0")
                 phashes.append(frame["phash"])
                 positions.append(frame["index"])
             dim = record["embedding_dim"]
             ep = record["episode"]
             episodes.append(EpisodeInfo(ep["id"], ep["scenario"], ep.get("description"),
-                                        range(start, len(digests))))
-    n = len(digests)
+                                        range(start, len(phashes))))
+    n = len(phashes)
     episode_of = np.zeros(n, dtype=np.int32)
     for e, info in enumerate(episodes):
         episode_of[info.rows.start:info.rows.stop] = e
     side = THUMB_SIDE ** 2
     table = FrameTable(
-        episode=episode_of, position=np.array(positions, dtype=np.int32),
-        phash=np.array(phashes, dtype=np.uint64),
+        episode=episode_of, position=np.frombuffer(positions, dtype=np.int32).copy(),
+        phash=np.frombuffer(phashes, dtype=np.uint64).copy(),
         thumbs=np.memmap(work / THUMBS, dtype=np.uint8, mode="r", shape=(n, side)) if n
         else np.zeros((0, side), np.uint8),
         embeddings=np.memmap(work / EMBEDDINGS, dtype=np.float32, mode="r", shape=(n, dim))
         if n else np.zeros((0, dim), np.float32),
-        digest=np.array(digests, dtype="S32"), ext=np.array(exts, dtype="S4"))
+        digest=np.frombuffer(bytes(digests), dtype="S32"),
+        ext=np.frombuffer(bytes(exts), dtype="S4"))
     return Pass1(episodes, table, frame_drops, episode_drops, examples, frames_read)
 
 
@@ -362,8 +365,8 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
             handle.close()
 
     check_leakage(split_episodes, split_images, unique, table.phash[first_row],
-                  np.asarray(table.thumbs[first_row]), config.split.near_dup_hamming,
-                  config.filter.dup_pixel_diff)
+                  config.split.near_dup_hamming, config.filter.dup_pixel_diff,
+                  thumbs=table.thumbs, thumb_rows=first_row)
 
     examples = loaded.examples
     for reason, items in skips.examples.items():

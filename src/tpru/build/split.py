@@ -51,11 +51,14 @@ def _chunks(bits: int, parts: int) -> list[tuple[int, int]]:
 
 
 def near_duplicate_pairs(phashes: np.ndarray, thumbs: np.ndarray, max_hamming: int,
-                         max_pixel_diff: float, *, same: Sequence[object] | np.ndarray | None = None
-                         ) -> list[tuple[int, int]]:
+                         max_pixel_diff: float, *,
+                         same: Sequence[object] | np.ndarray | None = None,
+                         thumb_rows: np.ndarray | None = None) -> list[tuple[int, int]]:
     """Pairs of rows (i < j) whose images are near-duplicates, sorted.
 
     Rows with equal ``same`` labels (e.g. the same episode) are not paired.
+    Row i's thumbnail is ``thumbs[thumb_rows[i]]`` when `thumb_rows` is given
+    (so a large memory-mapped table is read only where a pair is likely).
     For each chunk the rows are sorted by (chunk, hash) and each row is
     compared, all at once in numpy, with the next `BUCKET_WINDOW` rows of its
     bucket: exact for buckets up to that size, a close approximation beyond.
@@ -82,7 +85,8 @@ def near_duplicate_pairs(phashes: np.ndarray, thumbs: np.ndarray, max_hamming: i
                     break  # no bucket has more than k members
                 continue
             a, b = a[near], b[near]
-            diff = np.abs(thumbs[a].astype(np.int16) - thumbs[b].astype(np.int16)).sum(axis=1)
+            ta, tb = (a, b) if thumb_rows is None else (thumb_rows[a], thumb_rows[b])
+            diff = np.abs(thumbs[ta].astype(np.int16) - thumbs[tb].astype(np.int16)).sum(axis=1)
             for i, j in zip(a[diff <= limit].tolist(), b[diff <= limit].tolist(), strict=True):
                 found.add((i, j) if i < j else (j, i))
     return sorted(found)
@@ -136,16 +140,19 @@ def assign_splits(group_of: Sequence[int], episode_ids: Sequence[str],
 
 
 def check_leakage(split_episodes: Mapping[str, set[str]], split_images: Mapping[str, np.ndarray],
-                  digests: np.ndarray, phashes: np.ndarray, thumbs: np.ndarray,
-                  max_hamming: int, max_pixel_diff: float) -> None:
+                  digests: np.ndarray, phashes: np.ndarray, max_hamming: int,
+                  max_pixel_diff: float, *, thumbs: np.ndarray,
+                  thumb_rows: np.ndarray | None = None) -> None:
     """Raise `LeakageError` if an episode, image or near-duplicate image is in two splits.
 
     Args:
         split_episodes: episode ids each split's samples use (their own and
             their distractors').
         split_images: per split, a boolean mask over the images (rows of
-            `digests`, `phashes` and `thumbs`, one row per distinct image)
-            that its samples use.
+            `digests` and `phashes`, one row per distinct image) that its
+            samples use.
+        thumbs: thumbnails, row ``thumb_rows[i]`` (or ``i``) for image i; a
+            memory map is fine, it is read only where a pair is likely.
     """
     problems: list[str] = []
     owner: dict[str, str] = {}
@@ -163,8 +170,9 @@ def check_leakage(split_episodes: Mapping[str, set[str]], split_images: Mapping[
         rows = np.concatenate([np.flatnonzero(split_images[s]) for s in names])
         labels = np.concatenate([np.full(int(split_images[s].sum()), i) for i, s in
                                  enumerate(names)])
-        for i, j in near_duplicate_pairs(phashes[rows], thumbs[rows], max_hamming,
-                                         max_pixel_diff, same=labels)[:10]:
+        for i, j in near_duplicate_pairs(
+                phashes[rows], thumbs, max_hamming, max_pixel_diff, same=labels,
+                thumb_rows=rows if thumb_rows is None else thumb_rows[rows])[:10]:
             problems.append(f"images {digests[rows[i]].decode()} ({names[labels[i]]}) and "
                             f"{digests[rows[j]].decode()} ({names[labels[j]]}) are "
                             "near-duplicates")
