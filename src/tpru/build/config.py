@@ -22,8 +22,8 @@ class FilterConfig:
         min_side: frames whose shorter side is below this many pixels are
             ``too_small``.
         blur_threshold: frames whose Laplacian variance (grey levels 0-255,
-            measured at ``ImageConfig.analysis_side``) is below this are
-            ``blurred``; 0 turns the check off.
+            measured at the analysis size, see ``ImageConfig.analysis_side``)
+            is below this are ``blurred``; 0 turns the check off.
         dup_hamming: a frame is a ``near_duplicate`` of the previous kept frame
             when their 64-bit perceptual hashes differ in at most this many
             bits *and* their thumbnails differ by at most ``dup_pixel_diff``.
@@ -59,7 +59,10 @@ class ImageConfig:
             stored byte for byte, so it is never compressed twice.
         format: ``jpeg`` (photos, renders) or ``png`` (lossless, e.g. GUI text).
         quality: JPEG quality when re-encoding.
-        analysis_side: frames are measured (blur, hashes, embedding) at this size.
+        analysis_side: frames are measured (blur, hashes, embedding) reduced by
+            the largest power of two that keeps their longer side at least
+            this long (a 640x480 and a 320x240 frame are both measured at
+            320x240); JPEGs are reduced while decoding, which is cheap.
     """
 
     max_side: int = 640
