@@ -30,7 +30,7 @@ script waits (``--quiet-wait``) for the CPUs to go idle, records how many cores
 others used during each pass, and also reports images per CPU second: the
 per-core ratio on CPU time barely moves with other load.
 
-Bench dependency: ``psutil`` (``.venv/bin/pip install psutil``) for the
+Bench dependency: ``psutil`` (in the ``dev`` extra) for the
 process-tree RSS. Without it the script falls back to ``ru_maxrss`` of the
 largest single child process, which undercounts a build with workers.
 """

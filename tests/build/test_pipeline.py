@@ -300,6 +300,22 @@ def test_video_source_builds_and_counts_truncated_videos(tmp_path: Path) -> None
     assert {s.episode_id for s in samples} == {"clip0.mp4", "clip1.mp4", "clip2.mp4"}
 
 
+def test_video_options_come_from_the_config(tmp_path: Path) -> None:
+    root = tmp_path / "videos"
+    root.mkdir()
+    for k in range(3):
+        write_video(root / f"clip{k}.mp4", k)
+    timed, keyed = tmp_path / "timed", tmp_path / "keyed"
+    assert build(timed, f"video:{root}", args=("video.fps=2",)) == 0
+    assert build(keyed, f"video:{root}",
+                 args=("video.mode=keyframes", "video.fps=4", "video.max_frames=5")) == 0
+    assert build_info(timed)["config"]["video"]["fps"] == 2.0
+    assert build_info(timed)["counts"]["frames_read"] == 3 * 16  # 8 s at 2 frames/s
+    keyed_info = build_info(keyed)
+    assert keyed_info["config"]["video"]["mode"] == "keyframes"
+    assert 3 * 4 <= keyed_info["counts"]["frames_read"] <= 3 * 5
+
+
 # ---------------------------------------------------------------- dataset properties
 
 

@@ -190,6 +190,33 @@ class SplitConfig:
 
 
 @dataclass(frozen=True)
+class VideoConfig:
+    """How ``video:`` sources pick frames.
+
+    Attributes:
+        mode: ``time`` (one frame every 1/fps seconds) or ``keyframes`` (a
+            frame whenever the picture has changed enough since the last one).
+        fps: frames per second taken (``time``) or scanned (``keyframes``).
+        change_threshold: in ``keyframes`` mode, the mean absolute thumbnail
+            difference (0-1) from the last kept frame that keeps a candidate.
+        max_frames: at most this many frames per video, spread evenly.
+    """
+
+    mode: Literal["time", "keyframes"] = "time"
+    fps: float = 1.0
+    change_threshold: float = 0.03
+    max_frames: int = 64
+
+    def __post_init__(self) -> None:
+        if self.fps <= 0:
+            raise ValueError("video.fps must be positive")
+        if not 0 <= self.change_threshold <= 1:
+            raise ValueError("video.change_threshold must be between 0 and 1")
+        if self.max_frames < 1:
+            raise ValueError("video.max_frames must be at least 1")
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     """Everything `tpru build` needs; written into ``build.json``.
 
@@ -214,6 +241,7 @@ class BuildConfig:
     tasks: TaskConfig = field(default_factory=TaskConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
 
     def __post_init__(self) -> None:
         if self.workers < 1:

@@ -79,7 +79,9 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
     _check_target(out, overwrite)
     skips = Skips(strict=config.strict)
     # Opening a source checks that it exists: fail before anything is written.
-    sources = [(spec, open_source(spec, skips=skips)) for spec in config.sources]
+    options = {"video": to_dict(config.video)}
+    sources = [(spec, open_source(spec, skips=skips, options=options))
+               for spec in config.sources]
     fingerprint = _fingerprint(config)
     work = partial / WORK
     if partial.exists() and resume:

@@ -8,7 +8,8 @@ the user who picks it. A factory is called as ``factory(path, skips=...)``.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from tpru.diagnostics import InputError, Skips
 
@@ -25,8 +26,14 @@ EXTRAS: dict[str, str] = {"video": "data"}
 """Which extra of tpru a source kind needs, for the install hint."""
 
 
-def open_source(spec: str, *, skips: Skips | None = None) -> Source:
-    """Open a source named ``KIND:PATH`` (e.g. ``frames:data/episodes``)."""
+def open_source(spec: str, *, skips: Skips | None = None,
+                options: Mapping[str, Mapping[str, Any]] | None = None) -> Source:
+    """Open a source named ``KIND:PATH`` (e.g. ``frames:data/episodes``).
+
+    Args:
+        options: keyword options per kind, e.g. ``{"video": {"mode": "keyframes"}}``
+            (the build passes its ``video`` config section).
+    """
     kind, sep, path = spec.partition(":")
     if not sep or not path:
         raise InputError(f"source {spec!r} is not of the form KIND:PATH "
@@ -42,5 +49,5 @@ def open_source(spec: str, *, skips: Skips | None = None) -> Source:
         hint = f"; install it with: pip install 'tpru[{extra}]'" if extra else ""
         raise InputError(f"source kind {kind!r} needs {err.name or err}{hint}") from None
     factory = getattr(module, attr)
-    source: Source = factory(path, skips=skips or Skips())
+    source: Source = factory(path, skips=skips or Skips(), **dict((options or {}).get(kind, {})))
     return source
