@@ -1,0 +1,1 @@
+"""Evaluation: benchmarks, the resumable runner and reports."""
