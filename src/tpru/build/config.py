@@ -217,6 +217,32 @@ class VideoConfig:
 
 
 @dataclass(frozen=True)
+class SimConfig:
+    """How ``sim:`` sources (the built-in simulators) make episodes.
+
+    Attributes:
+        episodes: episodes per simulator.
+        frames: frames (steps) per episode.
+        seed: the first episode's seed; episode k uses seed + k.
+        size: frame width and height in pixels.
+        out: folder the rendered frames are written to (default: a cache
+            folder under ~/.cache/tpru/sim).
+    """
+
+    episodes: int = 24
+    frames: int = 6
+    seed: int = 0
+    size: tuple[int, int] = (320, 240)
+    out: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1 or self.frames < 2:
+            raise ValueError("sim.episodes must be at least 1 and sim.frames at least 2")
+        if len(self.size) != 2 or min(self.size) < 16:
+            raise ValueError("sim.size must be [width, height], each at least 16")
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     """Everything `tpru build` needs; written into ``build.json``.
 
@@ -242,6 +268,7 @@ class BuildConfig:
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
+    sim: SimConfig = field(default_factory=SimConfig)
 
     def __post_init__(self) -> None:
         if self.workers < 1:

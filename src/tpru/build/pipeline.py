@@ -79,7 +79,7 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
     _check_target(out, overwrite)
     skips = Skips(strict=config.strict)
     # Opening a source checks that it exists: fail before anything is written.
-    options = {"video": to_dict(config.video)}
+    options = {"video": to_dict(config.video), "sim": to_dict(config.sim)}
     sources = [(spec, open_source(spec, skips=skips, options=options))
                for spec in config.sources]
     fingerprint = _fingerprint(config)
