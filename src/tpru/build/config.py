@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from tpru.schema import TASKS
 
@@ -253,6 +253,9 @@ class BuildConfig:
         workers: processes reading and measuring frames.
         strict: stop at the first bad input instead of skipping it.
         scenario: overrides the scenario of every episode when set.
+        source_options: options per source kind, passed to its reader, e.g.
+            ``{"gui-odyssey": {"split_file": "random_split.json", "split":
+            "train"}}`` (``video`` and ``sim`` have their own sections).
     """
 
     sources: tuple[str, ...] = ()
@@ -269,6 +272,7 @@ class BuildConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
     sim: SimConfig = field(default_factory=SimConfig)
+    source_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.workers < 1:

@@ -79,7 +79,8 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
     _check_target(out, overwrite)
     skips = Skips(strict=config.strict)
     # Opening a source checks that it exists: fail before anything is written.
-    options = {"video": to_dict(config.video), "sim": to_dict(config.sim)}
+    options = {"video": to_dict(config.video), "sim": to_dict(config.sim),
+               **config.source_options}
     sources = [(spec, open_source(spec, skips=skips, options=options))
                for spec in config.sources]
     fingerprint = _fingerprint(config)

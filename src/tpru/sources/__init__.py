@@ -20,9 +20,14 @@ SOURCES: dict[str, str] = {
     "frames": "tpru.sources.frames:FrameFolderSource",
     "manifest": "tpru.sources.manifest:ManifestSource",
     "video": "tpru.sources.video:VideoSource",
+    "sim": "tpru.sources.sim:SimSource",
+    "sharerobot": "tpru.sources.sharerobot:ShareRobotSource",
+    "gui-odyssey": "tpru.sources.gui_odyssey:GUIOdysseySource",
+    "habitat": "tpru.sources.habitat:HabitatSource",
+    "lego-video": "tpru.sources.lego_video:LegoVideoSource",
 }
 
-EXTRAS: dict[str, str] = {"video": "data"}
+EXTRAS: dict[str, str] = {"video": "data", "lego-video": "data", "sim": "sim"}
 """Which extra of tpru a source kind needs, for the install hint."""
 
 
@@ -49,5 +54,14 @@ def open_source(spec: str, *, skips: Skips | None = None,
         hint = f"; install it with: pip install 'tpru[{extra}]'" if extra else ""
         raise InputError(f"source kind {kind!r} needs {err.name or err}{hint}") from None
     factory = getattr(module, attr)
-    source: Source = factory(path, skips=skips or Skips(), **dict((options or {}).get(kind, {})))
+    kind_options = dict((options or {}).get(kind, {}))
+    try:
+        source: Source = factory(path, skips=skips or Skips(), **kind_options)
+    except TypeError as err:
+        if "unexpected keyword argument" not in str(err):
+            raise
+        raise InputError(f"source kind {kind!r} does not take an option in "
+                         f"{sorted(kind_options)} ({err})") from None
+    except ValueError as err:
+        raise InputError(f"source {spec!r}: {err}") from None
     return source

@@ -107,7 +107,7 @@ def read_episode_info(path: Path, skips: Skips) -> EpisodeInfo | None:
     if unknown:
         log.warning("%s: ignoring unknown keys %s (known: %s)", path, ", ".join(unknown),
                     ", ".join(sorted(_INFO_KEYS)))
-    problem = _check_info(data)
+    problem = check_info(data)
     if problem:
         skips.skip("bad_field", f"{path}: {problem}")
         return None
@@ -127,7 +127,7 @@ def _json_problem(err: UnicodeDecodeError | json.JSONDecodeError) -> str:
     return f"not UTF-8 at byte {err.start}"
 
 
-def _check_info(data: Mapping[str, Any]) -> str | None:
+def check_info(data: Mapping[str, Any]) -> str | None:
     """The first problem with the fields of an episode metadata object, if any."""
     for key in ("id", "scenario"):
         value = data.get(key)

@@ -54,7 +54,7 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".webm", ".avi", ".mov"})
 
 MODES = ("time", "keyframes")
 
-_REF_PRECISION = 0.0005
+REF_PRECISION = 0.0005
 """Refs carry milliseconds: a frame this much before a requested time still matches it."""
 
 _SEEK_AFTER = 1.0
@@ -133,7 +133,7 @@ class VideoSource:
                                             for part in p.relative_to(self.path).parts])
 
     def _episode(self, video: Path) -> Episode | None:
-        info_path = _sidecar(video)
+        info_path = sidecar_path(video)
         info = read_episode_info(info_path, self.skips)
         if info is None:
             return None
@@ -170,7 +170,7 @@ class VideoSource:
         )
 
 
-def _sidecar(video: Path) -> Path:
+def sidecar_path(video: Path) -> Path:
     """``clip.mp4.json`` if present, else ``clip.json``."""
     full = video.with_name(video.name + ".json")
     return full if full.is_file() else video.with_suffix(".json")
@@ -186,7 +186,7 @@ def spread(items: list[float], limit: int) -> list[float]:
     return [items[(j * last) // (limit - 1)] for j in range(limit)]
 
 
-def _open(path: str) -> tuple[InputContainer, VideoStream]:
+def open_video(path: str) -> tuple[InputContainer, VideoStream]:
     container = av.open(path)
     if not container.streams.video:
         container.close()
@@ -196,7 +196,8 @@ def _open(path: str) -> tuple[InputContainer, VideoStream]:
     return container, stream
 
 
-def _decoded(container: InputContainer, stream: VideoStream) -> Generator[VideoFrame, None, None]:
+def decoded_frames(container: InputContainer,
+                   stream: VideoStream) -> Generator[VideoFrame, None, None]:
     """The stream's frames in presentation order, passing over packets the decoder rejects.
 
     A damaged packet (a cut or corrupt stretch) costs its own frames, not the
@@ -216,7 +217,7 @@ def _decoded(container: InputContainer, stream: VideoStream) -> Generator[VideoF
         log.info("%s: %d damaged packets passed over", container.name, rejected)
 
 
-def _problem(path: str, err: Exception) -> str:
+def video_problem(path: str, err: Exception) -> str:
     return f"{path}: {type(err).__name__}: {err}"
 
 
@@ -230,9 +231,9 @@ def sample_times(path: str, *, fps: float) -> list[float]:
         UnreadableVideo: the video cannot be opened or has no decodable frame.
     """
     try:
-        container, stream = _open(path)
+        container, stream = open_video(path)
         with container:
-            decoded = _decoded(container, stream)
+            decoded = decoded_frames(container, stream)
             first = next((f.time for f in decoded if f.time is not None), None)
             decoded.close()  # before _end_time may read the packets again
             if first is None:
@@ -241,7 +242,7 @@ def sample_times(path: str, *, fps: float) -> list[float]:
     except UnreadableVideo:
         raise
     except Exception as err:  # decoders raise many kinds; all mean "unreadable"
-        raise UnreadableVideo(_problem(path, err)) from err
+        raise UnreadableVideo(video_problem(path, err)) from err
     times: list[float] = []
     step = 1.0 / fps
     while (t := first + len(times) * step) < end or not times:
@@ -276,11 +277,11 @@ def keyframe_times(path: str, *, fps: float, change_threshold: float) -> list[fl
     next_candidate = float("-inf")
     first: float | None = None
     try:
-        container, stream = _open(path)
+        container, stream = open_video(path)
         with container:
-            for frame in _decoded(container, stream):
+            for frame in decoded_frames(container, stream):
                 t = frame.time
-                if t is None or t < next_candidate - _REF_PRECISION:
+                if t is None or t < next_candidate - REF_PRECISION:
                     continue
                 # Candidates sit on a grid from the first frame, so they do not drift.
                 first = t if first is None else first
@@ -292,7 +293,7 @@ def keyframe_times(path: str, *, fps: float, change_threshold: float) -> list[fl
     except UnreadableVideo:
         raise
     except Exception as err:  # decoders raise many kinds; all mean "unreadable"
-        raise UnreadableVideo(_problem(path, err)) from err
+        raise UnreadableVideo(video_problem(path, err)) from err
     return times
 
 
@@ -352,7 +353,7 @@ def _decode_sorted(path: str, wanted: list[tuple[float, str]]) -> Iterator[Loade
     done = 0
     problem = "the video ends before this time"
     try:
-        container, stream = _open(path)
+        container, stream = open_video(path)
         with container:
             rate = stream.average_rate
             after_last = 1.5 / float(rate) if rate else 0.1
@@ -360,11 +361,11 @@ def _decode_sorted(path: str, wanted: list[tuple[float, str]]) -> Iterator[Loade
                 container.seek(int(wanted[0][0] / stream.time_base), stream=stream,
                                backward=True, any_frame=False)
             last: tuple[float, VideoFrame] | None = None
-            for frame in _decoded(container, stream):
+            for frame in decoded_frames(container, stream):
                 t = frame.time
                 if t is None:
                     continue
-                while done < len(wanted) and t >= wanted[done][0] - _REF_PRECISION:
+                while done < len(wanted) and t >= wanted[done][0] - REF_PRECISION:
                     yield LoadedFrame(wanted[done][1], image=_rgb(frame))
                     done += 1
                 if done == len(wanted):
