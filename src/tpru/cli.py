@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tpru {args.command}: error: {err}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        hint = " (continue with --resume)" if args.command in ("build", "demo") else ""
+        hint = " (continue with --resume)" if args.command in ("build", "demo", "eval") else ""
         print(f"tpru {args.command}: interrupted{hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_export(sub, common)
     _add_stats(sub, common)
     _add_view(sub, common)
+    _add_eval(sub, common)
+    _add_report(sub, common)
     return parser
 
 
@@ -306,6 +308,26 @@ def _run_view(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else dataset.root / "view.html"
     print(write_contact_sheet(dataset, out, limit_per_split=args.limit, embed=args.embed))
     return 0
+
+
+def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+              common: argparse.ArgumentParser) -> None:
+    from tpru.eval.cli import DESCRIPTION, EPILOG, HELP, add_arguments, eval_command
+
+    p = sub.add_parser("eval", parents=[common], help=HELP, description=DESCRIPTION,
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    p.set_defaults(run=eval_command)
+
+
+def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                common: argparse.ArgumentParser) -> None:
+    from tpru.eval.report_cli import DESCRIPTION, EPILOG, HELP, add_arguments, report_command
+
+    p = sub.add_parser("report", parents=[common], help=HELP, description=DESCRIPTION,
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    p.set_defaults(run=report_command)
 
 
 if __name__ == "__main__":

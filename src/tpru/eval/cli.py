@@ -1,0 +1,131 @@
+"""``tpru eval``: run a model on a benchmark into a resumable run folder.
+
+The top-level command line (tpru.cli) adds the sub-command with
+`add_arguments` and runs it with `eval_command`::
+
+    p = sub.add_parser("eval", parents=[common], help=HELP, description=DESCRIPTION,
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    p.set_defaults(run=eval_command)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from tpru.diagnostics import InputError
+
+log = logging.getLogger("tpru.eval")
+
+HELP = "evaluate a model on a benchmark"
+DESCRIPTION = (
+    "Run a model on a benchmark and write a run folder: run.json (what was run) and "
+    "results.jsonl (one scored answer per item, appended and flushed after every batch). "
+    "An interrupted run continues with --resume; items whose backend failed are run again.")
+EPILOG = (
+    "Models: hf:PATH_OR_HUB_ID, vllm:PATH_OR_HUB_ID, openai:MODEL (with --base-url), random, "
+    "blind:<another model> (the same model with every image removed).\n"
+    "Benchmarks: tpru-test, muirbench, lego-puzzles (from the hub), NAME:PATH (a local "
+    "parquet/JSONL/TSV file or folder in that benchmark's format), dataset:PATH or a "
+    "dataset folder written by tpru build.\n"
+    "Prompts: default, muirbench, lego, tpru (each benchmark's own by default).\n\n"
+    "Example:\n  tpru eval --model hf:Qwen/Qwen2.5-VL-7B-Instruct --bench muirbench "
+    "--out runs/qwen7b-muir --batch-size 16\n"
+    "  tpru eval --model hf:Qwen/Qwen2.5-VL-7B-Instruct --bench muirbench "
+    "--out runs/qwen7b-muir --resume")
+
+
+def default_cache_dir() -> Path:
+    """Where benchmark images are written: ``$TPRU_CACHE/images``, else ~/.cache/tpru/images."""
+    root = os.environ.get("TPRU_CACHE") or Path.home() / ".cache" / "tpru"
+    return Path(root) / "images"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``tpru eval``."""
+    p.add_argument("--model", required=True, metavar="BACKEND:NAME",
+                   help="the model: hf:PATH_OR_HUB_ID, vllm:..., openai:MODEL, random, blind:...")
+    p.add_argument("--bench", required=True, metavar="NAME|NAME:PATH|PATH",
+                   help="the benchmark: tpru-test, muirbench, lego-puzzles, NAME:PATH, "
+                        "dataset:PATH or a dataset folder")
+    p.add_argument("--out", required=True, metavar="RUN", help="the run folder to write")
+    p.add_argument("--split", help="the benchmark split (default: test from the hub, every "
+                                   "split of a local folder)")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="only the first N items, in the benchmark's order")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out (same model, benchmark, prompt, seed)")
+    p.add_argument("--prompt", metavar="NAME",
+                   help="default, muirbench, lego or tpru (default: the benchmark's own)")
+    p.add_argument("--batch-size", type=int, default=8, metavar="N",
+                   help="requests per backend call and per flush of results (default 8)")
+    p.add_argument("--max-new-tokens", type=int, default=1024, metavar="N",
+                   help="generation budget per answer (default 1024)")
+    p.add_argument("--temperature", type=float, default=0.0,
+                   help="sampling temperature; 0 is greedy (default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the per-item sampling seeds and of the random model (default 0)")
+    p.add_argument("--base-url", metavar="URL",
+                   help="server of an openai: model, e.g. http://localhost:8000/v1")
+    p.add_argument("--concurrency", type=int, metavar="N",
+                   help="parallel requests to an openai: server")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a backend option, e.g. dtype=bfloat16 or max_pixels=401408 (hf); "
+                        "repeatable")
+    p.add_argument("--cache-dir", type=Path, metavar="DIR",
+                   help="where benchmark images are written, named by content "
+                        "(default $TPRU_CACHE/images or ~/.cache/tpru/images)")
+
+
+def backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword options for `tpru.models.open_backend` from the command line."""
+    from tpru.config import apply_overrides
+
+    options = apply_overrides({}, args.option)
+    if args.base_url is not None:
+        options["base_url"] = args.base_url
+    if args.concurrency is not None:
+        options["concurrency"] = args.concurrency
+    if args.model.rsplit(":", 1)[-1] == "random":
+        options.setdefault("seed", args.seed)
+    return options
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    """Run ``tpru eval``; returns the exit status (errors raise `InputError`)."""
+    from rich.console import Console
+
+    from tpru.eval.benchmarks import load_benchmark
+    from tpru.eval.runner import run_eval
+    from tpru.models import open_backend
+
+    for flag, value in (("--limit", args.limit), ("--batch-size", args.batch_size),
+                        ("--max-new-tokens", args.max_new_tokens)):
+        if value is not None and value < (0 if flag == "--limit" else 1):
+            raise InputError(f"{flag} must be {'0' if flag == '--limit' else '1'} or more, "
+                             f"got {value}")
+    benchmark = load_benchmark(args.bench, cache_dir=args.cache_dir or default_cache_dir(),
+                               split=args.split)
+    options = backend_options(args)
+    backend = open_backend(args.model, **options)
+    summary = run_eval(backend, benchmark, args.out, prompt=args.prompt, limit=args.limit,
+                       resume=args.resume, batch_size=args.batch_size, seed=args.seed,
+                       max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                       show_progress=not getattr(args, "quiet", False), backend_spec=args.model,
+                       backend_options=options)
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(f"{benchmark.name}: {summary.correct}/{summary.items} correct "
+                  f"({100 * summary.accuracy:.2f}%), {summary.errors} errors, "
+                  f"{summary.generated} generated now, {summary.kept} kept; run: {summary.path}",
+                  markup=False)
+    if summary.skipped:
+        console.print("skipped rows: " + ", ".join(f"{k} {v}" for k, v in summary.skipped.items()),
+                      markup=False)
+    if summary.errors:
+        log.warning("%d items failed in the backend; run again with --resume to retry them",
+                    summary.errors)
+    return 0

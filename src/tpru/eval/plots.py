@@ -1,0 +1,201 @@
+"""Charts of a summary as PNG files: overall accuracy per run, and radars by group.
+
+`overall_chart` draws one bar per run with its bootstrap interval as an error
+bar and, when compared with the paper, the published bar beside it (hatched).
+`radar_chart` draws the accuracy of one or more runs across the groups of a
+breakdown (categories, tasks), as the paper's figure does, with the published
+numbers dashed when compared. Figures are built without pyplot (no global
+state, no display needed) and rendered by matplotlib's Agg canvas.
+
+matplotlib is an optional dependency (``pip install 'tpru[eval]'``).
+
+Example:
+    >>> write_plots(summary, Path("report/plots"))  # doctest: +SKIP
+    [PosixPath('report/plots/overall.png'), PosixPath('report/plots/radar-lego-puzzles-task.png')]
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tpru.diagnostics import InputError
+from tpru.eval.report import Summary
+from tpru.eval.report_paper import Comparison
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+log = logging.getLogger(__name__)
+
+RADAR_BREAKDOWNS = ("category", "task", "scenario")
+"""Breakdowns a radar is drawn for (per benchmark) when its runs share 3 or more groups."""
+
+_PAPER_COLOUR = "#999999"
+
+
+def _figure(width: float, height: float) -> Figure:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise InputError("plots need matplotlib: pip install 'tpru[eval]' "
+                         "(or pip install matplotlib)") from None
+    # Margins are set by hand: an automatic layout engine triples the drawing time.
+    return Figure(figsize=(width, height), dpi=100)
+
+
+def _save(figure: Figure, out: Path | io.BytesIO) -> None:
+    # A Figure made without pyplot renders through the Agg canvas for PNG output.
+    if isinstance(out, Path):
+        out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, format="png")
+
+
+def png_bytes(figure: Figure) -> bytes:
+    """The figure as PNG bytes (for embedding in a page)."""
+    buffer = io.BytesIO()
+    _save(figure, buffer)
+    return buffer.getvalue()
+
+
+def _run_names(summary: Summary) -> list[str]:
+    several = len({run.benchmark for run in summary.runs}) > 1
+    return [f"{run.label}\n{run.benchmark}" if several else run.label for run in summary.runs]
+
+
+def overall_chart(summary: Summary, comparison: Comparison | None = None) -> Figure:
+    """Bars of overall accuracy per run, with interval error bars and published bars."""
+    published = {} if comparison is None else {
+        p.run: p for p in comparison.rows if p.breakdown == "overall"}
+    names = _run_names(summary)
+    width_in = max(4.0, 1.6 * len(names) + 1.5)
+    figure = _figure(width_in, 4.5)
+    figure.subplots_adjust(left=0.7 / width_in, right=1 - 0.2 / width_in, top=0.9, bottom=0.17)
+    axes = figure.add_subplot()
+    width = 0.38 if published else 0.6
+    paper_label: str | None = "paper"
+    for index, run in enumerate(summary.runs):
+        cell = run.overall
+        x = index - width / 2 if published else index
+        error = None
+        if cell.low is not None and cell.high is not None:
+            error = [[max(0.0, cell.accuracy - cell.low)], [max(0.0, cell.high - cell.accuracy)]]
+        bar = axes.bar([x], [cell.accuracy], width, yerr=error, capsize=4,
+                       color=f"C{index % 10}", label="ours" if index == 0 else None)
+        axes.bar_label(bar, fmt="%.1f", padding=2, fontsize=8)
+        paper = published.get(run.label)
+        if paper is not None:
+            bar = axes.bar([index + width / 2], [paper.paper], width, color=_PAPER_COLOUR,
+                           hatch="//", edgecolor="white",
+                           label=paper_label)
+            paper_label = None
+            axes.bar_label(bar, labels=[f"{paper.paper:.1f}\n{paper.paper_model}"],
+                           padding=2, fontsize=7)
+    axes.set_xticks(range(len(names)), names, fontsize=8)
+    axes.set_ylim(0, 105)
+    axes.set_ylabel("accuracy (%)")
+    axes.set_title(f"Overall accuracy ({summary.confidence:.0%} bootstrap intervals)")
+    axes.grid(axis="y", alpha=0.3)
+    if published:
+        axes.legend(loc="upper right", fontsize=8)
+    return figure
+
+
+def _runs_of(summary: Summary, breakdown: str, benchmark: str | None) -> list[int]:
+    return [index for index, run in enumerate(summary.runs) if breakdown in run.groups
+            and (benchmark is None or run.benchmark == benchmark)]
+
+
+def radar_groups(summary: Summary, breakdown: str, benchmark: str | None = None) -> list[str]:
+    """The groups of `breakdown` shared by every run (of `benchmark`) that has it."""
+    sets = [set(summary.runs[i].groups[breakdown]) for i in _runs_of(summary, breakdown,
+                                                                        benchmark)]
+    return sorted(set.intersection(*sets)) if sets else []
+
+
+def radars(summary: Summary) -> list[tuple[str, str]]:
+    """The (benchmark, breakdown) radars worth drawing: 3 or more groups shared by the
+    benchmark's runs, for each breakdown of `RADAR_BREAKDOWNS`."""
+    benchmarks = dict.fromkeys(run.benchmark for run in summary.runs)
+    return [(bench, breakdown) for bench in benchmarks for breakdown in RADAR_BREAKDOWNS
+            if len(radar_groups(summary, breakdown, bench)) >= 3]
+
+
+def radar_chart(summary: Summary, breakdown: str, comparison: Comparison | None = None, *,
+                benchmark: str | None = None) -> Figure:
+    """Accuracy of each run (of `benchmark`, default all) across the groups of
+    `breakdown`, one polygon per run; published numbers dashed when compared.
+
+    Raises:
+        InputError: fewer than 3 groups are shared by the runs (no radar to draw).
+    """
+    groups = radar_groups(summary, breakdown, benchmark)
+    if len(groups) < 3:
+        raise InputError(f"a radar by {breakdown} needs at least 3 groups shared by the runs; "
+                         f"found {len(groups)}")
+    angles = [2 * math.pi * i / len(groups) for i in range(len(groups))]
+    figure = _figure(7.5, 7.0)
+    figure.subplots_adjust(left=0.14, right=0.86, top=0.86, bottom=0.17)
+    axes = figure.add_subplot(projection="polar")
+    for index in _runs_of(summary, breakdown, benchmark):
+        run = summary.runs[index]
+        values = [run.groups[breakdown][g].accuracy for g in groups]
+        colour = f"C{index % 10}"
+        axes.plot([*angles, angles[0]], [*values, values[0]], color=colour, linewidth=1.5,
+                  label=run.label)
+        axes.fill([*angles, angles[0]], [*values, values[0]], color=colour, alpha=0.15)
+        _published_polygon(axes, comparison, run.label, breakdown, groups, angles, colour)
+    axes.set_xticks(angles, [_wrap(g) for g in groups], fontsize=8)
+    axes.tick_params(axis="x", pad=10)
+    axes.set_ylim(0, 100)
+    axes.set_yticks([20, 40, 60, 80, 100], ["20", "40", "60", "80", "100"], fontsize=7)
+    axes.set_title(f"{benchmark + ': ' if benchmark else ''}accuracy (%) by {breakdown}",
+                   pad=28)
+    figure.legend(loc="lower center", ncols=2, fontsize=8)
+    return figure
+
+
+def _published_polygon(axes: Axes, comparison: Comparison | None, run: str, breakdown: str,
+                       groups: Sequence[str], angles: Sequence[float], colour: str) -> None:
+    """The paper's numbers for `run` on this radar, dashed, where every group has one."""
+    if comparison is None:
+        return
+    paper = {p.run_group: p for p in comparison.rows
+             if p.run == run and p.breakdown == breakdown and p.run_group}
+    if not all(g in paper for g in groups):
+        return
+    values = [paper[g].paper for g in groups]
+    model = paper[groups[0]].paper_model
+    axes.plot([*angles, angles[0]], [*values, values[0]],
+              color=colour, linestyle="--", linewidth=1, label=f"paper: {model}")
+
+
+def _wrap(text: str, width: int = 14) -> str:
+    """Break a long group name onto lines of about `width` characters."""
+    words, lines = text.split(), [""]
+    for word in words:
+        if lines[-1] and len(lines[-1]) + 1 + len(word) > width:
+            lines.append(word)
+        else:
+            lines[-1] = f"{lines[-1]} {word}".strip()
+    return "\n".join(lines)
+
+
+def write_plots(summary: Summary, folder: Path,
+                comparison: Comparison | None = None) -> list[Path]:
+    """Write ``overall.png`` and ``radar-<benchmark>-<breakdown>.png`` for each of
+    `radars` into `folder`; returns the files written."""
+    folder = Path(folder)
+    written = [folder / "overall.png"]
+    _save(overall_chart(summary, comparison), written[0])
+    for benchmark, breakdown in radars(summary):
+        slug = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in benchmark.lower())
+        path = folder / f"radar-{slug or 'benchmark'}-{breakdown}.png"
+        _save(radar_chart(summary, breakdown, comparison, benchmark=benchmark), path)
+        written.append(path)
+    return written

@@ -1,0 +1,108 @@
+"""``tpru report``: summarise run folders as tables, charts and an HTML page.
+
+The top-level command line (tpru.cli) adds the sub-command with
+`add_arguments` and runs it with `report_command`::
+
+    p = sub.add_parser("report", parents=[common], help=HELP, description=DESCRIPTION,
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    p.set_defaults(run=report_command)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from tpru.diagnostics import InputError
+from tpru.eval.report import load_run, summarise
+from tpru.eval.report_formats import FORMATS, render
+from tpru.eval.report_paper import compare_to_paper, load_paper_results
+
+log = logging.getLogger(__name__)
+
+HELP = "summarise evaluation runs: tables, charts, HTML, the paper's numbers"
+DESCRIPTION = (
+    "Accuracy of one or more evaluation runs (folders written by tpru eval), overall and by "
+    "task, category, scenario, positive/negative and answerable/unanswerable items, with "
+    "seeded bootstrap intervals; optionally beside the TPRU paper's published numbers, as "
+    "charts, and as an HTML page showing every failed sample.")
+EPILOG = (
+    "Published numbers (--compare paper): TPRU-Test overall, MuirBench per task, LEGO-Puzzles "
+    "per category, for the paper's models; a run is matched by its benchmark's name and its "
+    "model's name, or by --paper-model.\n\n"
+    "Example:\n  tpru report runs/qwen7b-muir runs/tpru7b-muir --compare paper "
+    "--html report/index.html --plots report/plots\n"
+    "  tpru report runs/qwen7b-tpru --format csv --out qwen7b.csv")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``tpru report`` arguments to `parser`."""
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders written by tpru eval")
+    parser.add_argument("--compare", choices=["paper"],
+                        help="show the published numbers of the TPRU paper beside ours")
+    parser.add_argument("--paper-model", action="append", default=[], metavar="NAME",
+                        help="the paper's model to compare with (e.g. Qwen2.5-VL-7B); once "
+                             "for all runs or once per run (default: matched by model name)")
+    parser.add_argument("--paper-results", metavar="FILE",
+                        help="a YAML file of published numbers in the format of tpru's "
+                             "paper_results.yaml (default: the copy shipped with tpru)")
+    parser.add_argument("--format", choices=FORMATS, default="md",
+                        help="tables as markdown, CSV or JSON (default md)")
+    parser.add_argument("--out", metavar="FILE",
+                        help="write the tables to FILE instead of standard output")
+    parser.add_argument("--html", metavar="PATH", help="also write an HTML report to PATH")
+    parser.add_argument("--embed", action="store_true",
+                        help="inline item images in the HTML report so it works on its own")
+    parser.add_argument("--max-failures", type=int, metavar="N",
+                        help="show at most N failed samples per run in the HTML (default all)")
+    parser.add_argument("--plots", metavar="DIR",
+                        help="also write PNG charts (overall bars, radars) into DIR")
+    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                        help="bootstrap resamples per interval; 0 for none (default 1000)")
+    parser.add_argument("--confidence", type=float, default=0.95,
+                        help="coverage of the intervals (default 0.95)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+
+
+def report_command(args: argparse.Namespace) -> int:
+    """Run ``tpru report`` with parsed `args`; returns the exit status."""
+    if args.bootstrap < 0:
+        raise InputError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
+    if not 0 < args.confidence < 1:
+        raise InputError(f"--confidence must be between 0 and 1, got {args.confidence}")
+    if args.max_failures is not None and args.max_failures < 0:
+        raise InputError(f"--max-failures must be 0 or more, got {args.max_failures}")
+    if args.paper_model and args.compare != "paper":
+        raise InputError("--paper-model needs --compare paper")
+    runs = [load_run(path) for path in args.runs]
+    summary = summarise(runs, bootstrap=args.bootstrap, seed=args.seed,
+                        confidence=args.confidence)
+    comparison = None
+    if args.compare == "paper":
+        comparison = compare_to_paper(summary, load_paper_results(args.paper_results),
+                                      models=args.paper_model)
+    text = render(summary, comparison, args.format)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8", newline="\n")
+        log.info("report: wrote %s", out)
+    else:
+        sys.stdout.write(text)
+    charts = None
+    if args.plots:
+        from tpru.eval.plots import write_plots
+
+        charts = write_plots(summary, Path(args.plots), comparison)
+        for path in charts:
+            log.info("report: wrote %s", path)
+    if args.html:
+        from tpru.eval.report_html import write_html_report
+
+        # Charts already drawn into --plots are linked (or inlined), not drawn twice.
+        write_html_report(runs, summary, Path(args.html), comparison=comparison,
+                          embed=args.embed, charts=charts, max_failures=args.max_failures)
+    return 0

@@ -1,0 +1,231 @@
+"""The TPRU paper's published accuracies, matched to runs for ``tpru report --compare paper``.
+
+The numbers live in package data (``paper_results.yaml``: one table per
+benchmark, a row of accuracies in percent per model, the source named), not
+in code. A run is matched to a benchmark by name (TPRU-Test, MuirBench,
+LEGO-Puzzles; case and punctuation ignored), to a published model by
+``--paper-model`` or by its own model name, and its groups (MuirBench tasks,
+LEGO-Puzzles categories) to the paper's columns by name.
+
+Example:
+    >>> comparison = compare_to_paper(summarise([load_run("runs/qwen7b")]))  # doctest: +SKIP
+    >>> [(r.group, r.paper, r.difference) for r in comparison.rows]       # doctest: +SKIP
+    [('overall', 50.33, 1.2)]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tpru.diagnostics import InputError
+from tpru.eval.report import Accuracy, RunReport, Summary
+
+log = logging.getLogger(__name__)
+
+PAPER_RESULTS = "paper_results.yaml"
+"""Package data: the TPRU paper's published accuracies, with their source."""
+
+
+@dataclass(frozen=True)
+class PaperBenchmark:
+    """One benchmark's published table: a row of accuracies (%) per model."""
+
+    name: str
+    title: str
+    breakdown: str | None
+    """The result field the columns are groups of ("task", "category"), or None."""
+    columns: tuple[str, ...]
+    """Group names in the paper's order, then "overall"."""
+    rows: Mapping[str, tuple[float, ...]]
+    aliases: tuple[str, ...] = ()
+    group_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def column(self, group: str) -> str | None:
+        """The paper's column for one of our group names (spelling-tolerant), or None."""
+        wanted = _key(group)
+        for column in self.columns:
+            if wanted in {_key(c) for c in (column, *self.group_aliases.get(column, ()))}:
+                return column
+        return None
+
+    def value(self, model: str, column: str) -> float:
+        return self.rows[model][self.columns.index(column)]
+
+
+@dataclass(frozen=True)
+class PaperResults:
+    """The published numbers of every benchmark, and where they come from."""
+
+    source: str
+    benchmarks: Mapping[str, PaperBenchmark]
+
+    def benchmark(self, name: str) -> PaperBenchmark | None:
+        """The benchmark called `name` (or one of its aliases), ignoring case and punctuation."""
+        wanted = _key(name)
+        for bench in self.benchmarks.values():
+            if wanted in {_key(n) for n in (bench.name, bench.title, *bench.aliases)}:
+                return bench
+        return None
+
+
+def load_paper_results(path: str | os.PathLike[str] | None = None) -> PaperResults:
+    """Read the published numbers (default: the copy shipped with tpru)."""
+    import importlib.resources
+
+    import yaml
+
+    where = str(path) if path is not None else f"tpru/eval/{PAPER_RESULTS}"
+    if path is None:
+        text = importlib.resources.files("tpru.eval").joinpath(PAPER_RESULTS).read_text("utf-8")
+    else:
+        text = Path(path).read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    try:
+        benchmarks = {name: PaperBenchmark(
+            name=name, title=str(b.get("title", name)), breakdown=b.get("breakdown"),
+            columns=tuple(b["columns"]),
+            rows={model: tuple(float(x) for x in row) for model, row in b["rows"].items()},
+            aliases=tuple(b.get("aliases", ())),
+            group_aliases={k: tuple(v) for k, v in (b.get("group_aliases") or {}).items()})
+            for name, b in data["benchmarks"].items()}
+        source = str(data["source"])
+    except (KeyError, TypeError, AttributeError, ValueError) as err:
+        raise InputError(f"{where}: not a table of published results ({err!r})") from None
+    for bench in benchmarks.values():
+        for model, row in bench.rows.items():
+            if len(row) != len(bench.columns):
+                raise InputError(f"{where}: {bench.name}, {model}: {len(row)} numbers for "
+                                 f"{len(bench.columns)} columns")
+    return PaperResults(source, benchmarks)
+
+
+def _key(name: str) -> str:
+    """`name` lowercased with only letters and digits: "Qwen2.5-VL-7B" -> "qwen25vl7b"."""
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def match_model(name: str, candidates: Iterable[str]) -> str | None:
+    """The published model that `name` (a hub id, a path, a display name) names.
+
+    A candidate matches when its key (see `_key`) occurs in `name`'s key and
+    the match starts and ends at word boundaries of `name` ("Qwen2.5-VL-7B"
+    is found in "Qwen/Qwen2.5-VL-7B-Instruct", not in "Qwen2.5-VL-72B"); the
+    longest match wins ("GPT-4o-mini" over "GPT-4o"), and a tie matches nothing.
+
+    Example:
+        >>> match_model("Qwen/Qwen2.5-VL-7B-Instruct", ["Qwen2.5-VL-7B", "Qwen2.5-VL-72B"])
+        'Qwen2.5-VL-7B'
+    """
+    kept = [index for index, ch in enumerate(name) if ch.isalnum()]
+    text = _key(name)
+
+    def at_boundaries(start: int, end: int) -> bool:
+        first, last = kept[start], kept[end - 1]
+        return (first == 0 or not name[first - 1].isalnum()) and (
+            last == len(name) - 1 or not name[last + 1].isalnum())
+
+    found: list[tuple[int, str]] = []
+    for candidate in candidates:
+        key = _key(candidate)
+        start = text.find(key) if key else -1
+        while start >= 0:
+            if at_boundaries(start, start + len(key)):
+                found.append((len(key), candidate))
+                break
+            start = text.find(key, start + 1)
+    found.sort(reverse=True)
+    if not found or (len(found) > 1 and found[0][0] == found[1][0]):
+        return None
+    return found[0][1]
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    """One published number beside ours (``ours`` is None where the run lacks the group)."""
+
+    run: str
+    benchmark: str
+    paper_model: str
+    breakdown: str
+    """"overall", or the benchmark's breakdown ("task", "category")."""
+    group: str
+    """The paper's name of the group ("overall" for the overall figure)."""
+    ours: Accuracy | None
+    paper: float
+    run_group: str | None = None
+    """The run's own name of the group (None where the run lacks it)."""
+
+    @property
+    def difference(self) -> float | None:
+        """Ours minus the paper's, in percentage points."""
+        return None if self.ours is None else self.ours.accuracy - self.paper
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Published numbers matched to the runs, and why some runs have none."""
+
+    source: str
+    rows: tuple[PaperRow, ...]
+    notes: tuple[str, ...]
+
+
+def compare_to_paper(summary: Summary, paper: PaperResults | None = None, *,
+                     models: Sequence[str] = ()) -> Comparison:
+    """Match every run to the paper's benchmark and model and pair up the numbers.
+
+    Args:
+        summary: from `summarise`.
+        paper: published numbers (default: `load_paper_results()`).
+        models: published model names (``--paper-model``): none (match each run
+            by its model's name), one for every run, or one per run.
+    """
+    paper = paper or load_paper_results()
+    if len(models) not in (0, 1, len(summary.runs)):
+        raise InputError(f"--paper-model given {len(models)} times for {len(summary.runs)} "
+                         "runs: give it once, or once per run")
+    rows: list[PaperRow] = []
+    notes: list[str] = []
+    for index, run in enumerate(summary.runs):
+        bench = paper.benchmark(run.benchmark)
+        if bench is None:
+            notes.append(f"{run.label}: the paper has no numbers for benchmark "
+                         f"'{run.benchmark}' (it has {', '.join(paper.benchmarks)})")
+            continue
+        asked = models[0] if len(models) == 1 else models[index] if models else None
+        model = match_model(asked or run.model, bench.rows)
+        if model is None:
+            what = f"--paper-model '{asked}'" if asked else f"model '{run.model}'"
+            notes.append(f"{run.label}: {what} matches none of the paper's {bench.title} "
+                         f"models ({', '.join(bench.rows)}); name one with --paper-model")
+            continue
+        breakdown = _breakdown_of(run, bench)
+        ours = {bench.column(g): (g, cell) for g, cell in run.groups.get(breakdown, {}).items()}
+        ours["overall"] = ("overall", run.overall)
+        for column in bench.columns:
+            group, cell = ours.get(column, (None, None))
+            rows.append(PaperRow(
+                run.label, bench.title, model, "overall" if column == "overall" else breakdown,
+                column, cell, bench.value(model, column), group))
+    for note in notes:
+        log.warning("compare: %s", note)
+    return Comparison(paper.source, tuple(rows), tuple(notes))
+
+
+def _breakdown_of(run: RunReport, bench: PaperBenchmark) -> str:
+    """The run's breakdown whose groups are the paper's columns.
+
+    Loaders differ in where a benchmark's groups go (LEGO-Puzzles' categories
+    may be an item's ``task`` or its ``category``), so the run's task and
+    category breakdowns are both tried: the one naming more of the paper's
+    columns wins, the paper's own breakdown on a tie.
+    """
+    if bench.breakdown is None:
+        return "overall"
+    choices = [bench.breakdown, *(b for b in ("task", "category") if b != bench.breakdown)]
+    return max(choices, key=lambda b: sum(bench.column(g) is not None
+                                          for g in run.groups.get(b, {})))
