@@ -11,6 +11,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	# The CPU build of torch first (a local wheel here); an unpinned one would pull CUDA.
+	$(PY) -m pip install --quiet torch==2.13.0 'torchvision<0.29'
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

@@ -1,1 +1,119 @@
-"""Model backends behind one protocol (see base.py)."""
+"""Model backends behind one protocol (see base.py), named ``KIND:NAME`` on the command line.
+
+Specs:
+    ``hf:PATH_OR_HUB_ID``      a transformers model (`tpru.models.hf.HFBackend`)
+    ``vllm:PATH_OR_HUB_ID``    a vLLM engine (GPU machines only)
+    ``openai:MODEL``           an OpenAI-compatible server (option ``base_url``, ...)
+    ``random``                 a random valid answer per request (option ``seed``)
+    ``blind:<another spec>``   that backend with every image removed from the prompts
+
+The table maps a kind to ``"module:class"``; the module is imported only when
+that kind is used, so a missing optional dependency matters only to the user
+who picks it, and the error says which extra to install.
+
+Example:
+    >>> backend = open_backend("random", seed=1)
+    >>> backend.name
+    'random(seed=1)'
+    >>> open_backend("blind:random").name
+    'blind:random'
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from tpru.diagnostics import InputError
+from tpru.models.base import Backend, Request, Response
+
+__all__ = ["BACKENDS", "Backend", "Request", "Response", "open_backend"]
+
+BACKENDS: dict[str, str] = {
+    "hf": "tpru.models.hf:HFBackend",
+    "vllm": "tpru.models.vllm:VLLMBackend",
+    "openai": "tpru.models.openai:OpenAIBackend",
+    "random": "tpru.models.baselines:RandomBackend",
+    "blind": "tpru.models.baselines:BlindBackend",
+}
+
+EXTRAS: dict[str, str] = {"hf": "eval", "openai": "eval", "vllm": "vllm"}
+"""Which extra of tpru a backend kind needs, for the install hint."""
+
+_NO_NAME = frozenset({"random"})
+"""Kinds written without a ``:NAME``."""
+
+
+def open_backend(spec: str, **options: Any) -> Backend:
+    """The backend named by `spec`, constructed with `options`.
+
+    Args:
+        spec: ``hf:PATH_OR_HUB_ID``, ``vllm:PATH_OR_HUB_ID``, ``openai:MODEL``,
+            ``random`` or ``blind:<another spec>``.
+        options: keyword options of the backend class (for ``blind:``, of the
+            wrapped backend), e.g. ``batch_size=4`` for ``hf``; an option the
+            class does not take is refused, naming the ones it does.
+
+    Raises:
+        InputError: an unknown kind, a malformed spec, an unknown option, or a
+            missing optional dependency (with the command that installs it).
+    """
+    kind, sep, name = spec.partition(":")
+    kinds = ", ".join(sorted(BACKENDS))
+    if kind not in BACKENDS:
+        raise InputError(f"unknown backend kind {kind!r} in {spec!r} (kinds: {kinds})")
+    if kind in _NO_NAME:
+        if sep:
+            raise InputError(f"backend {spec!r}: {kind!r} takes no name (write just {kind!r})")
+    elif not name:
+        form = "blind:<another backend>" if kind == "blind" else f"{kind}:NAME"
+        raise InputError(f"backend {spec!r} is not of the form {form}")
+    if kind == "blind":
+        blind: Backend = _load("blind")(open_backend(name, **options))
+        return blind
+    factory = _load(kind)
+    _check_options(kind, factory, options)
+    # Backends import their heavy dependencies (transformers, vllm) when built.
+    with _install_hint(kind):
+        backend: Backend = factory(**options) if kind in _NO_NAME else factory(name, **options)
+    return backend
+
+
+def _load(kind: str) -> Any:
+    module_name, _, attr = BACKENDS[kind].partition(":")
+    with _install_hint(kind):
+        module = importlib.import_module(module_name)
+    return getattr(module, attr)
+
+
+@contextmanager
+def _install_hint(kind: str) -> Iterator[None]:
+    """Turn a missing third-party module into a one-line error naming the extra to install."""
+    try:
+        yield
+    except ImportError as err:
+        missing = err.name or str(err)
+        if missing.split(".")[0] == "tpru":
+            raise
+        extra = EXTRAS.get(kind)
+        hint = f"; install it with: pip install 'tpru[{extra}]'" if extra else ""
+        raise InputError(f"backend {kind!r} needs {missing}{hint}") from None
+
+
+def _check_options(kind: str, factory: Any, options: dict[str, Any]) -> None:
+    """Refuse options the backend class does not take (its first argument is the NAME)."""
+    parameters = list(inspect.signature(factory).parameters.values())
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return
+    named = [p for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                 inspect.Parameter.KEYWORD_ONLY)]
+    if kind not in _NO_NAME:
+        named = named[1:]
+    accepted = [p.name for p in named]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise InputError(f"backend {kind!r} has no option {', '.join(map(repr, unknown))} "
+                         f"(options: {', '.join(accepted) or 'none'})")
