@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import base64
 import io
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +36,7 @@ def test_question_markers_and_image_options(samples: dict[str, Sample]) -> None:
 
 def test_vlmevalkit_tsv(dataset_dir: Path, tmp_path: Path, samples: dict[str, Sample],
                         caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="tpru")  # other tests may leave the root at ERROR
     out = tmp_path / "vlmeval"
     written = export_dataset(dataset_dir, "vlmevalkit", out)
     assert sorted(p.name for p in written) == ["TPRU_custom_test.tsv", "TPRU_custom_train.tsv"]
