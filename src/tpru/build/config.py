@@ -220,10 +220,15 @@ class VideoConfig:
 class SimConfig:
     """How ``sim:`` sources (the built-in simulators) make episodes.
 
+    A source is named ``sim:NAME`` (robot, lego, gui, nav) or ``sim:NAME:TASK,TASK``
+    to render only some task types.
+
     Attributes:
         episodes: episodes per simulator.
         frames: frames (steps) per episode.
-        seed: the first episode's seed; episode k uses seed + k.
+        seed: the first seed; seeds seed, seed + 1, ... are rendered in turn, and a
+            seed whose render fails or repeats a description is skipped (counted)
+            and the next one used.
         size: frame width and height in pixels.
         out: folder the rendered frames are written to (default: a cache
             folder under ~/.cache/tpru/sim).

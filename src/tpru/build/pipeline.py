@@ -124,7 +124,9 @@ def _fingerprint(config: BuildConfig) -> str:
 
 def _resolved_spec(spec: str) -> str:
     kind, _, path = spec.partition(":")
-    return f"{kind}:{Path(path).resolve()}" if path else spec
+    if not path or kind == "sim":  # sim:robot names a simulator, not a path
+        return spec
+    return f"{kind}:{Path(path).resolve()}"
 
 
 def _check_resumable(partial: Path, fingerprint: str) -> None:
