@@ -1,0 +1,67 @@
+"""Training: GRPO and SFT with TRL in process, and run folders for EasyR1 with its recipes.
+
+`TRAINERS` maps each ``tpru train`` sub-command to its module, which provides
+``HELP``, ``DESCRIPTION``, ``EPILOG``, ``add_arguments(parser)`` and the
+command function named here. `EXPORTS` maps a public name to
+``"module:attr"``. Modules are imported only when a name is first used
+(``from tpru.train import write_easyr1_run``), so a missing optional
+dependency (TRL for grpo and sft, pyarrow for the EasyR1 export) matters only
+to the user who picks that entry, and the error says which extra to install.
+
+Example:
+    >>> from tpru.train import load_recipe
+    >>> load_recipe("3b")["worker"]["actor"]["model"]["model_path"]
+    'Qwen/Qwen2.5-VL-3B-Instruct'
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from tpru.diagnostics import InputError
+
+TRAINERS: dict[str, str] = {
+    "grpo": "tpru.train.grpo:grpo_command",
+    "sft": "tpru.train.sft:sft_command",
+    "easyr1": "tpru.train.easyr1:easyr1_command",
+}
+"""``tpru train`` sub-command -> ``"module:command"``."""
+
+EXPORTS: dict[str, str] = {
+    "train_grpo": "tpru.train.grpo:train_grpo",
+    "train_sft": "tpru.train.sft:train_sft",
+    "write_easyr1_run": "tpru.train.easyr1:write_easyr1_run",
+    "easyr1_command": "tpru.train.easyr1:easyr1_command",
+    "reward_source": "tpru.train.easyr1:reward_source",
+    "load_recipe": "tpru.train.recipes:load_recipe",
+    "measure_prompts": "tpru.train.recipes:measure_prompts",
+    "RECIPES": "tpru.train.recipes:RECIPES",
+}
+"""Public name -> ``"module:attr"``."""
+
+EXTRAS: dict[str, str] = {
+    "tpru.train.grpo": "train",
+    "tpru.train.sft": "train",
+    "tpru.train.easyr1": "export",
+}
+"""Which extra of tpru a module needs, for the install hint."""
+
+__all__ = ["EXPORTS", "TRAINERS", *sorted(EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module of `name` on first use; a missing dependency names its extra."""
+    if name not in EXPORTS:
+        raise AttributeError(f"module 'tpru.train' has no attribute {name!r}")
+    module_name, _, attr = EXPORTS[name].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        missing = err.name or str(err)
+        if missing.split(".")[0] == "tpru":
+            raise
+        extra = EXTRAS.get(module_name)
+        hint = f"; install it with: pip install 'tpru[{extra}]'" if extra else ""
+        raise InputError(f"tpru.train.{name} needs {missing}{hint}") from None
+    return getattr(module, attr)

@@ -1,0 +1,438 @@
+"""``tpru train easyr1``: a complete EasyR1 run folder from a tpru dataset.
+
+Layout::
+
+    RUN/
+      config.yaml           the EasyR1 config: a recipe, the run's paths, overrides
+      data/train.parquet    the EasyR1 export (tpru.export.easyr1), images embedded
+      data/test.parquet     (the validation split: test, val or validation)
+      format_prompt.jinja   the export's think/answer template
+      reward.py             tpru's reward module in one file, standard library only
+      launch.sh             one node, or several through Ray
+      README.md             how to run it, and what was checked
+      tpru.json             how the folder was made
+
+Everything a cluster needs is inside the folder, and every path in
+``config.yaml`` is relative to it (launch.sh changes into it), so the folder
+can be copied to a cluster that has EasyR1 but not tpru. ``reward.py`` is
+generated from the source of `tpru.extract` and `tpru.rewards`, so it scores
+exactly as tpru does (a test loads it the way EasyR1 does and compares).
+
+Before anything is written, every prompt is measured against
+``data.max_prompt_length`` with its images counted (`measure_prompts`): a
+prompt EasyR1 cuts short fails late with "image features and image tokens do
+not match", the error its users report most.
+
+Example:
+    >>> write_easyr1_run("data/tpru", "runs/tpru-7b", recipe="7b")  # doctest: +SKIP
+    PosixPath('runs/tpru-7b')
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import inspect
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tpru import __version__
+from tpru.config import ConfigError, apply_overrides
+from tpru.dataset import Dataset
+from tpru.diagnostics import InputError
+from tpru.export.common import (
+    BUILTIN_FORMAT_PROMPT,
+    FORMAT_PROMPT_FILE,
+    load_format_prompt,
+    staged_output,
+)
+from tpru.train.recipes import (
+    PromptBudget,
+    check_batches,
+    check_run_files,
+    get,
+    integer,
+    load_recipe,
+    measure_prompts,
+    put,
+)
+
+log = logging.getLogger("tpru.train")
+
+REWARD_FUNCTION = "easyr1_reward_inputs"
+"""The function of reward.py EasyR1 calls: ``fn(reward_inputs)``, EasyR1 v0.3.1 and later."""
+
+VALIDATION_SPLITS = ("test", "val", "validation")
+"""Splits used for validation, first found first."""
+
+_TEMPLATES = Path(__file__).with_name("templates")
+_SAFE_PATH = re.compile(r"\./[\w./-]+")
+"""A relative path launch.sh can make absolute inside double quotes."""
+
+
+def write_easyr1_run(dataset: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                     model: str | None = None, recipe: str | os.PathLike[str] = "7b",
+                     overrides: Sequence[str] = (), nodes: int = 1, gpus_per_node: int = 8,
+                     overwrite: bool = False, embed_images: bool = True,
+                     format_prompt: str | os.PathLike[str] = BUILTIN_FORMAT_PROMPT) -> Path:
+    """Write an EasyR1 run folder for `dataset` at `out` and return `out`.
+
+    Args:
+        dataset: a folder written by ``tpru build``; it needs a ``train`` split
+            and validates on ``test``, ``val`` or ``validation`` (without one,
+            validation is turned off).
+        out: the run folder; must be empty or missing unless `overwrite`.
+        model: a hub name or local path (default: the recipe's model).
+        recipe: ``3b``, ``7b`` or the path of a recipe YAML (see tpru.train.recipes).
+        overrides: ``key.sub=value`` for any EasyR1 key, applied last.
+        nodes, gpus_per_node: the cluster the batch sizes are checked for.
+        embed_images: store the images inside the parquet files (portable);
+            False stores their absolute paths, which every node must be able to read.
+        format_prompt: tpru's think/answer template by default, or a jinja file.
+
+    Raises:
+        InputError: the dataset, recipe or config would fail in EasyR1: a
+            prompt over the length budget, more images than
+            ``worker.rollout.limit_images``, batch sizes EasyR1 refuses, or a
+            format prompt or reward function it would not find.
+    """
+    data = Dataset.open(dataset)
+    splits = data.splits
+    if "train" not in splits:
+        raise InputError(f"{data.root}: no 'train' split to train on (splits: "
+                         f"{', '.join(splits) or 'none'})")
+    val_split = next((s for s in VALIDATION_SPLITS if s in splits), None)
+    used = ["train"] + ([val_split] if val_split else [])
+    counts = {split: sum(1 for _ in data.samples(split)) for split in used}
+    config = _assemble(load_recipe(recipe), model=model, val_split=val_split,
+                       nodes=nodes, gpus_per_node=gpus_per_node, overrides=overrides)
+    check_batches(config, train_samples=counts["train"])
+    _check_reward_choice(config)
+    template = load_format_prompt(format_prompt)
+    assert template is not None
+    budget = measure_prompts(data, used, template, config)
+    budget.check()
+    run = Path(out)
+    with staged_output(run, overwrite=overwrite) as stage:
+        _export(data, stage.path / "data", used, embed_images, format_prompt)
+        shutil.move(stage.path / "data" / FORMAT_PROMPT_FILE, stage.path / FORMAT_PROMPT_FILE)
+        (stage.path / "reward.py").write_text(reward_source(), encoding="utf-8")
+        _write_config(stage.path / "config.yaml", config, data, recipe)
+        facts = _facts(config, data, recipe, model, overrides, embed_images, counts,
+                       val_split, budget)
+        (stage.path / "tpru.json").write_text(json.dumps(facts, indent=2) + "\n",
+                                              encoding="utf-8")
+        launch = stage.path / "launch.sh"
+        launch.write_text(_render("launch.sh", _launch_fields(config, recipe)), encoding="utf-8")
+        launch.chmod(0o755)
+        (stage.path / "README.md").write_text(_render("README.md", _readme_fields(facts, config)),
+                                              encoding="utf-8")
+        check_run_files(config, stage.path)
+    log.info("easyr1 run folder: %s (longest prompt %d of %d tokens)", run, budget.longest,
+             budget.limit)
+    return run
+
+
+def _assemble(recipe: dict[str, Any], *, model: str | None, val_split: str | None, nodes: int,
+              gpus_per_node: int, overrides: Sequence[str]) -> dict[str, Any]:
+    """The recipe with this run's paths, model and cluster filled in, then the overrides."""
+    config = recipe
+    if model is not None:
+        local = Path(model).expanduser()
+        put(config, "worker.actor.model.model_path", str(local.resolve()) if local.exists()
+            else model)
+    if not get(config, "worker.actor.model.model_path"):
+        raise InputError("no model: the recipe names none, pass --model")
+    put(config, "data.train_files", "./data/train.parquet")
+    put(config, "data.val_files", f"./data/{val_split or 'train'}.parquet")
+    put(config, "data.format_prompt", f"./{FORMAT_PROMPT_FILE}")
+    put(config, "worker.reward.reward_function", f"./reward.py:{REWARD_FUNCTION}")
+    put(config, "trainer.nnodes", nodes)
+    put(config, "trainer.n_gpus_per_node", gpus_per_node)
+    if val_split is None:
+        log.warning("the dataset has no test, val or validation split: validation is off")
+        put(config, "trainer.val_freq", -1)
+        put(config, "trainer.val_before_train", False)
+    try:
+        return apply_overrides(config, overrides)
+    except ConfigError as err:
+        raise InputError(str(err)) from None
+
+
+def _check_reward_choice(config: dict[str, Any]) -> None:
+    """Refuse a reward name reward.py does not have (EasyR1 would fail at the first step)."""
+    from tpru.rewards import REWARDS
+
+    kwargs = get(config, "worker.reward.reward_function_kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise InputError("worker.reward.reward_function_kwargs: expected a mapping")
+    name = kwargs.get("reward", "tpru")
+    if str(get(config, "worker.reward.reward_function")).startswith("./reward.py:") and \
+            name not in REWARDS:
+        raise InputError(f"worker.reward.reward_function_kwargs.reward: unknown reward {name!r} "
+                         f"(rewards: {', '.join(REWARDS)})")
+
+
+def _export(data: Dataset, out: Path, splits: list[str], embed_images: bool,
+            format_prompt: str | os.PathLike[str]) -> None:
+    from tpru.export import export_dataset
+
+    export_dataset(data.root, "easyr1", out, splits=splits, embed_images=embed_images,
+                   format_prompt=format_prompt)
+
+
+def _write_config(path: Path, config: dict[str, Any], data: Dataset,
+                  recipe: str | os.PathLike[str]) -> None:
+    header = (f"# EasyR1 config written by tpru {__version__} from recipe {recipe} for the "
+              f"dataset {data.root.resolve()}.\n"
+              "# Start it with: bash launch.sh [key=value ...] (paths are relative to this "
+              "folder).\n")
+    text = yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=100)
+    path.write_text(header + text, encoding="utf-8")
+
+
+def _facts(config: dict[str, Any], data: Dataset, recipe: str | os.PathLike[str],
+           model: str | None, overrides: Sequence[str], embed_images: bool,
+           counts: dict[str, int], val_split: str | None,
+           budget: PromptBudget) -> dict[str, Any]:
+    info = data.info
+    return {
+        "tpru_version": __version__,
+        "dataset": str(data.root.resolve()),
+        "dataset_hash": info.get("content_hash"),
+        "recipe": str(recipe),
+        "model": get(config, "worker.actor.model.model_path"),
+        "model_argument": model,
+        "overrides": list(overrides),
+        "embed_images": embed_images,
+        "splits": {"train": "train", "validation": val_split},
+        "samples": {"train": counts["train"],
+                    "validation": counts[val_split] if val_split else 0},
+        "prompt_budget": budget.as_dict(),
+    }
+
+
+def _launch_fields(config: dict[str, Any], recipe: str | os.PathLike[str]) -> dict[str, str]:
+    loggers = get(config, "trainer.logger") or []
+    wandb = ""
+    if "wandb" in loggers:
+        wandb = ('\nif [ -z "${WANDB_API_KEY:-}" ] && [ -z "${WANDB_MODE:-}" ] && '
+                 '! grep -qs "api.wandb.ai" "$HOME/.netrc"; then\n'
+                 '  echo "launch.sh: no wandb login found; logging to wandb offline '
+                 '(run wandb login, or set WANDB_MODE)" >&2\n'
+                 "  export WANDB_MODE=offline\n"
+                 "fi\n")
+    files = [f'{key}="$PWD/{value[2:]}" \\\n  ' for key in ("data.train_files", "data.val_files")
+             if isinstance(value := get(config, key), str) and _SAFE_PATH.fullmatch(value)]
+    return {"MODEL": str(get(config, "worker.actor.model.model_path")), "VERSION": __version__,
+            "RECIPE": str(recipe), "DATA_FILES": "".join(files),
+            "NNODES": str(integer(config, "trainer.nnodes")),
+            "GPUS_PER_NODE": str(integer(config, "trainer.n_gpus_per_node")), "WANDB": wandb}
+
+
+def _readme_fields(facts: dict[str, Any], config: dict[str, Any]) -> dict[str, str]:
+    from tpru.rewards import REWARDS
+
+    budget = facts["prompt_budget"]
+    train = facts["samples"]["train"]
+    rollout = integer(config, "data.rollout_batch_size")
+    loggers = list(get(config, "trainer.logger") or [])
+    fields = {
+        "EXPERIMENT": get(config, "trainer.experiment_name"),
+        "PROJECT": get(config, "trainer.project_name"),
+        "VERSION": facts["tpru_version"], "DATASET": facts["dataset"],
+        "RECIPE": facts["recipe"], "MODEL": facts["model"],
+        "NNODES": integer(config, "trainer.nnodes"),
+        "GPUS_PER_NODE": integer(config, "trainer.n_gpus_per_node"),
+        "IMAGES": "embedded" if facts["embed_images"] else "absolute paths",
+        "LOGGERS": ", ".join(loggers) or "nowhere",
+        "WANDB_NOTE": " Without a wandb login (`wandb login` or `WANDB_API_KEY`), launch.sh "
+                      "logs to wandb offline." if "wandb" in loggers else "",
+        "LONGEST": budget["longest"], "MAX_PROMPT": budget["limit"],
+        "LONGEST_ID": budget["sample_id"], "LONGEST_IMAGES": budget["images"],
+        "LONGEST_IMAGE_TOKENS": budget["image_tokens"], "LONGEST_TEXT": budget["text_tokens"],
+        "MIN_PIXELS": get(config, "data.min_pixels"), "MAX_PIXELS": get(config, "data.max_pixels"),
+        "COUNTER": budget["counter"], "MAX_IMAGES": budget["max_images"],
+        "LIMIT_IMAGES": get(config, "worker.rollout.limit_images"),
+        "TRAIN": train, "STEPS": train // rollout, "ROLLOUT_BATCH": rollout,
+        "VAL": facts["splits"]["validation"] or "none",
+        "VALIDATION": facts["samples"]["validation"],
+        "REWARD_FUNCTION": get(config, "worker.reward.reward_function"),
+        "REWARDS": ", ".join(f"`{name}`" for name in REWARDS),
+    }
+    return {key: str(value) for key, value in fields.items()}
+
+
+def _render(name: str, fields: dict[str, str]) -> str:
+    """Fill the ``@@KEY@@`` slots of a template (no template engine: the files are bash)."""
+    text = (_TEMPLATES / name).read_text(encoding="utf-8")
+    for key, value in fields.items():
+        text = text.replace(f"@@{key}@@", value)
+    if "@@" in text:
+        raise AssertionError(f"template {name}: unfilled slot near "
+                             f"{text[text.index('@@'):][:30]!r}")
+    return text
+
+
+# ---------------------------------------------------------------- reward.py
+
+BUNDLED = ("tpru.extract", "tpru.rewards")
+"""The modules reward.py is made of, in order; their other tpru imports are inlined."""
+
+
+def reward_source() -> str:
+    """The text of reward.py: `BUNDLED` in one file that needs only the standard library.
+
+    Each module's body is copied unchanged after its imports. The standard
+    library imports are merged at the top; a name imported from another tpru
+    module is defined in place from that module (a constant by its value, a
+    class or function by its source). The module docstring is tpru.rewards'.
+    """
+    imports: dict[str, dict[str, None]] = {}
+    inlined: dict[str, str] = {}
+    bodies: list[str] = []
+    defined: set[str] = set()
+    docstring = ""
+    for name in BUNDLED:
+        source = inspect.getsource(importlib.import_module(name))
+        tree = ast.parse(source)
+        head = 0
+        for index, node in enumerate(tree.body):
+            if index == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+                docstring = ast.get_source_segment(source, node) or ""
+            elif isinstance(node, ast.ImportFrom) and node.module in BUNDLED:
+                pass  # defined by an earlier part of the file
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tpru"):
+                inlined.update((a.name, _inline(node.module or "", a.name)) for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                names = imports.setdefault(f"from {node.module} import", {})
+                names.update(dict.fromkeys(a.name for a in node.names))
+            elif isinstance(node, ast.Import):
+                imports.update((f"import {a.name}", {}) for a in node.names)
+            elif not isinstance(node, ast.ImportFrom):
+                break
+            head = node.end_lineno or head
+        body = "\n".join(source.splitlines()[head:]).strip()
+        own = _defined(ast.parse(body), name)
+        if own & (defined | set(inlined)):
+            raise AssertionError(f"{name} defines {sorted(own & defined)} again: cannot bundle")
+        defined |= own
+        bodies.append(f"# {'-' * 30} {name}\n{body}")
+    lines = [f"{key} {', '.join(sorted(names))}" if names else key
+             for key, names in sorted(imports.items(), key=lambda i: (i[0][0] == "f", i[0]))]
+    header = (f"# Generated by tpru {__version__} from {' and '.join(BUNDLED)}; do not edit.\n"
+              "# Self-contained: Python's standard library only. EasyR1 loads it by path:\n"
+              f"#   worker.reward.reward_function: ./reward.py:{REWARD_FUNCTION}\n")
+    return "\n\n".join([header + docstring, "from __future__ import annotations",
+                        "\n".join(lines), "\n\n".join(inlined.values()),
+                        *bodies]) + "\n"
+
+
+def _defined(tree: ast.Module, module: str) -> set[str]:
+    """Top-level names of a module body; refuses one that still imports tpru."""
+    for node in ast.walk(tree):
+        modules = ([node.module or ""] if isinstance(node, ast.ImportFrom) else
+                   [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+        if any(m.split(".")[0] == "tpru" for m in modules):
+            raise AssertionError(f"{module} imports tpru below its header: cannot bundle it")
+    return {target.id for node in tree.body
+            for target in (node.targets if isinstance(node, ast.Assign) else
+                           [node.target] if isinstance(node, ast.AnnAssign) else [])
+            if isinstance(target, ast.Name)} | {
+        node.name for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+
+
+def _inline(module: str, name: str) -> str:
+    value = getattr(importlib.import_module(module), name)
+    if isinstance(value, (str, int, float, bool)):
+        return f"{name} = {value!r}"
+    return inspect.getsource(value).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------- command line
+
+HELP = "write an EasyR1 GRPO run folder for a dataset"
+DESCRIPTION = (
+    "Write a complete EasyR1 run folder for a dataset: the parquet export, the format prompt, "
+    "a self-contained reward.py, config.yaml from a recipe (the paper's 3b or 7b settings, or "
+    "your YAML), launch.sh for one node or several through Ray, and a README. Every prompt is "
+    "checked against data.max_prompt_length with its image tokens counted, and the batch "
+    "sizes against EasyR1's rules, before anything is written.")
+EPILOG = (
+    "Any EasyR1 key can be overridden as key.sub=value, e.g. worker.rollout.n=8 "
+    "trainer.total_epochs=1 worker.reward.reward_function_kwargs.reward=ordering_partial.\n\n"
+    "Example:\n  tpru train easyr1 data/tpru --out runs/tpru-7b --recipe 7b\n"
+    "  bash runs/tpru-7b/launch.sh")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``tpru train easyr1``."""
+    p.add_argument("dataset", help="a dataset folder written by tpru build")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="override any EasyR1 key, e.g. worker.rollout.n=8")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="the run folder to write")
+    p.add_argument("--model", metavar="M",
+                   help="hub name or local path of the model (default: the recipe's)")
+    p.add_argument("--recipe", default="7b", metavar="3b|7b|PATH",
+                   help="the paper's 3b or 7b settings, or a recipe YAML (default 7b)")
+    p.add_argument("--nodes", type=int, default=1, metavar="N",
+                   help="nodes to train on (default 1)")
+    p.add_argument("--gpus-per-node", type=int, default=8, metavar="N",
+                   help="GPUs per node (default 8)")
+    p.add_argument("--format-prompt", default=BUILTIN_FORMAT_PROMPT, metavar="FILE.jinja",
+                   help="your own format prompt with {{ content }} (default: tpru's)")
+    p.add_argument("--image-paths", action="store_true",
+                   help="store absolute image paths instead of embedding the images (smaller; "
+                        "every node must read the dataset at the same path)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.parse_known_args = _gather_overrides(p)  # type: ignore[method-assign]
+
+
+def _gather_overrides(parser: argparse.ArgumentParser) -> Callable[..., Any]:
+    """`parser`'s parse_known_args, with key=value found after options added to the overrides.
+
+    argparse fills positionals from their first run only, so in ``DATASET
+    --out RUN a=b`` the ``a=b`` would be left over and refused.
+    """
+    parse = type(parser).parse_known_args
+
+    def parse_known_args(args: Sequence[str] | None = None,
+                         namespace: argparse.Namespace | None = None,
+                         ) -> tuple[argparse.Namespace, list[str]]:
+        known, extras = parse(parser, args, namespace)
+        found = [item for item in extras if "=" in item and not item.startswith("-")]
+        known.overrides = [*known.overrides, *found]
+        return known, [item for item in extras if item not in found]
+
+    return parse_known_args
+
+
+def easyr1_command(args: argparse.Namespace) -> int:
+    """Run ``tpru train easyr1`` from parsed arguments; prints what was written."""
+    from rich.console import Console
+
+    bad = [item for item in args.overrides if "=" not in item]
+    if bad:
+        raise InputError(f"{bad[0]!r} is not key=value (only one dataset is taken)")
+    run = write_easyr1_run(args.dataset, args.out, model=args.model, recipe=args.recipe,
+                           overrides=args.overrides, nodes=args.nodes,
+                           gpus_per_node=args.gpus_per_node, overwrite=args.overwrite,
+                           embed_images=not args.image_paths, format_prompt=args.format_prompt)
+    facts = json.loads((run / "tpru.json").read_text(encoding="utf-8"))
+    budget = facts["prompt_budget"]
+    console = Console()
+    console.print(f"wrote {run}: {facts['samples']['train']} train samples, model "
+                  f"{facts['model']}, longest prompt about {budget['longest']} of "
+                  f"{budget['limit']} tokens", soft_wrap=True)
+    console.print(f"start it with: bash {run / 'launch.sh'}", soft_wrap=True)
+    return 0
