@@ -70,8 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tpru",
         description="Build TPRU-style temporal and procedural multi-image datasets from "
-                    "ordered frame sequences, export them to trainers and evaluators, and "
-                    "inspect them.")
+                    "ordered frame sequences, export them to trainers, train with GRPO, and "
+                    "evaluate models on TPRU-Test, MuirBench, LEGO-Puzzles and your own sets.")
     parser.add_argument("--version", action="version", version=f"tpru {__version__}")
     common = _Parser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
@@ -85,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_view(sub, common)
     _add_eval(sub, common)
     _add_report(sub, common)
+    _add_train(sub, common)
     return parser
 
 
@@ -310,8 +311,8 @@ def _run_view(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-              common: argparse.ArgumentParser) -> None:
+def _add_eval(sub: argparse._SubParsersAction[_Parser],
+              common: _Parser) -> None:
     from tpru.eval.cli import DESCRIPTION, EPILOG, HELP, add_arguments, eval_command
 
     p = sub.add_parser("eval", parents=[common], help=HELP, description=DESCRIPTION,
@@ -320,14 +321,34 @@ def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p.set_defaults(run=eval_command)
 
 
-def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-                common: argparse.ArgumentParser) -> None:
+def _add_report(sub: argparse._SubParsersAction[_Parser],
+                common: _Parser) -> None:
     from tpru.eval.report_cli import DESCRIPTION, EPILOG, HELP, add_arguments, report_command
 
     p = sub.add_parser("report", parents=[common], help=HELP, description=DESCRIPTION,
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
     p.set_defaults(run=report_command)
+
+
+def _add_train(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:
+    import importlib
+
+    train = sub.add_parser("train", help="train a model (GRPO, SFT) or write an EasyR1 run",
+                           description="Training: grpo and sft run TRL on this machine "
+                                       "(or several GPUs through accelerate); easyr1 writes a "
+                                       "complete EasyR1 run folder for a GPU cluster.")
+    trainers = train.add_subparsers(dest="trainer", required=True, metavar="TRAINER")
+    for name in ("grpo", "sft", "easyr1"):
+        try:
+            module = importlib.import_module(f"tpru.train.{name}")
+        except ImportError:
+            continue  # a trainer still being written, or its module missing
+        p = trainers.add_parser(name, parents=[common], help=module.HELP,
+                                description=module.DESCRIPTION, epilog=module.EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(run=getattr(module, f"{name}_command"))
 
 
 if __name__ == "__main__":
