@@ -32,8 +32,9 @@ def load(source: str | None, *, cache_dir: Path, split: str | None = None) -> Be
 
     def read(skips: Skips) -> Iterator[Item]:
         for name in [split] if split is not None else dataset.splits:
-            for sample in dataset.samples(name):
-                item = _item(dataset, sample, name)
+            root = Dataset(dataset.root.resolve())  # resolved once, not per image
+            for sample in root.samples(name):
+                item = _item(root, sample, name)
                 if item is None:
                     skips.skip("missing_image", f"{dataset.split_path(name)}: sample "
                                f"{sample.id}: an image file is missing")
@@ -51,7 +52,7 @@ def _item(dataset: Dataset, sample: Sample, split: str) -> Item | None:
     kind = sample.meta.get("negative_kind") if sample.negative else None
     return Item(
         id=sample.id, benchmark=NAME, question=sample.question, options=sample.options,
-        answer=sample.answer, images=tuple(str(p.resolve()) for p in paths), task=sample.task,
+        answer=sample.answer, images=tuple(str(p) for p in paths), task=sample.task,
         category=str(kind) if kind is not None else None, scenario=sample.scenario,
         negative=sample.negative,
         meta={"split": split, "episode_id": sample.episode_id},

@@ -1,0 +1,632 @@
+"""The evaluation harness's own cost per sample, measured beside the model's generate.
+
+    .venv/bin/python bench/eval_overhead.py                    # tiny model, CPU, 300 items
+    .venv/bin/python bench/eval_overhead.py --threads 1 --repeats 3
+    .venv/bin/python bench/eval_overhead.py --gpu-compare      # vLLM against HF, CUDA only
+
+What the default (CPU) mode does, top to bottom:
+
+1. Writes synthetic episodes of four scenarios at 640x480 and builds a tpru
+   dataset from them with ``tpru build`` (``image.max_side=640``), so every
+   item carries 4 (ordering) or 7 (next and previous frame) 640x480 JPEGs.
+   Episodes, dataset and the tiny model are cached under ``--out``.
+2. Loads the tiny offline Qwen2.5-VL (`tpru.models.tiny`) in the HF backend and
+   wraps it in `TimedBackend`, which clocks the wall time spent inside each
+   ``generate`` call.
+3. Runs `tpru.eval.runner.run_eval` over the items at ``--batch-size``, once to
+   warm up, then ``--repeats`` timed times, each after waiting for other
+   processes to leave the CPUs idle. Harness time = run_eval's wall time minus
+   the time inside generate: reading the items, rendering prompts, building
+   requests, answer extraction, writing results.jsonl and run.json.
+4. Runs the same items again through a backend that replays the recorded
+   responses at no cost: its wall time is the harness alone, a second
+   measurement of the same quantity that no model timing can blur.
+5. One profiled run (cProfile): a harness profile that is switched off inside
+   generate, and a model-side profile switched on only there, printed as the
+   top entries and a breakdown of generate.
+6. A markdown section on the terminal, appended to ``--results``.
+
+Generate includes the HF backend's own host work: decoding each JPEG at full
+size and the processor's resize and patching at the real image size (the tiny
+model's processor then shrinks it to at most 112x112, so its forward pass is
+cheap while its image preprocessing is real). That is model-side work, counted
+in generate, not in the harness. A 7B model in the HF backend takes longer per
+item than this, so its harness share is lower; a fast engine at large batches
+(vLLM) may take less, which is why ``--gpu-compare`` reports the share too.
+
+``--gpu-compare`` (a machine with a CUDA GPU and vllm): builds a randomly
+initialised Qwen2.5-VL with the 7B's shapes (8.29 B parameters, bfloat16)
+from a config, with the tiny model's tokenizer and chat template, no download;
+output-embedding rows past the tokenizer's vocabulary are zeroed, so that both
+engines only pick tokens it can decode. Then it runs the HF backend and the
+vLLM backend on the same items and prompts, and records the device with the
+timings, the harness share of each and how often their greedy answers agree.
+Without CUDA or vllm it stops with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import gc
+import json
+import os
+import platform
+import pstats
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tpru.eval.benchmarks import load_benchmark
+from tpru.eval.items import Benchmark
+from tpru.eval.runner import RESULTS_FILE, read_results, run_eval
+from tpru.models.base import Backend, Request, Response
+
+BENCH_DIR = Path(__file__).resolve().parent
+TARGET_SHARE = 0.05
+FRAME_SIZE = (640, 480)
+GPU_MAX_PIXELS = 640 * 480
+"""Image bound of the 7B-sized model's processor: a 640x480 frame keeps its size (644x476
+after rounding to 28 pixels, 391 image tokens), as Qwen2.5-VL's default bound would keep it."""
+QWEN25_VL_7B_TEXT = {
+    "vocab_size": 152064, "hidden_size": 3584, "intermediate_size": 18944,
+    "num_hidden_layers": 28, "num_attention_heads": 28, "num_key_value_heads": 4,
+    "max_position_embeddings": 128000, "rms_norm_eps": 1e-6, "tie_word_embeddings": False,
+    "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0,
+                        "mrope_section": [16, 24, 24]},
+}
+QWEN25_VL_7B_VISION = {
+    "depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16,
+    "out_hidden_size": 3584, "fullatt_block_indexes": [7, 15, 23, 31], "window_size": 112,
+    "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "tokens_per_second": 2,
+}
+"""Qwen2.5-VL-7B-Instruct's published shapes (its config.json); token ids come from the tiny
+tokenizer instead."""
+
+
+# ---------------------------------------------------------------- the machine
+
+
+def _cpu_snapshot() -> tuple[float, float]:
+    """(CPU seconds the whole machine was busy, CPU seconds of this process and its children)."""
+    busy = 0.0
+    with contextlib.suppress(OSError, ValueError):
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+        busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    return busy, sum(os.times()[:4])
+
+
+def _other_cores(before: tuple[float, float], wall_s: float) -> float:
+    busy, ours = _cpu_snapshot()
+    return max(0.0, (busy - before[0]) - (ours - before[1])) / max(wall_s, 1e-9)
+
+
+def wait_for_quiet(limit_s: float, threshold: float = 0.15) -> None:
+    """Wait (at most `limit_s`) until other processes use under `threshold` cores for 2 s."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        before = _cpu_snapshot()
+        time.sleep(2.0)
+        load = _other_cores(before, 2.0)
+        if load < threshold:
+            return
+        print(f"  waiting for a quiet machine: others use {load:.2f} cores")
+    if limit_s > 0:
+        print(f"  the machine did not get quiet within {limit_s:.0f} s; measuring anyway")
+
+
+def machine() -> str:
+    import torch
+    import transformers
+
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return (f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}, torch "
+            f"{torch.__version__} (threads: {torch.get_num_threads()}), transformers "
+            f"{transformers.__version__}")
+
+
+def code_version() -> str:
+    """The commit measured, and whether src/ had uncommitted changes (read-only git calls)."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=BENCH_DIR, capture_output=True,
+                                  text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + (" with uncommitted changes in src/" if git("status", "--porcelain", "--",
+                                                               "../src") else "")
+
+
+# ---------------------------------------------------------------- data and models
+
+
+def ensure_dataset(out: Path, episodes: int, frames: int, seed: int) -> Path:
+    """Synthetic 640x480 episodes built into a tpru dataset (cached: a marker says what)."""
+    from tpru.cli import main as tpru_main
+    from tpru.sources.synthetic import write_synthetic_episodes
+
+    overrides = ["image.max_side=640"]
+    spec = {"episodes": episodes, "frames": frames, "seed": seed, "size": list(FRAME_SIZE),
+            "build": overrides}
+    folder = out / "data"
+    marker = folder / "marker.json"
+    if marker.is_file() and json.loads(marker.read_text()) == spec:
+        return folder / "dataset"
+    shutil.rmtree(folder, ignore_errors=True)
+    print(f"writing {episodes} episodes per scenario at {FRAME_SIZE[0]}x{FRAME_SIZE[1]} ...")
+    write_synthetic_episodes(folder / "episodes", episodes=episodes, frames=frames, seed=seed,
+                             size=FRAME_SIZE)
+    code = tpru_main(["build", "--source", f"frames:{folder / 'episodes'}", "--out",
+                      str(folder / "dataset"), "--seed", str(seed), "-q", *overrides])
+    if code != 0:
+        sys.exit(f"tpru build of {folder / 'episodes'} failed ({code})")
+    marker.write_text(json.dumps(spec))
+    return folder / "dataset"
+
+
+def ensure_tiny(out: Path) -> Path:
+    from tpru.models.tiny import make_tiny_qwen25_vl
+
+    folder = out / "tiny-qwen25-vl"
+    if not (folder / "config.json").is_file():
+        make_tiny_qwen25_vl(folder, seed=0)
+    return folder
+
+
+# ---------------------------------------------------------------- timing
+
+
+class TimedBackend:
+    """A backend wrapper that records the wall time of every `generate` call.
+
+    With `harness` and `model` profilers, the first is switched off and the
+    second on while the wrapped generate runs, so they split the run cleanly.
+    """
+
+    def __init__(self, inner: Backend, harness: cProfile.Profile | None = None,
+                 model: cProfile.Profile | None = None) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.calls: list[tuple[float, float]] = []  # (start, end) per call, perf_counter
+        self.harness, self.model = harness, model
+
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        if self.harness is not None and self.model is not None:
+            self.harness.disable()
+            self.model.enable()
+        start = time.perf_counter()
+        try:
+            responses = self.inner.generate(requests)
+        finally:
+            self.calls.append((start, time.perf_counter()))
+            if self.harness is not None and self.model is not None:
+                self.model.disable()
+                self.harness.enable()
+        return responses
+
+
+class ReplayBackend:
+    """Answers with the responses of an earlier run, at no cost: a run on it is harness only."""
+
+    def __init__(self, name: str, responses: Mapping[str, Response]) -> None:
+        self.name = name
+        self.responses = responses
+
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        return [self.responses[r.id] for r in requests]
+
+
+@dataclass
+class Measure:
+    """One timed run_eval: its wall time, the part inside generate, and where the rest went."""
+
+    name: str
+    items: int
+    wall_s: float
+    generate_s: float
+    before_s: float = 0.0
+    between_s: float = 0.0
+    after_s: float = 0.0
+    other_cores: float = 0.0
+    completion_tokens: int = 0
+    errors: int = 0
+
+    @property
+    def harness_s(self) -> float:
+        return self.wall_s - self.generate_s
+
+    @property
+    def share(self) -> float:
+        return self.harness_s / self.wall_s
+
+
+def timed_run(backend: Backend, bench: Benchmark, folder: Path, args: argparse.Namespace,
+              name: str, batch_size: int | None = None) -> Measure:
+    """run_eval of `backend` over the first ``--limit`` items into a fresh `folder`, timed."""
+    shutil.rmtree(folder, ignore_errors=True)
+    timed = backend if isinstance(backend, TimedBackend) else TimedBackend(backend)
+    machine0 = _cpu_snapshot()
+    start = time.perf_counter()
+    summary = run_eval(timed, bench, folder, limit=args.limit, seed=args.seed,
+                       batch_size=batch_size or args.batch_size,
+                       max_new_tokens=args.max_new_tokens)
+    end = time.perf_counter()
+    calls = timed.calls
+    records = [json.loads(line) for line in (folder / RESULTS_FILE).open(encoding="utf-8")]
+    return Measure(
+        name, summary.items, end - start, sum(b - a for a, b in calls),
+        before_s=calls[0][0] - start if calls else end - start,
+        between_s=sum(calls[i + 1][0] - calls[i][1] for i in range(len(calls) - 1)),
+        after_s=end - calls[-1][1] if calls else 0.0,
+        other_cores=_other_cores(machine0, end - start),
+        completion_tokens=sum(int(r["usage"].get("completion_tokens", 0)) for r in records),
+        errors=summary.errors)
+
+
+def replay_responses(folder: Path) -> dict[str, Response]:
+    return {key: Response(key, r["response"], error=r["error"], usage=r["usage"])
+            for key, r in read_results(folder / RESULTS_FILE).items()}
+
+
+def profiled_run(backend: Backend, bench: Benchmark, folder: Path,
+                 args: argparse.Namespace) -> tuple[pstats.Stats, pstats.Stats, Measure]:
+    """One run under two profilers: the harness outside generate, the model inside it."""
+    harness, model = cProfile.Profile(), cProfile.Profile()
+    timed = TimedBackend(backend, harness, model)
+    harness.enable()
+    try:
+        measure = timed_run(timed, bench, folder, args, "profiled")
+    finally:
+        harness.disable()
+    return pstats.Stats(harness), pstats.Stats(model), measure
+
+
+# ---------------------------------------------------------------- report
+
+
+def _where(name: str) -> str:
+    """A profile entry's file:line(function), with the environment's prefixes cut."""
+    for marker in ("site-packages/", "/src/"):
+        if marker in name:
+            return name.split(marker, 1)[1]
+    return re.sub(r"^.*/lib/python3\.\d+/", "", name)  # the standard library
+
+
+def profile_rows(stats: pstats.Stats, top: int, items: int) -> list[str]:
+    """The top entries of the harness profile by cumulative time, as markdown rows."""
+    profile = stats.get_stats_profile()
+    rows = []
+    entries = sorted(profile.func_profiles.items(), key=lambda kv: -kv[1].cumtime)
+    for name, entry in entries:
+        if "_lsprof.Profiler" in name or entry.file_name.endswith("eval_overhead.py"):
+            continue  # the profilers switching, and this script's own wrappers
+        where = f"{_where(entry.file_name)}:{entry.line_number}({name})" \
+            if entry.file_name != "~" else name
+        rows.append(f"| `{where}` | {entry.ncalls} | {entry.tottime * 1000:.0f} | "
+                    f"{entry.cumtime * 1000:.0f} | {entry.cumtime * 1000 / items:.2f} |")
+        if len(rows) == top:
+            break
+    return rows
+
+
+GENERATE_PARTS = (
+    ("decode the JPEGs (hf.load_images)", "tpru/models/hf.py", "load_images"),
+    ("processor: chat template, image resize and patches, tokenize (hf._encode)",
+     "tpru/models/hf.py", "_encode"),
+    ("model.generate (vision tower, prefill, decode steps)", "transformers/generation/utils.py",
+     "generate"),
+    ("detokenize", "tokenization_utils", "decode"),
+)
+
+
+def generate_parts(stats: pstats.Stats) -> list[tuple[str, float]]:
+    """Cumulative seconds of the named parts of the HF backend's generate, in the profile."""
+    profile = stats.get_stats_profile()
+    parts = []
+    for label, path, function in GENERATE_PARTS:
+        times = [e.cumtime for n, e in profile.func_profiles.items()
+                 if n == function and path in e.file_name]
+        if times:
+            parts.append((label, max(times)))
+    return parts
+
+
+def items_note(bench: Benchmark, limit: int | None) -> str:
+    from itertools import islice
+
+    counts = Counter(len(item.images) for item in islice(bench.items(), limit))
+    return ", ".join(f"{n} items with {k} images" for k, n in sorted(counts.items()))
+
+
+def header(args: argparse.Namespace, command: str, code: str, title: str) -> list[str]:
+    return [f"## {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {title}", "",
+            f"- machine: {machine()}", f"- command: `{command}`", f"- code: {code}",
+            f"- run_eval: batch size {args.batch_size}, max_new_tokens {args.max_new_tokens}, "
+            f"prompt tpru, greedy; results.jsonl flushed per batch"]
+
+
+def measure_rows(runs: Sequence[Measure]) -> list[str]:
+    lines = ["| pass | items | wall s | in generate s | harness s | harness ms/item | "
+             "generate ms/item | harness share | other load |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for m in runs:
+        model = m.generate_s > 0  # a replay has no model: all of it is harness
+        lines.append(f"| {m.name} | {m.items} | {m.wall_s:.2f} | "
+                     f"{f'{m.generate_s:.2f}' if model else '-'} | {m.harness_s:.3f} | "
+                     f"{m.harness_s * 1000 / m.items:.2f} | "
+                     f"{f'{m.generate_s * 1000 / m.items:.1f}' if model else '-'} | "
+                     f"{f'{m.share:.2%}' if model else '-'} | {m.other_cores:.2f} cores |")
+    errors = sum(m.errors for m in runs)
+    if errors:
+        lines += ["", f"{errors} requests came back with an error (see results.jsonl)."]
+    return lines
+
+
+def cpu_report(args: argparse.Namespace, command: str, code: str, data_note: str,
+               runs: list[Measure], replay: Measure, harness: pstats.Stats,
+               model: pstats.Stats, profiled: Measure) -> str:
+    best = min(runs, key=lambda m: m.other_cores)
+    median_share = statistics.median(m.share for m in runs)
+    replay_share = replay.wall_s / (replay.wall_s + best.generate_s)
+    n = best.items
+    lines = [*header(args, command, code, "eval harness overhead, tiny model on CPU"),
+             f"- data: {data_note}",
+             "- model: the tiny offline Qwen2.5-VL, HF backend, float32 on CPU; generate "
+             "includes decoding each 640x480 JPEG and the processor's resize at that size "
+             "(model-side work, not harness)", "", *measure_rows([*runs, replay]), "",
+             "| target | measured | result |", "|---|---|---|",
+             f"| harness <= {TARGET_SHARE:.0%} of run_eval time at batch {args.batch_size} | "
+             f"median {median_share:.2%} over {len(runs)} runs; replayed harness / (replayed "
+             f"harness + generate of the quietest run): {replay_share:.2%} | "
+             f"{'met' if max(median_share, replay_share) <= TARGET_SHARE else 'NOT met'} |", "",
+             f"Harness time by phase, quietest run ({best.name}): before the first batch "
+             f"(read and check the items, write run.json) {best.before_s * 1000:.0f} ms "
+             f"({best.before_s * 1000 / n:.2f} ms/item); between batches (prompts, requests, "
+             f"extraction, results.jsonl) {best.between_s * 1000:.0f} ms "
+             f"({best.between_s * 1000 / n:.2f} ms/item); after the last (run.json) "
+             f"{best.after_s * 1000:.0f} ms.", "",
+             "Where generate's time goes (model-side profile, cProfile on, "
+             f"{profiled.generate_s:.1f} s in generate):", ""]
+    for label, seconds in generate_parts(model):
+        lines.append(f"- {label}: {seconds * 1000 / n:.1f} ms/item "
+                     f"({seconds / profiled.generate_s:.0%})")
+    lines += ["", f"Harness profile (cProfile switched off inside generate), top "
+              f"{args.profile_top} by cumulative time; the profiler inflates Python-heavy code, "
+              "so read shares, not absolute times:", "",
+              "| function | calls | self ms | cumulative ms | cumulative ms/item |",
+              "|---|---:|---:|---:|---:|", *profile_rows(harness, args.profile_top, n)]
+    return "\n".join(lines) + "\n"
+
+
+def cpu_mode(args: argparse.Namespace, command: str, code: str) -> str:
+    import torch
+
+    from tpru.models.hf import HFBackend
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dataset = ensure_dataset(args.out, args.episodes, args.frames, args.seed)
+    bench = load_benchmark(f"dataset:{dataset}", cache_dir=args.out / "cache")
+    backend = HFBackend(str(ensure_tiny(args.out)), dtype="float32", device="cpu",
+                        batch_size=args.batch_size)
+    runs_dir = args.out / "runs"
+    warm = argparse.Namespace(**{**vars(args), "limit": args.batch_size})
+    timed_run(backend, bench, runs_dir / "warmup", warm, "warm-up")
+    runs = []
+    for repeat in range(args.repeats):
+        wait_for_quiet(args.quiet_wait)
+        runs.append(timed_run(backend, bench, runs_dir / f"timed-{repeat}", args,
+                              f"run_eval, tiny model ({repeat + 1})"))
+        print(f"{runs[-1].name}: {runs[-1].wall_s:.1f} s, harness {runs[-1].share:.2%}")
+    replay = ReplayBackend("replay", replay_responses(runs_dir / "timed-0"))
+    wait_for_quiet(args.quiet_wait)
+    replayed = timed_run(replay, bench, runs_dir / "replay", args,
+                         "run_eval, recorded responses replayed (harness alone)")
+    replayed.generate_s = 0.0  # the replay's "generate" is a dictionary lookup: harness
+    harness, model, profiled = profiled_run(backend, bench, runs_dir / "profiled", args)
+    note = f"{items_note(bench, args.limit)} (640x480 JPEG), from `tpru build` of " \
+           f"{args.episodes} synthetic episodes x 4 scenarios, {args.frames} frames each"
+    return cpu_report(args, command, code, note, runs, replayed, harness, model, profiled)
+
+
+# ---------------------------------------------------------------- GPU: vLLM against HF
+
+
+def ensure_random_7b(folder: Path, tiny: Path, seed: int, device: str = "cuda") -> Path:
+    """A random-init Qwen2.5-VL with the 7B's shapes, saved in bfloat16 (cached by a marker).
+
+    The weights are drawn on `device` (seconds on a GPU, where a CPU takes minutes).
+    """
+    import torch
+
+    from tpru.models._torchvision import import_transformers
+    from tpru.models.tiny import CHAT_TEMPLATE
+
+    spec = {"text": QWEN25_VL_7B_TEXT, "vision": QWEN25_VL_7B_VISION, "seed": seed,
+            "max_pixels": GPU_MAX_PIXELS}
+    marker = folder / "tpru-bench.json"
+    if marker.is_file() and json.loads(marker.read_text()) == spec:
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    transformers = import_transformers()
+    small = transformers.AutoConfig.from_pretrained(tiny)
+    tokenizer = transformers.AutoProcessor.from_pretrained(tiny).tokenizer
+    tokenizer.model_max_length = 32768
+    pixels = {"min_pixels": 56 * 56, "max_pixels": GPU_MAX_PIXELS}
+    processor = transformers.Qwen2_5_VLProcessor(
+        image_processor=transformers.Qwen2VLImageProcessor(**pixels),
+        video_processor=transformers.Qwen2VLVideoProcessor(**pixels),
+        tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
+    config = transformers.Qwen2_5_VLConfig(
+        text_config={**QWEN25_VL_7B_TEXT, "bos_token_id": small.text_config.bos_token_id,
+                     "eos_token_id": small.text_config.eos_token_id,
+                     "pad_token_id": small.text_config.pad_token_id},
+        vision_config=QWEN25_VL_7B_VISION, tie_word_embeddings=False,
+        image_token_id=small.image_token_id, video_token_id=small.video_token_id,
+        vision_start_token_id=small.vision_start_token_id,
+        vision_end_token_id=small.vision_end_token_id)
+    print(f"initialising a random 7B-sized Qwen2.5-VL into {folder} ...")
+    where = torch.device(device)
+    gpus = [where.index or 0] if where.type == "cuda" else []
+    with torch.random.fork_rng(devices=gpus), where:
+        torch.manual_seed(seed)
+        model = transformers.Qwen2_5_VLForConditionalGeneration._from_config(
+            config, dtype=torch.bfloat16)
+    with torch.no_grad():  # logits past the tokenizer's vocabulary: 0, below the argmax
+        model.get_output_embeddings().weight[len(tokenizer):] = 0
+    model.generation_config = transformers.GenerationConfig.from_pretrained(tiny)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    del model
+    gc.collect()
+    if gpus:
+        torch.cuda.empty_cache()
+    marker.write_text(json.dumps(spec))
+    return folder
+
+
+def gpu_mode(args: argparse.Namespace, command: str, code: str) -> str:
+    import torch
+
+    if not torch.cuda.is_available():
+        sys.exit("eval_overhead.py --gpu-compare: needs a CUDA GPU, and "
+                 "torch.cuda.is_available() is False on this machine")
+    try:
+        import vllm
+    except ImportError as err:
+        sys.exit(f"eval_overhead.py --gpu-compare: needs vllm ({err}); "
+                 "pip install 'tpru[vllm]' on the GPU machine")
+    from tpru.models.hf import HFBackend
+    from tpru.models.vllm import VLLMBackend
+
+    dataset = ensure_dataset(args.out, args.episodes, args.frames, args.seed)
+    bench = load_benchmark(f"dataset:{dataset}", cache_dir=args.out / "cache")
+    model_dir = ensure_random_7b(args.out / "qwen25-vl-7b-random", ensure_tiny(args.out),
+                                 args.seed)
+    runs_dir = args.out / "gpu-runs"
+    warm = argparse.Namespace(**{**vars(args), "limit": args.batch_size})
+    hf = HFBackend(str(model_dir), dtype="bfloat16", device="cuda", batch_size=args.batch_size)
+    timed_run(hf, bench, runs_dir / "hf-warmup", warm, "warm-up")
+    runs = [timed_run(hf, bench, runs_dir / "hf", args, f"HF, batch {args.batch_size}")]
+    del hf
+    gc.collect()
+    torch.cuda.empty_cache()
+    engine = VLLMBackend(str(model_dir), dtype="bfloat16", max_model_len=args.max_model_len,
+                         gpu_memory_utilization=0.85, limit_images=8)
+    timed_run(engine, bench, runs_dir / "vllm-warmup", warm, "warm-up")
+    folders = {"hf": runs_dir / "hf"}
+    for size in sorted({args.batch_size, args.vllm_batch_size}):
+        folders[f"vllm{size}"] = runs_dir / f"vllm-b{size}"
+        runs.append(timed_run(engine, bench, folders[f"vllm{size}"], args,
+                              f"vLLM, batch {size}", batch_size=size))
+    gold = read_results(folders["hf"] / RESULTS_FILE)
+    props = torch.cuda.get_device_properties(0)
+    lines = [*header(args, command, code, "vLLM against HF, random 7B-sized Qwen2.5-VL"),
+             f"- device: {props.name}, {props.total_memory / 1024 ** 3:.0f} GiB, CUDA "
+             f"{torch.version.cuda}, vllm {vllm.__version__}",
+             f"- model: random-init Qwen2.5-VL with the 7B's shapes (8.29 B parameters), "
+             f"bfloat16, images bounded to {GPU_MAX_PIXELS} pixels (391 tokens per 640x480 "
+             f"frame); data: {items_note(bench, args.limit)}", "", *measure_rows(runs), "",
+             "| pass | items/s | completion tokens/s in generate | same response as HF | "
+             "same extracted answer as HF |", "|---|---:|---:|---:|---:|"]
+    for m, folder in zip(runs, folders.values(), strict=True):
+        got = read_results(folder / RESULTS_FILE)
+        same = sum(got[k]["response"] == r["response"] for k, r in gold.items() if k in got)
+        answer = sum(got[k]["prediction"] == r["prediction"] for k, r in gold.items() if k in got)
+        lines.append(f"| {m.name} | {m.items / m.wall_s:.2f} | "
+                     f"{m.completion_tokens / max(m.generate_s, 1e-9):.0f} | "
+                     f"{same / len(gold):.0%} | {answer / len(gold):.0%} |")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- main
+
+
+RESULTS_HEADER = """# Evaluation harness overhead (draft)
+
+`bench/eval_overhead.py` times `run_eval` and, inside it, the backend's generate, side by
+side in one run. Target: the harness (everything but generate) takes at most 5% of the
+run at batch size 8. Each run appends a section; newest last.
+"""
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Measure the evaluation harness's own time per sample (run_eval minus the "
+                    "backend's generate) on the tiny Qwen2.5-VL at 640x480, with a harness "
+                    "profile; or, with --gpu-compare, vLLM against HF on a random 7B-sized "
+                    "Qwen2.5-VL. Appends a markdown section to --results.")
+    parser.add_argument("--episodes", type=int, default=25,
+                        help="synthetic episodes per scenario (4 scenarios, 3 items each; "
+                             "default 25: 300 items)")
+    parser.add_argument("--frames", type=int, default=8, help="frames per episode (default 8)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="run only the first N items (default all)")
+    parser.add_argument("--batch-size", type=int, default=8, help="run_eval batch (default 8)")
+    parser.add_argument("--max-new-tokens", type=int, default=32,
+                        help="generation budget per item (default 32)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs (default 3)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default torch's own: one per core)")
+    parser.add_argument("--profile-top", type=int, default=15,
+                        help="harness profile entries to list (default 15)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of data and runs (default 0)")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "out" / "eval-overhead",
+                        help="folder for the data, models and runs (default "
+                             "bench/out/eval-overhead)")
+    parser.add_argument("--results", type=Path, default=BENCH_DIR / "RESULTS.md",
+                        help="markdown file the results are appended to")
+    parser.add_argument("--quiet-wait", type=float, default=300, metavar="SECONDS",
+                        help="before each timed run, wait up to this long for other processes "
+                             "to leave the CPUs idle (default 300; 0 to not wait)")
+    parser.add_argument("--gpu-compare", action="store_true",
+                        help="vLLM against HF on a random 7B-sized Qwen2.5-VL (needs CUDA and "
+                             "vllm) instead of the CPU overhead run")
+    parser.add_argument("--vllm-batch-size", type=int, default=64,
+                        help="--gpu-compare: a second, larger run_eval batch for vLLM "
+                             "(default 64)")
+    parser.add_argument("--max-model-len", type=int, default=8192,
+                        help="--gpu-compare: vLLM context length (default 8192)")
+    args = parser.parse_args(argv)
+    if min(args.episodes, args.batch_size, args.repeats, args.max_new_tokens) < 1 \
+            or (args.limit is not None and args.limit < args.batch_size) \
+            or not 4 <= args.frames <= 12:
+        parser.error("--episodes, --batch-size, --repeats and --max-new-tokens must be at "
+                     "least 1, --limit at least the batch size, --frames 4 to 12")
+    args.out = args.out.resolve()
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    command = shlex.join([Path(sys.executable).name, *sys.argv])
+    code = code_version()  # before the runs: others may edit src/ meanwhile
+    text = gpu_mode(args, command, code) if args.gpu_compare else cpu_mode(args, command, code)
+    print("\n" + text)
+    if not args.results.exists():
+        args.results.write_text(RESULTS_HEADER)
+    with args.results.open("a") as handle:
+        handle.write("\n" + text)
+    print(f"appended to {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
