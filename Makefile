@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 system:
 	bash scripts/setup-system.sh
 
-demo: setup
+demo: setup system
 	$(VENV)/bin/tpru demo --out demo-out
 
 lint: setup

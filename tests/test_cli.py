@@ -120,9 +120,34 @@ def test_config_file_overrides_and_flags_combine(tmp_path: Path,
 
 
 def test_demo_builds_and_views(tmp_path: Path) -> None:
-    assert main(["demo", "-q", "--out", str(tmp_path / "demo"), "--episodes", "2"]) == 0
+    assert main(["demo", "-q", "--out", str(tmp_path / "demo"), "--episodes", "2",
+                 "--synthetic"]) == 0
     assert (tmp_path / "demo" / "dataset" / "build.json").is_file()
     assert (tmp_path / "demo" / "view.html").is_file()
+
+
+@pytest.mark.slow
+def test_demo_renders_every_installed_simulator(tmp_path: Path) -> None:
+    from tpru.diagnostics import InputError
+    from tpru.sources.sim import SIMULATORS, load_simulator
+
+    installed = []
+    for name in SIMULATORS:
+        try:
+            load_simulator(name)
+        except InputError:
+            continue
+        installed.append(name)
+    if not installed:
+        pytest.skip("no simulator engine is installed (scripts/setup-system.sh, tpru[sim])")
+    assert main(["demo", "-q", "--out", str(tmp_path / "demo"), "--episodes", "2"]) == 0
+    info = json.loads((tmp_path / "demo" / "dataset" / "build.json").read_text())
+    assert info["config"]["sources"] == [f"sim:{name}" for name in installed]
+    scenarios = set()
+    for split in info["splits"]:
+        for line in (tmp_path / "demo" / "dataset" / f"{split}.jsonl").read_text().splitlines():
+            scenarios.add(json.loads(line)["scenario"])
+    assert scenarios == set(installed)
 
 
 BAD = {

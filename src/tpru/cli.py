@@ -195,15 +195,21 @@ def _print_build_summary(path: Path, info: dict[str, object]) -> None:
 def _add_demo(sub: argparse._SubParsersAction[_Parser],
               common: _Parser) -> None:
     p = sub.add_parser(
-        "demo", parents=[common], help="build a small dataset from built-in sample sequences",
-        description="Generate sample episodes of four scenarios (robot, lego, gui, nav), build "
-                    "a dataset from them with all three tasks and negatives, write the HTML "
-                    "viewer and print a summary. Everything lands in --out.")
+        "demo", parents=[common], help="build a small dataset from the built-in simulators",
+        description="Render episodes of the four built-in simulators (robot: PyBullet, lego: "
+                    "LeoCAD, gui: Chromium, nav: MiniWorld), build a dataset from them with all "
+                    "three tasks and negatives, write the HTML viewer and print a summary. A "
+                    "simulator whose engine is missing is left out with a message saying what "
+                    "to install (scripts/setup-system.sh; pip install 'tpru[sim]'). Everything "
+                    "lands in --out.")
     p.add_argument("--out", default="demo-out", help="folder for everything (default demo-out)")
     p.add_argument("--episodes", type=int, default=24,
                    help="episodes per scenario (default 24)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--workers", type=int, default=1, help="processes reading frames")
+    p.add_argument("--synthetic", action="store_true",
+                   help="use tpru's drawn sample sequences instead of the simulators "
+                        "(seconds, no engines needed)")
     p.set_defaults(run=_run_demo)
 
 
@@ -212,16 +218,37 @@ def _run_demo(args: argparse.Namespace) -> int:
     from tpru.build.pipeline import build
     from tpru.config import load
     from tpru.dataset import Dataset
-    from tpru.sources.synthetic import write_synthetic_episodes
+    from tpru.diagnostics import InputError
     from tpru.view import write_contact_sheet
 
     out = Path(args.out)
-    episodes_dir = out / "episodes"
-    if not episodes_dir.exists():
-        write_synthetic_episodes(episodes_dir, episodes=args.episodes, seed=args.seed)
-    config = load(BuildConfig, {"sources": [f"frames:{episodes_dir}"], "out": str(out / "dataset"),
-                                "seed": args.seed, "workers": args.workers,
-                                "split": {"ratios": {"train": 0.8, "test": 0.2}}})
+    data: dict[str, object] = {"out": str(out / "dataset"), "seed": args.seed,
+                               "workers": args.workers,
+                               "split": {"ratios": {"train": 0.8, "test": 0.2}}}
+    if args.synthetic:
+        from tpru.sources.synthetic import write_synthetic_episodes
+
+        episodes_dir = out / "episodes"
+        if not episodes_dir.exists():
+            write_synthetic_episodes(episodes_dir, episodes=args.episodes, seed=args.seed)
+        data["sources"] = [f"frames:{episodes_dir}"]
+    else:
+        from tpru.sources.sim import SIMULATORS, load_simulator
+
+        sources = []
+        for name in SIMULATORS:
+            try:
+                load_simulator(name)
+            except InputError as err:
+                log.warning("demo: leaving out sim:%s: %s", name, err)
+                continue
+            sources.append(f"sim:{name}")
+        if not sources:
+            raise InputError("no simulator engine is installed: run scripts/setup-system.sh "
+                             "and pip install 'tpru[sim]', or use tpru demo --synthetic")
+        data["sources"] = sources
+        data["sim"] = {"episodes": args.episodes, "seed": args.seed, "out": str(out / "frames")}
+    config = load(BuildConfig, data)
     result = build(config, overwrite=True, show_progress=not args.quiet)
     html = write_contact_sheet(Dataset.open(result.path), out / "view.html")
     _print_build_summary(result.path, result.info)
