@@ -19,12 +19,14 @@ set -euo pipefail
 # package is outside Debian's main component (the script enables it on demand).
 # A scenario that needs a system package adds a line here; nothing else changes.
 SYSTEM_PACKAGES=(
-    "browser:chromium"          # tests/test_view.py renders the HTML viewer headless
+    "browser:chromium"          # tests/test_view.py renders the HTML viewer headless; sim:gui
     "browser:fonts-liberation"  # readable text in screenshots of that page
-    # Planned, for the LEGO scenario (uncomment when its engine lands):
-    # "lego:leocad"
-    # "lego:ldraw-parts:non-free"
-    # "display:xvfb"
+    "browser:fonts-dejavu-core" # sim:gui's web app names DejaVu Sans, so its frames are stable
+    "lego:leocad"               # sim:lego renders LDraw models one PNG per building step
+    "lego:ldraw-parts:non-free" # the LDraw parts library LeoCAD reads (/usr/share/ldraw)
+    "lego:xvfb"                 # LeoCAD needs an X display even to render (sim:lego runs Xvfb)
+    "lego:xauth"                # for xvfb-run, to run LeoCAD by hand the same way
+    "lego:libgl1-mesa-dri"      # software OpenGL (llvmpipe) for LeoCAD on that display
 )
 
 log() { printf 'setup-system: %s\n' "$*" >&2; }
