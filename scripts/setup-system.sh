@@ -27,6 +27,10 @@ SYSTEM_PACKAGES=(
     "lego:xvfb"                 # LeoCAD needs an X display even to render (sim:lego runs Xvfb)
     "lego:xauth"                # for xvfb-run, to run LeoCAD by hand the same way
     "lego:libgl1-mesa-dri"      # software OpenGL (llvmpipe) for LeoCAD on that display
+    "nav:libegl1"               # sim:nav: MiniWorld renders headless through EGL
+    "nav:libegl-mesa0"          # Mesa's EGL (llvmpipe on machines without a GPU)
+    "nav:libgl1-mesa-dri"
+    "nav:libglu1-mesa"          # pyglet's GLU, used by MiniWorld
 )
 
 log() { printf 'setup-system: %s\n' "$*" >&2; }
