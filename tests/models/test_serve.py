@@ -298,5 +298,6 @@ def test_cli_serves_a_local_model_until_interrupted(tiny_model_dir: Path) -> Non
         assert json.loads(reply.text)["usage"]["completion_tokens"] <= 4
     finally:
         process.send_signal(signal.SIGINT)  # as Ctrl-C
-        process.wait(timeout=30)
+        # communicate drains the pipes, so a chatty server never blocks on a full one.
+        process.communicate(timeout=90)
     assert process.returncode == 0
