@@ -50,12 +50,12 @@ import numpy as np
 
 from tpru.diagnostics import InputError, Skips
 from tpru.schema import Episode
-from tpru.sources.frames import check_info, natural_key
+from tpru.sources.frames import check_info
 from tpru.sources.video import (
     REF_PRECISION,
-    VIDEO_SUFFIXES,
     UnreadableVideo,
     decoded_frames,
+    find_videos,
     open_video,
     sidecar_path,
     spread,
@@ -215,7 +215,7 @@ class LegoVideoSource:
     def iter_episodes(self) -> Iterator[Episode]:
         """One episode per readable video, in natural order of relative paths."""
         seen: set[str] = set()
-        for video in self._videos():
+        for video in find_videos(self.path):
             episode = self._episode(video)
             if episode is None:
                 continue
@@ -225,15 +225,6 @@ class LegoVideoSource:
                 continue
             seen.add(episode.id)
             yield episode
-
-    def _videos(self) -> list[Path]:
-        if self.path.is_file():
-            return [self.path]
-        found = [p for p in self.path.rglob("*")
-                 if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()
-                 and not any(part.startswith(".") for part in p.relative_to(self.path).parts)]
-        return sorted(found, key=lambda p: [natural_key(part)
-                                            for part in p.relative_to(self.path).parts])
 
     def _episode(self, video: Path) -> Episode | None:
         sidecar_file = sidecar_path(video)

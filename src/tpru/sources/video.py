@@ -72,6 +72,17 @@ def video_ref(path: str, seconds: float) -> str:
     return f"{path}{VIDEO_TIME_MARK}{seconds:.3f}"
 
 
+def find_videos(path: Path) -> list[Path]:
+    """`path` itself if it is a file, else the videos below it (hidden ones left out),
+    in natural order of their relative paths."""
+    if path.is_file():
+        return [path]
+    found = [p for p in path.rglob("*")
+             if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()
+             and not any(part.startswith(".") for part in p.relative_to(path).parts)]
+    return sorted(found, key=lambda p: [natural_key(part) for part in p.relative_to(path).parts])
+
+
 class VideoSource:
     """Episodes from a video file or a folder of videos (see the module docstring).
 
@@ -112,7 +123,7 @@ class VideoSource:
     def iter_episodes(self) -> Iterator[Episode]:
         """One episode per readable video, in natural order of relative paths."""
         seen: set[str] = set()
-        for video in self._videos():
+        for video in find_videos(self.path):
             episode = self._episode(video)
             if episode is None:
                 continue
@@ -122,15 +133,6 @@ class VideoSource:
                 continue
             seen.add(episode.id)
             yield episode
-
-    def _videos(self) -> list[Path]:
-        if self.path.is_file():
-            return [self.path]
-        found = [p for p in self.path.rglob("*")
-                 if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()
-                 and not any(part.startswith(".") for part in p.relative_to(self.path).parts)]
-        return sorted(found, key=lambda p: [natural_key(part)
-                                            for part in p.relative_to(self.path).parts])
 
     def _episode(self, video: Path) -> Episode | None:
         info_path = sidecar_path(video)
