@@ -266,10 +266,17 @@ def test_requests_are_handled_concurrently() -> None:
     assert replies == [200] * 4
 
 
+def _default_sigint() -> None:
+    # pytest-xdist workers ignore SIGINT, and an ignored signal stays ignored across exec:
+    # give the server the disposition a terminal would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(*args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "tpru.models.serve", *args], env=env,
-                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
 
 
 def test_cli_refuses_an_unknown_backend_in_one_line() -> None:
