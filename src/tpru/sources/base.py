@@ -11,11 +11,12 @@ of frame reference a source may produce:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from tpru.diagnostics import Skips
 from tpru.schema import Episode
 
 if TYPE_CHECKING:
@@ -52,6 +53,20 @@ class LoadedFrame:
     image: Image.Image | None = None
     error: str | None = None
     message: str = ""
+
+
+def unique_ids(found: Iterable[tuple[object, Episode]], skips: Skips) -> Iterator[Episode]:
+    """The episodes of ``(where, episode)`` pairs, skipping (and counting) a repeated id.
+
+    `where` names the file an episode came from, for the message.
+    """
+    seen: set[str] = set()
+    for where, episode in found:
+        if episode.id in seen:
+            skips.skip("duplicate_id", f"{where}: episode id {episode.id!r} is already used")
+            continue
+        seen.add(episode.id)
+        yield episode
 
 
 def split_video_ref(ref: str) -> tuple[str, float] | None:

@@ -53,6 +53,7 @@ from typing import Any
 
 from tpru.diagnostics import InputError, Skips
 from tpru.schema import Episode
+from tpru.sources.base import unique_ids
 from tpru.sources.frames import IMAGE_SUFFIXES, natural_key
 from tpru.sources.text import process_phrase
 
@@ -103,15 +104,8 @@ class HabitatSource:
 
     def iter_episodes(self) -> Iterator[Episode]:
         """Episodes file by file (natural order of paths), in each file's order."""
-        seen: set[str] = set()
-        for records in self.records:
-            for episode in self._read(records):
-                if episode.id in seen:
-                    self.skips.skip("duplicate_id", f"{records}: episode id {episode.id!r} "
-                                    "is already used")
-                    continue
-                seen.add(episode.id)
-                yield episode
+        yield from unique_ids(((records, episode) for records in self.records
+                               for episode in self._read(records)), self.skips)
 
     def _records_files(self) -> list[Path]:
         if self.path.is_file():

@@ -50,6 +50,7 @@ import numpy as np
 
 from tpru.diagnostics import InputError, Skips
 from tpru.schema import Episode
+from tpru.sources.base import unique_ids
 from tpru.sources.frames import check_info
 from tpru.sources.video import (
     REF_PRECISION,
@@ -214,17 +215,8 @@ class LegoVideoSource:
 
     def iter_episodes(self) -> Iterator[Episode]:
         """One episode per readable video, in natural order of relative paths."""
-        seen: set[str] = set()
-        for video in find_videos(self.path):
-            episode = self._episode(video)
-            if episode is None:
-                continue
-            if episode.id in seen:
-                self.skips.skip("duplicate_id", f"{video}: episode id {episode.id!r} "
-                                "is already used")
-                continue
-            seen.add(episode.id)
-            yield episode
+        found = ((video, self._episode(video)) for video in find_videos(self.path))
+        yield from unique_ids(((v, e) for v, e in found if e is not None), self.skips)
 
     def _episode(self, video: Path) -> Episode | None:
         sidecar_file = sidecar_path(video)

@@ -39,7 +39,7 @@ from PIL import Image
 
 from tpru.diagnostics import InputError, Skips
 from tpru.schema import Episode
-from tpru.sources.base import VIDEO_TIME_MARK, LoadedFrame
+from tpru.sources.base import VIDEO_TIME_MARK, LoadedFrame, unique_ids
 from tpru.sources.frames import EpisodeInfo, natural_key, read_episode_info
 
 if TYPE_CHECKING:
@@ -122,17 +122,8 @@ class VideoSource:
 
     def iter_episodes(self) -> Iterator[Episode]:
         """One episode per readable video, in natural order of relative paths."""
-        seen: set[str] = set()
-        for video in find_videos(self.path):
-            episode = self._episode(video)
-            if episode is None:
-                continue
-            if episode.id in seen:
-                self.skips.skip("duplicate_id", f"{video}: episode id {episode.id!r} "
-                                "is already used")
-                continue
-            seen.add(episode.id)
-            yield episode
+        found = ((video, self._episode(video)) for video in find_videos(self.path))
+        yield from unique_ids(((v, e) for v, e in found if e is not None), self.skips)
 
     def _episode(self, video: Path) -> Episode | None:
         info_path = sidecar_path(video)
