@@ -250,17 +250,24 @@ def _sample_html(dataset: Dataset, out: Path, split: str, sample: Sample, embed:
 
 def _img(dataset: Dataset, out: Path, relative: str, alt: str, embed: bool) -> str:
     """An ``<img>`` for one dataset image, or a visible note when the file is missing."""
+    return image_tag(dataset.image_path(relative), out, embed=embed, alt=alt, title=relative)
+
+
+def image_tag(path: Path, out: Path, *, embed: bool, alt: str, css: str = "thumb",
+              title: str | None = None) -> str:
+    """An ``<img>`` of a file for the page `out`: linked by a relative URL or inlined as a
+    data URI, or a visible note where the file is missing. Shared with the eval report."""
     e = html.escape
-    path = dataset.image_path(relative)
+    title = title if title is not None else str(path)
     if not path.is_file():
-        log.warning("view: %s: image not found", path)
-        return f'<span class="missing">[missing image {e(relative)}]</span>'
+        log.warning("%s: %s: image not found", out.name, path)
+        return f'<span class="missing">[missing image {e(title)}]</span>'
     if embed:
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         src = f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
     else:
         src = _relative_url(path, out.parent)
-    return f'<img class="thumb" src="{e(src)}" alt="{e(alt)}" title="{e(relative)}">'
+    return f'<img class="{css}" src="{e(src)}" alt="{e(alt)}" title="{e(title)}">'
 
 
 def _relative_url(path: Path, start: Path) -> str:

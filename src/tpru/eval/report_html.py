@@ -24,11 +24,8 @@ from __future__ import annotations
 import base64
 import html
 import logging
-import mimetypes
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from urllib.parse import quote
 
 from tpru.diagnostics import InputError
 from tpru.eval.plots import overall_chart, png_bytes, radar_chart, radars
@@ -36,6 +33,7 @@ from tpru.eval.report import Result, Run, Summary
 from tpru.eval.report_formats import Table, tables
 from tpru.eval.report_paper import Comparison
 from tpru.schema import IMAGE_OPTION, IMAGE_PLACEHOLDER
+from tpru.view import image_tag
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +134,8 @@ def write_html_report(runs: Sequence[Run], summary: Summary, out: Path, *,
              f"({summary.bootstrap} resamples, seed {summary.seed}). Items whose backend "
              "failed count as wrong and are counted under errors.</p>"]
     if charts is not None:
-        parts.append(_charts_html([_image_tag(Path(c), out, embed, Path(c).stem, "plot")
-                                   for c in charts]))
+        parts.append(_charts_html([image_tag(Path(c), out, embed=embed, alt=Path(c).stem,
+                                             css="plot") for c in charts]))
     elif plots:
         parts.append(_plots_html(summary, comparison))
     parts += [_table_html(table) for table in tables(summary, comparison)]
@@ -283,29 +281,6 @@ def _options_html(result: Result, images: Iterator[str]) -> list[str]:
 
 def _img(run: Run, image: str, out: Path, embed: bool, alt: str) -> str:
     """An ``<img>`` for one item image (as the run names it)."""
-    return _image_tag(run.image_path(image), out, embed, alt, "thumb", title=image)
+    return image_tag(run.image_path(image), out, embed=embed, alt=alt, title=image)
 
 
-def _image_tag(path: Path, out: Path, embed: bool, alt: str, css: str, *,
-               title: str | None = None) -> str:
-    """An ``<img>`` of a file, linked or inlined, or a visible note where it is missing."""
-    e = html.escape
-    title = title if title is not None else str(path)
-    if not path.is_file():
-        log.warning("report: %s: image not found", path)
-        return f'<span class="missing">[missing image {e(title)}]</span>'
-    if embed:
-        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        src = f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
-    else:
-        src = _relative_url(path, out.parent)
-    return f'<img class="{css}" src="{e(src)}" alt="{e(alt)}" title="{e(title)}">'
-
-
-def _relative_url(path: Path, start: Path) -> str:
-    """URL of `path` relative to folder `start`, or a file URI where none exists."""
-    try:
-        relative = os.path.relpath(os.path.abspath(path), os.path.abspath(start))
-    except ValueError:  # another drive on Windows: no relative path
-        return Path(os.path.abspath(path)).as_uri()
-    return quote(relative.replace(os.sep, "/"))
