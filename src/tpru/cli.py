@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_stats(sub, common)
     _add_view(sub, common)
     _add_eval(sub, common)
+    _add_audit(sub, common)
     _add_report(sub, common)
     _add_train(sub, common)
     return parser
@@ -105,9 +106,19 @@ def _add_build(sub: argparse._SubParsersAction[_Parser],
                "video:PATH (a file or folder of videos).\n"
                "Any config key can be set as key.sub=value, e.g. tasks.frames_per_sample=5 "
                "'split.ratios={train: 0.8, test: 0.2}'.\n"
-               "See every key and its default with: tpru build --print-config\n\n"
+               "See every key and its default with: tpru build --print-config\n"
+               "Model stages (docs/building.md): model.name=BACKEND:NAME with judge.enabled=true "
+               "(keep episodes the model judges to show a clear process) and/or "
+               "describe.mode=missing|always (the model writes descriptions, captions and "
+               "negatives); answers are cached, so a rebuild never asks twice. "
+               "audit.model=BACKEND:NAME audits the result for text-only shortcuts "
+               "(audit.max_lift=0.15 fails the build above it).\n\n"
                "Example:\n  tpru build --source frames:recordings --out data/tpru "
-               "--workers 2 tasks.negative_rate=0.25")
+               "--workers 2 tasks.negative_rate=0.25\n"
+               "  tpru build --source frames:recordings --out data/tpru "
+               "model.name=openai:Qwen2.5-VL-72B-Instruct "
+               "'model.options={base_url: \"http://localhost:8000/v1\"}' judge.enabled=true "
+               "describe.mode=missing")
     p.add_argument("config", nargs="*", metavar="CONFIG.yaml|key=value",
                    help="a YAML config file and/or key.sub=value overrides")
     p.add_argument("--source", action="append", default=[], metavar="KIND:PATH",
@@ -161,11 +172,16 @@ def _run_build(args: argparse.Namespace) -> int:
         return 0
     result = build(config, resume=args.resume, overwrite=args.overwrite,
                    show_progress=not args.quiet)
-    _print_build_summary(result.path, result.info)
+    _print_build_summary(result.path, result.info, result.calls)
+    if result.audit is not None:
+        from tpru.eval.audit_cli import report_outcome
+
+        return report_outcome(result.audit, str(config.audit.model))
     return 0
 
 
-def _print_build_summary(path: Path, info: dict[str, object]) -> None:
+def _print_build_summary(path: Path, info: dict[str, object],
+                         calls: dict[str, dict[str, int]] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -187,6 +203,15 @@ def _print_build_summary(path: Path, info: dict[str, object]) -> None:
     for stage, reasons in drops.items():
         if reasons:
             console.print(f"dropped {stage}: " + ", ".join(f"{k} {v}" for k, v in reasons.items()))
+    stages: dict[str, object] = info.get("model_stages") or {}  # type: ignore[assignment]
+    for name in ("judge", "describe"):
+        stage_counts = stages.get(name)
+        if isinstance(stage_counts, dict):
+            console.print(f"{name} ({stages['model']}): "
+                          + ", ".join(f"{k} {v}" for k, v in stage_counts.items()))
+    for stage, count in (calls or {}).items():
+        console.print(f"model calls, {stage}: {count['asked']} asked, {count['cached']} from "
+                      f"the cache, {count['errors']} failed")
 
 
 # ---------------------------------------------------------------- demo
@@ -346,6 +371,16 @@ def _add_eval(sub: argparse._SubParsersAction[_Parser],
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
     p.set_defaults(run=eval_command)
+
+
+def _add_audit(sub: argparse._SubParsersAction[_Parser],
+               common: _Parser) -> None:
+    from tpru.eval.audit_cli import DESCRIPTION, EPILOG, HELP, add_arguments, audit_command
+
+    p = sub.add_parser("audit", parents=[common], help=HELP, description=DESCRIPTION,
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    p.set_defaults(run=audit_command)
 
 
 def _add_report(sub: argparse._SubParsersAction[_Parser],

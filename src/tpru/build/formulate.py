@@ -13,7 +13,7 @@ import hashlib
 import random
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tpru.build.candidates import DistractorPolicy, FrameTable, NeighbourIndex, pick_distractors
@@ -50,6 +50,12 @@ class EpisodeInfo:
     scenario: str
     description: str | None
     rows: range
+    captions: dict[int, str] = field(default_factory=dict)
+    """The model's caption by frame position (describe stage), if any."""
+    negative: str | None = None
+    """A model-written description these frames do not show (describe stage), if any."""
+    paraphrases: tuple[str, ...] = ()
+    """Model paraphrases of `description` (describe stage)."""
 
 
 def choose_windows(n_frames: int, length: int, count: int, rng: random.Random
@@ -122,17 +128,22 @@ class Formulator:
             "split": split,
             "window": [int(self.table.position[r]) for r in window],
         }
+        if episode.captions:
+            meta["captions"] = [episode.captions.get(p) for p in meta["window"]]
         if task == "ordering":
             form = tcfg.ordering_forms[self._ordering_turn % len(tcfg.ordering_forms)]
             self._ordering_turn += 1
             if form == "letters":
-                intro = self._intro(episode.description, rng, meta)
+                intro = self._intro(episode.description, rng, meta, episode.paraphrases)
                 return ordering_letters(header, frames, intro, rng=rng, wording=wording,
                                         meta=meta)
         kind, shown_description = self._negative(episode, split, rng)
-        intro = self._intro(shown_description, rng, meta)
+        intro = self._intro(shown_description, rng, meta,
+                            episode.paraphrases if kind != "mismatch" else ())
         if kind == "mismatch":
             meta["shown_description"] = shown_description
+            if episode.negative and shown_description == episode.negative:
+                meta["negative_source"] = "model"
         if task == "ordering":
             gold = self.balancer.draw((split, task), tcfg.candidates + 1)
             return ordering_options(header, frames, intro, candidates=tcfg.candidates,
@@ -155,10 +166,19 @@ class Formulator:
                      candidates=tcfg.candidates, gold=gold, negative_kind=kind, rng=rng,
                      wording=wording, meta=meta)
 
-    def _intro(self, description: str | None, rng: random.Random, meta: dict[str, Any]) -> str:
+    def _intro(self, description: str | None, rng: random.Random, meta: dict[str, Any],
+               paraphrases: Sequence[str] = ()) -> str:
+        """The description sentence; with model `paraphrases`, one of them replaces the
+        description at ``text.paraphrase_rate`` (recorded in ``meta.description_paraphrase``)."""
         if not description:
             meta["description_template"] = None
             return ""
+        if paraphrases:
+            chosen = None
+            if rng.random() < self.config.text.paraphrase_rate:
+                chosen = rng.randrange(len(paraphrases))
+                description = paraphrases[chosen]
+            meta["description_paraphrase"] = chosen
         sentence, template = description_sentence(description, rng,
                                                   self.config.text.paraphrase_rate)
         meta["description_template"] = template
@@ -179,6 +199,8 @@ class Formulator:
             self.skipped["negative_impossible"] += 1
             return None, episode.description
         kind = rng.choice(kinds)
+        if kind == "mismatch" and episode.negative:
+            return kind, episode.negative
         if kind == "mismatch":
             other = self.pool.negative_for(split, episode.scenario, episode.description, rng)
             if other is not None:

@@ -164,7 +164,9 @@ def measure_episode(episode: Episode, ordinal: int, config: BuildConfig,
                     stage_dir: Path) -> EpisodeResult:
     """Filter and measure one episode (see the module docstring)."""
     fcfg = config.filter
-    if config.text.require_description and not (episode.description or "").strip():
+    # With a describe stage the model may still write the description (checked in pass 2).
+    if config.text.require_description and config.describe.mode == "never" \
+            and not (episode.description or "").strip():
         return EpisodeResult({**_record(episode, ordinal, Counter(), {}),
                               "dropped": "no_description",
                               "message": f"episode {episode.id}: no description "

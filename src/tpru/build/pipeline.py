@@ -30,9 +30,9 @@ from array import array
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,14 +42,19 @@ from tpru.build.config import BuildConfig
 from tpru.build.formulate import EpisodeInfo, Formulator
 from tpru.build.images import THUMB_SIDE
 from tpru.build.measure import EpisodeResult, measure_episode, stage_path
+from tpru.build.model_stages import EpisodeNotes, StagesResult, check_prompts, run_model_stages
 from tpru.build.split import assign_splits, check_leakage, group_episodes
 from tpru.config import to_dict
 from tpru.dataset import BUILD_FILE, IMAGES_DIR
 from tpru.diagnostics import InputError, Skips
+from tpru.models import Backend, check_backend, open_backend
 from tpru.progress import progress_bar
 from tpru.schema import SCHEMA_VERSION, Episode, dumps
 from tpru.sources import open_source
 from tpru.sources.base import Source
+
+if TYPE_CHECKING:
+    from tpru.eval.audit import AuditResult
 
 log = logging.getLogger("tpru")
 
@@ -58,6 +63,7 @@ STATE = "state.json"
 RECORDS = "episodes.jsonl"
 THUMBS = "thumbs.u8"
 EMBEDDINGS = "embeddings.f32"
+AUDIT_DIR = "audit"
 
 RUNTIME_ONLY = ("out", "workers", "strict")
 """Config fields that never change a finished build's output, left out of ``build.json``."""
@@ -65,8 +71,22 @@ RUNTIME_ONLY = ("out", "workers", "strict")
 
 @dataclass(frozen=True)
 class BuildResult:
+    """A finished build.
+
+    Attributes:
+        path: the dataset folder.
+        info: what ``build.json`` holds.
+        calls: per model stage, requests ``asked`` of the model, answered from the
+            ``cached`` answers, and ``errors`` (empty without model stages). Not in
+            build.json: a rebuild asks nothing and would otherwise differ.
+        audit: the audit of the finished dataset (``audit.model``), written to
+            ``<path>/audit``; None without one.
+    """
+
     path: Path
     info: dict[str, Any]
+    calls: dict[str, dict[str, int]] = field(default_factory=dict)
+    audit: AuditResult | None = None
 
 
 def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
@@ -83,6 +103,12 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
                **config.source_options}
     sources = [(spec, open_source(spec, skips=skips, options=options))
                for spec in config.sources]
+    if config.uses_model:
+        assert config.model.name is not None
+        check_backend(config.model.name, **config.model.options)
+        check_prompts(config)
+    if config.audit.model and (config.audit.model != config.model.name or config.audit.options):
+        check_backend(config.audit.model, **config.audit.options)
     fingerprint = _fingerprint(config)
     work = partial / WORK
     if partial.exists() and resume:
@@ -97,9 +123,33 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
         (partial / STATE).write_text(json.dumps({"fingerprint": fingerprint}))
 
     _measure_all(config, sources, work, skips, show_progress)
-    info = _formulate_all(config, partial, skips, show_progress)
+    backend = None
+    stages = None
+    if config.uses_model:
+        assert config.model.name is not None
+        backend = open_backend(config.model.name, **config.model.options)
+        stages = run_model_stages(config, work, work / RECORDS, backend=backend,
+                                  show_progress=show_progress)
+    info = _formulate_all(config, partial, skips, show_progress, stages)
     _finish(partial, out, info)
-    return BuildResult(out, info)
+    audit = _audit(config, out, backend, show_progress) if config.audit.model else None
+    return BuildResult(out, info, stages.calls if stages else {}, audit)
+
+
+def _audit(config: BuildConfig, out: Path, backend: Backend | None,
+           show_progress: bool) -> AuditResult:
+    """Audit the finished dataset into ``<out>/audit`` (see `tpru.eval.audit`)."""
+    from tpru.eval.audit import run_audit
+
+    acfg = config.audit
+    assert acfg.model is not None
+    same = acfg.model == config.model.name and not acfg.options
+    options = config.model.options if same else acfg.options
+    return run_audit(out, acfg.model, out / AUDIT_DIR, controls=acfg.controls, split=acfg.split,
+                     limit=acfg.limit, backend_options=options,
+                     batch_size=config.model.batch_size, max_new_tokens=acfg.max_new_tokens,
+                     seed=config.seed, max_lift=acfg.max_lift, min_samples=acfg.min_samples,
+                     show_progress=show_progress, backend=backend if same else None)
 
 
 def _check_target(out: Path, overwrite: bool) -> None:
@@ -255,8 +305,9 @@ class Pass1:
     frames_read: int
 
 
-def _load_tables(work: Path) -> Pass1:
-    """Stream the episode records into compact per-frame arrays."""
+def _load_tables(work: Path, config: BuildConfig, notes: dict[str, EpisodeNotes]) -> Pass1:
+    """Stream the episode records into compact per-frame arrays, applying the model
+    stages' `notes` (episodes the judge dropped, model descriptions)."""
     episodes: list[EpisodeInfo] = []
     # Compact buffers rather than lists of Python objects: pass 2 holds a row per frame.
     digests = bytearray()
@@ -281,6 +332,15 @@ def _load_tables(work: Path) -> Pass1:
             for reason, items in record["examples"].items():
                 kept = examples.setdefault(reason, [])
                 kept.extend(items[: max(0, 5 - len(kept))])
+            ep = record["episode"]
+            note = notes.get(ep["id"], EpisodeNotes())
+            description = _description(config, ep.get("description") or None, note)
+            if not record["dropped"] and note.drop:
+                record["dropped"], record["message"] = note.drop, note.message
+            elif not record["dropped"] and config.text.require_description and not description:
+                record["dropped"] = "no_description"
+                record["message"] = (f"episode {ep['id']}: no description from the source or "
+                                     "the model (text.require_description is on)")
             if record["dropped"]:
                 episode_drops[record["dropped"]] += 1
                 kept = examples.setdefault(record["dropped"], [])
@@ -294,9 +354,10 @@ def _load_tables(work: Path) -> Pass1:
                 phashes.append(frame["phash"])
                 positions.append(frame["index"])
             dim = record["embedding_dim"]
-            ep = record["episode"]
-            episodes.append(EpisodeInfo(ep["id"], ep["scenario"], ep.get("description"),
-                                        range(start, len(phashes))))
+            episodes.append(EpisodeInfo(ep["id"], ep["scenario"], description,
+                                        range(start, len(phashes)), captions=note.captions,
+                                        negative=note.negative,
+                                        paraphrases=note.paraphrases))
     n = len(phashes)
     episode_of = np.zeros(n, dtype=np.int32)
     for e, info in enumerate(episodes):
@@ -314,10 +375,18 @@ def _load_tables(work: Path) -> Pass1:
     return Pass1(episodes, table, frame_drops, episode_drops, examples, frames_read)
 
 
+def _description(config: BuildConfig, source: str | None, note: EpisodeNotes) -> str | None:
+    """The episode's description: the model's (``describe.mode``: always, or missing and
+    the source gave none) when it wrote one, else the source's."""
+    if note.description and (config.describe.mode == "always" or not source):
+        return note.description
+    return source
+
+
 def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
-                   show_progress: bool) -> dict[str, Any]:
+                   show_progress: bool, stages: StagesResult | None) -> dict[str, Any]:
     work = partial / WORK
-    loaded = _load_tables(work)
+    loaded = _load_tables(work, config, stages.notes if stages else {})
     episodes, table = loaded.episodes, loaded.table
     if not episodes:
         drops = loaded.frame_drops + loaded.episode_drops + skips.counts
@@ -379,7 +448,8 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
         # keep the examples of both.
         examples[reason] = [*items, *examples.get(reason, [])]
     config_data = {k: v for k, v in to_dict(config).items() if k not in RUNTIME_ONLY}
-    return {
+    extra = {"model_stages": stages.report} if stages else {}
+    return {**extra,
         "tpru_version": __version__,
         "schema_version": SCHEMA_VERSION,
         "seed": config.seed,

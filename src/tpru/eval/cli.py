@@ -69,6 +69,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="sampling temperature; 0 is greedy (default 0)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the per-item sampling seeds and of the random model (default 0)")
+    add_backend_options(p)
+    p.add_argument("--cache-dir", type=Path, metavar="DIR",
+                   help="where benchmark images are written, named by content "
+                        "(default $TPRU_CACHE/images or ~/.cache/tpru/images)")
+
+
+def add_backend_options(p: argparse.ArgumentParser) -> None:
+    """The options that `backend_options` reads (``tpru eval``, ``tpru audit``)."""
     p.add_argument("--base-url", metavar="URL",
                    help="server of an openai: model, e.g. http://localhost:8000/v1")
     p.add_argument("--concurrency", type=int, metavar="N",
@@ -76,9 +84,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a backend option, e.g. dtype=bfloat16 or max_pixels=401408 (hf); "
                         "repeatable")
-    p.add_argument("--cache-dir", type=Path, metavar="DIR",
-                   help="where benchmark images are written, named by content "
-                        "(default $TPRU_CACHE/images or ~/.cache/tpru/images)")
 
 
 def backend_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from typing import Any
 from tpru.diagnostics import InputError
 from tpru.models.base import Backend, Request, Response
 
-__all__ = ["BACKENDS", "Backend", "Request", "Response", "open_backend"]
+__all__ = ["BACKENDS", "Backend", "Request", "Response", "check_backend", "open_backend"]
 
 BACKENDS: dict[str, str] = {
     "hf": "tpru.models.hf:HFBackend",
@@ -61,6 +61,28 @@ def open_backend(spec: str, **options: Any) -> Backend:
         InputError: an unknown kind, a malformed spec, an unknown option, or a
             missing optional dependency (with the command that installs it).
     """
+    kind, name, factory = _resolve(spec, options)
+    if kind == "blind":
+        blind: Backend = factory(open_backend(name, **options))
+        return blind
+    # Backends import their heavy dependencies (transformers, vllm) when built.
+    with _install_hint(kind):
+        backend: Backend = factory(**options) if kind in _NO_NAME else factory(name, **options)
+    return backend
+
+
+def check_backend(spec: str, **options: Any) -> None:
+    """Everything `open_backend` checks before it loads a model: the spec's form, the
+    options' names and that the backend's module imports. Cheap: nothing is loaded.
+
+    Raises:
+        InputError: as `open_backend`.
+    """
+    _resolve(spec, options)
+
+
+def _resolve(spec: str, options: dict[str, Any]) -> tuple[str, str, Any]:
+    """The kind, name and class of `spec`, with its form and `options` checked."""
     kind, sep, name = spec.partition(":")
     kinds = ", ".join(sorted(BACKENDS))
     if kind not in BACKENDS:
@@ -72,14 +94,11 @@ def open_backend(spec: str, **options: Any) -> Backend:
         form = "blind:<another backend>" if kind == "blind" else f"{kind}:NAME"
         raise InputError(f"backend {spec!r} is not of the form {form}")
     if kind == "blind":
-        blind: Backend = _load("blind")(open_backend(name, **options))
-        return blind
+        _resolve(name, options)
+        return kind, name, _load(kind)
     factory = _load(kind)
     _check_options(kind, factory, options)
-    # Backends import their heavy dependencies (transformers, vllm) when built.
-    with _install_hint(kind):
-        backend: Backend = factory(**options) if kind in _NO_NAME else factory(name, **options)
-    return backend
+    return kind, name, factory
 
 
 def _load(kind: str) -> Any:

@@ -1,0 +1,442 @@
+"""The model-in-the-loop stages of a build: a judge that filters episodes, and descriptions.
+
+The paper has a large VLM keep the sequences "in clear chronological order"
+and write their descriptions. Here any backend does it (``model.name``),
+between pass 1 (frames read and filtered) and pass 2 (samples written):
+
+- judge (``judge.enabled``): shown up to ``model.max_images`` of an episode's
+  kept frames, the model answers whether they show one clear process with
+  meaningful change. "no" drops the episode (``judge_rejected``); an answer
+  that is neither, or a failed request, keeps or drops it by
+  ``judge.on_unclear`` (``judge_unclear``).
+- describe (``describe.mode``): the model writes the process as a gerund
+  phrase ("Process: stacking ...") and a caption per shown frame ("Step 1:
+  ..."); then, given that description, a plausible description of a process
+  the frames do not show ("Wrong process: ..."), refused when its words
+  overlap the positive's by more than ``describe.max_overlap``; and
+  optionally paraphrases of the description.
+
+Every answer is cached by content (see `tpru.build.model_calls`), so a
+rebuild asks nothing twice, and the stages' results are a pure function of
+the cached answers: the build stays byte-identical. Decisions and refusals
+are counted in ``build.json`` under ``model_stages``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tpru.build.config import BuildConfig
+from tpru.build.describe import clean_description, normalise_text
+from tpru.build.measure import stage_path
+from tpru.build.model_calls import (
+    ModelCaller,
+    Question,
+    default_cache_dir,
+    fill_prompt,
+    image_lines,
+    read_prompt,
+)
+from tpru.diagnostics import InputError
+from tpru.models import Backend, open_backend
+from tpru.progress import progress_bar
+
+SCENARIO_WORDS = {"robot": "robot manipulation", "lego": "LEGO assembly",
+                  "gui": "operating a graphical user interface", "nav": "embodied navigation"}
+"""How a prompt names a scenario; other scenarios are named as they are."""
+
+CHUNK = 64
+"""Episodes handled together: their questions go to the model in batches."""
+
+STOPWORDS = frozenset({"a", "an", "the", "of", "on", "in", "into", "onto", "to", "from", "with",
+                       "and", "or", "then", "at", "by", "for", "its", "their", "it", "them",
+                       "is", "are"})
+"""Words left out when comparing a negative description with the positive one."""
+
+
+@dataclass
+class EpisodeNotes:
+    """What the model stages decided and wrote for one episode.
+
+    Attributes:
+        drop: ``judge_rejected`` or ``judge_unclear`` when the episode goes, else None.
+        message: the reason with the model's answer, for ``drop_examples``.
+        description: the model's description (a gerund phrase), or None.
+        captions: frame position in the episode -> the model's caption.
+        negative: a model-written description the frames do not show, or None.
+        paraphrases: model paraphrases of `description` (or of the source's).
+    """
+
+    drop: str | None = None
+    message: str = ""
+    description: str | None = None
+    captions: dict[int, str] = field(default_factory=dict)
+    negative: str | None = None
+    paraphrases: tuple[str, ...] = ()
+
+
+@dataclass
+class StagesResult:
+    """Notes per episode id, the deterministic counts for build.json, and the call counts."""
+
+    notes: dict[str, EpisodeNotes]
+    report: dict[str, Any]
+    calls: dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True)
+class _Episode:
+    id: str
+    scenario: str
+    description: str | None
+    positions: tuple[int, ...]
+    images: tuple[str, ...]
+    digests: tuple[str, ...]
+
+
+# ---------------------------------------------------------------- parsing answers
+
+_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
+_VERDICT = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
+_LABELLED = re.compile(r"^[\s*#>_-]*(?P<label>[a-z][a-z ]{0,20}?)\s*(?P<number>\d+)?\s*"
+                       r"[*_]*\s*[:.)\-–]\s*[*_]*\s*(?P<text>.+)$", re.IGNORECASE)
+_NUMBERED = re.compile(r"^\s*(?:\d+[.):]|[-*•])\s*(?P<text>.+)$")
+
+
+def parse_verdict(text: str) -> bool | None:
+    """The judge's yes (True) or no (False): inside ``<answer>`` tags if any, else the
+    first "yes" or "no" word; None when there is neither.
+
+    Example:
+        >>> parse_verdict("Yes, the frames show stacking."), parse_verdict("**No**.")
+        (True, False)
+        >>> parse_verdict("The frames are unclear.") is None
+        True
+    """
+    tagged = _ANSWER_TAG.search(text)
+    match = _VERDICT.search(tagged.group(1) if tagged else text)
+    return None if match is None else match.group(1).lower() == "yes"
+
+
+def _phrase(text: str) -> str | None:
+    """A cleaned description phrase, or None when `text` does not look like one."""
+    text = text.strip().strip("\"'`*_ ").strip()
+    text = clean_description(text)
+    words = text.split()
+    if not 2 <= len(words) <= 40 or "<" in text or not re.search(r"[a-zA-Z]{2}", text):
+        return None
+    return text
+
+
+def parse_description(text: str) -> tuple[str | None, dict[int, str]]:
+    """The ``Process:`` phrase and the ``Step k:`` captions (1-based k) of an answer.
+
+    An answer of one line without labels is taken as the phrase itself.
+
+    Example:
+        >>> parse_description("Process: stacking the red block\\nStep 1: a red block\\n"
+        ...                   "Step 2: the block on top")
+        ('stacking the red block', {1: 'a red block', 2: 'the block on top'})
+    """
+    description = None
+    captions: dict[int, str] = {}
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    for line in lines:
+        match = _LABELLED.match(line)
+        if match is None:
+            continue
+        label = match.group("label").strip().lower()
+        if label in ("process", "description") and description is None:
+            description = _phrase(match.group("text"))
+        elif label in ("step", "frame") and match.group("number"):
+            caption = " ".join(match.group("text").split()).strip("*_ ")
+            if caption:
+                captions.setdefault(int(match.group("number")), caption)
+    if description is None and not captions and len(lines) == 1:
+        description = _phrase(lines[0])
+    return description, captions
+
+
+def parse_negative(text: str) -> str | None:
+    """The phrase after ``Wrong process:`` (or the only line of the answer)."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    for line in lines:
+        match = _LABELLED.match(line)
+        if match is not None and match.group("label").strip().lower() in (
+                "wrong process", "process", "negative", "description"):
+            return _phrase(match.group("text"))
+    return _phrase(lines[0]) if len(lines) == 1 else None
+
+
+def parse_paraphrases(text: str) -> list[str]:
+    """Phrases one per line, numbering and bullets removed, in order."""
+    phrases = []
+    for line in text.strip().splitlines():
+        match = _NUMBERED.match(line)
+        phrase = _phrase(match.group("text") if match else line)
+        if phrase is not None:
+            phrases.append(phrase)
+    return phrases
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in normalise_text(text).split() if w not in STOPWORDS}
+
+
+def word_overlap(a: str, b: str) -> float:
+    """Jaccard overlap of the content words of two phrases (0: none, 1: the same words)."""
+    x, y = content_words(a), content_words(b)
+    return len(x & y) / len(x | y) if x | y else 1.0
+
+
+# ---------------------------------------------------------------- the stages
+
+
+def run_model_stages(config: BuildConfig, work: Path, records: Path, *,
+                     backend: Backend | None = None, show_progress: bool = True
+                     ) -> StagesResult:
+    """Judge and describe the episodes pass 1 kept (records in `records`, frames staged
+    under ``work/frames``) with `backend` (None: open ``model.name``); see the module
+    docstring."""
+    mcfg = config.model
+    assert mcfg.name is not None  # BuildConfig refuses model stages without a model
+    if backend is None:
+        backend = open_backend(mcfg.name, **mcfg.options)
+    cache_dir = Path(mcfg.cache) if mcfg.cache else default_cache_dir()
+
+    def caller(stage: str) -> ModelCaller:
+        return ModelCaller(backend, spec=mcfg.name or "", options=mcfg.options,
+                           cache_dir=cache_dir, stage=stage, batch_size=mcfg.batch_size,
+                           max_new_tokens=mcfg.max_new_tokens)
+
+    stages = _Stages(config, caller)
+    episodes = list(_kept_episodes(records, work / "frames", mcfg.max_images))
+    notes: dict[str, EpisodeNotes] = {}
+    with progress_bar(f"asking {mcfg.name}", show=show_progress, unit="episodes",
+                      total=len(episodes)) as bar:
+        for start in range(0, len(episodes), CHUNK):
+            chunk = episodes[start:start + CHUNK]
+            notes.update(stages.run(chunk))
+            bar.advance(len(chunk))
+    return StagesResult(notes, stages.report(), stages.calls())
+
+
+def _kept_episodes(records: Path, stage: Path, max_images: int) -> Iterator[_Episode]:
+    with records.open(encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            frames = record["frames"]
+            if record["dropped"] or not frames:
+                continue
+            shown = _spread(len(frames), max_images)
+            episode = record["episode"]
+            yield _Episode(
+                id=episode["id"], scenario=episode["scenario"],
+                description=episode.get("description") or None,
+                positions=tuple(frames[i]["index"] for i in shown),
+                images=tuple(str(stage_path(stage, frames[i]["digest"], frames[i]["ext"]))
+                             for i in shown),
+                digests=tuple(frames[i]["digest"] for i in shown))
+
+
+def _spread(n: int, most: int) -> list[int]:
+    """Up to `most` indices spread evenly over range(n), first and last included."""
+    if n <= most:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (most - 1)) for i in range(most)})
+
+
+class _Stages:
+    """The judge and describe stages over chunks of episodes, with their counts."""
+
+    def __init__(self, config: BuildConfig, caller: Any) -> None:
+        self.config = config
+        self.judge = caller("judge") if config.judge.enabled else None
+        dcfg = config.describe
+        self.describe = caller("describe") if dcfg.mode != "never" else None
+        self.negative = caller("negative") if dcfg.mode != "never" and dcfg.negatives else None
+        self.paraphrase = caller("paraphrase") if dcfg.mode != "never" and dcfg.paraphrases \
+            else None
+        self.sources = prompt_files(config)
+        self.prompts = {stage: read_prompt(path, stage) for stage, path in self.sources.items()}
+        self.counts: dict[str, Counter[str]] = {"judge": Counter(), "describe": Counter()}
+
+    def run(self, chunk: Sequence[_Episode]) -> dict[str, EpisodeNotes]:
+        notes = {episode.id: EpisodeNotes() for episode in chunk}
+        if self.judge is not None:
+            self._judge(chunk, notes)
+        if self.describe is not None:
+            kept = [e for e in chunk if notes[e.id].drop is None]
+            self._describe(kept, notes)
+        return notes
+
+    def _values(self, stage: str, episode: _Episode, **extra: str) -> dict[str, str]:
+        values = {"images": image_lines(len(episode.images)), "n": str(len(episode.images)),
+                  "scenario": SCENARIO_WORDS.get(episode.scenario, episode.scenario), **extra}
+        return {k: values[k] for k in PLACEHOLDERS[stage]}
+
+    def _question(self, stage: str, episode: _Episode, *, images: bool = True,
+                  **extra: str) -> Question:
+        prompt = fill_prompt(self.prompts[stage], self._values(stage, episode, **extra),
+                             where=self.sources[stage] or f"the built-in {stage} prompt")
+        if not images:
+            return Question(episode.id, prompt)
+        return Question(episode.id, prompt, episode.images, episode.digests)
+
+    def _judge(self, chunk: Sequence[_Episode], notes: dict[str, EpisodeNotes]) -> None:
+        assert self.judge is not None
+        counts = self.counts["judge"]
+        on_unclear = self.config.judge.on_unclear
+        for answer in self.judge.ask([self._question("judge", e) for e in chunk]):
+            verdict = None if answer.error else parse_verdict(answer.text)
+            note = notes[answer.question.episode]
+            said = answer.error or " ".join(answer.text.split())[:160]
+            if verdict is True:
+                counts["kept"] += 1
+            elif verdict is False:
+                counts["rejected"] += 1
+                note.drop = "judge_rejected"
+                note.message = f"episode {answer.question.episode}: the judge said {said!r}"
+            else:
+                counts["errors" if answer.error else "unclear"] += 1
+                if on_unclear == "drop":
+                    note.drop = "judge_unclear"
+                    note.message = (f"episode {answer.question.episode}: no yes or no in "
+                                    f"the judge's answer {said!r}")
+
+    def _describe(self, episodes: Sequence[_Episode], notes: dict[str, EpisodeNotes]) -> None:
+        assert self.describe is not None
+        dcfg = self.config.describe
+        counts = self.counts["describe"]
+        todo = {e.id: e for e in episodes if dcfg.mode == "always" or not e.description}
+        counts["kept_source"] += len(episodes) - len(todo)
+        for answer in self.describe.ask([self._question(
+                "describe", e, captions=self._caption_request(len(e.images)))
+                for e in todo.values()]):
+            episode = todo[answer.question.episode]
+            description, captions = parse_description(answer.text)
+            note = notes[episode.id]
+            if description is None:
+                counts["errors" if answer.error else "unparsed"] += 1
+            else:
+                counts["described"] += 1
+                note.description = description
+            if dcfg.captions:
+                note.captions = {episode.positions[k - 1]: text for k, text in captions.items()
+                                 if 1 <= k <= len(episode.positions)}
+                counts["captions"] += len(note.captions)
+        described = [(e, d) for e in episodes
+                     if (d := notes[e.id].description or e.description)]
+        if self.negative is not None:
+            self._negatives(described, notes)
+        if self.paraphrase is not None:
+            self._paraphrases(described, notes)
+
+    def _caption_request(self, count: int) -> str:
+        if not self.config.describe.captions:
+            return ""
+        return (f'Then write one line per frame, from "Step 1: " to "Step {count}: ", each '
+                "saying briefly what that frame shows.")
+
+    def _negatives(self, described: Sequence[tuple[_Episode, str]],
+                   notes: dict[str, EpisodeNotes]) -> None:
+        assert self.negative is not None
+        counts = self.counts["describe"]
+        limit = self.config.describe.max_overlap
+        positives = {e.id: d for e, d in described}
+        questions = [self._question("negative", e, description=clean_description(d))
+                     for e, d in described]
+        for answer in self.negative.ask(questions):
+            positive = positives[answer.question.episode]
+            negative = parse_negative(answer.text)
+            if negative is None:
+                counts["negatives_unparsed"] += 1
+            elif normalise_text(negative) == normalise_text(positive) \
+                    or word_overlap(negative, positive) > limit:
+                counts["negatives_too_close"] += 1
+            else:
+                counts["negatives"] += 1
+                notes[answer.question.episode].negative = negative
+
+    def _paraphrases(self, described: Sequence[tuple[_Episode, str]],
+                     notes: dict[str, EpisodeNotes]) -> None:
+        assert self.paraphrase is not None
+        counts = self.counts["describe"]
+        wanted = self.config.describe.paraphrases
+        positives = {e.id: d for e, d in described}
+        questions = [self._question("paraphrase", e, images=False,
+                                    description=clean_description(d), count=str(wanted))
+                     for e, d in described]
+        for answer in self.paraphrase.ask(questions):
+            positive = positives[answer.question.episode]
+            seen = {normalise_text(positive)}
+            kept: list[str] = []
+            for phrase in parse_paraphrases(answer.text):
+                key = normalise_text(phrase)
+                if key not in seen and len(kept) < wanted:
+                    seen.add(key)
+                    kept.append(phrase)
+            counts["paraphrases"] += len(kept)
+            notes[answer.question.episode].paraphrases = tuple(kept)
+
+    def report(self) -> dict[str, Any]:
+        """The deterministic counts for build.json (no cache hits: those vary by run)."""
+        report: dict[str, Any] = {"model": self.config.model.name}
+        for stage in ("judge", "describe"):
+            if getattr(self, stage) is not None:
+                report[stage] = {k: v for k, v in sorted(self.counts[stage].items()) if v}
+        return report
+
+    def calls(self) -> dict[str, dict[str, int]]:
+        callers = {"judge": self.judge, "describe": self.describe, "negative": self.negative,
+                   "paraphrase": self.paraphrase}
+        return {name: {k: c.counts[k] for k in ("asked", "cached", "errors")}
+                for name, c in callers.items() if c is not None}
+
+
+def prompt_files(config: BuildConfig) -> dict[str, str | None]:
+    """The prompt file of each stage that runs (None: the built-in prompt)."""
+    dcfg = config.describe
+    files: dict[str, str | None] = {}
+    if config.judge.enabled:
+        files["judge"] = config.judge.prompt
+    if dcfg.mode != "never":
+        files["describe"] = dcfg.prompt
+        if dcfg.negatives:
+            files["negative"] = dcfg.negative_prompt
+        if dcfg.paraphrases:
+            files["paraphrase"] = dcfg.paraphrase_prompt
+    return files
+
+
+PLACEHOLDERS = {
+    "judge": ("images", "n", "scenario"),
+    "describe": ("images", "n", "scenario", "captions"),
+    "negative": ("images", "n", "scenario", "description"),
+    "paraphrase": ("description", "count"),
+}
+"""The placeholders each stage's prompt may use."""
+
+
+def check_prompts(config: BuildConfig) -> None:
+    """Read and fill the configured prompt files now, so a bad one fails before any work.
+
+    Raises:
+        InputError: a file that cannot be read, an unknown placeholder, or a prompt
+            about images without ``{images}``.
+    """
+    example = {"images": image_lines(2), "n": "2", "scenario": "robot manipulation",
+               "description": "stacking the red block", "count": "2", "captions": ""}
+    for stage, path in prompt_files(config).items():
+        where = path or f"the built-in {stage} prompt"
+        text = read_prompt(path, stage)
+        fill_prompt(text, {k: example[k] for k in PLACEHOLDERS[stage]}, where=where)
+        if "images" in PLACEHOLDERS[stage] and "{images}" not in text:
+            raise InputError(f"{where}: the {stage} prompt must say where the frames go "
+                             "with {images}")

@@ -1,0 +1,393 @@
+"""The audit: how far a model gets above chance on a built dataset without looking.
+
+A dataset built by ``tpru build`` should not be answerable from its text:
+the negatives and distractors were designed so that the question, the
+option wording and the answer letters give nothing away. The audit measures
+that with controls, each a run of `tpru.eval.runner.run_eval`:
+
+- ``blind``: the model with every image removed (`BlindBackend`);
+- ``shuffled``: the model with each item's images in a seeded random order
+  (one permutation of all of them, question and option images together,
+  never the identity), so that the images no longer match the question;
+- ``full``: the model as it is, for reference (never checked against the
+  threshold: it is meant to be above chance).
+
+A model that reads the images falls to chance under both shortcut controls;
+whatever stays above chance comes from the text, the options or the answer
+priors. Per item, chance is ``1/len(options)`` for a choice item and
+``1/k!`` for a letter-sequence item of k images; a group's chance is the mean
+over its items, and its **lift** is accuracy minus chance (fractions 0-1).
+
+An audit is a folder::
+
+    OUT/
+      blind/        run folders (run.json, results.jsonl), resumable
+      shuffled/
+      audit.json    settings, every group's numbers, the failures, passed
+      audit.md      a table per control, failures first
+
+Example:
+    >>> result = run_audit("data/mine", "hf:Qwen/Qwen2.5-VL-7B-Instruct",   # doctest: +SKIP
+    ...                    "data/mine/audit", split="test", max_lift=0.15)
+    >>> result.passed, [g.group for g in result.failures]                   # doctest: +SKIP
+    (False, ['next_frame'])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tpru import __version__
+from tpru.dataset import Dataset
+from tpru.diagnostics import InputError, Skips
+from tpru.eval.benchmarks import load_benchmark
+from tpru.eval.cli import default_cache_dir
+from tpru.eval.items import Benchmark, Item
+from tpru.eval.report import Result, bootstrap_intervals, load_run
+from tpru.eval.runner import RUN_FILE, run_eval
+from tpru.models import open_backend
+from tpru.models.base import Backend
+from tpru.models.baselines import BlindBackend
+
+log = logging.getLogger("tpru.eval")
+
+CONTROLS = ("blind", "shuffled", "full")
+DEFAULT_CONTROLS = ("blind", "shuffled")
+SHORTCUT_CONTROLS = ("blind", "shuffled")
+"""The controls a model should be at chance under; only these are checked against max_lift."""
+
+GROUPINGS = ("overall", "task", "scenario", "negative")
+"""How a control's items are grouped, in report order (``negative``: positive vs negative)."""
+
+AUDIT_FILE = "audit.json"
+REPORT_FILE = "audit.md"
+SCHEMA_VERSION = 1
+BOOTSTRAP_RESAMPLES = 1000
+
+
+@dataclass(frozen=True)
+class AuditGroup:
+    """One control's numbers on one group of items (fractions 0-1).
+
+    Attributes:
+        control: ``blind``, ``shuffled`` or ``full``.
+        by: the grouping: ``overall``, ``task``, ``scenario`` or ``negative``.
+        group: the group's name (``overall``, ``next_frame``, ``robot``, ``negative``...).
+        n: items in the group; correct: how many the control answered right.
+        accuracy: correct / n; chance: the mean chance of the group's items.
+        lift: accuracy - chance.
+        low, high: the 95% bootstrap interval of the accuracy.
+    """
+
+    control: str
+    by: str
+    group: str
+    n: int
+    correct: int
+    accuracy: float
+    chance: float
+    lift: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """What `run_audit` found.
+
+    Attributes:
+        path: the audit folder.
+        groups: every control x group, controls in the order run.
+        max_lift: the threshold the groups were checked against (None: not checked).
+        min_samples: groups with fewer items are never failures (too noisy).
+        failures: shortcut-control groups with ``n >= min_samples`` and
+            ``lift > max_lift``, the largest lift first.
+    """
+
+    path: Path
+    groups: tuple[AuditGroup, ...]
+    max_lift: float | None
+    min_samples: int
+    failures: tuple[AuditGroup, ...]
+
+    @property
+    def passed(self) -> bool:
+        """No group failed (always true when no threshold was given)."""
+        return not self.failures
+
+
+def chance(item: Item) -> float:
+    """The accuracy of a uniform random answer to `item`.
+
+    ``1/len(options)`` for a choice item (the None option counts as one);
+    ``1/k!`` for a letter-sequence item whose answer orders k letters.
+    """
+    if item.answer_form == "choice":
+        assert item.options is not None
+        return 1.0 / len(item.options)
+    length = item.sequence_length
+    assert length is not None
+    return 1.0 / math.factorial(length)
+
+
+def shuffle_images(item: Item, seed: int) -> Item:
+    """`item` with all its images in a random order drawn from (`seed`, item id).
+
+    Question and option images are permuted together; with two or more
+    images the permutation is never the identity (drawn uniformly among the
+    others), so every such item shows its images in another order. The gold
+    answer stays as it was.
+    """
+    order = list(range(len(item.images)))
+    if len(order) < 2:
+        return item
+    rng = random.Random(hashlib.sha256(repr((seed, "shuffled", item.id)).encode()).digest())
+    identity = list(order)
+    while order == identity:
+        rng.shuffle(order)
+    return replace(item, images=tuple(item.images[i] for i in order))
+
+
+def run_audit(dataset: str | os.PathLike[str], model: str, out: str | os.PathLike[str], *,
+              controls: Sequence[str] = DEFAULT_CONTROLS, split: str | None = None,
+              limit: int | None = None, backend_options: Mapping[str, Any] | None = None,
+              batch_size: int = 8, max_new_tokens: int = 1024, prompt: str | None = None,
+              seed: int = 0, resume: bool = False, max_lift: float | None = None,
+              min_samples: int = 20, show_progress: bool = True,
+              backend: Backend | None = None) -> AuditResult:
+    """Run the controls of `model` on `dataset` into `out` and write the audit (module docstring).
+
+    The backend is opened once, ``open_backend(model, **backend_options)``,
+    and shared by every control, so a large model is loaded once.
+
+    Args:
+        dataset: a dataset folder written by ``tpru build``.
+        model: a backend spec (``hf:...``, ``openai:...``, ``random``); not ``blind:``,
+            which the blind control adds itself.
+        out: the audit folder; an existing one is refused unless `resume`.
+        controls: names from `CONTROLS`, run in this order.
+        split: one split, or None for every split.
+        limit: only the first `limit` items (dataset order); the same items in every control.
+        batch_size, max_new_tokens, prompt: as for `run_eval` (generation is greedy).
+        seed: the runs' seed, the shuffling's and the bootstrap's.
+        resume: continue the controls' runs already in `out`.
+        max_lift: fail a group of a shortcut control whose lift exceeds it (0-1).
+        min_samples: only groups with at least this many items can fail.
+        backend: the model `model` names, already open (``tpru build`` passes the
+            one its model stages used); None opens it.
+
+    Raises:
+        InputError: a bad argument, a missing dataset or split, an `out`
+            that holds something else, or a run that cannot be resumed.
+    """
+    chosen = _check_arguments(model, controls, limit, batch_size, max_new_tokens, max_lift,
+                              min_samples)
+    folder = Path(out)
+    _check_folder(folder, resume)
+    root = Dataset.open(dataset).root
+    base = load_benchmark(f"dataset:{root}", cache_dir=default_cache_dir(), split=split)
+    skips = Skips()
+    items = list(islice(base.items(skips), limit))
+    if not items:
+        raise InputError(f"{root}: no items to audit"
+                         + (f" in split {split!r}" if split is not None else ""))
+
+    options = dict(backend_options or {})
+    inner = backend if backend is not None else open_backend(model, **options)
+    backends = {"blind": BlindBackend(inner), "shuffled": inner, "full": inner}
+    groups: list[AuditGroup] = []
+    runs: dict[str, dict[str, Any]] = {}
+    for control in chosen:
+        benchmark = _control_benchmark(base, control, items, skips, seed)
+        summary = run_eval(backends[control], benchmark, folder / control, prompt=prompt,
+                           limit=limit, resume=resume, batch_size=batch_size, seed=seed,
+                           max_new_tokens=max_new_tokens, show_progress=show_progress,
+                           backend_spec=f"blind:{model}" if control == "blind" else model,
+                           backend_options=options)
+        if summary.errors:
+            log.warning("audit: %d items of the %s control failed in the backend and count as "
+                        "wrong; run again with --resume to retry them", summary.errors, control)
+        runs[control] = {"path": control, "items": summary.items, "errors": summary.errors}
+        results = load_run(folder / control).results
+        groups.extend(audit_groups(control, items, results, seed=seed))
+
+    failures = _failures(groups, max_lift, min_samples)
+    result = AuditResult(folder, tuple(groups), max_lift, min_samples, failures)
+    settings = {"schema_version": SCHEMA_VERSION, "tpru_version": __version__, "model": model,
+                "dataset": str(root.resolve()), "controls": list(chosen), "split": split,
+                "limit": limit, "items": len(items), "seed": seed, "prompt": prompt,
+                "max_new_tokens": max_new_tokens, "threshold": max_lift,
+                "min_samples": min_samples, "runs": runs}
+    _write_atomic(folder / AUDIT_FILE, json.dumps(
+        {**settings, "groups": [asdict(g) for g in groups],
+         "failures": [asdict(g) for g in failures], "passed": result.passed},
+        indent=2, ensure_ascii=False) + "\n")
+    _write_atomic(folder / REPORT_FILE, render_markdown(result, settings))
+    return result
+
+
+def audit_groups(control: str, items: Sequence[Item], results: Iterable[Result], *,
+                 seed: int = 0) -> list[AuditGroup]:
+    """One control's `AuditGroup`s over `items`, scored by their `results`.
+
+    Results of items not in `items` (an earlier run with a larger limit) are
+    left out; an item without a result counts as wrong. Groups come in
+    `GROUPINGS` order, sorted by name within a grouping; the intervals draw
+    from a generator seeded with `seed`.
+    """
+    correct_ids = {r.id for r in results if r.correct}
+    members: dict[tuple[str, str], list[Item]] = {}
+    for item in items:
+        for key in _cells(item):
+            members.setdefault(key, []).append(item)
+    keys = sorted(members, key=lambda key: (GROUPINGS.index(key[0]), key[1]))
+    sizes = [len(members[key]) for key in keys]
+    correct = [sum(item.id in correct_ids for item in members[key]) for key in keys]
+    low, high = bootstrap_intervals(correct, sizes, resamples=BOOTSTRAP_RESAMPLES,
+                                    rng=np.random.default_rng(seed))
+    groups = []
+    for index, (by, name) in enumerate(keys):
+        accuracy = correct[index] / sizes[index]
+        level = sum(chance(item) for item in members[(by, name)]) / sizes[index]
+        groups.append(AuditGroup(control, by, name, sizes[index], correct[index], accuracy,
+                                 level, accuracy - level, float(low[index]) / 100,
+                                 float(high[index]) / 100))
+    return groups
+
+
+def describe(group: AuditGroup, max_lift: float | None = None) -> str:
+    """One group in words, e.g. "blind gets 41.0% on task next_frame (chance 20.0%, ...)"."""
+    where = {"overall": "all items", "task": f"task {group.group}",
+             "scenario": f"scenario {group.group}",
+             "negative": f"{group.group} samples"}.get(group.by, f"{group.by} {group.group}")
+    limit = f" > {100 * max_lift:.1f}" if max_lift is not None else ""
+    return (f"{group.control} gets {100 * group.accuracy:.1f}% on {where} "
+            f"(chance {100 * group.chance:.1f}%, lift {100 * group.lift:.1f} points{limit}, "
+            f"n={group.n})")
+
+
+def render_markdown(result: AuditResult, settings: Mapping[str, Any]) -> str:
+    """``audit.md``: the settings, the failures, then one table per control (percent)."""
+    split = settings.get("split") or "every split"
+    lines = [f"# Audit of {settings['dataset']}", "",
+             f"Model `{settings['model']}`; {split}; {settings['items']} items"
+             f"{' (limit)' if settings.get('limit') is not None else ''}; seed {settings['seed']}.",
+             "", "Lift is accuracy minus chance, in points. Chance per item is 1/options for a "
+             "choice and 1/k! for a letter order of k images; a group's chance is the mean "
+             "over its items. Blind: every image removed; shuffled: each item's images in a "
+             "random order; full: the model as it is (never checked).", ""]
+    if result.max_lift is None:
+        lines += ["No threshold was given: nothing was checked.", ""]
+    else:
+        rule = (f"lift above {100 * result.max_lift:.1f} points in a group of at least "
+                f"{result.min_samples} items")
+        lines += ["## Failures", ""]
+        lines += ([f"- {describe(g, result.max_lift)}" for g in result.failures]
+                  or [f"None: no group has a {rule}."])
+        if result.failures:
+            lines += ["", f"A failure is a {rule}."]
+        lines.append("")
+    for control in dict.fromkeys(g.control for g in result.groups):
+        lines += [f"## {control}", "", f"Run folder: `{control}/`", "",
+                  "| grouping | group | n | accuracy | chance | lift | 95% interval |",
+                  "|---|---|---:|---:|---:|---:|---|"]
+        lines += [f"| {g.by} | {g.group} | {g.n} | {100 * g.accuracy:.1f}% | "
+                  f"{100 * g.chance:.1f}% | {100 * g.lift:+.1f} | "
+                  f"{100 * g.low:.1f}-{100 * g.high:.1f}% |"
+                  for g in result.groups if g.control == control]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _check_arguments(model: str, controls: Sequence[str], limit: int | None, batch_size: int,
+                     max_new_tokens: int, max_lift: float | None,
+                     min_samples: int) -> tuple[str, ...]:
+    """The controls to run, without repeats; refuse any argument that cannot work."""
+    if isinstance(controls, str):
+        controls = controls.split(",")
+    chosen = tuple(dict.fromkeys(c.strip() for c in controls))
+    unknown = [c for c in chosen if c not in CONTROLS]
+    if unknown or not chosen:
+        raise InputError(f"unknown control {', '.join(map(repr, unknown)) or 'none given'} "
+                         f"(controls: {', '.join(CONTROLS)})")
+    if model.partition(":")[0] == "blind":
+        raise InputError(f"model {model!r}: name the model itself; the blind control "
+                         "removes the images")
+    if limit is not None and limit < 1:
+        raise InputError(f"the limit must be 1 or more, got {limit}")
+    if batch_size < 1 or max_new_tokens < 1:
+        raise InputError(f"the batch size and max new tokens must be 1 or more, got "
+                         f"{batch_size} and {max_new_tokens}")
+    if max_lift is not None and not 0.0 <= max_lift <= 1.0:
+        raise InputError(f"the maximum lift is a fraction between 0 and 1 (0.15 for 15 "
+                         f"points), got {max_lift}")
+    if min_samples < 0:
+        raise InputError(f"min samples must be 0 or more, got {min_samples}")
+    return chosen
+
+
+def _check_folder(folder: Path, resume: bool) -> None:
+    """Refuse an `out` that holds anything but an audit, or an audit when not resuming."""
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: exists and is not a folder")
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    is_audit = (folder / AUDIT_FILE).is_file() or any(
+        (folder / control / RUN_FILE).is_file() for control in CONTROLS)
+    if not is_audit:
+        raise InputError(f"{folder}: exists and is not an audit folder; choose another --out")
+    if not resume:
+        raise InputError(f"{folder}: already holds an audit; continue it with --resume, "
+                         "or choose another --out")
+
+
+def _control_benchmark(base: Benchmark, control: str, items: Sequence[Item], skips: Skips,
+                       seed: int) -> Benchmark:
+    """The items already read, as the benchmark one control runs (shuffled: permuted)."""
+
+    def read(run_skips: Skips) -> Iterator[Item]:
+        run_skips.add(skips.counts, skips.examples)  # the rows skipped when they were read
+        for item in items:
+            yield shuffle_images(item, seed) if control == "shuffled" else item
+
+    name = f"{base.name}+shuffled-images" if control == "shuffled" else base.name
+    return Benchmark(name=name, source=base.source, split=base.split,
+                     default_prompt=base.default_prompt, read=read)
+
+
+def _cells(item: Item) -> list[tuple[str, str]]:
+    """The (grouping, group) pairs one item counts in."""
+    cells = [("overall", "overall"), ("task", item.task)]
+    if item.scenario:
+        cells.append(("scenario", item.scenario))
+    if item.negative is not None:
+        cells.append(("negative", "negative" if item.negative else "positive"))
+    return cells
+
+
+def _failures(groups: Iterable[AuditGroup], max_lift: float | None,
+              min_samples: int) -> tuple[AuditGroup, ...]:
+    if max_lift is None:
+        return ()
+    # A margin for rounding: 0.35 - 0.2 is 0.15000000000000002, not above 0.15.
+    failed = [g for g in groups if g.control in SHORTCUT_CONTROLS and g.n >= min_samples
+              and g.lift > max_lift + 1e-9]
+    return tuple(sorted(failed, key=lambda g: -g.lift))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

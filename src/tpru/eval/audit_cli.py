@@ -1,0 +1,137 @@
+"""``tpru audit``: check a built dataset for text-only shortcuts.
+
+The top-level command line (tpru.cli) adds the sub-command with
+`add_arguments` and runs it with `audit_command`::
+
+    p = sub.add_parser("audit", parents=[common], help=HELP, description=DESCRIPTION,
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    p.set_defaults(run=audit_command)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tpru.eval.audit import (
+    CONTROLS,
+    DEFAULT_CONTROLS,
+    REPORT_FILE,
+    AuditGroup,
+    AuditResult,
+    describe,
+    run_audit,
+)
+from tpru.eval.cli import add_backend_options, backend_options
+
+HELP = "check a built dataset for text-only shortcuts (blind and shuffled-image controls)"
+DESCRIPTION = (
+    "Run a model on a dataset folder written by tpru build under controls that take the "
+    "visual evidence away, and report how far each control gets above chance, overall, per "
+    "task, per scenario and for positive vs negative samples. A model that reads the images "
+    "should fall to chance under every control; what stays above chance is a shortcut in "
+    "the text (the question, the option wording, the answer letters).\n\n"
+    "Controls (--controls, comma-separated; default blind,shuffled):\n"
+    "  blind     the model with every image removed\n"
+    "  shuffled  the model with each item's images in a seeded random order (question and\n"
+    "            option images permuted together, never left in place): the images no\n"
+    "            longer match the question, the text is unchanged\n"
+    "  full      the model as it is, for reference (never checked against --max-lift)\n\n"
+    "Chance is 1/options for a multiple-choice item and 1/k! for a letter ordering of k "
+    "images; a group's chance is the mean over its items. Lift = accuracy - chance, in "
+    "points. With --max-lift, a group of a blind or shuffled control fails when its lift is "
+    "above the threshold and it has at least --min-samples items (smaller groups are too "
+    "noisy to judge); the command then exits with status 1.\n\n"
+    "Each control is a resumable run folder (like tpru eval) in OUT/<control>/; OUT/audit.json "
+    "and OUT/audit.md hold every group's accuracy, chance, lift and 95% bootstrap interval.")
+EPILOG = (
+    "Models: hf:PATH_OR_HUB_ID, vllm:PATH_OR_HUB_ID, openai:MODEL (with --base-url), random. "
+    "The model is loaded once for all controls.\n"
+    "Audit the split you will report on: --split test (the default is every split).\n\n"
+    "Example:\n  tpru audit data/mine --model hf:Qwen/Qwen2.5-VL-7B-Instruct --split test "
+    "--max-lift 0.15\n"
+    "  tpru audit data/mine --model openai:my-model --base-url http://localhost:8000/v1 "
+    "--controls blind,shuffled,full --out runs/audit-mine --resume")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``tpru audit``."""
+    p.add_argument("dataset", help="a dataset folder written by tpru build")
+    p.add_argument("--model", required=True, metavar="BACKEND:NAME",
+                   help="the model: hf:PATH_OR_HUB_ID, vllm:..., openai:MODEL or random")
+    p.add_argument("--controls", default=",".join(DEFAULT_CONTROLS), metavar="LIST",
+                   help=f"comma-separated controls among {', '.join(CONTROLS)} "
+                        f"(default {','.join(DEFAULT_CONTROLS)})")
+    p.add_argument("--out", metavar="DIR",
+                   help="the audit folder to write (default DATASET/audit; the dataset's "
+                        "splits and content hash are not affected)")
+    p.add_argument("--split", help="the split to audit (default: every split)")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="only the first N items, in the dataset's order (the same in every "
+                        "control)")
+    p.add_argument("--max-lift", type=float, metavar="X",
+                   help="fail when a blind or shuffled group's lift is above X, a fraction "
+                        "(0.15: 15 points above chance); default: report only")
+    p.add_argument("--min-samples", type=int, default=20, metavar="N",
+                   help="only groups of at least N items can fail (default 20)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the audit in --out (same model, dataset, split, seed)")
+    p.add_argument("--prompt", metavar="NAME",
+                   help="default, muirbench, lego or tpru (default: tpru)")
+    p.add_argument("--batch-size", type=int, default=8, metavar="N",
+                   help="requests per backend call and per flush of results (default 8)")
+    p.add_argument("--max-new-tokens", type=int, default=1024, metavar="N",
+                   help="generation budget per answer, greedy (default 1024)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the image shuffling, the per-item sampling seeds, the random "
+                        "model and the bootstrap (default 0)")
+    add_backend_options(p)
+
+
+def audit_command(args: argparse.Namespace) -> int:
+    """Run ``tpru audit``; returns 1 when a group fails --max-lift, else 0."""
+    out = Path(args.out) if args.out else Path(args.dataset) / "audit"
+    result = run_audit(args.dataset, args.model, out, controls=args.controls.split(","),
+                       split=args.split, limit=args.limit, backend_options=backend_options(args),
+                       batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                       prompt=args.prompt, seed=args.seed, resume=args.resume,
+                       max_lift=args.max_lift, min_samples=args.min_samples,
+                       show_progress=not getattr(args, "quiet", False))
+    return report_outcome(result, args.model)
+
+
+def report_outcome(result: AuditResult, model: str) -> int:
+    """Print the audit's summary (and its failure, on standard error); the exit status."""
+    _print_summary(result, model)
+    if result.passed:
+        return 0
+    worst = describe(result.failures[0], result.max_lift)
+    more = len(result.failures) - 1
+    print(f"audit failed: {worst}" + (f", and {more} more group{'s' * (more > 1)}" if more else "")
+          + f"; see {result.path / REPORT_FILE}", file=sys.stderr)
+    return 1
+
+
+def _print_summary(result: AuditResult, model: str) -> None:
+    """Per control: overall accuracy, chance and lift, and the group of largest lift."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"audit of {model}")
+    for column in ("control", "items", "accuracy", "chance", "lift", "largest lift"):
+        table.add_column(column, justify="left" if column in ("control", "largest lift")
+                         else "right")
+    for control in dict.fromkeys(g.control for g in result.groups):
+        groups = [g for g in result.groups if g.control == control]
+        overall = groups[0]
+        judged = [g for g in groups[1:] if g.n >= result.min_samples]
+        worst: AuditGroup | None = max(judged, key=lambda g: g.lift, default=None)
+        table.add_row(control, str(overall.n), f"{100 * overall.accuracy:.1f}%",
+                      f"{100 * overall.chance:.1f}%", f"{100 * overall.lift:+.1f}",
+                      f"{worst.by} {worst.group}: {100 * worst.lift:+.1f} (n={worst.n})"
+                      if worst else f"(no group of {result.min_samples}+ items)")
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(table)
+    console.print(f"report: {result.path / REPORT_FILE}", markup=False)

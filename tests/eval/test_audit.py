@@ -1,0 +1,294 @@
+"""The audit: controls run for real (random, a rule-based model over HTTP, the tiny model)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tpru.build.config import BuildConfig
+from tpru.build.pipeline import build
+from tpru.cli import main
+from tpru.config import load
+from tpru.dataset import Dataset
+from tpru.eval.audit import (
+    AUDIT_FILE,
+    REPORT_FILE,
+    AuditGroup,
+    run_audit,
+    shuffle_images,
+)
+from tpru.eval.benchmarks import load_benchmark
+from tpru.eval.items import Item
+from tpru.eval.runner import RESULTS_FILE, RUN_FILE
+from tpru.models.base import Request, Response
+from tpru.models.baselines import parse_options
+from tpru.models.serve import serve
+from tpru.schema import Sample
+from tpru.sources.synthetic import write_synthetic_episodes
+
+NONE = "None of the choices provided"
+NO_KEY = "TPRU_AUDIT_TEST_NO_KEY"  # an unset variable: the local server needs no key
+
+
+def _lines(run: Path) -> list[dict[str, Any]]:
+    text = (run / RESULTS_FILE).read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def _group(groups: Sequence[AuditGroup], control: str, by: str, name: str) -> AuditGroup:
+    [group] = [g for g in groups if (g.control, g.by, g.group) == (control, by, name)]
+    return group
+
+
+def _samples(dataset: Path) -> list[Sample]:
+    return list(Dataset.open(dataset).samples())
+
+
+def _chance_by_hand(sample: Sample) -> float:
+    """1/options, or 1/k! for a letter ordering of the sample's k images."""
+    if sample.options is not None:
+        return 1 / len(sample.options)
+    return 1 / math.factorial(len(sample.images))
+
+
+# ------------------------------------------------------------- the random model
+
+
+def test_random_model_is_near_chance_with_every_group_and_chance_counted_by_hand(
+        tpru_dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "audit"
+    result = run_audit(tpru_dataset, "random", out, max_lift=0.5, min_samples=5,
+                       show_progress=False)
+    samples = _samples(tpru_dataset)
+    assert result.passed and result.failures == () and result.path == out
+    expected = {("overall", "overall")} | {("task", s.task) for s in samples} \
+        | {("scenario", s.scenario) for s in samples} \
+        | {("negative", "negative" if s.negative else "positive") for s in samples}
+    assert {s.negative for s in samples} == {True, False}
+    for control in ("blind", "shuffled"):
+        groups = [g for g in result.groups if g.control == control]
+        assert {(g.by, g.group) for g in groups} == expected
+        answers = {line["id"]: line["correct"] for line in _lines(out / control)}
+        assert len(answers) == len(samples)
+        for group in groups:
+            members = [s for s in samples if group.by == "overall"
+                       or (group.by == "task" and s.task == group.group)
+                       or (group.by == "scenario" and s.scenario == group.group)
+                       or (group.by == "negative" and s.negative == (group.group == "negative"))]
+            assert group.n == len(members)
+            assert group.correct == sum(answers[s.id] for s in members)
+            assert group.accuracy == pytest.approx(group.correct / group.n)
+            assert group.chance == pytest.approx(sum(map(_chance_by_hand, members)) / group.n)
+            assert group.lift == pytest.approx(group.accuracy - group.chance)
+            assert 0 <= group.low <= group.accuracy <= group.high <= 1
+        overall = _group(groups, control, "overall", "overall")
+        assert abs(overall.lift) < 0.15
+    # the letter orderings of 4 images make ordering's chance far below next_frame's
+    assert _group(result.groups, "blind", "task", "ordering").chance \
+        < _group(result.groups, "blind", "task", "next_frame").chance
+
+    saved = json.loads((out / AUDIT_FILE).read_text(encoding="utf-8"))
+    assert saved["passed"] is True and saved["failures"] == []
+    assert saved["controls"] == ["blind", "shuffled"] and saved["threshold"] == 0.5
+    assert saved["model"] == "random" and saved["min_samples"] == 5
+    assert [AuditGroup(**g) for g in saved["groups"]] == list(result.groups)
+    report = (out / REPORT_FILE).read_text(encoding="utf-8")
+    assert "## blind" in report and "## shuffled" in report and "None: no group" in report
+    assert "| task | ordering |" in report
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_the_default_out_inside_the_dataset_leaves_it_readable(
+        tpru_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dataset = tmp_path / "dataset"
+    shutil.copytree(tpru_dataset, dataset)
+    before = Dataset.open(dataset)
+    splits, samples = before.splits, _samples(dataset)
+    assert main(["audit", "-q", str(dataset), "--model", "random"]) == 0
+    printed = capsys.readouterr().out
+    assert "blind" in printed and "shuffled" in printed
+    assert str(dataset / "audit" / REPORT_FILE) in printed
+    assert (dataset / "audit" / AUDIT_FILE).is_file()
+    assert Dataset.open(dataset).splits == splits and _samples(dataset) == samples
+    assert main(["stats", "--json", str(dataset)]) == 0
+    assert json.loads(capsys.readouterr().out)
+    # the same command again must not overwrite the audit silently
+    assert main(["audit", "-q", str(dataset), "--model", "random"]) == 1
+    assert "already holds an audit" in capsys.readouterr().err
+
+
+# ------------------------------------------------- a model that answers "None"
+
+
+class NonePicker:
+    """Answers the letter of the "None of the choices provided" option, else "A"."""
+
+    name = "none-picker"
+
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        responses = []
+        for request in requests:
+            options = parse_options(request.prompt)
+            letter = chr(ord("A") + options.index(NONE)) if NONE in options else "A"
+            responses.append(Response(request.id, f"<answer>{letter}</answer>"))
+        return responses
+
+
+@pytest.fixture(scope="module")
+def negative_heavy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dataset where 90% of the multiple-choice samples are negatives."""
+    root = tmp_path_factory.mktemp("negative-heavy")
+    write_synthetic_episodes(root / "episodes", episodes=2, frames=5, seed=0, size=(96, 72))
+    config = load(BuildConfig, {"sources": [f"frames:{root / 'episodes'}"],
+                                "out": str(root / "dataset"), "seed": 0,
+                                "tasks": {"negative_rate": 0.9}})
+    return build(config, show_progress=False).path
+
+
+def test_a_model_that_always_answers_none_fails_the_audit_on_negatives(
+        negative_heavy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    samples = _samples(negative_heavy)
+    negatives = sum(bool(s.negative) for s in samples)
+    assert negatives > len(samples) / 2
+    with serve(NonePicker()) as server:
+        options = {"base_url": server.url, "api_key_env": NO_KEY}
+        result = run_audit(negative_heavy, "openai:none-picker", tmp_path / "audit",
+                           controls=("blind", "shuffled", "full"), backend_options=options,
+                           max_lift=0.3, min_samples=5, show_progress=False)
+        for control in ("blind", "shuffled", "full"):
+            negative = _group(result.groups, control, "negative", "negative")
+            assert (negative.n, negative.correct) == (negatives, negatives)
+            assert negative.lift > 0.5
+            assert _group(result.groups, control, "negative", "positive").correct == 0
+        assert not result.passed
+        assert {g.control for g in result.failures} == {"blind", "shuffled"}  # full: reference
+        assert all(g.n >= 5 and g.lift > 0.3 for g in result.failures)
+        assert ("blind", "negative", "negative") in {(g.control, g.by, g.group)
+                                                     for g in result.failures}
+        assert [g.lift for g in result.failures] == sorted((g.lift for g in result.failures),
+                                                           reverse=True)
+        saved = json.loads((tmp_path / "audit" / AUDIT_FILE).read_text(encoding="utf-8"))
+        assert saved["passed"] is False and len(saved["failures"]) == len(result.failures)
+        assert "## Failures" in (tmp_path / "audit" / REPORT_FILE).read_text(encoding="utf-8")
+
+        # groups smaller than min_samples are never failures
+        larger = run_audit(negative_heavy, "openai:none-picker", tmp_path / "few",
+                           controls=["blind"], backend_options=options, max_lift=0.3,
+                           min_samples=len(samples) + 1, show_progress=False)
+        assert larger.passed
+
+        base = ["audit", "-q", str(negative_heavy), "--model", "openai:none-picker",
+                "--base-url", server.url, "--option", f"api_key_env={NO_KEY}",
+                "--min-samples", "5"]
+        assert main([*base, "--out", str(tmp_path / "strict"), "--max-lift", "0.3"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("audit failed: blind gets 100.0% on negative samples (chance ")
+        assert "points > 30.0" in err and str(tmp_path / "strict" / REPORT_FILE) in err
+        assert "\n" not in err
+        assert main([*base, "--out", str(tmp_path / "lenient"), "--max-lift", "0.95",
+                     "--controls", "blind"]) == 0
+        assert main([*base, "--out", str(tmp_path / "unchecked"), "--controls", "blind"]) == 0
+
+
+# ----------------------------------------------------------- the shuffled control
+
+
+def test_shuffled_control_permutes_every_items_images_by_seed(tpru_dataset: Path,
+                                                             tmp_path: Path) -> None:
+    items = {item.id: item for item in load_benchmark(tpru_dataset, cache_dir=tmp_path).items()}
+
+    def orders(seed: int, name: str) -> dict[str, list[str]]:
+        run_audit(tpru_dataset, "random", tmp_path / name, controls=["shuffled"], seed=seed,
+                  show_progress=False)
+        return {line["id"]: line["images"] for line in _lines(tmp_path / name / "shuffled")}
+
+    first = orders(0, "a")
+    assert first.keys() == items.keys()
+    for item_id, images in first.items():
+        original = list(items[item_id].images)
+        assert len(original) >= 2
+        assert sorted(images) == sorted(original) and images != original
+    assert orders(0, "b") == first
+    assert orders(1, "c") != first
+    info = json.loads((tmp_path / "a" / "shuffled" / RUN_FILE).read_text(encoding="utf-8"))
+    assert info["benchmark"].endswith("shuffled-images") and info["backend"] == "random"
+
+
+def test_shuffle_images_never_leaves_two_images_in_place() -> None:
+    for index in range(50):
+        item = Item(id=f"q{index}", benchmark="demo", question="<image> or <image>?",
+                    options=("yes", "no"), answer="A", images=("a.png", "b.png"), task="t")
+        assert shuffle_images(item, seed=index).images == ("b.png", "a.png")
+        assert shuffle_images(item, seed=index).answer == "A"
+
+
+# ------------------------------------------------------------------- the tiny model
+
+
+def test_tiny_model_end_to_end_and_a_resumed_audit_equals_a_fresh_one(
+        tiny_model: Path, tpru_dataset: Path, tmp_path: Path) -> None:
+    model = f"hf:{tiny_model}"
+    cpu = ["--option", "device=cpu", "--option", "dtype=float32"]
+    fresh = tmp_path / "fresh"
+    assert main(["audit", "-q", str(tpru_dataset), "--model", model, *cpu, "--limit", "4",
+                 "--max-new-tokens", "8", "--batch-size", "2", "--out", str(fresh)]) == 0
+    blind = json.loads((fresh / "blind" / RUN_FILE).read_text(encoding="utf-8"))
+    assert blind["backend"] == f"blind:{model}" and blind["model"] == f"blind:{model}"
+    assert blind["counts"]["answered"] == 4
+    for line in _lines(fresh / "blind"):
+        assert line["error"] is None and line["usage"]["image_tokens"] == 0
+    for line in _lines(fresh / "shuffled"):
+        assert line["error"] is None and line["usage"]["image_tokens"] >= len(line["images"])
+    saved = json.loads((fresh / AUDIT_FILE).read_text(encoding="utf-8"))
+    assert saved["items"] == 4 and {g["control"] for g in saved["groups"]} == {"blind",
+                                                                                "shuffled"}
+
+    settings: dict[str, Any] = {"backend_options": {"device": "cpu", "dtype": "float32"},
+                                "max_new_tokens": 8, "batch_size": 2, "show_progress": False}
+    resumed = tmp_path / "resumed"
+    run_audit(tpru_dataset, model, resumed, limit=2, **settings)
+    result = run_audit(tpru_dataset, model, resumed, limit=4, resume=True, **settings)
+    assert [AuditGroup(**g) for g in saved["groups"]] == list(result.groups)
+    assert sum(1 for _ in _lines(resumed / "shuffled")) == 4
+
+
+# -------------------------------------------------------------------------- the CLI
+
+
+def test_help_explains_the_controls(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["audit", "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "blind" in text and "shuffled" in text and "--max-lift" in text
+    assert "--min-samples" in text and "chance" in text and "--split test" in text
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--controls", "blind,bogus"], "unknown control 'bogus'"),
+    (["--max-lift", "15"], "fraction between 0 and 1"),
+    (["--limit", "0"], "limit must be 1 or more"),
+    (["--model", "blind:random"], "the blind control removes the images"),
+])
+def test_bad_arguments_exit_1_with_one_line(
+        tpru_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        args: list[str], message: str) -> None:
+    out = tmp_path / "audit"
+    assert main(["audit", str(tpru_dataset), "--model", "random", "--out", str(out),
+                 *args]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tpru audit: error: ") and message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_a_missing_dataset_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", str(tmp_path / "nowhere"), "--model", "random", "--out",
+                 str(tmp_path / "audit")]) == 1
+    err = capsys.readouterr().err
+    assert "no such dataset folder" in err and err.count("\n") == 1
