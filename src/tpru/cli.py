@@ -42,7 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tpru {args.command}: error: {err}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        hint = " (continue with --resume)" if args.command in ("build", "demo", "eval") else ""
+        hint = " (continue with --resume)" if args.command in ("build", "demo", "eval", "audit") \
+            else ""
         print(f"tpru {args.command}: interrupted{hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
