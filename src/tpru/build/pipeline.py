@@ -139,17 +139,28 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
 def _audit(config: BuildConfig, out: Path, backend: Backend | None,
            show_progress: bool) -> AuditResult:
     """Audit the finished dataset into ``<out>/audit`` (see `tpru.eval.audit`)."""
+    acfg = config.audit
+    same = acfg.model == config.model.name and not acfg.options
+    options = config.model.options if same else acfg.options
+    try:
+        return _run_audit(config, out, backend if same else None, options, show_progress)
+    except KeyboardInterrupt:
+        log.warning("the dataset %s is finished; continue its audit with: tpru audit %s "
+                    "--model %s --resume", out, out, acfg.model)
+        raise
+
+
+def _run_audit(config: BuildConfig, out: Path, backend: Backend | None,
+               options: dict[str, Any], show_progress: bool) -> AuditResult:
     from tpru.eval.audit import run_audit
 
     acfg = config.audit
     assert acfg.model is not None
-    same = acfg.model == config.model.name and not acfg.options
-    options = config.model.options if same else acfg.options
     return run_audit(out, acfg.model, out / AUDIT_DIR, controls=acfg.controls, split=acfg.split,
                      limit=acfg.limit, backend_options=options,
                      batch_size=config.model.batch_size, max_new_tokens=acfg.max_new_tokens,
                      seed=config.seed, max_lift=acfg.max_lift, min_samples=acfg.min_samples,
-                     show_progress=show_progress, backend=backend if same else None)
+                     show_progress=show_progress, backend=backend)
 
 
 def _check_target(out: Path, overwrite: bool) -> None:
