@@ -1,6 +1,6 @@
 """Fixtures for the evaluation tests: benchmark files in their published formats
-(written by `bench_files`), a dataset built by ``tpru build``, and a tiny
-Qwen2.5-VL model built offline."""
+(written by `bench_files`) and a dataset built by ``tpru build`` (the tiny
+Qwen2.5-VL model is tests/conftest.py's `tiny_model_dir`)."""
 
 from __future__ import annotations
 
@@ -33,14 +33,6 @@ def tpru_test_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tpru_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tpru_dataset(tmp_path_factory.mktemp("tpru-dataset"))
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny Qwen2.5-VL folder (random weights, real tokenizer and processor)."""
-    from tpru.models.tiny import make_tiny_qwen25_vl
-
-    return make_tiny_qwen25_vl(tmp_path_factory.mktemp("tiny-qwen") / "model")
 
 
 @pytest.fixture

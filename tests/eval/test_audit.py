@@ -232,8 +232,8 @@ def test_shuffle_images_never_leaves_two_images_in_place() -> None:
 
 
 def test_tiny_model_end_to_end_and_a_resumed_audit_equals_a_fresh_one(
-        tiny_model: Path, tpru_dataset: Path, tmp_path: Path) -> None:
-    model = f"hf:{tiny_model}"
+        tiny_model_dir: Path, tpru_dataset: Path, tmp_path: Path) -> None:
+    model = f"hf:{tiny_model_dir}"
     cpu = ["--option", "device=cpu", "--option", "dtype=float32"]
     fresh = tmp_path / "fresh"
     assert main(["audit", "-q", str(tpru_dataset), "--model", model, *cpu, "--limit", "4",

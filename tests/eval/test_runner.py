@@ -315,9 +315,9 @@ def test_duplicate_ids_are_refused(tmp_path: Path, cache_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_tiny_model_through_the_hf_backend_on_every_format(
-        tiny_model: Path, muirbench_file: Path, lego_file: Path, tpru_test_file: Path,
+        tiny_model_dir: Path, muirbench_file: Path, lego_file: Path, tpru_test_file: Path,
         tpru_dataset: Path, cache_dir: Path, tmp_path: Path) -> None:
-    backend = open_backend(f"hf:{tiny_model}", device="cpu", dtype="float32")
+    backend = open_backend(f"hf:{tiny_model_dir}", device="cpu", dtype="float32")
     specs = _benchmarks(muirbench_file, lego_file, tpru_test_file, tpru_dataset)
     for name, spec in specs.items():
         bench = load_benchmark(spec, cache_dir=cache_dir)

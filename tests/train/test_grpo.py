@@ -16,7 +16,7 @@ import math
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,28 +47,6 @@ def upper_share(completions, **columns):
 
 
 # --- fixtures (test_sft.py imports them) -----------------------------------------------------
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """One torch thread: the tiny model's operations are too small to share on 2 busy cores."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tpru.models.tiny import make_tiny_qwen25_vl
-
-    return make_tiny_qwen25_vl(tmp_path_factory.mktemp("tiny-qwen") / "model")
-
 
 @pytest.fixture(scope="module")
 def tpru_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -139,17 +117,17 @@ def evaluate(model_dir: Path, dataset: Path, out: Path) -> Any:
 # --- a full fine-tuning run ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def grpo_run(tiny_model: Path, tpru_dataset: Path, reward_file: Path,
+def grpo_run(tiny_model_dir: Path, tpru_dataset: Path, reward_file: Path,
              tmp_path_factory: pytest.TempPathFactory) -> tuple[GRPOTrainConfig, TrainResult]:
     out = tmp_path_factory.mktemp("grpo") / "run"
     config = load_train_config(GRPOTrainConfig, RECIPES / "grpo_tiny.yaml", [
-        *tiny_overrides(tiny_model, tpru_dataset, out), "model.max_pixels=6272",
+        *tiny_overrides(tiny_model_dir, tpru_dataset, out), "model.max_pixels=6272",
         f"rewards=[{{name: tpru}}, {{name: '{reward_file}:upper_share', weight: 0.5}}]"])
     return config, train_grpo(config, show_progress=False)
 
 
 def test_grpo_trains_and_saves_a_model_the_evaluation_loads(
-        grpo_run: tuple[GRPOTrainConfig, TrainResult], tiny_model: Path, tpru_dataset: Path,
+        grpo_run: tuple[GRPOTrainConfig, TrainResult], tiny_model_dir: Path, tpru_dataset: Path,
         tmp_path: Path) -> None:
     config, result = grpo_run
     assert result.steps == 2
@@ -158,7 +136,7 @@ def test_grpo_trains_and_saves_a_model_the_evaluation_loads(
     assert "rewards/tpru/mean" in logged and "rewards/upper_share/mean" in logged
     assert logged["reward_std"] > 0  # the reward file gives a learning signal
 
-    before, after = weights(tiny_model), weights(result.model_dir)
+    before, after = weights(tiny_model_dir), weights(result.model_dir)
     assert changed(before, after, "model.layers.") > 0
     assert changed(before, after, "visual.") > 0  # the paper trains the vision tower
     for name in ("config.json", "model.safetensors", "processor_config.json",
@@ -184,7 +162,7 @@ def test_a_second_run_into_the_same_folder_is_refused_or_must_match(
 
 
 def test_resume_continues_from_the_checkpoint_against_the_base_reference(
-        grpo_run: tuple[GRPOTrainConfig, TrainResult], tiny_model: Path) -> None:
+        grpo_run: tuple[GRPOTrainConfig, TrainResult], tiny_model_dir: Path) -> None:
     """The trainer's own reload of a Qwen2.5-VL checkpoint leaves the decoder at the base
     weights (QwenLM/Qwen3-VL#1763); tpru loads them itself, and keeps the base as reference."""
     config, first = grpo_run
@@ -198,15 +176,15 @@ def test_resume_continues_from_the_checkpoint_against_the_base_reference(
     # one step from the checkpoint, three from the base; restarting from the base would give
     # the opposite (one step from the base, more from the checkpoint)
     final = weights(result.model_dir)
-    assert distance(final, checkpoint) < 0.5 * distance(final, weights(tiny_model))
+    assert distance(final, checkpoint) < 0.5 * distance(final, weights(tiny_model_dir))
 
 
 def test_lora_saves_the_adapter_and_a_merged_model(
-        tiny_model: Path, tpru_dataset: Path, reward_file: Path, tmp_path: Path,
+        tiny_model_dir: Path, tpru_dataset: Path, reward_file: Path, tmp_path: Path,
         caplog: pytest.LogCaptureFixture) -> None:
     out = tmp_path / "lora"
     config = load_train_config(GRPOTrainConfig, RECIPES / "grpo_tiny.yaml", [
-        *tiny_overrides(tiny_model, tpru_dataset, out), "lora.enabled=true", "lora.r=4",
+        *tiny_overrides(tiny_model_dir, tpru_dataset, out), "lora.enabled=true", "lora.r=4",
         "train.learning_rate=0.01", "rollout.vllm.enabled=true",
         f"rewards=[{{name: '{reward_file}:upper_share'}}]"])
     with caplog.at_level(logging.WARNING, logger="tpru.train"):
@@ -222,7 +200,7 @@ def test_lora_saves_the_adapter_and_a_merged_model(
     assert lora_b and any(t.abs().sum() > 0 for t in lora_b)  # B starts at zero: it trained
     assert all(math.isfinite(x) for x in losses(result))
 
-    base, merged = weights(tiny_model), weights(result.model_dir)
+    base, merged = weights(tiny_model_dir), weights(result.model_dir)
     assert set(merged) == set(base)  # a plain model, no adapter weights left in it
     assert changed(base, merged, "model.layers.") > 0
     evaluate(result.model_dir, tpru_dataset, tmp_path / "eval")
@@ -240,7 +218,7 @@ train_grpo(config, show_progress=False)
 
 @pytest.mark.slow
 def test_two_processes_share_the_export_and_the_length_check(
-        tiny_model: Path, tpru_dataset: Path, tmp_path: Path) -> None:
+        tiny_model_dir: Path, tpru_dataset: Path, tmp_path: Path) -> None:
     """``torchrun`` with two CPU processes (gloo): what accelerate launch does on GPUs."""
     script = tmp_path / "train.py"
     script.write_text(DISTRIBUTED_SCRIPT, encoding="utf-8")
@@ -249,7 +227,7 @@ def test_two_processes_share_the_export_and_the_length_check(
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          str(script), str(RECIPES / "grpo_tiny.yaml"),
-         *tiny_overrides(tiny_model, tpru_dataset, out), "data.limit=6",
+         *tiny_overrides(tiny_model_dir, tpru_dataset, out), "data.limit=6",
          "train.per_device_batch_size=2"],
         env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -263,12 +241,12 @@ def test_two_processes_share_the_export_and_the_length_check(
 # --- the prompt-length check -----------------------------------------------------------------
 
 def test_a_prompt_over_the_budget_stops_the_run_naming_the_longest(
-        tiny_model: Path, tpru_dataset: Path, tmp_path: Path) -> None:
+        tiny_model_dir: Path, tpru_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args([str(RECIPES / "grpo_tiny.yaml"),
-                              *tiny_overrides(tiny_model, tpru_dataset, out),
+                              *tiny_overrides(tiny_model_dir, tpru_dataset, out),
                               "data.limit=null", "max_prompt_length=300"])
     with pytest.raises(InputError) as caught:
         grpo_command(args)
@@ -278,7 +256,7 @@ def test_a_prompt_over_the_budget_stops_the_run_naming_the_longest(
 
     longest_id = message.split("the longest is sample ")[1].split(" with ")[0].strip("'")
     reported = int(message.split(" with ")[1].split(" tokens")[0])
-    assert reported == _count_tokens(tiny_model, out, longest_id)
+    assert reported == _count_tokens(tiny_model_dir, out, longest_id)
 
 
 def _count_tokens(model: Path, run_dir: Path, sample_id: str) -> int:
@@ -300,14 +278,15 @@ def _count_tokens(model: Path, run_dir: Path, sample_id: str) -> int:
     return lengths[0]
 
 
-def test_the_budget_is_inclusive_and_counts_image_tokens(tiny_model: Path, tpru_dataset: Path,
+def test_the_budget_is_inclusive_and_counts_image_tokens(tiny_model_dir: Path, tpru_dataset: Path,
                                                          tmp_path: Path) -> None:
     from tpru.train.config import DataConfig, ModelConfig
     from tpru.train.grpo import load_processor
 
     dataset = open_train_dataset(DataConfig(path=str(tpru_dataset), limit=6), tmp_path)
-    small = load_processor(ModelConfig(name=str(tiny_model), min_pixels=3136, max_pixels=3136))
-    large = load_processor(ModelConfig(name=str(tiny_model), min_pixels=12544, max_pixels=12544))
+    model = str(tiny_model_dir)
+    small = load_processor(ModelConfig(name=model, min_pixels=3136, max_pixels=3136))
+    large = load_processor(ModelConfig(name=model, min_pixels=12544, max_pixels=12544))
     _, short, _ = prompt_lengths(dataset, small, show_progress=False)
     _, long, _ = prompt_lengths(dataset, large, show_progress=False)
     images = [len(row) for row in dataset["images"]]

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_grpo import (  # the same fixtures: the tiny model and a built dataset
-    _one_torch_thread,
+from test_grpo import (  # the same built dataset and helpers
     changed,
     evaluate,
     losses,
-    tiny_model,
     tpru_dataset,
     weights,
 )
@@ -26,7 +24,7 @@ from tpru.train.config import CONFIG_FILE, SFTTrainConfig, load_train_config
 from tpru.train.data import sft_target
 from tpru.train.sft import add_arguments, sft_command, train_sft
 
-__all__ = ["_one_torch_thread", "tiny_model", "tpru_dataset"]
+__all__ = ["tpru_dataset"]
 
 RECIPE = Path(__file__).resolve().parents[2] / "configs" / "train" / "sft_7b.yaml"
 
@@ -43,17 +41,17 @@ def cpu_overrides(model: Path, dataset: Path, out: Path) -> list[str]:
 
 
 def test_sft_trains_with_reasoning_targets_and_a_frozen_vision_tower(
-        tiny_model: Path, tpru_dataset: Path, tmp_path: Path) -> None:
+        tiny_model_dir: Path, tpru_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     config = load_train_config(SFTTrainConfig, RECIPE, [
-        *cpu_overrides(tiny_model, tpru_dataset, out), "target=reasoning",
+        *cpu_overrides(tiny_model_dir, tpru_dataset, out), "target=reasoning",
         "model.freeze_vision=true"])
     result = train_sft(config, show_progress=False)
 
     assert result.steps == 2 and result.adapter_dir is None
     assert len(losses(result)) == 2 and all(math.isfinite(x) and x > 0 for x in losses(result))
     assert 0 < result.lengths.longest_completion <= 128
-    before, after = weights(tiny_model), weights(result.model_dir)
+    before, after = weights(tiny_model_dir), weights(result.model_dir)
     assert changed(before, after, "model.layers.") > 0
     assert changed(before, after, "visual.") == 0  # frozen
     assert yaml.safe_load((out / CONFIG_FILE).read_text())["target"] == "reasoning"
@@ -61,10 +59,10 @@ def test_sft_trains_with_reasoning_targets_and_a_frozen_vision_tower(
 
 
 def test_sft_lora_without_merging_leaves_an_adapter_the_evaluation_loads(
-        tiny_model: Path, tpru_dataset: Path, tmp_path: Path) -> None:
+        tiny_model_dir: Path, tpru_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     config = load_train_config(SFTTrainConfig, RECIPE, [
-        *cpu_overrides(tiny_model, tpru_dataset, out), "lora.enabled=true", "lora.r=4",
+        *cpu_overrides(tiny_model_dir, tpru_dataset, out), "lora.enabled=true", "lora.r=4",
         "lora.merge=false", "lora.target_modules=[all-linear]"])
     result = train_sft(config, show_progress=False)
 
@@ -75,11 +73,11 @@ def test_sft_lora_without_merging_leaves_an_adapter_the_evaluation_loads(
 
 
 def test_a_target_over_its_budget_is_refused_naming_the_sample(
-        tiny_model: Path, tpru_dataset: Path, tmp_path: Path) -> None:
+        tiny_model_dir: Path, tpru_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    args = parser.parse_args([str(RECIPE), *cpu_overrides(tiny_model, tpru_dataset, out),
+    args = parser.parse_args([str(RECIPE), *cpu_overrides(tiny_model_dir, tpru_dataset, out),
                               "target=reasoning", "max_completion_length=8"])
     with pytest.raises(InputError, match=r"the target of sample '[^']+' takes \d+ tokens, "
                                          r"over max_completion_length=8"):
