@@ -257,7 +257,8 @@ class ModelConfig:
         options: keyword options of the backend, e.g. ``{base_url:
             "http://localhost:8000/v1", concurrency: 16}`` for ``openai:`` or
             ``{dtype: bfloat16}`` for ``hf:``.
-        batch_size: requests per backend call.
+        batch_size: requests per backend call; for ``openai:`` also the most
+            requests in flight (raise it with ``options.concurrency``).
         max_images: frames shown per episode, spread evenly over its kept frames
             (first and last included).
         max_new_tokens: generation budget per answer.

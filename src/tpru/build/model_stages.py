@@ -29,6 +29,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -216,33 +217,38 @@ def run_model_stages(config: BuildConfig, work: Path, records: Path, *,
                            max_new_tokens=mcfg.max_new_tokens)
 
     stages = _Stages(config, caller)
-    episodes = list(_kept_episodes(records, work / "frames", mcfg.max_images))
     notes: dict[str, EpisodeNotes] = {}
+    total = sum(1 for _ in _kept_records(records))
+    episodes = _kept_episodes(records, work / "frames", mcfg.max_images)
     with progress_bar(f"asking {mcfg.name}", show=show_progress, unit="episodes",
-                      total=len(episodes)) as bar:
-        for start in range(0, len(episodes), CHUNK):
-            chunk = episodes[start:start + CHUNK]
+                      total=total) as bar:
+        while chunk := list(islice(episodes, CHUNK)):
             notes.update(stages.run(chunk))
             bar.advance(len(chunk))
     return StagesResult(notes, stages.report(), stages.calls())
 
 
-def _kept_episodes(records: Path, stage: Path, max_images: int) -> Iterator[_Episode]:
+def _kept_records(records: Path) -> Iterator[dict[str, Any]]:
+    """Pass 1's records of the episodes it kept, streamed."""
     with records.open(encoding="utf-8") as handle:
         for line in handle:
             record = json.loads(line)
-            frames = record["frames"]
-            if record["dropped"] or not frames:
-                continue
-            shown = _spread(len(frames), max_images)
-            episode = record["episode"]
-            yield _Episode(
-                id=episode["id"], scenario=episode["scenario"],
-                description=episode.get("description") or None,
-                positions=tuple(frames[i]["index"] for i in shown),
-                images=tuple(str(stage_path(stage, frames[i]["digest"], frames[i]["ext"]))
-                             for i in shown),
-                digests=tuple(frames[i]["digest"] for i in shown))
+            if not record["dropped"] and record["frames"]:
+                yield record
+
+
+def _kept_episodes(records: Path, stage: Path, max_images: int) -> Iterator[_Episode]:
+    for record in _kept_records(records):
+        frames = record["frames"]
+        shown = _spread(len(frames), max_images)
+        episode = record["episode"]
+        yield _Episode(
+            id=episode["id"], scenario=episode["scenario"],
+            description=episode.get("description") or None,
+            positions=tuple(frames[i]["index"] for i in shown),
+            images=tuple(str(stage_path(stage, frames[i]["digest"], frames[i]["ext"]))
+                         for i in shown),
+            digests=tuple(frames[i]["digest"] for i in shown))
 
 
 def _spread(n: int, most: int) -> list[int]:
