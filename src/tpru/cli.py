@@ -58,6 +58,9 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
                           markup=False)
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
     logging.getLogger("faiss").setLevel(logging.WARNING)  # it logs which CPU build it loads
+    # httpx logs every request at INFO: thousands of lines in an openai: evaluation.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
 
 class _Parser(argparse.ArgumentParser):

@@ -363,13 +363,16 @@ def test_parsers_read_what_models_write() -> None:
     assert parse_description("**Process:** Pouring water into the glass.\n\n"
                              "Step 1 - an empty glass\nStep 2: water flows") == (
         "pouring water into the glass", {1: "an empty glass", 2: "water flows"})
-    assert parse_description("Opening the top drawer") == ("opening the top drawer", {})
+    assert parse_description("Opening the top drawer") == (None, {})  # no label
+    assert parse_description("Description: Opening the top drawer.") == (
+        "opening the top drawer", {})
     assert parse_description("I cannot see anything.\nSorry.") == (None, {})
     assert parse_negative("Wrong process: closing the laptop lid") == "closing the laptop lid"
     assert parse_negative("Sure!\nHere it is.") is None
-    assert parse_paraphrases("1. placing the cup\n2) putting the cup down\n- setting the cup "
-                             "down\n<image>") == ["placing the cup", "putting the cup down",
-                                                  "setting the cup down"]
+    assert parse_negative("closing the laptop lid") is None  # no label
+    assert parse_paraphrases("Sure, here they are:\n1. placing the cup\n2) putting the cup "
+                             "down\n- setting the cup down\n3. <image> x") == [
+        "placing the cup", "putting the cup down", "setting the cup down"]
     assert word_overlap("stacking the red block", "stacking a red block") == 1.0
     assert word_overlap("stacking the red block", "folding a towel") == 0.0
     assert fill_prompt("{a} {b} {}", {"a": "1", "b": "{a}"}, where="t") == "1 {a} {}"

@@ -138,7 +138,8 @@ def _phrase(text: str) -> str | None:
 def parse_description(text: str) -> tuple[str | None, dict[int, str]]:
     """The ``Process:`` phrase and the ``Step k:`` captions (1-based k) of an answer.
 
-    An answer of one line without labels is taken as the phrase itself.
+    Only labelled lines count (the prompts ask for the labels): text without
+    them is no description, so a model that rambles adds nothing to a dataset.
 
     Example:
         >>> parse_description("Process: stacking the red block\\nStep 1: a red block\\n"
@@ -159,28 +160,25 @@ def parse_description(text: str) -> tuple[str | None, dict[int, str]]:
             caption = " ".join(match.group("text").split()).strip("*_ ")
             if caption:
                 captions.setdefault(int(match.group("number")), caption)
-    if description is None and not captions and len(lines) == 1:
-        description = _phrase(lines[0])
     return description, captions
 
 
 def parse_negative(text: str) -> str | None:
-    """The phrase after ``Wrong process:`` (or the only line of the answer)."""
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    for line in lines:
+    """The phrase after ``Wrong process:`` (labelled lines only, as for descriptions)."""
+    for line in text.strip().splitlines():
         match = _LABELLED.match(line)
         if match is not None and match.group("label").strip().lower() in (
                 "wrong process", "process", "negative", "description"):
             return _phrase(match.group("text"))
-    return _phrase(lines[0]) if len(lines) == 1 else None
+    return None
 
 
 def parse_paraphrases(text: str) -> list[str]:
-    """Phrases one per line, numbering and bullets removed, in order."""
+    """The phrases of the numbered (or bulleted) lines, in order; other lines are ignored."""
     phrases = []
     for line in text.strip().splitlines():
         match = _NUMBERED.match(line)
-        phrase = _phrase(match.group("text") if match else line)
+        phrase = _phrase(match.group("text")) if match else None
         if phrase is not None:
             phrases.append(phrase)
     return phrases
