@@ -87,9 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_export(sub, common)
     _add_stats(sub, common)
     _add_view(sub, common)
-    _add_eval(sub, common)
-    _add_audit(sub, common)
-    _add_report(sub, common)
+    for name, module in (("eval", "tpru.eval.cli"), ("audit", "tpru.eval.audit_cli"),
+                         ("report", "tpru.eval.report_cli")):
+        _add_from_module(sub, common, name, module)
     _add_train(sub, common)
     return parser
 
@@ -367,54 +367,27 @@ def _run_view(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_eval(sub: argparse._SubParsersAction[_Parser],
-              common: _Parser) -> None:
-    from tpru.eval.cli import DESCRIPTION, EPILOG, HELP, add_arguments, eval_command
+def _add_from_module(sub: argparse._SubParsersAction[_Parser], common: _Parser, name: str,
+                     module_name: str) -> None:
+    """A sub-command whose module holds HELP, DESCRIPTION, EPILOG, add_arguments and
+    ``<name>_command``."""
+    import importlib
 
-    p = sub.add_parser("eval", parents=[common], help=HELP, description=DESCRIPTION,
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    p.set_defaults(run=eval_command)
-
-
-def _add_audit(sub: argparse._SubParsersAction[_Parser],
-               common: _Parser) -> None:
-    from tpru.eval.audit_cli import DESCRIPTION, EPILOG, HELP, add_arguments, audit_command
-
-    p = sub.add_parser("audit", parents=[common], help=HELP, description=DESCRIPTION,
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    p.set_defaults(run=audit_command)
-
-
-def _add_report(sub: argparse._SubParsersAction[_Parser],
-                common: _Parser) -> None:
-    from tpru.eval.report_cli import DESCRIPTION, EPILOG, HELP, add_arguments, report_command
-
-    p = sub.add_parser("report", parents=[common], help=HELP, description=DESCRIPTION,
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    p.set_defaults(run=report_command)
+    module = importlib.import_module(module_name)
+    p = sub.add_parser(name, parents=[common], help=module.HELP, description=module.DESCRIPTION,
+                       epilog=module.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    module.add_arguments(p)
+    p.set_defaults(run=getattr(module, f"{name}_command"))
 
 
 def _add_train(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:
-    import importlib
-
     train = sub.add_parser("train", help="train a model (GRPO, SFT) or write an EasyR1 run",
                            description="Training: grpo and sft run TRL on this machine "
                                        "(or several GPUs through accelerate); easyr1 writes a "
                                        "complete EasyR1 run folder for a GPU cluster.")
     trainers = train.add_subparsers(dest="trainer", required=True, metavar="TRAINER")
     for name in ("grpo", "sft", "easyr1"):
-        try:
-            module = importlib.import_module(f"tpru.train.{name}")
-        except ImportError:
-            continue  # a trainer still being written, or its module missing
-        p = trainers.add_parser(name, parents=[common], help=module.HELP,
-                                description=module.DESCRIPTION, epilog=module.EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-        module.add_arguments(p)
-        p.set_defaults(run=getattr(module, f"{name}_command"))
+        _add_from_module(trainers, common, name, f"tpru.train.{name}")
 
 
 if __name__ == "__main__":
