@@ -52,13 +52,11 @@ import cProfile
 import gc
 import json
 import os
-import platform
 import pstats
 import re
 import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -67,31 +65,24 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench_common import (
+    BENCH_DIR,
+    code_version,
+    ensure_dataset,
+    ensure_random_qwen25_vl,
+    ensure_tiny,
+    machine,
+)
+
 from tpru.eval.benchmarks import load_benchmark
 from tpru.eval.items import Benchmark
 from tpru.eval.runner import RESULTS_FILE, read_results, run_eval
 from tpru.models.base import Backend, Request, Response
 
-BENCH_DIR = Path(__file__).resolve().parent
 TARGET_SHARE = 0.05
-FRAME_SIZE = (640, 480)
 GPU_MAX_PIXELS = 640 * 480
 """Image bound of the 7B-sized model's processor: a 640x480 frame keeps its size (644x476
 after rounding to 28 pixels, 391 image tokens), as Qwen2.5-VL's default bound would keep it."""
-QWEN25_VL_7B_TEXT = {
-    "vocab_size": 152064, "hidden_size": 3584, "intermediate_size": 18944,
-    "num_hidden_layers": 28, "num_attention_heads": 28, "num_key_value_heads": 4,
-    "max_position_embeddings": 128000, "rms_norm_eps": 1e-6, "tie_word_embeddings": False,
-    "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0,
-                        "mrope_section": [16, 24, 24]},
-}
-QWEN25_VL_7B_VISION = {
-    "depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16,
-    "out_hidden_size": 3584, "fullatt_block_indexes": [7, 15, 23, 31], "window_size": 112,
-    "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "tokens_per_second": 2,
-}
-"""Qwen2.5-VL-7B-Instruct's published shapes (its config.json); token ids come from the tiny
-tokenizer instead."""
 
 
 # ---------------------------------------------------------------- the machine
@@ -126,68 +117,7 @@ def wait_for_quiet(limit_s: float, threshold: float = 0.15) -> None:
         print(f"  the machine did not get quiet within {limit_s:.0f} s; measuring anyway")
 
 
-def machine() -> str:
-    import torch
-    import transformers
-
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}, torch "
-            f"{torch.__version__} (threads: {torch.get_num_threads()}), transformers "
-            f"{transformers.__version__}")
-
-
-def code_version() -> str:
-    """The commit measured, and whether src/ had uncommitted changes (read-only git calls)."""
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], cwd=BENCH_DIR, capture_output=True,
-                                  text=True, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return ""
-    head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + (" with uncommitted changes in src/" if git("status", "--porcelain", "--",
-                                                               "../src") else "")
-
-
 # ---------------------------------------------------------------- data and models
-
-
-def ensure_dataset(out: Path, episodes: int, frames: int, seed: int) -> Path:
-    """Synthetic 640x480 episodes built into a tpru dataset (cached: a marker says what)."""
-    from tpru.cli import main as tpru_main
-    from tpru.sources.synthetic import write_synthetic_episodes
-
-    overrides = ["image.max_side=640"]
-    spec = {"episodes": episodes, "frames": frames, "seed": seed, "size": list(FRAME_SIZE),
-            "build": overrides}
-    folder = out / "data"
-    marker = folder / "marker.json"
-    if marker.is_file() and json.loads(marker.read_text()) == spec:
-        return folder / "dataset"
-    shutil.rmtree(folder, ignore_errors=True)
-    print(f"writing {episodes} episodes per scenario at {FRAME_SIZE[0]}x{FRAME_SIZE[1]} ...")
-    write_synthetic_episodes(folder / "episodes", episodes=episodes, frames=frames, seed=seed,
-                             size=FRAME_SIZE)
-    code = tpru_main(["build", "--source", f"frames:{folder / 'episodes'}", "--out",
-                      str(folder / "dataset"), "--seed", str(seed), "-q", *overrides])
-    if code != 0:
-        sys.exit(f"tpru build of {folder / 'episodes'} failed ({code})")
-    marker.write_text(json.dumps(spec))
-    return folder / "dataset"
-
-
-def ensure_tiny(out: Path) -> Path:
-    from tpru.models.tiny import make_tiny_qwen25_vl
-
-    folder = out / "tiny-qwen25-vl"
-    if not (folder / "config.json").is_file():
-        make_tiny_qwen25_vl(folder, seed=0)
-    return folder
 
 
 # ---------------------------------------------------------------- timing
@@ -449,59 +379,6 @@ def cpu_mode(args: argparse.Namespace, command: str, code: str) -> str:
 # ---------------------------------------------------------------- GPU: vLLM against HF
 
 
-def ensure_random_7b(folder: Path, tiny: Path, seed: int, device: str = "cuda") -> Path:
-    """A random-init Qwen2.5-VL with the 7B's shapes, saved in bfloat16 (cached by a marker).
-
-    The weights are drawn on `device` (seconds on a GPU, where a CPU takes minutes).
-    """
-    import torch
-
-    from tpru.models._torchvision import import_transformers
-    from tpru.models.tiny import CHAT_TEMPLATE
-
-    spec = {"text": QWEN25_VL_7B_TEXT, "vision": QWEN25_VL_7B_VISION, "seed": seed,
-            "max_pixels": GPU_MAX_PIXELS}
-    marker = folder / "tpru-bench.json"
-    if marker.is_file() and json.loads(marker.read_text()) == spec:
-        return folder
-    shutil.rmtree(folder, ignore_errors=True)
-    transformers = import_transformers()
-    small = transformers.AutoConfig.from_pretrained(tiny)
-    tokenizer = transformers.AutoProcessor.from_pretrained(tiny).tokenizer
-    tokenizer.model_max_length = 32768
-    pixels = {"min_pixels": 56 * 56, "max_pixels": GPU_MAX_PIXELS}
-    processor = transformers.Qwen2_5_VLProcessor(
-        image_processor=transformers.Qwen2VLImageProcessor(**pixels),
-        video_processor=transformers.Qwen2VLVideoProcessor(**pixels),
-        tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
-    config = transformers.Qwen2_5_VLConfig(
-        text_config={**QWEN25_VL_7B_TEXT, "bos_token_id": small.text_config.bos_token_id,
-                     "eos_token_id": small.text_config.eos_token_id,
-                     "pad_token_id": small.text_config.pad_token_id},
-        vision_config=QWEN25_VL_7B_VISION, tie_word_embeddings=False,
-        image_token_id=small.image_token_id, video_token_id=small.video_token_id,
-        vision_start_token_id=small.vision_start_token_id,
-        vision_end_token_id=small.vision_end_token_id)
-    print(f"initialising a random 7B-sized Qwen2.5-VL into {folder} ...")
-    where = torch.device(device)
-    gpus = [where.index or 0] if where.type == "cuda" else []
-    with torch.random.fork_rng(devices=gpus), where:
-        torch.manual_seed(seed)
-        model = transformers.Qwen2_5_VLForConditionalGeneration._from_config(
-            config, dtype=torch.bfloat16)
-    with torch.no_grad():  # logits past the tokenizer's vocabulary: 0, below the argmax
-        model.get_output_embeddings().weight[len(tokenizer):] = 0
-    model.generation_config = transformers.GenerationConfig.from_pretrained(tiny)
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    del model
-    gc.collect()
-    if gpus:
-        torch.cuda.empty_cache()
-    marker.write_text(json.dumps(spec))
-    return folder
-
-
 def gpu_mode(args: argparse.Namespace, command: str, code: str) -> str:
     import torch
 
@@ -518,8 +395,8 @@ def gpu_mode(args: argparse.Namespace, command: str, code: str) -> str:
 
     dataset = ensure_dataset(args.out, args.episodes, args.frames, args.seed)
     bench = load_benchmark(f"dataset:{dataset}", cache_dir=args.out / "cache")
-    model_dir = ensure_random_7b(args.out / "qwen25-vl-7b-random", ensure_tiny(args.out),
-                                 args.seed)
+    model_dir = ensure_random_qwen25_vl(args.out / "qwen25-vl-7b-random", ensure_tiny(args.out),
+                                        "7b", args.seed, max_pixels=GPU_MAX_PIXELS)
     runs_dir = args.out / "gpu-runs"
     warm = argparse.Namespace(**{**vars(args), "limit": args.batch_size})
     hf = HFBackend(str(model_dir), dtype="bfloat16", device="cuda", batch_size=args.batch_size)

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
@@ -123,7 +123,23 @@ def grpo_run(tiny_model_dir: Path, tpru_dataset: Path, reward_file: Path,
     config = load_train_config(GRPOTrainConfig, RECIPES / "grpo_tiny.yaml", [
         *tiny_overrides(tiny_model_dir, tpru_dataset, out), "model.max_pixels=6272",
         f"rewards=[{{name: tpru}}, {{name: '{reward_file}:upper_share', weight: 0.5}}]"])
-    return config, train_grpo(config, show_progress=False)
+    return config, train_grpo(config, show_progress=False, callbacks=[StepCounter()])
+
+
+class StepCounter:
+    """A trainer callback (transformers calls its methods by event name): counts steps."""
+
+    steps: ClassVar[list[int]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith("on_"):
+            raise AttributeError(name)
+
+        def event(args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if name == "on_step_end":
+                StepCounter.steps.append(state.global_step)
+            return control
+        return event
 
 
 def test_grpo_trains_and_saves_a_model_the_evaluation_loads(
@@ -131,6 +147,7 @@ def test_grpo_trains_and_saves_a_model_the_evaluation_loads(
         tmp_path: Path) -> None:
     config, result = grpo_run
     assert result.steps == 2
+    assert StepCounter.steps == [1, 2]  # the callback given to train_grpo saw every step
     assert len(losses(result)) == 2 and all(math.isfinite(x) for x in losses(result))
     logged = result.log_history[0]
     assert "rewards/tpru/mean" in logged and "rewards/upper_share/mean" in logged

@@ -105,8 +105,11 @@ class TrainResult:
 
 
 def train_grpo(config: GRPOTrainConfig, *, resume: bool = False, overwrite: bool = False,
-               show_progress: bool = True) -> TrainResult:
+               show_progress: bool = True, callbacks: Sequence[Any] = ()) -> TrainResult:
     """Train with GRPO as `config` says (see the module docstring for the steps).
+
+    `callbacks` are ``transformers.TrainerCallback`` objects added to the trainer's
+    (bench/grpo_steps.py times the steps with one).
 
     Raises:
         InputError: bad data, a sample over the token budget, a run folder in
@@ -153,7 +156,7 @@ def train_grpo(config: GRPOTrainConfig, *, resume: bool = False, overwrite: bool
                                    where=config.data.path, show_progress=show_progress)
     trainer = GRPOTrainer(model=load_policy(config, checkpoint), reward_funcs=rewards, args=args,
                           train_dataset=dataset, processing_class=processor,
-                          peft_config=peft_config(config.lora))
+                          peft_config=peft_config(config.lora), callbacks=list(callbacks))
     if args.process_index == 0:
         write_config(run_dir, config)
     trainer.train(resume_from_checkpoint=None if checkpoint is None else str(checkpoint))
