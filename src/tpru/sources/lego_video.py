@@ -48,20 +48,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tpru.diagnostics import InputError, Skips
+from tpru.diagnostics import Skips
 from tpru.schema import Episode
-from tpru.sources.base import unique_ids
 from tpru.sources.frames import check_info
 from tpru.sources.video import (
     REF_PRECISION,
     UnreadableVideo,
+    check_video_options,
     decoded_frames,
-    find_videos,
     open_video,
     sidecar_path,
     spread,
+    video_episodes,
     video_problem,
     video_ref,
+    video_root,
 )
 
 if TYPE_CHECKING:
@@ -192,19 +193,11 @@ class LegoVideoSource:
     def __init__(self, path: str | os.PathLike[str], *, skips: Skips, fps: float = 10.0,
                  change_threshold: float = 0.01, still_threshold: float = 0.005,
                  settle: float = 0.3, min_gap: float = 0.5, max_frames: int = 64) -> None:
-        if fps <= 0:
-            raise ValueError(f"fps must be positive, got {fps}")
-        for name, value in (("change_threshold", change_threshold),
-                            ("still_threshold", still_threshold)):
-            if not 0 <= value <= 1:
-                raise ValueError(f"{name} must be between 0 and 1, got {value}")
+        check_video_options(fps=fps, max_frames=max_frames, change_threshold=change_threshold,
+                            still_threshold=still_threshold)
         if settle < 0 or min_gap < 0:
             raise ValueError("settle and min_gap must not be negative")
-        if max_frames < 1:
-            raise ValueError(f"max_frames must be at least 1, got {max_frames}")
-        self.path = Path(os.path.abspath(Path(path).expanduser()))
-        if not (self.path.is_dir() or self.path.is_file()):
-            raise InputError(f"{path}: no such video file or folder")
+        self.path = video_root(path)
         self.skips = skips
         self.fps = fps
         self.change_threshold = change_threshold
@@ -215,8 +208,7 @@ class LegoVideoSource:
 
     def iter_episodes(self) -> Iterator[Episode]:
         """One episode per readable video, in natural order of relative paths."""
-        found = ((video, self._episode(video)) for video in find_videos(self.path))
-        yield from unique_ids(((v, e) for v, e in found if e is not None), self.skips)
+        return video_episodes(self.path, self._episode, self.skips)
 
     def _episode(self, video: Path) -> Episode | None:
         sidecar_file = sidecar_path(video)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -83,6 +83,37 @@ def find_videos(path: Path) -> list[Path]:
     return sorted(found, key=lambda p: [natural_key(part) for part in p.relative_to(path).parts])
 
 
+def check_video_options(*, fps: float, max_frames: int, **shares: float) -> None:
+    """Refuse a non-positive `fps`, `max_frames` below 1, or a share outside 0..1.
+
+    Raises:
+        ValueError: naming the option and its value.
+    """
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    for name, value in shares.items():
+        if not 0 <= value <= 1:
+            raise ValueError(f"{name} must be between 0 and 1, got {value}")
+    if max_frames < 1:
+        raise ValueError(f"max_frames must be at least 1, got {max_frames}")
+
+
+def video_root(path: str | os.PathLike[str]) -> Path:
+    """`path` made absolute, checked to be a video file or a folder (InputError if not)."""
+    root = Path(os.path.abspath(Path(path).expanduser()))
+    if not (root.is_dir() or root.is_file()):
+        raise InputError(f"{path}: no such video file or folder")
+    return root
+
+
+def video_episodes(root: Path, episode: Callable[[Path], Episode | None],
+                   skips: Skips) -> Iterator[Episode]:
+    """`episode` of every video under `root` in natural order, skipping the Nones and
+    counting repeated ids."""
+    found = ((video, episode(video)) for video in find_videos(root))
+    yield from unique_ids(((v, e) for v, e in found if e is not None), skips)
+
+
 class VideoSource:
     """Episodes from a video file or a folder of videos (see the module docstring).
 
@@ -103,17 +134,10 @@ class VideoSource:
     def __init__(self, path: str | os.PathLike[str], *, skips: Skips, fps: float = 1.0,
                  mode: Literal["time", "keyframes"] = "time", change_threshold: float = 0.03,
                  max_frames: int = 64) -> None:
-        if fps <= 0:
-            raise ValueError(f"fps must be positive, got {fps}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        if not 0 <= change_threshold <= 1:
-            raise ValueError(f"change_threshold must be between 0 and 1, got {change_threshold}")
-        if max_frames < 1:
-            raise ValueError(f"max_frames must be at least 1, got {max_frames}")
-        self.path = Path(os.path.abspath(Path(path).expanduser()))
-        if not (self.path.is_dir() or self.path.is_file()):
-            raise InputError(f"{path}: no such video file or folder")
+        check_video_options(fps=fps, max_frames=max_frames, change_threshold=change_threshold)
+        self.path = video_root(path)
         self.skips = skips
         self.fps = fps
         self.mode = mode
@@ -122,8 +146,7 @@ class VideoSource:
 
     def iter_episodes(self) -> Iterator[Episode]:
         """One episode per readable video, in natural order of relative paths."""
-        found = ((video, self._episode(video)) for video in find_videos(self.path))
-        yield from unique_ids(((v, e) for v, e in found if e is not None), self.skips)
+        return video_episodes(self.path, self._episode, self.skips)
 
     def _episode(self, video: Path) -> Episode | None:
         info_path = sidecar_path(video)
