@@ -14,6 +14,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -44,19 +45,56 @@ config.json files; token ids come from the tiny tokenizer instead."""
 # ---------------------------------------------------------------- the machine and the code
 
 
-def machine() -> str:
-    import torch
-    import transformers
-
+def machine(*extras: str) -> str:
+    """Cores, CPU model and Python version, then `extras` (library versions)."""
     model = "unknown CPU"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    return (f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}, torch "
-            f"{torch.__version__} (threads: {torch.get_num_threads()}), transformers "
+    return ", ".join([f"{os.cpu_count()} cores", model, f"Python {platform.python_version()}",
+                      *extras])
+
+
+def torch_versions() -> str:
+    """torch (with its thread count) and transformers versions, for `machine`."""
+    import torch
+    import transformers
+
+    return (f"torch {torch.__version__} (threads: {torch.get_num_threads()}), transformers "
             f"{transformers.__version__}")
+
+
+def cpu_snapshot() -> tuple[float, float]:
+    """(CPU seconds the whole machine was busy, CPU seconds of this process and its children)."""
+    busy = 0.0
+    with contextlib.suppress(OSError, ValueError):
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+        busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    return busy, sum(os.times()[:4])
+
+
+def other_cores(before: tuple[float, float], wall_s: float) -> float:
+    """Cores other processes used on average since `before` (a `cpu_snapshot`)."""
+    busy, ours = cpu_snapshot()
+    return max(0.0, (busy - before[0]) - (ours - before[1])) / max(wall_s, 1e-9)
+
+
+def wait_for_quiet(limit_s: float, threshold: float = 0.15) -> None:
+    """Wait (at most `limit_s`) until other processes use under `threshold` cores for 2 s."""
+    if limit_s <= 0:
+        return
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        before = cpu_snapshot()
+        time.sleep(2.0)
+        load = other_cores(before, 2.0)
+        if load < threshold:
+            return
+        print(f"  waiting for a quiet machine: others use {load:.2f} cores")
+    print(f"  the machine did not get quiet within {limit_s:.0f} s; measuring anyway")
 
 
 def code_version() -> str:

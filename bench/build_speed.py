@@ -42,8 +42,6 @@ import contextlib
 import io
 import json
 import multiprocessing as mp
-import os
-import platform
 import resource
 import shlex
 import shutil
@@ -55,6 +53,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench_common import (
+    BENCH_DIR,
+    code_version,
+    cpu_snapshot,
+    machine,
+    other_cores,
+    wait_for_quiet,
+)
 from frame_set import QUALITY, ensure_frames, frame_paths, quarter_root  # bench/frame_set.py
 from PIL import Image
 
@@ -68,7 +74,6 @@ RATIO_TARGET = 0.5
 FLAT_BYTES_PER_FRAME = 100
 """Peak RSS growing by less than this per extra frame counts as flat (noise, caches)."""
 POLL_S = 0.05
-BENCH_DIR = Path(__file__).resolve().parent
 
 
 # ---------------------------------------------------------------- decode only
@@ -115,39 +120,9 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _cpu_snapshot() -> tuple[float, float]:
-    """(CPU seconds the whole machine was busy, CPU seconds of this process and its children)."""
-    busy = 0.0
-    with contextlib.suppress(OSError, ValueError):
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
-        busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-    return busy, sum(os.times()[:4])
-
-
-def _other_cores(before: tuple[float, float], wall_s: float) -> float:
-    busy, ours = _cpu_snapshot()
-    return max(0.0, (busy - before[0]) - (ours - before[1])) / wall_s
-
-
-def wait_for_quiet(limit_s: float, threshold: float = 0.15) -> None:
-    """Wait (at most `limit_s`) until other processes use under `threshold` cores for 2 s."""
-    if limit_s <= 0:
-        return
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        before = _cpu_snapshot()
-        time.sleep(2.0)
-        load = _other_cores(before, 2.0)
-        if load < threshold:
-            return
-        print(f"  waiting for a quiet machine: others use {load:.2f} cores")
-    print(f"  the machine did not get quiet within {limit_s:.0f} s; measuring anyway")
-
-
 def decode_pass(paths: list[str], processes: int) -> Run:
     """Decode every file, in this process (1) or a pool of `processes`."""
-    machine0 = _cpu_snapshot()
+    machine0 = cpu_snapshot()
     if processes == 1:
         cpu0, start = time.process_time(), time.perf_counter()
         count = sum(decode_file(p) for p in paths)
@@ -159,7 +134,7 @@ def decode_pass(paths: list[str], processes: int) -> Run:
             count = sum(pool.imap_unordered(decode_chunk, chunks))
         wall, cpu = time.perf_counter() - start, _children_cpu() - cpu0
     return Run(f"decode x{processes}", count, wall, cpu,
-               other_cores=_other_cores(machine0, wall))
+               other_cores=other_cores(machine0, wall))
 
 
 # ---------------------------------------------------------------- the build
@@ -188,7 +163,7 @@ def build_pass(name: str, root: Path, out: Path, workers: int) -> Run:
     command = [*tpru_command(), "build", "--source", f"frames:{root}", "--out", str(out),
                "--workers", str(workers), "-q"]
     records = out.with_name(out.name + ".partial") / "work" / "episodes.jsonl"
-    machine0 = _cpu_snapshot()
+    machine0 = cpu_snapshot()
     cpu0, start_wall, start = _children_cpu(), time.time(), time.perf_counter()
     samples: list[tuple[float, int]] = []  # (time, tree RSS), to split the peak by pass
     measure_end = None
@@ -215,7 +190,7 @@ def build_pass(name: str, root: Path, out: Path, workers: int) -> Run:
     info = json.loads((out / "build.json").read_text())
     run = Run(name, info["counts"]["frames_read"], wall, cpu, peak,
               "tree RSS (psutil)" if watched else "largest child ru_maxrss",
-              other_cores=_other_cores(machine0, wall))
+              other_cores=other_cores(machine0, wall))
     run.extra["frames_kept"] = info["counts"]["frames_kept"]
     run.drops = {f"{k}.{reason}": n for k in ("inputs", "frames", "episodes")
                  for reason, n in info["drops"][k].items()}
@@ -228,32 +203,6 @@ def build_pass(name: str, root: Path, out: Path, workers: int) -> Run:
 
 
 # ---------------------------------------------------------------- report
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}, " \
-           f"Pillow {Image.__version__}"
-
-
-def code_version() -> str:
-    """The commit measured, and whether src/ had uncommitted changes (read-only git calls)."""
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], cwd=BENCH_DIR, capture_output=True,
-                                  text=True, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return ""
-    head = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "../src")
-    return head + (" with uncommitted changes in src/" if dirty else "")
 
 
 def cost_settings() -> str:
@@ -276,7 +225,7 @@ def _met(ok: bool) -> str:
 def report(args: argparse.Namespace, decodes: dict[int, Run], builds: dict[int, Run],
            quarter: Run, command: str, code: str) -> str:
     lines = [f"## {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", "",
-             f"- machine: {machine()}",
+             f"- machine: {machine(f'Pillow {Image.__version__}')}",
              f"- command: `{command}`",
              f"- code: {code}",
              f"- frames: {builds[args.workers[0]].frames} generated 640x480 JPEG (quality "

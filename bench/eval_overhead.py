@@ -47,11 +47,9 @@ Without CUDA or vllm it stops with a one-line reason.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import gc
 import json
-import os
 import pstats
 import re
 import shlex
@@ -68,10 +66,14 @@ from pathlib import Path
 from bench_common import (
     BENCH_DIR,
     code_version,
+    cpu_snapshot,
     ensure_dataset,
     ensure_random_qwen25_vl,
     ensure_tiny,
     machine,
+    other_cores,
+    torch_versions,
+    wait_for_quiet,
 )
 
 from tpru.eval.benchmarks import load_benchmark
@@ -83,41 +85,6 @@ TARGET_SHARE = 0.05
 GPU_MAX_PIXELS = 640 * 480
 """Image bound of the 7B-sized model's processor: a 640x480 frame keeps its size (644x476
 after rounding to 28 pixels, 391 image tokens), as Qwen2.5-VL's default bound would keep it."""
-
-
-# ---------------------------------------------------------------- the machine
-
-
-def _cpu_snapshot() -> tuple[float, float]:
-    """(CPU seconds the whole machine was busy, CPU seconds of this process and its children)."""
-    busy = 0.0
-    with contextlib.suppress(OSError, ValueError):
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
-        busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-    return busy, sum(os.times()[:4])
-
-
-def _other_cores(before: tuple[float, float], wall_s: float) -> float:
-    busy, ours = _cpu_snapshot()
-    return max(0.0, (busy - before[0]) - (ours - before[1])) / max(wall_s, 1e-9)
-
-
-def wait_for_quiet(limit_s: float, threshold: float = 0.15) -> None:
-    """Wait (at most `limit_s`) until other processes use under `threshold` cores for 2 s."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        before = _cpu_snapshot()
-        time.sleep(2.0)
-        load = _other_cores(before, 2.0)
-        if load < threshold:
-            return
-        print(f"  waiting for a quiet machine: others use {load:.2f} cores")
-    if limit_s > 0:
-        print(f"  the machine did not get quiet within {limit_s:.0f} s; measuring anyway")
-
-
-# ---------------------------------------------------------------- data and models
 
 
 # ---------------------------------------------------------------- timing
@@ -192,7 +159,7 @@ def timed_run(backend: Backend, bench: Benchmark, folder: Path, args: argparse.N
     """run_eval of `backend` over the first ``--limit`` items into a fresh `folder`, timed."""
     shutil.rmtree(folder, ignore_errors=True)
     timed = backend if isinstance(backend, TimedBackend) else TimedBackend(backend)
-    machine0 = _cpu_snapshot()
+    machine0 = cpu_snapshot()
     start = time.perf_counter()
     summary = run_eval(timed, bench, folder, limit=args.limit, seed=args.seed,
                        batch_size=batch_size or args.batch_size,
@@ -205,7 +172,7 @@ def timed_run(backend: Backend, bench: Benchmark, folder: Path, args: argparse.N
         before_s=calls[0][0] - start if calls else end - start,
         between_s=sum(calls[i + 1][0] - calls[i][1] for i in range(len(calls) - 1)),
         after_s=end - calls[-1][1] if calls else 0.0,
-        other_cores=_other_cores(machine0, end - start),
+        other_cores=other_cores(machine0, end - start),
         completion_tokens=sum(int(r["usage"].get("completion_tokens", 0)) for r in records),
         errors=summary.errors)
 
@@ -287,7 +254,7 @@ def items_note(bench: Benchmark, limit: int | None) -> str:
 
 def header(args: argparse.Namespace, command: str, code: str, title: str) -> list[str]:
     return [f"## {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {title}", "",
-            f"- machine: {machine()}", f"- command: `{command}`", f"- code: {code}",
+            f"- machine: {machine(torch_versions())}", f"- command: `{command}`", f"- code: {code}",
             f"- run_eval: batch size {args.batch_size}, max_new_tokens {args.max_new_tokens}, "
             f"prompt tpru, greedy; results.jsonl flushed per batch"]
 

@@ -49,6 +49,7 @@ from bench_common import (
     ensure_random_qwen25_vl,
     ensure_tiny,
     machine,
+    torch_versions,
 )
 
 ROOT = BENCH_DIR.parent
@@ -192,10 +193,10 @@ def device_line() -> str:
     import torch
 
     if not torch.cuda.is_available():
-        return f"CPU only: {machine()}"
+        return f"CPU only: {machine(torch_versions())}"
     props = torch.cuda.get_device_properties(0)
     return (f"{props.name}, {props.total_memory / 1024 ** 3:.0f} GiB, CUDA {torch.version.cuda}, "
-            f"torch {torch.__version__}; host: {machine()}")
+            f"torch {torch.__version__}; host: {machine(torch_versions())}")
 
 
 def report(args: argparse.Namespace, command: str, code: str, data: dict[str, Any]) -> str:
