@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from tpru.build.config import FilterConfig, ImageConfig
+from tpru.build.config import BuildConfig, FilterConfig, ImageConfig
 from tpru.build.images import (
     FrameError,
     analysis_grey,
+    frame_change,
     hamming,
     laplacian_variance,
     measure_frame,
     phash,
     thumb_diff,
 )
+from tpru.build.measure import measure_episode
+from tpru.schema import Episode
 from tpru.sources.base import LoadedFrame
 
 
@@ -109,3 +113,31 @@ def test_phash_and_thumbs_see_duplicates_and_changes() -> None:
         np.asarray(Image.fromarray(a_again.astype(np.uint8)).resize((16, 16)))) < 0.01
     assert hamming(phash(a), phash(other)) > 10
     assert hamming(phash(a), phash(moved)) > 0
+
+
+def test_a_change_of_colour_alone_is_not_a_near_duplicate(tmp_path: Path) -> None:
+    """A red square turning green of the same grey level (a toggle, a brick swapped) is a
+    step: grey hashes and thumbnails barely move, the colour thumbnail does."""
+    def frame(colour: tuple[int, int, int]) -> bytes:
+        image = scene(7)
+        ImageDraw.Draw(image).rectangle([180, 40, 260, 120], fill=colour)
+        return png(image)
+
+    red, green = (200, 50, 50), (50, 127, 49)  # grey levels 94.8 and 94.8
+    rule, config = FilterConfig(), ImageConfig()
+    a = measure_frame(LoadedFrame("red.png", data=frame(red)), config)
+    b = measure_frame(LoadedFrame("green.png", data=frame(green)), config)
+    # The grey rule alone would call them duplicates...
+    assert hamming(a.phash, b.phash) <= rule.dup_hamming
+    assert thumb_diff(a.thumb, b.thumb) <= rule.dup_pixel_diff
+    # ...the builder's rule sees the change.
+    assert frame_change((a.thumb, a.colour), (b.thumb, b.colour)) > 2 * rule.dup_pixel_diff
+
+    for name, colour in (("0", red), ("1", green), ("2", red), ("3", green)):
+        (tmp_path / f"{name}.png").write_bytes(frame(colour))
+    episode = Episode(id="toggle", scenario="gui", source="test",
+                      frames=tuple(str(tmp_path / f"{k}.png") for k in range(4)))
+    config_all = BuildConfig(filter=FilterConfig(blur_threshold=0))
+    result = measure_episode(episode, 0, config_all, tmp_path / "stage")
+    assert result.record["drops"] == {}
+    assert len(result.record["frames"]) == 4

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from tpru.build.config import FilterConfig, ImageConfig
-from tpru.build.images import hamming, measure_frame, thumb_diff
+from tpru.build.images import frame_change, hamming, measure_frame
 from tpru.diagnostics import Skips
 from tpru.sources.base import LoadedFrame
 from tpru.sources.frames import FrameFolderSource
@@ -102,7 +102,8 @@ def test_no_frame_is_a_near_duplicate_or_blurred_for_the_builder(tmp_path: Path,
                     for p in sorted(folder.glob("*.jpg"))]
         assert len(measured) == frames
         for i, (a, b) in enumerate(itertools.pairwise(measured)):
-            bits, diff = hamming(a.phash, b.phash), thumb_diff(a.thumb, b.thumb)
+            bits = hamming(a.phash, b.phash)
+            diff = frame_change((a.thumb, a.colour), (b.thumb, b.colour))
             assert bits > rule.dup_hamming or diff > rule.dup_pixel_diff, (folder, i, bits, diff)
         assert min(m.sharpness for m in measured) > rule.blur_threshold, folder
     assert tasks == {(s, t) for s in SCENARIOS for t in TASKS[s]}

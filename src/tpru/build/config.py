@@ -26,11 +26,12 @@ class FilterConfig:
             is below this are ``blurred``; 0 turns the check off.
         dup_hamming: a frame is a ``near_duplicate`` of the previous kept frame
             when their 64-bit perceptual hashes differ in at most this many
-            bits *and* their thumbnails differ by at most ``dup_pixel_diff``.
+            bits *and* their 16x16 thumbnails, grey and colour, differ by at most
+            ``dup_pixel_diff`` (so a change of colour alone is a change).
         dup_pixel_diff: mean absolute thumbnail difference (0-1) for the above.
         min_change: an episode none of whose kept frames differs from the first
-            by more than this (mean absolute thumbnail difference, 0-1) is
-            ``static``.
+            by more than this (mean absolute grey or colour thumbnail difference,
+            0-1) is ``static``.
         min_frames: episodes with fewer kept frames are ``too_few_frames``;
             never less than ``TaskConfig.frames_per_sample``.
     """

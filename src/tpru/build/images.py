@@ -58,6 +58,9 @@ class FrameMeasure:
     """64-bit perceptual hash (set by `add_hashes`)."""
     thumb: np.ndarray = field(default_factory=lambda: np.zeros(THUMB_SIDE ** 2, np.uint8))
     """(256,) uint8 grey 16x16 thumbnail (set by `add_hashes`)."""
+    colour: np.ndarray = field(default_factory=lambda: np.zeros(3 * THUMB_SIDE ** 2, np.uint8))
+    """(768,) uint8 RGB 16x16 thumbnail (set by `add_hashes`): sees a change of colour
+    that leaves the grey levels as they were (a toggle turning from red to green)."""
 
 
 class FrameError(Exception):
@@ -199,17 +202,21 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def add_hashes(measures: Sequence[FrameMeasure]) -> None:
-    """Set `phash` and `thumb` of many frames at once (numpy over the whole batch)."""
+    """Set `phash`, `thumb` and `colour` of many frames at once (numpy over the batch)."""
     if not measures:
         return
-    grey = grey_levels(np.stack([m.small for m in measures]))  # (n, 32, 32)
+    small = np.stack([m.small for m in measures])  # (n, 32, 32, 3)
+    grey = grey_levels(small)  # (n, 32, 32)
     hashes = phash_batch(grey)
     n = len(measures)
     thumbs = grey.reshape(n, THUMB_SIDE, 2, THUMB_SIDE, 2).mean(axis=(2, 4))
     thumbs = np.rint(thumbs).clip(0, 255).astype(np.uint8).reshape(n, THUMB_SIDE ** 2)
-    for m, h, t in zip(measures, hashes.tolist(), thumbs, strict=True):
+    colours = small.reshape(n, THUMB_SIDE, 2, THUMB_SIDE, 2, 3).mean(axis=(2, 4))
+    colours = np.rint(colours).clip(0, 255).astype(np.uint8).reshape(n, 3 * THUMB_SIDE ** 2)
+    for m, h, t, c in zip(measures, hashes.tolist(), thumbs, colours, strict=True):
         m.phash = int(h)
         m.thumb = t
+        m.colour = c
 
 
 def encode(image: Image.Image, config: ImageConfig) -> bytes:
@@ -281,3 +288,9 @@ def hamming(a: int, b: int) -> int:
 def thumb_diff(a: np.ndarray, b: np.ndarray) -> float:
     """Mean absolute difference of two thumbnails, 0 (same) to 1."""
     return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() / 255.0)
+
+
+def frame_change(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
+    """How much two frames differ, 0 to 1: the larger of the mean absolute differences of
+    their (grey, colour) thumbnails, so a change of colour alone counts too."""
+    return max(thumb_diff(a[0], b[0]), thumb_diff(a[1], b[1]))

@@ -27,8 +27,8 @@ from tpru.build.images import (
     FrameMeasure,
     add_hashes,
     decode_frame,
+    frame_change,
     hamming,
-    thumb_diff,
 )
 from tpru.diagnostics import InputError
 from tpru.schema import Episode
@@ -74,6 +74,11 @@ class _Kept:
     ext: str
     phash: int
     thumb: np.ndarray
+    colour: np.ndarray
+
+    @property
+    def look(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.thumb, self.colour
 
 
 class _EpisodeFilter:
@@ -94,7 +99,7 @@ class _EpisodeFilter:
         self.thumbs: list[np.ndarray] = []
         self.embeddings: list[np.ndarray] = []
         self.usable = 0  # frames that passed every check but the near-duplicate one
-        self.first: np.ndarray | None = None
+        self.first: tuple[np.ndarray, np.ndarray] | None = None
         self.usable_change = 0.0
         self._pending: list[tuple[int, str, FrameMeasure]] = []
 
@@ -134,15 +139,16 @@ class _EpisodeFilter:
         chosen: list[FrameMeasure] = []
         for index, ref, m in self._pending:
             self.usable += 1
-            self.first = m.thumb if self.first is None else self.first
-            self.usable_change = max(self.usable_change, thumb_diff(self.first, m.thumb))
+            look = (m.thumb, m.colour)
+            self.first = look if self.first is None else self.first
+            self.usable_change = max(self.usable_change, frame_change(self.first, look))
             if self.kept:
                 prev = self.kept[-1]
                 if hamming(prev.phash, m.phash) <= fcfg.dup_hamming and \
-                        thumb_diff(prev.thumb, m.thumb) <= fcfg.dup_pixel_diff:
+                        frame_change(prev.look, look) <= fcfg.dup_pixel_diff:
                     self.drop("near_duplicate", f"{ref}: near-duplicate of the frame before")
                     continue
-            self.kept.append(_Kept(index, m.digest, m.ext, m.phash, m.thumb))
+            self.kept.append(_Kept(index, m.digest, m.ext, m.phash, m.thumb, m.colour))
             write_once(stage_path(self.stage_dir, m.digest, m.ext), m.stored)
             chosen.append(m)
         self._pending = []
@@ -186,7 +192,7 @@ def measure_episode(episode: Episode, ordinal: int, config: BuildConfig,
         record["message"] = (f"episode {episode.id}: {len(kept)} usable frames of "
                              f"{len(episode.frames)}, {config.min_frames} needed")
         return EpisodeResult(record)
-    change = max(thumb_diff(kept[0].thumb, k.thumb) for k in kept[1:])
+    change = max(frame_change(kept[0].look, k.look) for k in kept[1:])
     if change < fcfg.min_change:
         record["dropped"] = "static"
         record["message"] = _static_message(episode, change, fcfg)

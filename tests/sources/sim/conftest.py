@@ -20,7 +20,7 @@ from PIL import Image
 
 from tpru import sources
 from tpru.build.config import FilterConfig, ImageConfig
-from tpru.build.images import hamming, measure_frame, thumb_diff
+from tpru.build.images import frame_change, hamming, measure_frame
 from tpru.diagnostics import Skips
 from tpru.schema import Episode
 from tpru.sources.base import LoadedFrame
@@ -63,12 +63,14 @@ def _frame_problems(episode: Episode) -> list[str]:
             problems.append(f"{ref}: blurred (sharpness {measure.sharpness:.1f})")
         measures.append(measure)
     for k in range(1, len(measures)):
-        diff = thumb_diff(measures[k - 1].thumb, measures[k].thumb)
+        diff = frame_change((measures[k - 1].thumb, measures[k - 1].colour),
+                            (measures[k].thumb, measures[k].colour))
         if diff <= limits.dup_pixel_diff:
             bits = hamming(measures[k - 1].phash, measures[k].phash)
             problems.append(f"{episode.frames[k]}: thumbnail differs from the previous frame "
                             f"by only {diff:.4f} (hash: {bits} bits)")
-    change = max(thumb_diff(measures[0].thumb, m.thumb) for m in measures[1:])
+    first = (measures[0].thumb, measures[0].colour)
+    change = max(frame_change(first, (m.thumb, m.colour)) for m in measures[1:])
     if change <= limits.min_change:
         problems.append(f"{episode.id}: static (largest change {change:.4f})")
     return problems
