@@ -22,14 +22,14 @@ from PIL import Image
 from rule_model import COLOURS, RuleModel
 
 from tpru.build.config import BuildConfig
-from tpru.build.model_calls import fill_prompt
-from tpru.build.model_stages import (
+from tpru.build.model_answers import (
     parse_description,
     parse_negative,
     parse_paraphrases,
     parse_verdict,
     word_overlap,
 )
+from tpru.build.model_calls import fill_prompt
 from tpru.build.pipeline import BuildResult, build
 from tpru.cli import main
 from tpru.config import ConfigError, load

@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import shutil
-from array import array
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -37,13 +36,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tpru import __version__
-from tpru.build.candidates import FrameTable, NeighbourIndex
+from tpru.build.candidates import NeighbourIndex
 from tpru.build.config import BuildConfig
-from tpru.build.formulate import EpisodeInfo, Formulator
-from tpru.build.images import THUMB_SIDE
+from tpru.build.formulate import Formulator
 from tpru.build.measure import EpisodeResult, measure_episode, stage_path
-from tpru.build.model_stages import EpisodeNotes, StagesResult, check_prompts, run_model_stages
+from tpru.build.model_stages import StagesResult, check_prompts, run_model_stages
 from tpru.build.split import assign_splits, check_leakage, group_episodes
+from tpru.build.work import EMBEDDINGS, RECORDS, THUMBS, WORK, load_tables, read_done
 from tpru.config import to_dict
 from tpru.dataset import BUILD_FILE, IMAGES_DIR
 from tpru.diagnostics import InputError, Skips
@@ -58,11 +57,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tpru")
 
-WORK = "work"
 STATE = "state.json"
-RECORDS = "episodes.jsonl"
-THUMBS = "thumbs.u8"
-EMBEDDINGS = "embeddings.f32"
 AUDIT_DIR = "audit"
 
 RUNTIME_ONLY = ("out", "workers", "strict")
@@ -219,39 +214,9 @@ def _iter_episodes(config: BuildConfig, sources: Sequence[tuple[str, Source]], s
             yield episode
 
 
-def _read_done(work: Path) -> tuple[set[str], int, int]:
-    """Ids of finished episodes; trims a half-written last record and the arrays after it."""
-    records = work / RECORDS
-    done: set[str] = set()
-    rows = 0
-    good_bytes = 0
-    dim = 0
-    if records.exists():
-        with records.open("rb") as handle:
-            for line in handle:
-                if not line.endswith(b"\n"):
-                    break
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    break
-                done.add(record["episode"]["id"])
-                rows += len(record["frames"])
-                dim = record.get("embedding_dim", dim) or dim
-                good_bytes += len(line)
-        with records.open("r+b") as handle:
-            handle.truncate(good_bytes)
-    for name, width in ((THUMBS, THUMB_SIDE ** 2), (EMBEDDINGS, 4 * dim)):
-        path = work / name
-        if path.exists():
-            with path.open("r+b") as handle:
-                handle.truncate(rows * width)
-    return done, rows, len(done)
-
-
 def _measure_all(config: BuildConfig, sources: Sequence[tuple[str, Source]], work: Path,
                  skips: Skips, show_progress: bool) -> None:
-    done, _, next_ordinal = _read_done(work)
+    done, _, next_ordinal = read_done(work)
     stage = work / "frames"
 
     def pending() -> Iterator[tuple[Episode, int]]:
@@ -304,100 +269,10 @@ def _ordered_map(fn: Callable[..., EpisodeResult], items: Iterator[tuple[Episode
 # ---------------------------------------------------------------- pass 2: formulate
 
 
-@dataclass
-class Pass1:
-    """What pass 1 recorded, as pass 2 needs it."""
-
-    episodes: list[EpisodeInfo]
-    table: FrameTable
-    frame_drops: Counter[str]
-    episode_drops: Counter[str]
-    examples: dict[str, list[str]]
-    frames_read: int
-
-
-def _load_tables(work: Path, config: BuildConfig, notes: dict[str, EpisodeNotes]) -> Pass1:
-    """Stream the episode records into compact per-frame arrays, applying the model
-    stages' `notes` (episodes the judge dropped, model descriptions)."""
-    episodes: list[EpisodeInfo] = []
-    # Compact buffers rather than lists of Python objects: pass 2 holds a row per frame.
-    digests = bytearray()
-    exts = bytearray()
-    phashes = array("Q")
-    positions = array("i")
-    frame_drops: Counter[str] = Counter()
-    episode_drops: Counter[str] = Counter()
-    examples: dict[str, list[str]] = {}
-    frames_read = 0
-    dim = 1
-    last_ordinal = -1
-    with (work / RECORDS).open(encoding="utf-8") as handle:
-        for line in handle:
-            record = json.loads(line)
-            if record["ordinal"] <= last_ordinal:
-                raise InputError(f"{work / RECORDS}: records out of order; run the build "
-                                 "again without --resume")
-            last_ordinal = record["ordinal"]
-            frames_read += record["frames_read"]
-            frame_drops.update(record["drops"])
-            for reason, items in record["examples"].items():
-                kept = examples.setdefault(reason, [])
-                kept.extend(items[: max(0, 5 - len(kept))])
-            ep = record["episode"]
-            note = notes.get(ep["id"], EpisodeNotes())
-            description = _description(config, ep.get("description") or None, note)
-            if not record["dropped"] and note.drop:
-                record["dropped"], record["message"] = note.drop, note.message
-            elif not record["dropped"] and config.text.require_description and not description:
-                record["dropped"] = "no_description"
-                record["message"] = (f"episode {ep['id']}: no description from the source or "
-                                     "the model (text.require_description is on)")
-            if record["dropped"]:
-                episode_drops[record["dropped"]] += 1
-                kept = examples.setdefault(record["dropped"], [])
-                if len(kept) < 5:
-                    kept.append(record["message"])
-                continue
-            start = len(phashes)
-            for frame in record["frames"]:
-                digests += frame["digest"].encode().ljust(32, b"\0")
-                exts += frame["ext"].encode().ljust(4, b"\0")
-                phashes.append(frame["phash"])
-                positions.append(frame["index"])
-            dim = record["embedding_dim"]
-            episodes.append(EpisodeInfo(ep["id"], ep["scenario"], description,
-                                        range(start, len(phashes)), captions=note.captions,
-                                        negative=note.negative,
-                                        paraphrases=note.paraphrases))
-    n = len(phashes)
-    episode_of = np.zeros(n, dtype=np.int32)
-    for e, info in enumerate(episodes):
-        episode_of[info.rows.start:info.rows.stop] = e
-    side = THUMB_SIDE ** 2
-    table = FrameTable(
-        episode=episode_of, position=np.frombuffer(positions, dtype=np.int32).copy(),
-        phash=np.frombuffer(phashes, dtype=np.uint64).copy(),
-        thumbs=np.memmap(work / THUMBS, dtype=np.uint8, mode="r", shape=(n, side)) if n
-        else np.zeros((0, side), np.uint8),
-        embeddings=np.memmap(work / EMBEDDINGS, dtype=np.float32, mode="r", shape=(n, dim))
-        if n else np.zeros((0, dim), np.float32),
-        digest=np.frombuffer(bytes(digests), dtype="S32"),
-        ext=np.frombuffer(bytes(exts), dtype="S4"))
-    return Pass1(episodes, table, frame_drops, episode_drops, examples, frames_read)
-
-
-def _description(config: BuildConfig, source: str | None, note: EpisodeNotes) -> str | None:
-    """The episode's description: the model's (``describe.mode``: always, or missing and
-    the source gave none) when it wrote one, else the source's."""
-    if note.description and (config.describe.mode == "always" or not source):
-        return note.description
-    return source
-
-
 def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
                    show_progress: bool, stages: StagesResult | None) -> dict[str, Any]:
     work = partial / WORK
-    loaded = _load_tables(work, config, stages.notes if stages else {})
+    loaded = load_tables(work, config, stages.notes if stages else {})
     episodes, table = loaded.episodes, loaded.table
     if not episodes:
         drops = loaded.frame_drops + loaded.episode_drops + skips.counts
