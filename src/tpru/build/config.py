@@ -297,6 +297,9 @@ class BuildConfig:
         if (self.judge.enabled or self.describe.mode != "never") and not self.model.name:
             raise ValueError("judge.enabled or describe.mode needs a model: set model.name "
                              "(e.g. model.name=hf:Qwen/Qwen2.5-VL-72B-Instruct)")
+        if self.audit.split is not None and self.audit.split not in self.split.ratios:
+            raise ValueError(f"audit.split {self.audit.split!r} is not one of the build's "
+                             f"splits ({', '.join(self.split.ratios)})")
 
     @property
     def uses_model(self) -> bool:
