@@ -9,6 +9,9 @@ offline Qwen2.5-VL through ``hf:`` and through the same server.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +37,7 @@ from tpru.build.pipeline import BuildResult, build
 from tpru.cli import main
 from tpru.config import ConfigError, load
 from tpru.diagnostics import InputError
-from tpru.models.serve import Server, serve
+from tpru.models.serve import Fault, Server, serve
 from tpru.schema import Sample, read_jsonl
 
 GOOD = 12
@@ -421,3 +424,33 @@ def test_build_audits_its_dataset_and_fails_above_the_threshold(
     lenient = json.loads((tmp_path / "lenient" / "build.json").read_text())
     strict = json.loads((tmp_path / "strict" / "build.json").read_text())
     assert lenient["content_hash"] == strict["content_hash"]
+
+
+def test_a_build_killed_in_the_model_stage_resumes_asking_only_what_is_not_cached(
+        recordings: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    source, _ = recordings
+    cache, out = tmp_path / "cache", tmp_path / "data"
+    answers = cache / "judge.jsonl"
+    # Each answer takes a quarter of a second, so the build can be killed mid-stage.
+    with serve(RuleModel(), model_name="rule", faults=lambda call: Fault(stall=0.25)) as server:
+        args = ["build", "-q", "--source", f"frames:{source}", "--out", str(out),
+                "model.name=openai:rule", f"model.options={{base_url: '{server.url}', "
+                "concurrency: 1}", f"model.cache={cache}", "model.batch_size=2",
+                "judge.enabled=true"]
+        process = subprocess.Popen([sys.executable, "-m", "tpru.cli", *args],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None and not (
+                answers.is_file() and answers.read_text().count("\n") >= 4):
+            time.sleep(0.05)
+        process.kill()
+        process.wait()
+        done = answers.read_text().count("\n")
+        assert 4 <= done < GOOD + BAD, "the build was not killed in the model stage"
+        assert not out.exists() and (tmp_path / "data.partial").is_dir()
+
+        before = server.stats.calls
+        assert main([*args, "--resume"]) == 0
+        assert server.stats.calls - before == GOOD + BAD - done
+    info = json.loads((out / "build.json").read_text())
+    assert info["model_stages"]["judge"] == {"kept": GOOD, "rejected": BAD}
