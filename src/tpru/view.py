@@ -167,6 +167,7 @@ def _page(dataset: Dataset, out: Path, picked: dict[str, list[Sample]],
         f"<p>Dataset <code>{e(str(dataset.root))}</code>, schema version "
         f"{e(str(dataset.info.get('schema_version')))}, seed {e(str(dataset.info.get('seed')))}."
         f" Showing {len(shown)} of {sum(totals['split'].values())} samples.</p>",
+        *_build_notes(dataset, out),
         _summary(picked, totals),
         _filters(totals),
         "</header><main>",
@@ -174,6 +175,40 @@ def _page(dataset: Dataset, out: Path, picked: dict[str, list[Sample]],
     parts += [_sample_html(dataset, out, split, sample, embed) for split, sample in shown]
     parts += ["</main>", f"<script>{_JS}</script>", "</body></html>", ""]
     return "\n".join(parts)
+
+
+def _build_notes(dataset: Dataset, out: Path) -> list[str]:
+    """What the model stages decided (build.json) and the audit's verdict (audit/audit.json),
+    when the dataset has them."""
+    e = html.escape
+    notes = []
+    stages = dataset.info.get("model_stages")
+    if isinstance(stages, dict):
+        for name in ("judge", "describe"):
+            counts = stages.get(name)
+            if isinstance(counts, dict):
+                text = ", ".join(f"{k} {v}" for k, v in counts.items()) or "nothing"
+                notes.append(f"<p>Model stage {e(name)} ({e(str(stages.get('model')))}): "
+                             f"{e(text)}.</p>")
+    audit_file = dataset.root / "audit" / "audit.json"
+    try:
+        audit = json.loads(audit_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return notes
+    if not isinstance(audit, dict):
+        return notes
+    verdict = "passed" if audit.get("passed") else "failed"
+    threshold = audit.get("threshold")
+    check = (f"{verdict} (max lift {100 * threshold:.1f} points)"
+             if isinstance(threshold, (int, float)) else "reported, no threshold")
+    overall = [g for g in audit.get("groups", []) if isinstance(g, dict)
+               and g.get("by") == "overall"]
+    lifts = "; ".join(f"{e(str(g.get('control')))} {100 * float(g.get('accuracy', 0)):.1f}% "
+                      f"(chance {100 * float(g.get('chance', 0)):.1f}%)" for g in overall)
+    report = _relative_url(audit_file.with_name("audit.md"), out.parent)
+    notes.append(f"<p>Audit with {e(str(audit.get('model')))}: {e(check)}; {lifts}. "
+                 f'<a href="{e(report)}">audit.md</a></p>')
+    return notes
 
 
 def _summary(picked: dict[str, list[Sample]], totals: dict[str, Counter[str]]) -> str:

@@ -356,6 +356,9 @@ def test_cli_build_with_a_judge_prints_the_stages_and_calls(
     assert f"judge (openai:rule): kept {GOOD}, rejected {BAD}" in out
     assert f"model calls, judge: {GOOD + BAD} asked, 0 from the cache, 0 failed" in out
     assert "judge_rejected 4" in out
+    assert main(["view", "-q", str(tmp_path / "d")]) == 0
+    page = (tmp_path / "d" / "view.html").read_text()
+    assert f"Model stage judge (openai:rule): kept {GOOD}, rejected {BAD}." in page
 
 
 # ---------------------------------------------------------------- parsing
