@@ -33,15 +33,10 @@ from helpers import make_dataset
 from tpru.dataset import Dataset
 from tpru.diagnostics import InputError
 from tpru.export.common import load_format_prompt, make_formatter, render_prompt
-from tpru.train.easyr1 import add_arguments, easyr1_command, reward_source, write_easyr1_run
-from tpru.train.recipes import (
-    RECIPES,
-    check_batches,
-    check_run_files,
-    image_tokens,
-    load_recipe,
-    measure_prompts,
-)
+from tpru.train.easyr1 import add_arguments, easyr1_command, write_easyr1_run
+from tpru.train.easyr1_reward import reward_source
+from tpru.train.prompt_budget import image_tokens, measure_prompts
+from tpru.train.recipes import RECIPES, check_batches, check_run_files, load_recipe
 
 OPTIONAL_INT = (int, type(None))
 OPTIONAL_STR = (str, type(None))

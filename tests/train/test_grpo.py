@@ -27,9 +27,10 @@ from tpru.config import ConfigError
 from tpru.diagnostics import InputError
 from tpru.eval.benchmarks import load_benchmark
 from tpru.eval.runner import run_eval
+from tpru.train.common import TrainResult
 from tpru.train.config import CONFIG_FILE, GRPOTrainConfig, SFTTrainConfig, load_train_config
 from tpru.train.data import EXPORT_DIR, check_prompt_lengths, open_train_dataset, prompt_lengths
-from tpru.train.grpo import TrainResult, add_arguments, grpo_command, train_grpo
+from tpru.train.grpo import add_arguments, grpo_command, train_grpo
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "configs" / "train"
@@ -297,8 +298,8 @@ def _count_tokens(model: Path, run_dir: Path, sample_id: str) -> int:
 
 def test_the_budget_is_inclusive_and_counts_image_tokens(tiny_model_dir: Path, tpru_dataset: Path,
                                                          tmp_path: Path) -> None:
+    from tpru.train.common import load_processor
     from tpru.train.config import DataConfig, ModelConfig
-    from tpru.train.grpo import load_processor
 
     dataset = open_train_dataset(DataConfig(path=str(tpru_dataset), limit=6), tmp_path)
     model = str(tiny_model_dir)

@@ -7,14 +7,16 @@ returns a `Server` with its ``url`` (ending in ``/v1``). It answers:
   streaming. Text parts become the prompt; each ``image_url`` part (a base64
   ``data:`` URL) is written to a temporary folder and becomes an ``<image>``
   placeholder at its place in the text, so the backend sees the same
-  `Request` a direct caller would build.
+  `Request` a direct caller would build (`tpru.models.serve_chat` holds
+  this translation, both ways).
 - ``GET /v1/models``: the one model served.
 
 Why it exists: to put a local model (``hf:PATH``) behind the same API as a
 hosted one, and to test `OpenAIBackend` against a real server. For tests the
 server injects faults on request (429 with ``Retry-After``, 500, 503, 400, or
 a stall longer than the client's timeout) and counts what it receives
-(`ServerStats`: attempts, statuses, most requests in flight at once).
+(`ServerStats`: attempts, statuses, most requests in flight at once); both
+are in `tpru.models.serve_faults` and importable from here.
 
 From the command line::
 
@@ -26,120 +28,31 @@ Remote image URLs are refused: the server never fetches anything.
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import hmac
 import json
 import logging
-import mimetypes
 import os
 import shutil
 import sys
 import tempfile
 import threading
-import time
-import uuid
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from tpru.diagnostics import InputError
-from tpru.models.base import IMAGE_PLACEHOLDER, Backend, Request
+from tpru.models.base import Backend
+from tpru.models.serve_chat import BadRequest, completion_body, request_from_chat
+from tpru.models.serve_faults import NAMED_FAULTS, Call, Fault, FaultPlan, ServerStats
+
+__all__ = ["MAX_BODY_BYTES", "Call", "Fault", "FaultPlan", "Server", "ServerStats", "main",
+           "serve"]
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Fault:
-    """What the server does to one request instead of (or before) answering it.
-
-    Attributes:
-        status: an HTTP error status to answer with; 0 answers normally.
-        retry_after: the ``Retry-After`` header value to send, if any.
-        stall: seconds to wait before answering (longer than the client's
-            timeout makes the client give up on this attempt).
-        message: the error message in the body.
-    """
-
-    status: int = 0
-    retry_after: str | None = None
-    stall: float = 0.0
-    message: str = "injected fault"
-
-
-NAMED_FAULTS: dict[str, Fault] = {
-    "429": Fault(429, retry_after="0", message="rate limit reached (injected)"),
-    "500": Fault(500, message="internal error (injected)"),
-    "503": Fault(503, retry_after="0", message="overloaded (injected)"),
-    "400": Fault(400, message="bad request (injected)"),
-    "stall": Fault(stall=5.0),
-}
-"""Fault shorthands; "stall" waits `stall_seconds` (see `serve`)."""
-
-
-@dataclass(frozen=True)
-class Call:
-    """One chat-completion request as the server received it, for a fault plan to judge.
-
-    Attributes:
-        index: 0 for the first POST the server received, then 1, 2, ...
-        headers: the request headers.
-        body: the parsed JSON body, or None when it was not JSON.
-    """
-
-    index: int
-    headers: Mapping[str, str]
-    body: Mapping[str, Any] | None
-
-
-FaultPlan = Sequence[Fault | str | None] | Callable[[Call], Fault | str | None]
-"""Per request, a fault or none: a list indexed by `Call.index` (past its end, none),
-or a function of the `Call`."""
-
-
-@dataclass
-class ServerStats:
-    """What the server received, counted under a lock (handlers run on many threads)."""
-
-    calls: int = 0
-    """POSTs to /v1/chat/completions, retries included."""
-    statuses: Counter[int] = field(default_factory=Counter)
-    """How often each status was answered."""
-    in_flight: int = 0
-    max_in_flight: int = 0
-    """The most chat-completion requests being handled at one time."""
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def enter(self) -> int:
-        """Count a new call; return its index."""
-        with self.lock:
-            index = self.calls
-            self.calls += 1
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            return index
-
-    def answered(self, status: int) -> None:
-        """Count a status, before it is sent, so a client that has it sees it counted."""
-        with self.lock:
-            self.statuses[status] += 1
-
-    def leave(self) -> None:
-        with self.lock:
-            self.in_flight -= 1
-
-
-class _BadRequest(Exception):
-    """A request the server refuses; the message goes back to the client."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -241,7 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 with server.backend_lock:
                     response = server.backend.generate([request])[0]
-        except _BadRequest as err:
+        except BadRequest as err:
             return self._error(err.status, str(err), "invalid_request_error")
         except Exception as err:  # a backend bug must not kill the server thread silently
             log.exception("backend failed on call %d", call.index)
@@ -297,127 +210,6 @@ def _parse_json(raw: bytes | None) -> Mapping[str, Any] | None:
     except (UnicodeDecodeError, ValueError):
         return None
     return body if isinstance(body, dict) else None
-
-
-def request_from_chat(body: Mapping[str, Any], image_dir: Path, *, request_id: str) -> Request:
-    """Turn a Chat Completions body into a `Request`, writing its images into `image_dir`.
-
-    System (and developer) messages become `Request.system`; user messages
-    become the prompt, joined by newlines, with ``<image>`` where each image
-    part was. Multi-turn chats, streaming and ``n > 1`` are refused.
-
-    Raises:
-        _BadRequest: the body is not a request this server can answer.
-    """
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise _BadRequest("'messages' must be a non-empty list")
-    if body.get("stream"):
-        raise _BadRequest("streaming is not supported")
-    if body.get("n", 1) != 1:
-        raise _BadRequest("only n=1 is supported")
-    system: list[str] = []
-    prompt: list[str] = []
-    images: list[str] = []
-    for number, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise _BadRequest(f"messages[{number}] is not an object")
-        role = message.get("role")
-        if role in ("system", "developer"):
-            system.append(_text_only(message.get("content"), number))
-        elif role == "user":
-            prompt.append(_user_content(message.get("content"), number, image_dir, images))
-        else:
-            raise _BadRequest(f"messages[{number}]: role {role!r} is not served "
-                              f"(single-turn system and user messages only)")
-    if not prompt:
-        raise _BadRequest("no user message")
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens", 1024))
-    temperature = body.get("temperature", 1.0)
-    seed = body.get("seed")
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-        raise _BadRequest(f"max_tokens must be a positive integer, got {max_tokens!r}")
-    if not isinstance(temperature, (int, float)) or temperature < 0:
-        raise _BadRequest(f"temperature must be a number >= 0, got {temperature!r}")
-    if seed is not None and not isinstance(seed, int):
-        raise _BadRequest(f"seed must be an integer, got {seed!r}")
-    text = "\n".join(prompt)
-    if text.count(IMAGE_PLACEHOLDER) != len(images):
-        raise _BadRequest(f"the text itself contains {IMAGE_PLACEHOLDER!r}; "
-                          f"send images as image_url parts")
-    return Request(id=request_id, prompt=text, images=tuple(images), max_new_tokens=max_tokens,
-                   temperature=float(temperature), seed=seed,
-                   system="\n".join(system) or None)
-
-
-def _text_only(content: Any, number: int) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = [part.get("text") for part in content if isinstance(part, dict)]
-        if all(isinstance(text, str) for text in texts) and len(texts) == len(content):
-            return "".join(str(text) for text in texts)
-    raise _BadRequest(f"messages[{number}]: a system message takes text only")
-
-
-def _user_content(content: Any, number: int, image_dir: Path, images: list[str]) -> str:
-    """The prompt text of one user message; its images are saved and appended to `images`."""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        raise _BadRequest(f"messages[{number}]: content must be a string or a list of parts")
-    text: list[str] = []
-    for position, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        where = f"messages[{number}].content[{position}]"
-        if kind == "text" and isinstance(part.get("text"), str):
-            text.append(part["text"])
-        elif kind == "image_url":
-            spec = part.get("image_url")
-            url = spec.get("url") if isinstance(spec, dict) else spec
-            if not isinstance(url, str):
-                raise _BadRequest(f"{where}: image_url without a url")
-            images.append(str(_save_data_url(url, image_dir / f"{len(images):03d}", where)))
-            text.append(IMAGE_PLACEHOLDER)
-        else:
-            raise _BadRequest(f"{where}: unsupported part type {kind!r} (text and image_url)")
-    return "".join(text)
-
-
-def _save_data_url(url: str, stem: Path, where: str) -> Path:
-    """Decode a base64 ``data:`` URL into a file named `stem` plus the type's extension."""
-    header, comma, data = url.partition(",")
-    if not url.startswith("data:") or not comma or not header.endswith(";base64"):
-        shown = url if len(url) < 60 else url[:60] + "..."
-        raise _BadRequest(f"{where}: only base64 data: URLs are accepted, got {shown!r}")
-    mime = header[len("data:"):-len(";base64")]
-    try:
-        blob = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        raise _BadRequest(f"{where}: the data URL is not valid base64") from None
-    extension = mimetypes.guess_extension(mime) or ".img"
-    path = stem.with_suffix(".jpg" if extension in (".jpe", ".jpeg") else extension)
-    path.write_bytes(blob)
-    return path
-
-
-def completion_body(text: str, usage: Mapping[str, Any], model: str,
-                    max_tokens: int) -> dict[str, Any]:
-    """An OpenAI ``chat.completion`` object for one answer."""
-    counts = {key: usage[key] for key in ("prompt_tokens", "completion_tokens")
-              if isinstance(usage.get(key), int)}
-    if len(counts) == 2:
-        counts["total_tokens"] = counts["prompt_tokens"] + counts["completion_tokens"]
-    finish = "length" if counts.get("completion_tokens", 0) >= max_tokens else "stop"
-    return {
-        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                     "finish_reason": finish}],
-        "usage": counts,
-    }
 
 
 class Server:

@@ -33,9 +33,9 @@ EXPORTS: dict[str, str] = {
     "train_sft": "tpru.train.sft:train_sft",
     "write_easyr1_run": "tpru.train.easyr1:write_easyr1_run",
     "easyr1_command": "tpru.train.easyr1:easyr1_command",
-    "reward_source": "tpru.train.easyr1:reward_source",
+    "reward_source": "tpru.train.easyr1_reward:reward_source",
     "load_recipe": "tpru.train.recipes:load_recipe",
-    "measure_prompts": "tpru.train.recipes:measure_prompts",
+    "measure_prompts": "tpru.train.prompt_budget:measure_prompts",
     "RECIPES": "tpru.train.recipes:RECIPES",
 }
 """Public name -> ``"module:attr"``."""

@@ -27,35 +27,43 @@ process runs the same steps, the main process exporting the data first.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
 import importlib.util
 import logging
-import shutil
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import yaml
 
 from tpru.config import ConfigError, to_dict
 from tpru.diagnostics import InputError
+from tpru.train.common import (
+    TrainResult,
+    add_arguments,
+    check_run_dir,
+    clear_run_dir,
+    install_hint,
+    last_checkpoint,
+    load_policy,
+    load_processor,
+    make_arguments,
+    peft_config,
+    print_summary,
+    save_outputs,
+    write_config,
+)
 from tpru.train.config import (
-    CONFIG_FILE,
     GRPOTrainConfig,
-    LoraSettings,
-    ModelConfig,
     RewardSpec,
-    SFTTrainConfig,
     VLLMSettings,
     load_train_config,
     trainer_arguments,
 )
 
-if TYPE_CHECKING:
-    from tpru.train.data import LengthReport
+__all__ = ["DESCRIPTION", "EPILOG", "HELP", "add_arguments", "grpo_command", "load_reward",
+           "train_grpo", "vllm_arguments"]
 
 log = logging.getLogger("tpru.train")
 
@@ -72,36 +80,6 @@ EPILOG = ("Any config key can be set as key.sub=value, e.g. train.max_steps=100 
           "data.path=demo-out/dataset\n"
           "  accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml "
           "-m tpru.cli train grpo configs/train/grpo_7b.yaml data.path=data/tpru")
-
-RESUMABLE_CHANGES = ("train.max_steps", "train.epochs", "train.logging_steps",
-                     "train.save_steps", "train.save_total_limit", "train.report_to")
-"""Config keys ``--resume`` lets change: how long the run goes and what it reports."""
-
-TrainConfig = GRPOTrainConfig | SFTTrainConfig
-A = TypeVar("A")
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """What a finished training run left.
-
-    Attributes:
-        output_dir: the run folder.
-        model_dir: the model to evaluate (``hf:MODEL_DIR``), with its processor.
-        adapter_dir: the LoRA adapter, or None after full fine-tuning.
-        steps: optimiser steps taken.
-        log_history: the trainer's logged metrics, one dict per log step.
-        lengths: the prompt lengths measured before training.
-        main_process: whether this process is the main one (it prints the summary).
-    """
-
-    output_dir: Path
-    model_dir: Path
-    adapter_dir: Path | None
-    steps: int
-    log_history: tuple[dict[str, float], ...]
-    lengths: LengthReport
-    main_process: bool = True
 
 
 def train_grpo(config: GRPOTrainConfig, *, resume: bool = False, overwrite: bool = False,
@@ -163,23 +141,7 @@ def train_grpo(config: GRPOTrainConfig, *, resume: bool = False, overwrite: bool
     return save_outputs(trainer, config, processor, run_dir, lengths)
 
 
-# --- shared with tpru.train.sft --------------------------------------------------------------
-
-def install_hint(err: ImportError) -> str:
-    """The one-line error for a missing training dependency (trl, peft)."""
-    return f"tpru train needs {err.name or err}; install it with: pip install 'tpru[train]'"
-
-
-def make_arguments(cls: type[A], kwargs: dict[str, Any]) -> A:
-    """TRL's config class built from `kwargs`; its own refusals become `ConfigError`s."""
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    if "activation_checkpointing" not in names:  # transformers before 5 names it differently
-        kwargs["gradient_checkpointing"] = kwargs.pop("activation_checkpointing")
-    try:
-        return cls(**kwargs)
-    except ValueError as err:
-        raise ConfigError(f"the trainer refuses these settings: {err}") from None
-
+# --- GRPO's own: vLLM generation and the rewards --------------------------------------------
 
 def vllm_arguments(settings: VLLMSettings, *, cuda: bool, max_model_length: int) -> dict[str, Any]:
     """GRPOConfig's vLLM keywords; vLLM is dropped, in one log line, where there is no GPU."""
@@ -251,230 +213,7 @@ def _import_reward_module(where: str) -> Any:
         raise ConfigError(f"reward module {where!r} cannot be imported ({err})") from None
 
 
-def load_processor(model: ModelConfig) -> Any:
-    """The model's processor, its images bounded to ``min_pixels..max_pixels``.
-
-    The bounds are set on the processor itself, so the checkpoint saved with it
-    sizes images the same way at evaluation.
-    """
-    from tpru.models._torchvision import import_transformers
-
-    transformers = import_transformers()
-    common = {"trust_remote_code": model.trust_remote_code, "padding_side": "left"}
-    try:
-        processor = transformers.AutoProcessor.from_pretrained(model.name, **common)
-        size = dict(getattr(getattr(processor, "image_processor", None), "size", None) or {})
-        if model.min_pixels is None and model.max_pixels is None:
-            return processor
-        if "longest_edge" not in size or "shortest_edge" not in size:
-            raise InputError(f"model {model.name!r}: min_pixels/max_pixels apply to Qwen2-VL-style "
-                             f"image processors; this one sizes images by {size or 'nothing'} "
-                             "(set model.min_pixels and model.max_pixels to null)")
-        size = {"shortest_edge": model.min_pixels or size["shortest_edge"],
-                "longest_edge": model.max_pixels or size["longest_edge"]}
-        return transformers.AutoProcessor.from_pretrained(model.name, size=size, **common)
-    except (OSError, ValueError) as err:
-        raise InputError(f"model {model.name!r}: cannot load its processor "
-                         f"({_first_line(err)})") from None
-
-
-def load_model(model: ModelConfig, *, freeze_vision: bool = False) -> Any:
-    """The model in the configured dtype, its vision tower frozen with `freeze_vision`."""
-    import torch
-
-    from tpru.models._torchvision import import_transformers
-
-    transformers = import_transformers()
-    kwargs: dict[str, Any] = {"trust_remote_code": model.trust_remote_code,
-                              "dtype": model.dtype if model.dtype == "auto"
-                              else getattr(torch, model.dtype)}
-    if model.attn_implementation is not None:
-        kwargs["attn_implementation"] = model.attn_implementation
-    try:
-        loaded = transformers.AutoModelForImageTextToText.from_pretrained(model.name, **kwargs)
-    except (OSError, ValueError) as err:
-        raise InputError(f"model {model.name!r}: cannot load ({_first_line(err)})") from None
-    if freeze_vision:
-        tower = vision_tower(loaded)
-        if tower is None:
-            raise InputError(f"model {model.name!r}: model.freeze_vision is set but no vision "
-                             "tower was found (looked for visual, vision_tower, vision_model)")
-        count = sum(p.numel() for p in tower.parameters())
-        tower.requires_grad_(False)
-        log.info("froze the vision tower: %d parameters", count)
-    return loaded
-
-
-def last_checkpoint(run_dir: Path) -> Path:
-    """The run folder's latest ``checkpoint-N``, for ``--resume``."""
-    steps = {int(p.name.removeprefix("checkpoint-")): p for p in run_dir.glob("checkpoint-*")
-             if p.is_dir() and p.name.removeprefix("checkpoint-").isdigit()}
-    if not steps:
-        raise InputError(f"{run_dir}: no checkpoint-N folder to resume from")
-    return steps[max(steps)]
-
-
-def load_policy(config: TrainConfig, checkpoint: Path | None) -> Any:
-    """The model to train: the configured one, or on resume the checkpoint's weights.
-
-    On resume the weights are loaded here, by ``from_pretrained``, because the
-    trainer's own reload of a checkpoint does not map Qwen2.5-VL's saved key
-    names back (QwenLM/Qwen3-VL#1763): it reports missing keys and trains on
-    from the base weights. That report, printed later, is then harmless. The
-    model keeps the base model's name, from which TRL builds GRPO's KL
-    reference. A LoRA checkpoint holds the adapter only; the trainer reloads it.
-    """
-    freeze = config.model.freeze_vision and not config.lora.enabled
-    if checkpoint is None or config.lora.enabled:
-        return load_model(config.model, freeze_vision=freeze)
-    log.info("resuming from %s: policy weights loaded from it", checkpoint)
-    model = load_model(dataclasses.replace(config.model, name=str(checkpoint)),
-                       freeze_vision=freeze)
-    model.config._name_or_path = config.model.name
-    return model
-
-
-def vision_tower(model: Any) -> Any:
-    """The vision encoder module of an image-text-to-text model, or None."""
-    for name in ("model.visual", "visual", "model.vision_tower", "vision_tower",
-                 "model.vision_model", "vision_model"):
-        try:
-            return model.get_submodule(name)
-        except AttributeError:
-            continue
-    return None
-
-
-def peft_config(lora: LoraSettings) -> Any:
-    """peft's LoraConfig for `lora`, or None for full fine-tuning."""
-    if not lora.enabled:
-        return None
-    try:
-        import peft
-    except ImportError as err:
-        raise InputError(install_hint(err)) from None
-    targets: str | list[str] = list(lora.target_modules)
-    if targets == ["all-linear"]:
-        targets = "all-linear"
-    return peft.LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                           target_modules=targets, task_type="CAUSAL_LM")
-
-
-def check_run_dir(config: TrainConfig, *, resume: bool, overwrite: bool) -> Path:
-    """The run folder, after refusing one whose contents would be lost or mixed up."""
-    run_dir = Path(config.train.output_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise InputError(f"{run_dir}: exists and is not a folder")
-    saved = run_dir / CONFIG_FILE
-    if resume:
-        if overwrite:
-            raise InputError("--resume and --overwrite exclude each other")
-        if not saved.is_file():
-            raise InputError(f"{run_dir}: no run to resume (no {CONFIG_FILE})")
-        earlier = _flatten(yaml.safe_load(saved.read_text(encoding="utf-8")) or {})
-        now = _flatten(to_dict(config))
-        differ = [f"{k} {earlier.get(k)!r} (now {now.get(k)!r})"
-                  for k in sorted(set(earlier) | set(now))
-                  if earlier.get(k) != now.get(k) and k not in RESUMABLE_CHANGES]
-        if differ:
-            raise InputError(f"{run_dir}: cannot resume: the run used {'; '.join(differ)}")
-    elif not overwrite and _holds_run(run_dir):
-        raise InputError(f"{run_dir}: already holds a training run; continue it with --resume, "
-                         "replace it with --overwrite, or choose another train.output_dir")
-    return run_dir
-
-
-def clear_run_dir(run_dir: Path, *, overwrite: bool) -> None:
-    """Create the run folder; with `overwrite`, empty it first.
-
-    The data export stays: its stamp tells whether it still matches the data.
-    """
-    from tpru.train.data import EXPORT_DIR, STAMP_FILE
-
-    if overwrite and run_dir.is_dir():
-        for entry in run_dir.iterdir():
-            if entry.name in (EXPORT_DIR, STAMP_FILE):
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-
-def _holds_run(run_dir: Path) -> bool:
-    if not run_dir.is_dir():
-        return False
-    markers = (CONFIG_FILE, "config.json", "adapter_config.json")
-    return any((run_dir / m).exists() for m in markers) or any(run_dir.glob("checkpoint-*"))
-
-
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(data, dict):
-        return {prefix: data}
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        flat.update(_flatten(value, f"{prefix}{key}."))
-    return {k.removesuffix("."): v for k, v in flat.items()}
-
-
-def write_config(run_dir: Path, config: TrainConfig) -> None:
-    """Write the resolved config into the run folder, so the run can be repeated."""
-    text = yaml.safe_dump(to_dict(config), sort_keys=False)
-    (run_dir / CONFIG_FILE).write_text(text, encoding="utf-8")
-
-
-def save_outputs(trainer: Any, config: TrainConfig, processor: Any, run_dir: Path,
-                 lengths: LengthReport) -> TrainResult:
-    """Save the trained model (and adapter) with the processor; see the module docstring."""
-    lora = config.lora
-    adapter_dir = (run_dir / "adapter" if lora.merge else run_dir) if lora.enabled else None
-    trainer.save_model(str(adapter_dir or run_dir))  # every process: ZeRO-3/FSDP gather here
-    main = bool(trainer.accelerator.is_main_process)
-    if lora.enabled and lora.merge and main:
-        assert adapter_dir is not None
-        merge_adapter(config.model, adapter_dir, run_dir, processor)
-    trainer.accelerator.wait_for_everyone()
-    history = tuple(dict(entry) for entry in trainer.state.log_history)
-    return TrainResult(output_dir=run_dir, model_dir=run_dir, adapter_dir=adapter_dir,
-                       steps=int(trainer.state.global_step), log_history=history,
-                       lengths=lengths, main_process=main)
-
-
-def merge_adapter(model: ModelConfig, adapter_dir: Path, out: Path, processor: Any) -> None:
-    """Load the base model afresh on the CPU, merge the adapter into it and save it to `out`.
-
-    Loading anew, rather than merging the trained copy, works whatever sharded
-    the training copy (ZeRO-3, FSDP).
-    """
-    from peft import PeftModel
-
-    base = load_model(model)
-    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
-    merged.save_pretrained(str(out))
-    processor.save_pretrained(str(out))
-    log.info("merged the LoRA adapter into %s", out)
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
-
-
 # --- the command line -----------------------------------------------------------------------
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The arguments of ``tpru train grpo`` and ``tpru train sft``."""
-    parser.add_argument("config", metavar="CONFIG.yaml", help="a training recipe (configs/train/)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="config overrides, e.g. train.max_steps=10 model.freeze_vision=true")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in train.output_dir from its last checkpoint")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace the run in train.output_dir")
-    parser.add_argument("--print-config", action="store_true",
-                        help="print the resolved config as YAML and exit")
-
 
 def grpo_command(args: argparse.Namespace) -> int:
     """``tpru train grpo``: load the config, train, print where the model is."""
@@ -486,27 +225,3 @@ def grpo_command(args: argparse.Namespace) -> int:
                         show_progress=not getattr(args, "quiet", False))
     print_summary(result, "GRPO")
     return 0
-
-
-def print_summary(result: TrainResult, title: str) -> None:
-    """A short table of the run for the person who started it (main process only)."""
-    if not result.main_process:
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    logged = [e for e in result.log_history if "loss" in e]
-    last = logged[-1] if logged else {}
-    table = Table(title=f"{title}: {result.output_dir}", show_header=False)
-    table.add_row("steps", str(result.steps))
-    for key in ("loss", "reward", "kl", "mean_token_accuracy"):
-        if key in last:
-            table.add_row(f"last {key}", f"{last[key]:.4g}")
-    table.add_row("longest prompt", f"{result.lengths.longest} tokens "
-                                    f"({result.lengths.longest_id})")
-    table.add_row("model", str(result.model_dir))
-    if result.adapter_dir is not None:
-        table.add_row("adapter", str(result.adapter_dir))
-    console = Console()
-    console.print(table)
-    console.print(f"evaluate: tpru eval --model hf:{result.model_dir} --bench BENCH --out RUN")

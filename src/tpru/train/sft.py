@@ -9,7 +9,8 @@ target only. Prompts and targets are measured in tokens, images included,
 before training, and sequences are never truncated, so no image token is cut.
 
 The run folder, the checks on it, the LoRA and the saved model with its
-processor are those of ``tpru train grpo`` (see `tpru.train.grpo`).
+processor are those of ``tpru train grpo`` (see `tpru.train.grpo`); the code
+both use is in `tpru.train.common`.
 
 Example:
     tpru train sft configs/train/sft_7b.yaml data.path=data/tpru train.output_dir=runs/sft
@@ -24,8 +25,7 @@ import yaml
 
 from tpru.config import to_dict
 from tpru.diagnostics import InputError
-from tpru.train.config import SFTTrainConfig, load_train_config, trainer_arguments
-from tpru.train.grpo import (
+from tpru.train.common import (
     TrainResult,
     add_arguments,
     check_run_dir,
@@ -40,6 +40,7 @@ from tpru.train.grpo import (
     save_outputs,
     write_config,
 )
+from tpru.train.config import SFTTrainConfig, load_train_config, trainer_arguments
 
 __all__ = ["DESCRIPTION", "EPILOG", "HELP", "add_arguments", "sft_command", "train_sft"]
 

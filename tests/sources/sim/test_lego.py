@@ -20,8 +20,11 @@ from tpru.diagnostics import InputError, Skips
 from tpru.schema import Episode
 from tpru.sources.sim import lego, load_simulator
 from tpru.sources.sim.common import EngineMissing
-from tpru.sources.sim.lego import LegoSim, _part_title, _regroup, find_library
-from tpru.sources.sim.lego_models import BUILDERS, to_ldr
+from tpru.sources.sim.lego import LegoSim, find_library
+from tpru.sources.sim.lego_ldraw import part_title, regroup
+from tpru.sources.sim.lego_models import BUILDERS
+from tpru.sources.sim.lego_parts import to_ldr
+from tpru.sources.sim.lego_render import BACKDROPS
 
 Render = Callable[[str], tuple[list[Episode], Skips]]
 Problems = Callable[[Episode], list[str]]
@@ -84,19 +87,19 @@ def test_parts_sit_on_what_is_below() -> None:
 def test_regrouping_keeps_the_order_and_balances_the_steps() -> None:
     steps = [["a1", "a2", "a3", "a4", "a5", "a6"], ["b1", "b2"], ["c1"]]
     weights = {"a": 8, "b": 8, "c": 1}
-    grouped = _regroup(steps, 4, lambda line: weights[line[0]])
+    grouped = regroup(steps, 4, lambda line: weights[line[0]])
     assert grouped is not None and len(grouped) == 4
     assert [line for group in grouped for line in group] == [line for s in steps for line in s]
     assert grouped[-1][-1] == "c1" and len(grouped[-1]) > 1     # the lone small part joins
-    assert _regroup(steps, 2, lambda line: 1) is not None
-    assert _regroup(steps, 10, lambda line: 1) is None
+    assert regroup(steps, 2, lambda line: 1) is not None
+    assert regroup(steps, 10, lambda line: 1) is None
 
 
 def test_part_titles_read_like_words() -> None:
-    assert _part_title("0 Brick  2 x  4") == "2x4 brick"
-    assert _part_title("0 Plate  2 x  2 with Wheels Holder") == "2x2 plate with wheels holder"
-    assert _part_title("0 Tyre  6/50 x  8 Offset Tread") == "tyre offset tread"
-    assert _part_title("0 ~Car Steering Stand and Wheel (Complete)") == \
+    assert part_title("0 Brick  2 x  4") == "2x4 brick"
+    assert part_title("0 Plate  2 x  2 with Wheels Holder") == "2x2 plate with wheels holder"
+    assert part_title("0 Tyre  6/50 x  8 Offset Tread") == "tyre offset tread"
+    assert part_title("0 ~Car Steering Stand and Wheel (Complete)") == \
         "car steering stand and wheel"
 
 
@@ -132,7 +135,7 @@ def test_every_task_renders_frames_the_builder_keeps(rendered: tuple[list[Episod
         with Image.open(episode.frames[-1]) as image:
             assert image.size == SIZE and image.mode == "RGB"
             corner = np.asarray(image)[:8, :8].astype(int)
-        backdrop = lego.BACKDROPS[episode.meta["backdrop"]]
+        backdrop = BACKDROPS[episode.meta["backdrop"]]
         assert np.abs(corner.mean(axis=(0, 1)) - backdrop).max() < 16   # opaque backdrop
 
 
