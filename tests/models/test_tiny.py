@@ -123,3 +123,20 @@ def test_torchvision_workaround_is_idempotent_and_transforms_work() -> None:
 def test_cli_needs_an_output_folder() -> None:
     with pytest.raises(SystemExit):
         main([])
+
+
+def test_two_heads_give_the_head_size_vllm_needs_on_a_cpu(tmp_path: Path,
+                                                         images: list[str]) -> None:
+    from tpru.models.base import Request
+    from tpru.models.hf import HFBackend
+
+    path = make_tiny_qwen25_vl(tmp_path / "two", heads=2)
+    text = import_transformers().AutoConfig.from_pretrained(path).text_config
+    assert (text.num_attention_heads, text.num_key_value_heads) == (2, 1)
+    assert text.hidden_size // text.num_attention_heads == 32
+    assert sum(text.rope_parameters["mrope_section"]) == 16  # half the head size
+    [response] = HFBackend(str(path), device="cpu").generate(
+        [Request(id="r", prompt="Which? <image>", images=(images[0],), max_new_tokens=4)])
+    assert response.error is None and response.usage["completion_tokens"] == 4
+    with pytest.raises(ValueError, match="heads must be one of"):
+        make_tiny_qwen25_vl(tmp_path / "three", heads=3)

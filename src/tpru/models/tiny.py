@@ -131,7 +131,11 @@ def _train_tokenizer(lines: Sequence[str], split_pattern: str) -> Any:
     return tokenizer
 
 
-def make_tiny_qwen25_vl(path: Path, *, seed: int = 0) -> Path:
+MROPE_SECTIONS = {4: [2, 3, 3], 2: [4, 6, 6], 1: [8, 12, 12]}
+"""Text attention heads -> mrope sections (they add up to half the head size, 64 / heads)."""
+
+
+def make_tiny_qwen25_vl(path: Path, *, seed: int = 0, heads: int = 4) -> Path:
     """Write a complete, tiny Qwen2.5-VL model folder at `path` and return `path`.
 
     The folder holds the weights (safetensors), config, generation config,
@@ -146,7 +150,11 @@ def make_tiny_qwen25_vl(path: Path, *, seed: int = 0) -> Path:
             are overwritten).
         seed: seeds the tokenizer's training text and the weights; the global
             torch random state is left as it was.
+        heads: text attention heads (4, 2 or 1; half as many kv heads, at least
+            one). vLLM's CPU attention needs a head size of at least 32: ``heads=2``.
     """
+    if heads not in MROPE_SECTIONS:
+        raise ValueError(f"heads must be one of {sorted(MROPE_SECTIONS)}, not {heads}")
     transformers = import_transformers()
 
     path = Path(path)
@@ -171,10 +179,11 @@ def make_tiny_qwen25_vl(path: Path, *, seed: int = 0) -> Path:
     config = transformers.Qwen2_5_VLConfig(
         text_config={
             "vocab_size": VOCAB_SIZE, "hidden_size": 64, "intermediate_size": 128,
-            "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+            "num_hidden_layers": 2, "num_attention_heads": heads,
+            "num_key_value_heads": max(1, heads // 2),
             "max_position_embeddings": 4096, "initializer_range": INIT_STD,
             "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0,
-                                "mrope_section": [2, 3, 3]},
+                                "mrope_section": MROPE_SECTIONS[heads]},
             "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"],
             "pad_token_id": ids["<|endoftext|>"],
         },
@@ -207,8 +216,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                                      description="Write a tiny random Qwen2.5-VL model folder.")
     parser.add_argument("out", type=Path, help="the model folder to write")
     parser.add_argument("--seed", type=int, default=0, help="seeds tokenizer and weights")
+    parser.add_argument("--heads", type=int, default=4, choices=sorted(MROPE_SECTIONS),
+                        help="text attention heads (default 4; 2 for vLLM on a CPU, whose "
+                             "attention needs a head size of at least 32)")
     args = parser.parse_args(argv)
-    path = make_tiny_qwen25_vl(args.out, seed=args.seed)
+    path = make_tiny_qwen25_vl(args.out, seed=args.seed, heads=args.heads)
     Console(stderr=True).print(f"wrote a tiny Qwen2.5-VL to {path}")
 
 
