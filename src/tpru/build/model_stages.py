@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -168,7 +168,7 @@ def _spread(n: int, most: int) -> list[int]:
 class _Stages:
     """The judge and describe stages over chunks of episodes, with their counts."""
 
-    def __init__(self, config: BuildConfig, caller: Any) -> None:
+    def __init__(self, config: BuildConfig, caller: Callable[[str], ModelCaller]) -> None:
         self.config = config
         self.judge = caller("judge") if config.judge.enabled else None
         dcfg = config.describe
