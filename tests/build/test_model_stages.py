@@ -210,8 +210,10 @@ def test_model_descriptions_captions_negatives_and_paraphrases(
     assert result.info["model_stages"]["describe"] == {
         "described": GOOD, "captions": 6 * GOOD, "negatives": GOOD - green,
         "negatives_too_close": green, "paraphrases": 2 * GOOD}
+    # Paraphrase prompts are text only: one per distinct description (three colours).
     assert model.asked == {"judge": GOOD + BAD, "describe": GOOD, "negative": GOOD,
-                           "paraphrase": GOOD}
+                           "paraphrase": len(COLOURS)}
+    assert result.calls["paraphrase"] == {"asked": 3, "cached": GOOD - 3, "errors": 0}
 
     written = samples(result.path)
     for sample in written:

@@ -175,6 +175,8 @@ class ModelCaller:
                                      default=str)
         self.counts: Counter[str] = Counter()
         self.first_error: str | None = None
+        self._failed = 0
+        """Requests sent that failed (repeats of a failed question not counted)."""
 
     def key(self, question: Question) -> str:
         blob = json.dumps([self._model_key, self.stage, question.prompt,
@@ -182,17 +184,22 @@ class ModelCaller:
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def ask(self, questions: Sequence[Question]) -> list[Answer]:
-        """Answers in the order of `questions`; the uncached ones go to the model in batches."""
+        """Answers in the order of `questions`; the uncached ones go to the model in batches,
+        each distinct question once."""
         answers: list[Answer | None] = [None] * len(questions)
         missing: list[tuple[int, str]] = []
+        repeats: dict[str, list[int]] = {}
         for i, question in enumerate(questions):
             key = self.key(question)
             text = self.cache.get(key)
-            if text is None:
-                missing.append((i, key))
-            else:
+            if text is not None:
                 answers[i] = Answer(question, text, cached=True)
                 self.counts["cached"] += 1
+            elif key in repeats:  # the same question twice (a text-only prompt): ask once
+                repeats[key].append(i)
+            else:
+                repeats[key] = []
+                missing.append((i, key))
         for start in range(0, len(missing), self.batch_size):
             batch = missing[start:start + self.batch_size]
             requests = [Request(id=f"{self.stage}-{i}", prompt=questions[i].prompt,
@@ -208,13 +215,21 @@ class ModelCaller:
                 self.counts["asked"] += 1
                 if response.error is not None:
                     self.counts["errors"] += 1
+                    self._failed += 1
                     self.first_error = self.first_error or response.error
                     answers[i] = Answer(questions[i], "", error=response.error)
                     continue
                 answers[i] = Answer(questions[i], response.text)
                 fresh.append((key, response.text))
             self.cache.put_all(fresh)
-        if self.counts["errors"] and self.counts["errors"] == self.counts["asked"] \
+            for i, key in batch:
+                answer = answers[i]
+                assert answer is not None
+                for j in repeats[key]:
+                    answers[j] = Answer(questions[j], answer.text, answer.error,
+                                        cached=answer.error is None)
+                    self.counts["errors" if answer.error else "cached"] += 1
+        if self._failed and self._failed == self.counts["asked"] \
                 and self.counts["asked"] >= min(len(questions), self.batch_size):
             raise InputError(f"{self.backend.name}: every request of the {self.stage} stage "
                              f"failed; the first error: {self.first_error}")

@@ -58,8 +58,9 @@ SCENARIO_WORDS = {"robot": "robot manipulation", "lego": "LEGO assembly",
                   "gui": "operating a graphical user interface", "nav": "embodied navigation"}
 """How a prompt names a scenario; other scenarios are named as they are."""
 
-CHUNK = 64
-"""Episodes handled together: their questions go to the model in batches."""
+CHUNK_BATCHES = 2
+"""Episodes are handled this many backend batches at a time (every stage of a chunk, then
+the next), so the progress bar moves often even with a slow model."""
 
 
 
@@ -129,7 +130,7 @@ def run_model_stages(config: BuildConfig, work: Path, records: Path, *,
     episodes = _kept_episodes(records, work / "frames", mcfg.max_images)
     with progress_bar(f"asking {mcfg.name}", show=show_progress, unit="episodes",
                       total=total) as bar:
-        while chunk := list(islice(episodes, CHUNK)):
+        while chunk := list(islice(episodes, CHUNK_BATCHES * mcfg.batch_size)):
             notes.update(stages.run(chunk))
             bar.advance(len(chunk))
     return StagesResult(notes, stages.report(), stages.calls())
