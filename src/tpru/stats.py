@@ -44,6 +44,7 @@ class _Tally:
         self.images_min: int | None = None
         self.images_max: int | None = None
         self.images_sum = 0
+        self.model_text: Counter[str] = Counter()
 
     def add(self, sample: Sample) -> None:
         self.samples += 1
@@ -56,6 +57,13 @@ class _Tally:
             self.ordering_forms["letters" if sample.options is None else "options"] += 1
         if sample.options is not None:
             self.answer_letters.setdefault(sample.task, Counter())[sample.answer] += 1
+        # What the build's model stages wrote into this sample (tpru.build.model_stages).
+        if sample.meta.get("negative_source") == "model":
+            self.model_text["negative description"] += 1
+        if sample.meta.get("description_paraphrase") is not None:
+            self.model_text["paraphrased description"] += 1
+        if sample.meta.get("captions"):
+            self.model_text["step captions"] += 1
         n_images = len(sample.images)
         self.images_sum += n_images
         self.images_min = n_images if self.images_min is None else min(self.images_min, n_images)
@@ -76,6 +84,9 @@ class _Tally:
                                for task, letters in _task_order(self.answer_letters).items()},
             "images_per_sample": {"min": self.images_min, "mean": mean,
                                   "max": self.images_max},
+            # Only for datasets built with model stages, so older outputs read the same.
+            **({"model_text": dict(sorted(self.model_text.items()))}
+               if self.model_text else {}),
         }
 
 
@@ -95,8 +106,9 @@ def compute_stats(dataset: Dataset) -> dict[str, Any]:
         build order), the counts of the whole dataset (``samples``, ``tasks``,
         ``scenarios``, ``negative``, ``negative_kinds``, ``ordering_forms``,
         ``answer_letters`` per task for multiple-choice samples,
-        ``images_per_sample`` min/mean/max), and ``by_split`` with the same
-        counts per split.
+        ``images_per_sample`` min/mean/max; ``model_text``, samples carrying
+        text the build's model stages wrote, only when there are any), and
+        ``by_split`` with the same counts per split.
     """
     info = dataset.info
     total = _Tally()
@@ -130,7 +142,8 @@ def render_stats(stats: dict[str, Any]) -> Group:
     tables: list[Table] = [_overview(stats, splits)]
     for key, title in (("tasks", "Task"), ("scenarios", "Scenario"),
                        ("negative_kinds", "Negative kind"),
-                       ("ordering_forms", "Ordering form")):
+                       ("ordering_forms", "Ordering form"),
+                       ("model_text", "Model-written text")):
         if stats.get(key):
             tables.append(_breakdown(stats, splits, key, title))
     if stats.get("answer_letters"):

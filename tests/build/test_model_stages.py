@@ -36,9 +36,11 @@ from tpru.build.model_calls import fill_prompt
 from tpru.build.pipeline import BuildResult, build
 from tpru.cli import main
 from tpru.config import ConfigError, load
+from tpru.dataset import Dataset
 from tpru.diagnostics import InputError
 from tpru.models.serve import Fault, Server, serve
 from tpru.schema import Sample, read_jsonl
+from tpru.stats import compute_stats, render_stats
 
 GOOD = 12
 BAD = 4
@@ -239,6 +241,14 @@ def test_model_descriptions_captions_negatives_and_paraphrases(
                 "moving the white square towards the right edge")[paraphrase]
             assert expected in sample.question
     assert any(s.meta.get("negative_source") == "model" for s in written)
+    # tpru stats counts what the model wrote.
+    stats = compute_stats(Dataset.open(result.path))
+    assert stats["model_text"] == {
+        "negative description": sum(s.meta.get("negative_source") == "model" for s in written),
+        "paraphrased description": sum(s.meta.get("description_paraphrase") is not None
+                                       for s in written),
+        "step captions": len(written)}
+    assert any(t.title == "By model-written text" for t in render_stats(stats).renderables)
     assert any(s.meta.get("description_paraphrase") is not None for s in written)
     assert any(s.meta.get("description_paraphrase") is None
                and s.meta.get("description_template") is not None for s in written)
