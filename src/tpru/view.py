@@ -59,8 +59,26 @@ ol.options li.gold { border-color: #2a2; background: #efe; }
 details pre { font-size: 12px; background: #f6f6f6; padding: 4px; }
 """
 
-# Filters hide samples; the load handler records how many images decoded, so
-# a headless browser (and the tests) can tell that every image path works.
+FILTERS_AND_LOAD_PROBE_JS = """
+document.querySelectorAll("select[data-filter]").forEach(function (s) {
+  s.addEventListener("change", applyFilters);
+});
+applyFilters();
+window.addEventListener("load", function () {
+  var loaded = 0, images = document.images;
+  for (var i = 0; i < images.length; i++) {
+    if (images[i].complete && images[i].naturalWidth > 0) { loaded++; }
+  }
+  document.body.setAttribute("data-loaded-images", String(loaded));
+  document.body.setAttribute("data-total-images", String(images.length));
+});
+"""
+"""Runs the page's ``applyFilters()`` on every change of a ``select[data-filter]`` and
+once at load, then records on ``<body>`` how many images decoded
+(``data-loaded-images`` of ``data-total-images``), so a headless browser (and the tests)
+can tell that every image path works. Shared by the viewer and the evaluation report."""
+
+# Filters hide samples (a negative-kind value also matches the "negative" filter).
 _JS = """
 function applyFilters() {
   var selects = document.querySelectorAll("select[data-filter]");
@@ -76,20 +94,7 @@ function applyFilters() {
     if (ok) { shown++; }
   });
   document.getElementById("shown-count").textContent = shown + " shown";
-}
-document.querySelectorAll("select[data-filter]").forEach(function (s) {
-  s.addEventListener("change", applyFilters);
-});
-applyFilters();
-window.addEventListener("load", function () {
-  var loaded = 0, images = document.images;
-  for (var i = 0; i < images.length; i++) {
-    if (images[i].complete && images[i].naturalWidth > 0) { loaded++; }
-  }
-  document.body.setAttribute("data-loaded-images", String(loaded));
-  document.body.setAttribute("data-total-images", String(images.length));
-});
-"""
+}""" + FILTERS_AND_LOAD_PROBE_JS
 
 
 def write_contact_sheet(dataset: Dataset, out: Path, *, limit_per_split: int = 50,

@@ -103,7 +103,7 @@ def test_no_frame_is_a_near_duplicate_or_blurred_for_the_builder(tmp_path: Path,
         assert len(measured) == frames
         for i, (a, b) in enumerate(itertools.pairwise(measured)):
             bits = hamming(a.phash, b.phash)
-            diff = frame_change((a.thumb, a.colour), (b.thumb, b.colour))
+            diff = frame_change(a.look, b.look)
             assert bits > rule.dup_hamming or diff > rule.dup_pixel_diff, (folder, i, bits, diff)
         assert min(m.sharpness for m in measured) > rule.blur_threshold, folder
     assert tasks == {(s, t) for s in SCENARIOS for t in TASKS[s]}

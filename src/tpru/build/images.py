@@ -62,6 +62,11 @@ class FrameMeasure:
     """(768,) uint8 RGB 16x16 thumbnail (set by `add_hashes`): sees a change of colour
     that leaves the grey levels as they were (a toggle turning from red to green)."""
 
+    @property
+    def look(self) -> tuple[np.ndarray, np.ndarray]:
+        """(grey, colour) thumbnails, as `frame_change` compares them."""
+        return self.thumb, self.colour
+
 
 class FrameError(Exception):
     """A frame that cannot be used; ``reason`` is the counted key."""

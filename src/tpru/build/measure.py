@@ -139,13 +139,12 @@ class _EpisodeFilter:
         chosen: list[FrameMeasure] = []
         for index, ref, m in self._pending:
             self.usable += 1
-            look = (m.thumb, m.colour)
-            self.first = look if self.first is None else self.first
-            self.usable_change = max(self.usable_change, frame_change(self.first, look))
+            self.first = m.look if self.first is None else self.first
+            self.usable_change = max(self.usable_change, frame_change(self.first, m.look))
             if self.kept:
                 prev = self.kept[-1]
                 if hamming(prev.phash, m.phash) <= fcfg.dup_hamming and \
-                        frame_change(prev.look, look) <= fcfg.dup_pixel_diff:
+                        frame_change(prev.look, m.look) <= fcfg.dup_pixel_diff:
                     self.drop("near_duplicate", f"{ref}: near-duplicate of the frame before")
                     continue
             self.kept.append(_Kept(index, m.digest, m.ext, m.phash, m.thumb, m.colour))

@@ -46,6 +46,7 @@ from tpru.build.work import EMBEDDINGS, RECORDS, THUMBS, WORK, load_tables, read
 from tpru.config import to_dict
 from tpru.dataset import BUILD_FILE, IMAGES_DIR
 from tpru.diagnostics import InputError, Skips
+from tpru.files import write_text_atomic
 from tpru.models import Backend, check_backend, open_backend
 from tpru.progress import progress_bar
 from tpru.schema import SCHEMA_VERSION, Episode, dumps
@@ -133,29 +134,25 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
 
 def _audit(config: BuildConfig, out: Path, backend: Backend | None,
            show_progress: bool) -> AuditResult:
-    """Audit the finished dataset into ``<out>/audit`` (see `tpru.eval.audit`)."""
-    acfg = config.audit
-    same = acfg.model == config.model.name and not acfg.options
-    options = config.model.options if same else acfg.options
-    try:
-        return _run_audit(config, out, backend if same else None, options, show_progress)
-    except KeyboardInterrupt:
-        log.warning("the dataset %s is finished; continue its audit with: tpru audit %s "
-                    "--model %s --resume", out, out, acfg.model)
-        raise
-
-
-def _run_audit(config: BuildConfig, out: Path, backend: Backend | None,
-               options: dict[str, Any], show_progress: bool) -> AuditResult:
+    """Audit the finished dataset into ``<out>/audit`` (see `tpru.eval.audit`), with the
+    model stages' `backend` when ``audit.model`` is ``model.name``."""
     from tpru.eval.audit import run_audit
 
     acfg = config.audit
     assert acfg.model is not None
-    return run_audit(out, acfg.model, out / AUDIT_DIR, controls=acfg.controls, split=acfg.split,
-                     limit=acfg.limit, backend_options=options,
-                     batch_size=config.model.batch_size, max_new_tokens=acfg.max_new_tokens,
-                     seed=config.seed, max_lift=acfg.max_lift, min_samples=acfg.min_samples,
-                     show_progress=show_progress, backend=backend)
+    same = acfg.model == config.model.name and not acfg.options
+    try:
+        return run_audit(out, acfg.model, out / AUDIT_DIR, controls=acfg.controls,
+                         split=acfg.split, limit=acfg.limit,
+                         backend_options=config.model.options if same else acfg.options,
+                         batch_size=config.model.batch_size,
+                         max_new_tokens=acfg.max_new_tokens, seed=config.seed,
+                         max_lift=acfg.max_lift, min_samples=acfg.min_samples,
+                         show_progress=show_progress, backend=backend if same else None)
+    except KeyboardInterrupt:
+        log.warning("the dataset %s is finished; continue its audit with: tpru audit %s "
+                    "--model %s --resume", out, out, acfg.model)
+        raise
 
 
 def _check_target(out: Path, overwrite: bool) -> None:
@@ -396,10 +393,8 @@ def _finish(partial: Path, out: Path, info: dict[str, Any]) -> None:
     (partial / STATE).unlink()
     shutil.rmtree(partial / WORK)
     info["content_hash"] = content_hash(partial)
-    tmp = partial / (BUILD_FILE + ".tmp")
-    tmp.write_text(json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-                   encoding="utf-8")
-    os.replace(tmp, partial / BUILD_FILE)
+    write_text_atomic(partial / BUILD_FILE,
+                      json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     if out.exists():  # a dataset --overwrite replaces, or an empty folder
         old = out.with_name(f"{out.name}.old-{os.getpid()}")
         os.replace(out, old)

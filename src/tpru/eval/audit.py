@@ -57,6 +57,7 @@ from tpru.eval.cli import default_cache_dir
 from tpru.eval.items import Benchmark, Item
 from tpru.eval.report import Result, bootstrap_intervals, load_run
 from tpru.eval.runner import RUN_FILE, run_eval
+from tpru.files import write_text_atomic
 from tpru.models import open_backend
 from tpru.models.base import Backend
 from tpru.models.baselines import BlindBackend
@@ -230,11 +231,11 @@ def run_audit(dataset: str | os.PathLike[str], model: str, out: str | os.PathLik
                 "limit": limit, "items": len(items), "seed": seed, "prompt": prompt,
                 "max_new_tokens": max_new_tokens, "threshold": max_lift,
                 "min_samples": min_samples, "runs": runs}
-    _write_atomic(folder / AUDIT_FILE, json.dumps(
+    write_text_atomic(folder / AUDIT_FILE, json.dumps(
         {**settings, "groups": [asdict(g) for g in groups],
          "failures": [asdict(g) for g in failures], "passed": result.passed},
         indent=2, ensure_ascii=False) + "\n")
-    _write_atomic(folder / REPORT_FILE, render_markdown(result, settings))
+    write_text_atomic(folder / REPORT_FILE, render_markdown(result, settings))
     return result
 
 
@@ -385,9 +386,3 @@ def _failures(groups: Iterable[AuditGroup], max_lift: float | None,
     failed = [g for g in groups if g.control in SHORTCUT_CONTROLS and g.n >= min_samples
               and g.lift > max_lift + 1e-9]
     return tuple(sorted(failed, key=lambda g: -g.lift))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -33,7 +33,7 @@ from tpru.eval.report import Result, Run, Summary
 from tpru.eval.report_formats import Table, tables
 from tpru.eval.report_paper import Comparison
 from tpru.schema import IMAGE_OPTION, IMAGE_PLACEHOLDER
-from tpru.view import image_tag
+from tpru.view import FILTERS_AND_LOAD_PROBE_JS, image_tag
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ pre.response { white-space: pre-wrap; background: #f6f6f6; padding: 6px; font-si
                max-height: 24em; overflow: auto; }
 """
 
-# Filters hide failures; the load handler counts decoded images for headless checks.
+# Filters hide failures; see FILTERS_AND_LOAD_PROBE_JS for the rest.
 _JS = """
 function applyFilters() {
   var selects = document.querySelectorAll("select[data-filter]");
@@ -84,20 +84,7 @@ function applyFilters() {
   });
   var counter = document.getElementById("shown-count");
   if (counter) { counter.textContent = shown + " shown"; }
-}
-document.querySelectorAll("select[data-filter]").forEach(function (s) {
-  s.addEventListener("change", applyFilters);
-});
-applyFilters();
-window.addEventListener("load", function () {
-  var loaded = 0, images = document.images;
-  for (var i = 0; i < images.length; i++) {
-    if (images[i].complete && images[i].naturalWidth > 0) { loaded++; }
-  }
-  document.body.setAttribute("data-loaded-images", String(loaded));
-  document.body.setAttribute("data-total-images", String(images.length));
-});
-"""
+}""" + FILTERS_AND_LOAD_PROBE_JS
 
 
 def write_html_report(runs: Sequence[Run], summary: Summary, out: Path, *,

@@ -51,6 +51,7 @@ from tpru.diagnostics import InputError, Skips
 from tpru.eval.items import Benchmark, Item
 from tpru.eval.prompts import PROMPTS, render_prompt
 from tpru.extract import extract_answer
+from tpru.files import write_text_atomic
 from tpru.models.base import Backend, Request, Response
 from tpru.progress import progress_bar
 
@@ -302,9 +303,7 @@ def _write_info(folder: Path, info: dict[str, Any], items: Sequence[Item],
     }
     info["counts"] = counts
     info["skipped"] = skips.as_dict()
-    tmp = folder / f".{RUN_FILE}.tmp"
-    tmp.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / RUN_FILE)
+    write_text_atomic(folder / RUN_FILE, json.dumps(info, indent=2, ensure_ascii=False) + "\n")
     return counts
 
 

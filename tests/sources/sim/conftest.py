@@ -63,14 +63,12 @@ def _frame_problems(episode: Episode) -> list[str]:
             problems.append(f"{ref}: blurred (sharpness {measure.sharpness:.1f})")
         measures.append(measure)
     for k in range(1, len(measures)):
-        diff = frame_change((measures[k - 1].thumb, measures[k - 1].colour),
-                            (measures[k].thumb, measures[k].colour))
+        diff = frame_change(measures[k - 1].look, measures[k].look)
         if diff <= limits.dup_pixel_diff:
             bits = hamming(measures[k - 1].phash, measures[k].phash)
             problems.append(f"{episode.frames[k]}: thumbnail differs from the previous frame "
                             f"by only {diff:.4f} (hash: {bits} bits)")
-    first = (measures[0].thumb, measures[0].colour)
-    change = max(frame_change(first, (m.thumb, m.colour)) for m in measures[1:])
+    change = max(frame_change(measures[0].look, m.look) for m in measures[1:])
     if change <= limits.min_change:
         problems.append(f"{episode.id}: static (largest change {change:.4f})")
     return problems
