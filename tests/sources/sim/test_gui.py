@@ -7,8 +7,6 @@ rendering tests skip, naming what to install, only when those are absent.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -26,10 +24,6 @@ from tpru.sources.sim.webapp.server import StaticServer
 from tpru.sources.sim.webapp.tasks import MAX_ACTIONS, PLANNERS
 
 Render = Callable[[str], tuple[list[Episode], Skips]]
-Problems = Callable[[Episode], list[str]]
-Texts = Callable[[list[Episode], int], None]
-FRAMES, SIZE = 5, (320, 240)
-"""As asked by the session's `render_tasks` (see `sim_request`)."""
 
 
 @pytest.fixture(scope="module")
@@ -108,28 +102,9 @@ def test_the_app_uses_nothing_from_outside() -> None:
 # Real screenshots.
 
 
-def test_settings_match_the_session(sim_request: dict[str, object]) -> None:
-    assert sim_request == {"frames": FRAMES, "size": SIZE}
-
-
 @pytest.mark.browser
-def test_every_task_renders_frames_the_builder_keeps(rendered: tuple[list[Episode], Skips],
-                                                     frame_problems: Problems) -> None:
-    episodes, skips = rendered
-    assert not skips.counts, skips.as_dict()
-    assert [e.meta["task"] for e in episodes] == list(PLANNERS)
-    for episode in episodes:
-        assert episode.scenario == "gui" and len(episode.frames) == FRAMES
-        assert frame_problems(episode) == [], episode.description
-        with Image.open(episode.frames[0]) as image:
-            assert image.size == SIZE and image.format == "PNG"
-
-
-@pytest.mark.browser
-def test_descriptions_are_distinct_and_name_the_content(rendered: tuple[list[Episode], Skips],
-                                                        check_texts: Texts) -> None:
+def test_descriptions_name_the_content(rendered: tuple[list[Episode], Skips]) -> None:
     episodes, _ = rendered
-    check_texts(episodes, FRAMES)
     by_task = {e.meta["task"]: e for e in episodes}
     todo = by_task["todo"]
     assert todo.description is not None and f"'{todo.meta['list']}'" in todo.description
@@ -139,26 +114,6 @@ def test_descriptions_are_distinct_and_name_the_content(rendered: tuple[list[Epi
     for episode in episodes:
         assert episode.steps is not None and episode.steps[0].startswith("The home screen")
         assert episode.meta["engine"].startswith("chromium ")
-
-
-@pytest.mark.browser
-def test_same_seed_gives_byte_identical_files_in_a_new_process(
-        rendered: tuple[list[Episode], Skips], tmp_path: Path) -> None:
-    episodes, _ = rendered
-    episode = next(e for e in episodes if e.meta["task"] == "shop")
-    script = ("import json, sys; from pathlib import Path; "
-              "from tpru.sources.sim.gui import GuiSim; "
-              "spec = GuiSim().render_episode(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), "
-              f"frames={FRAMES}, size={SIZE}); "
-              "print(json.dumps([spec.description, list(spec.steps), list(spec.frames)]))")
-    run = subprocess.run([sys.executable, "-c", script, episode.meta["task"],
-                          str(episode.meta["seed"]), str(tmp_path)],
-                         capture_output=True, text=True, check=True, timeout=120)
-    description, steps, names = json.loads(run.stdout.strip().splitlines()[-1])
-    assert description == episode.description
-    assert tuple(steps) == episode.steps
-    assert [(tmp_path / name).read_bytes() for name in names] == \
-        [Path(ref).read_bytes() for ref in episode.frames]
 
 
 @pytest.mark.browser
@@ -202,9 +157,9 @@ def test_a_forgotten_simulator_s_browser_is_stopped_at_the_next_episode(gui: Any
 def test_requests_out_of_range_are_refused(gui: Any, tmp_path: Path) -> None:
     sim = gui.GuiSim()
     with pytest.raises(ValueError, match="at most 12 frames"):
-        sim.render_episode("todo", 0, tmp_path, frames=13, size=SIZE)
+        sim.render_episode("todo", 0, tmp_path, frames=13, size=(320, 240))
     with pytest.raises(ValueError, match="no task 'chess'"):
-        sim.render_episode("chess", 0, tmp_path, frames=3, size=SIZE)
+        sim.render_episode("chess", 0, tmp_path, frames=3, size=(320, 240))
     assert not sim._holder                              # refused before starting a browser
 
 

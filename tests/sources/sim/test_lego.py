@@ -6,9 +6,6 @@ install, only when LeoCAD, Xvfb or the LDraw library is missing.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,10 +24,6 @@ from tpru.sources.sim.lego_parts import to_ldr
 from tpru.sources.sim.lego_render import BACKDROPS
 
 Render = Callable[[str], tuple[list[Episode], Skips]]
-Problems = Callable[[Episode], list[str]]
-Texts = Callable[[list[Episode], int], None]
-FRAMES, SIZE = 5, (320, 240)
-"""As asked by the session's `render_tasks` (see `sim_request`)."""
 
 
 @pytest.fixture(scope="module")
@@ -120,29 +113,17 @@ def test_missing_library_names_what_to_install(monkeypatch: pytest.MonkeyPatch,
 # Real renders.
 
 
-def test_settings_match_the_session(sim_request: dict[str, object]) -> None:
-    assert sim_request == {"frames": FRAMES, "size": SIZE}
-
-
-def test_every_task_renders_frames_the_builder_keeps(rendered: tuple[list[Episode], Skips],
-                                                     frame_problems: Problems) -> None:
-    episodes, skips = rendered
-    assert not skips.counts, skips.as_dict()
-    assert [e.meta["task"] for e in episodes] == list(load_simulator("lego").tasks)
+def test_models_stand_on_an_opaque_backdrop(rendered: tuple[list[Episode], Skips]) -> None:
+    episodes, _ = rendered
     for episode in episodes:
-        assert episode.scenario == "lego" and len(episode.frames) == FRAMES
-        assert frame_problems(episode) == [], episode.description
         with Image.open(episode.frames[-1]) as image:
-            assert image.size == SIZE and image.mode == "RGB"
             corner = np.asarray(image)[:8, :8].astype(int)
         backdrop = BACKDROPS[episode.meta["backdrop"]]
-        assert np.abs(corner.mean(axis=(0, 1)) - backdrop).max() < 16   # opaque backdrop
+        assert np.abs(corner.mean(axis=(0, 1)) - backdrop).max() < 16
 
 
-def test_descriptions_are_distinct_and_name_the_colours(rendered: tuple[list[Episode], Skips],
-                                                        check_texts: Texts) -> None:
+def test_descriptions_name_the_colours(rendered: tuple[list[Episode], Skips]) -> None:
     episodes, _ = rendered
-    check_texts(episodes, FRAMES)
     by_task = {e.meta["task"]: e for e in episodes}
     tower = by_task["tower"]
     assert tower.description is not None and tower.steps is not None
@@ -156,27 +137,6 @@ def test_descriptions_are_distinct_and_name_the_colours(rendered: tuple[list[Epi
         car = by_task["example_car"]
         assert car.description is not None and f"{car.meta['body']} body" in car.description
         assert car.steps is not None and all(s.startswith("Adding ") for s in car.steps)
-
-
-def test_same_seed_gives_byte_identical_files_in_a_new_process(
-        rendered: tuple[list[Episode], Skips], tmp_path: Path) -> None:
-    episodes, _ = rendered
-    for episode in (episodes[0], episodes[-1]):      # a generated model and a library one
-        out = tmp_path / episode.meta["task"]
-        out.mkdir()
-        script = ("import json, sys; from pathlib import Path; "
-                  "from tpru.sources.sim.lego import LegoSim; "
-                  "spec = LegoSim().render_episode(sys.argv[1], int(sys.argv[2]), "
-                  f"Path(sys.argv[3]), frames={FRAMES}, size={SIZE}); "
-                  "print(json.dumps([spec.description, list(spec.steps), list(spec.frames)]))")
-        run = subprocess.run([sys.executable, "-c", script, episode.meta["task"],
-                              str(episode.meta["seed"]), str(out)],
-                             capture_output=True, text=True, check=True, timeout=300)
-        description, steps, names = json.loads(run.stdout.strip().splitlines()[-1])
-        assert description == episode.description
-        assert tuple(steps) == episode.steps
-        assert [(out / name).read_bytes() for name in names] == \
-            [Path(ref).read_bytes() for ref in episode.frames]
 
 
 def test_one_x_server_serves_many_models_then_stops(engine: None, tmp_path: Path) -> None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_common import FRAMES, SIZE
 
 from tpru.build.config import BuildConfig, SimConfig, SplitConfig
 from tpru.diagnostics import InputError, Skips
@@ -21,34 +20,12 @@ if importlib.util.find_spec("miniworld") is None:
     pytest.skip("sim:nav needs miniworld (pip install 'tpru[sim]')", allow_module_level=True)
 
 from tpru.sources.sim import SimSource
-from tpru.sources.sim.nav import NavSim
 
 Render = Callable[[str], tuple[list[Episode], Skips]]
-Problems = Callable[[Episode], list[str]]
-Texts = Callable[[list[Episode], int], None]
-FRAMES, SIZE = 5, (320, 240)
-"""As asked by the session's `render_tasks` (see `sim_request`)."""
 
 
-def test_settings_match_the_session(sim_request: dict[str, object]) -> None:
-    assert sim_request == {"frames": FRAMES, "size": SIZE}
-
-
-def test_every_task_renders_frames_the_builder_keeps(render_tasks: Render,
-                                                     frame_problems: Problems) -> None:
-    episodes, skips = render_tasks("nav")
-    assert not skips.counts, skips.as_dict()
-    assert [e.meta["task"] for e in episodes] == list(NavSim.tasks)
-    for episode in episodes:
-        assert episode.scenario == "nav" and episode.source == "sim"
-        assert len(episode.frames) == FRAMES
-        assert frame_problems(episode) == [], episode.description
-
-
-def test_descriptions_are_distinct_and_steps_follow_the_walk(render_tasks: Render,
-                                                             check_texts: Texts) -> None:
+def test_descriptions_and_steps_follow_the_walk(render_tasks: Render) -> None:
     episodes, _ = render_tasks("nav")
-    check_texts(episodes, FRAMES)
     for episode in episodes:
         goal = episode.meta["visits"][-1]
         assert episode.description is not None and goal in episode.description
@@ -60,25 +37,6 @@ def test_descriptions_are_distinct_and_steps_follow_the_walk(render_tasks: Rende
     assert by_task["turn"].description.startswith("turning ")
     assert by_task["maze"].description is not None
     assert " maze with " in by_task["maze"].description
-
-
-def test_same_seed_gives_byte_identical_files_in_a_new_process(render_tasks: Render,
-                                                                tmp_path: Path) -> None:
-    episodes, _ = render_tasks("nav")
-    episode = episodes[1]
-    script = ("import json, sys; from pathlib import Path; "
-              "from tpru.sources.sim.nav import NavSim; "
-              "spec = NavSim().render_episode(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), "
-              f"frames={FRAMES}, size={SIZE}); "
-              "print(json.dumps([spec.description, list(spec.steps), list(spec.frames)]))")
-    run = subprocess.run([sys.executable, "-c", script, episode.meta["task"],
-                          str(episode.meta["seed"]), str(tmp_path)],
-                         capture_output=True, text=True, check=True)
-    description, steps, names = json.loads(run.stdout.strip().splitlines()[-1])
-    assert description == episode.description
-    assert tuple(steps) == episode.steps
-    assert [(tmp_path / name).read_bytes() for name in names] == \
-        [Path(ref).read_bytes() for ref in episode.frames]
 
 
 def test_a_walk_too_short_for_the_frames_asked_is_skipped_and_counted(tmp_path: Path) -> None:
