@@ -75,13 +75,21 @@ def torch_versions() -> str:
 
 
 def cpu_snapshot() -> tuple[float, float]:
-    """(CPU seconds the whole machine was busy, CPU seconds of this process and its children)."""
+    """(CPU seconds the whole machine was busy, CPU seconds of this process and its
+    children: the ones that ended and the ones still running, such as vLLM's engine)."""
+    import psutil
+
     busy = 0.0
     with contextlib.suppress(OSError, ValueError):
         fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
         user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
         busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-    return busy, sum(os.times()[:4])
+    ours = sum(os.times()[:4])
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            times = child.cpu_times()
+            ours += times.user + times.system
+    return busy, ours
 
 
 def other_cores(before: tuple[float, float], wall_s: float) -> float:

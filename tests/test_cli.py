@@ -197,7 +197,8 @@ def test_bad_input_gives_one_line_and_status_1(
 
 
 @pytest.mark.parametrize("argv", [["build", "--workers", "two"], ["export", "x", "--out", "y"],
-                                  ["frobnicate"]])
+                                  ["frobnicate"], ["train", "easyr1", "--out", "y"],
+                                  ["train", "grpo", "--overwrite"]])
 def test_usage_errors_are_one_line_too(argv: list[str],
                                        capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
@@ -206,3 +207,142 @@ def test_usage_errors_are_one_line_too(argv: list[str],
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0, err
     assert "error:" in err and "--help" in err
+
+
+# ---------------------------------------------------------------- one rule for every command
+
+REPO = Path(__file__).parents[1]
+
+
+@pytest.mark.parametrize("argv", [
+    ["build", "--source", "frames:{episodes}", "--out", "{out}", "--seed", "-1"],
+    ["demo", "--synthetic", "--out", "{out}", "--seed", "-1"],
+    ["audit", "{out}", "--model", "random", "--seed", "-1"],
+    ["report", "{out}", "--seed", "-1"],
+    ["demo", "--synthetic", "--out", "{out}", "--episodes", "0"],
+    ["demo", "--synthetic", "--out", "{out}", "--workers", "0"],
+    ["view", "{out}", "--limit", "-1"],
+], ids=lambda argv: f"{argv[0]} {argv[-2]} {argv[-1]}")
+def test_out_of_range_numbers_are_refused_at_parsing(
+        argv: list[str], episodes: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        main([arg.format(episodes=episodes, out=out) for arg in argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    minimum = 1 if argv[-2] in ("--episodes", "--workers") else 0
+    assert err.startswith(f"tpru {argv[0]}: error: argument {argv[-2]}: must be {minimum} or "
+                          f"more, got {argv[-1]} ("), err
+    assert err.count("\n") == 0
+    assert not out.exists()
+
+
+def test_a_negative_seed_in_an_override_stops_the_build_before_it_writes(
+        episodes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    # With an audit, numpy used to refuse the seed after the dataset was written.
+    assert main(["build", "-q", "--source", f"frames:{episodes}", "--out", str(out),
+                 "seed=-5", "audit.model=random"]) == 1
+    assert capsys.readouterr().err == "tpru build: error: seed must be 0 or more, got -5\n"
+    assert not out.exists() and not (tmp_path / "out.partial").exists()
+
+
+def test_an_unknown_key_names_the_file_or_the_override_it_came_from(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    recipe = tmp_path / "unk.yaml"
+    recipe.write_text("sources: [frames:a]\ntasks:\n  bogus: 1\n", encoding="utf-8")
+    assert main(["build", str(recipe), "--print-config"]) == 1
+    assert capsys.readouterr().err.startswith(
+        f"tpru build: error: {recipe}: unknown key tasks.bogus (known: candidates, ")
+    assert main(["build", "--source", "frames:a", "tasks.bogus=1", "--print-config"]) == 1
+    assert capsys.readouterr().err.startswith(
+        "tpru build: error: override 'tasks.bogus=1': unknown key tasks.bogus (known: ")
+    assert main(["train", "grpo", str(REPO / "configs/train/grpo_tiny.yaml"), "bogus=1",
+                 "--print-config"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tpru train: error: override 'bogus=1': unknown key bogus"), err
+    assert "grpo_tiny.yaml" not in err
+
+
+def test_overrides_may_follow_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "--seed", "3", "tasks.frames_per_sample=5", "--source", "frames:a",
+                 "tasks.candidates=3", "--print-config"]) == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert (config["seed"], config["sources"]) == (3, ["frames:a"])
+    assert (config["tasks"]["frames_per_sample"], config["tasks"]["candidates"]) == (5, 3)
+    for flag in ("--overwrite", "--resume"):
+        assert main(["train", "grpo", str(REPO / "configs/train/grpo_tiny.yaml"), flag,
+                     "train.max_steps=2", "--print-config", "rollout.num_generations=4"]) == 0
+        config = yaml.safe_load(capsys.readouterr().out)
+        assert config["train"]["max_steps"] == 2
+        assert config["rollout"]["num_generations"] == 4
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    assert main(["eval", "-q", "--model", "random", "--bench", f"{_tiny_dataset(tmp_path)}",
+                 "--out", str(tmp_path / "run")]) == 0
+    return tmp_path / "run"
+
+
+def _tiny_dataset(tmp_path: Path) -> Path:
+    episodes = tmp_path / "episodes"
+    write_synthetic_episodes(episodes, episodes=2, frames=6, seed=0)
+    out = tmp_path / "data"
+    assert main(["build", "-q", "--source", f"frames:{episodes}", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--embed"], "--embed needs --html (it inlines the HTML report's images)"),
+    (["--html", "{tmp}"], "--html {tmp}: is a folder; give the HTML file to write, "
+                          "e.g. {tmp}/report.html"),
+])
+def test_report_checks_its_options_before_printing(
+        options: list[str], message: str, run: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["report", str(run), *(o.format(tmp=tmp_path) for o in options)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == f"tpru report: error: {message.format(tmp=tmp_path)}\n"
+    assert captured.out == ""
+
+
+def test_the_readme_build_with_a_config_file_runs(episodes: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    use = readme.split("## Use", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    command = next(line for line in use.replace("\\\n", " ").splitlines()
+                   if line.startswith("tpru build configs/default.yaml"))
+    argv = command.split("#", 1)[0].split()[1:]
+    argv = [arg.replace("recordings/", str(episodes)) for arg in argv]
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "five"
+    argv[argv.index("--out") + 1] = str(out)
+    assert main([*argv, "-q"]) == 0
+    info = json.loads((out / "build.json").read_text(encoding="utf-8"))
+    assert info["config"]["tasks"]["frames_per_sample"] == 5
+
+
+def test_the_grpo_help_example_names_a_model_folder_it_says_how_to_make(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "grpo", "--help"])
+    text = capsys.readouterr().out
+    example = next(line for line in text.splitlines() if "model.name=" in line)
+    model = example.split("model.name=", 1)[1].split()[0]
+    assert f"python -m tpru.models.tiny {model}" in text
+
+
+def test_a_file_given_as_a_folder_is_named_as_such(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["stats", str(afile)]) == 1
+    assert "is a file, not a dataset folder" in capsys.readouterr().err
+    assert main(["build", "--source", f"manifest:{tmp_path}", "--out", str(tmp_path / "o")]) == 1
+    assert "is a folder, not a manifest file" in capsys.readouterr().err
+    assert main(["eval", "--model", "random", "--bench", str(tmp_path), "--out",
+                 str(tmp_path / "run"), "--cache-dir", str(afile)]) == 1
+    assert "--cache-dir" in capsys.readouterr().err

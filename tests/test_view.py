@@ -13,6 +13,7 @@ from PIL import Image
 
 from helpers import make_dataset
 from tpru.dataset import Dataset
+from tpru.diagnostics import InputError
 from tpru.schema import NONE_OPTION, Sample
 from tpru.view import write_contact_sheet
 
@@ -219,3 +220,29 @@ def test_page_names_the_audit_and_links_its_report(dataset: Dataset, tmp_path: P
     assert "Audit with random: passed (max lift 100.0 points); blind " in page
     assert 'href="../ds/audit/audit.md"' in page
     assert (tmp_path / "view" / "../ds/audit/audit.md").is_file()
+
+
+def test_view_never_writes_over_a_datasets_own_files(tmp_path: Path) -> None:
+    dataset = Dataset.open(make_dataset(tmp_path / "ds"))
+    samples = (dataset.root / "test.jsonl").read_text()
+    for target in (dataset.root / "test.jsonl", dataset.root / "images" / "page.html"):
+        with pytest.raises(InputError, match="lies inside .*choose another --out"):
+            write_contact_sheet(dataset, target)
+    assert (dataset.root / "test.jsonl").read_text() == samples
+    assert not (dataset.root / "images" / "page.html").exists()
+    page = write_contact_sheet(dataset, dataset.root / "view.html")  # its own page: allowed
+    assert write_contact_sheet(dataset, page) == page  # and replaced again
+
+
+def test_view_replaces_only_a_page_tpru_wrote(tmp_path: Path) -> None:
+    dataset = Dataset.open(make_dataset(tmp_path / "ds"))
+    mine = tmp_path / "keep.html"
+    mine.write_text("<html><title>my notes</title></html>")
+    with pytest.raises(InputError, match="is not a contact sheet tpru wrote"):
+        write_contact_sheet(dataset, mine)
+    assert mine.read_text() == "<html><title>my notes</title></html>"
+    with pytest.raises(InputError, match="is a folder"):
+        write_contact_sheet(dataset, tmp_path)
+    page = write_contact_sheet(dataset, tmp_path / "page.html")
+    write_contact_sheet(dataset, page)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "keep.html", "page.html"]

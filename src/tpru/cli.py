@@ -10,7 +10,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -64,10 +64,51 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with a usage error on one line like every other error."""
+    """argparse, with a usage error on one line like every other error, and a command's
+    options and positional arguments in any order (``tpru build --out d key=value --seed 1
+    key2=value``, ``tpru train grpo CONFIG.yaml --overwrite key=value``)."""
+
+    _intermixing = False
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_known_args(  # type: ignore[override]
+            self, args: Sequence[str] | None = None,
+            namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        # argparse parses a positional list (nargs="*") only where it first meets it, so
+        # `key=value` after an option would be "unrecognized"; intermixed parsing takes it.
+        # That parsing calls this method again, and refuses a parser with sub-commands. A
+        # command that replaced this method on its parser (tpru train easyr1) keeps its own.
+        if self._intermixing or self._subparsers is not None or "parse_known_args" in vars(self):
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer of `minimum` or more, refused at parsing otherwise.
+
+    Every command takes its seeds as ``int_at_least(0)``: seeds reach numpy, which refuses
+    negative ones, so a negative seed is refused before anything runs or is written.
+
+    Example:
+        >>> int_at_least(1)("3")
+        3
+    """
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
+        return value
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -127,9 +168,11 @@ def _add_build(sub: argparse._SubParsersAction[_Parser],
                    help="a YAML config file and/or key.sub=value overrides")
     p.add_argument("--source", action="append", default=[], metavar="KIND:PATH",
                    help="an episode source; repeat for several")
-    p.add_argument("--out", help="the dataset folder to write")
-    p.add_argument("--seed", type=int, help="seed of every random choice (default 0)")
-    p.add_argument("--workers", type=int, help="processes reading frames (default 1)")
+    p.add_argument("--out", help="the dataset folder to write (default: dataset, in the "
+                                 "current folder)")
+    p.add_argument("--seed", type=int_at_least(0),
+                   help="seed of every random choice, 0 or more (default 0)")
+    p.add_argument("--workers", type=int_at_least(1), help="processes reading frames (default 1)")
     p.add_argument("--strict", action="store_true",
                    help="stop at the first bad input instead of skipping and counting it")
     p.add_argument("--resume", action="store_true",
@@ -142,15 +185,18 @@ def _add_build(sub: argparse._SubParsersAction[_Parser],
 
 def _build_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from tpru.build.config import BuildConfig
-    from tpru.config import apply_overrides, load, read_yaml
+    from tpru.config import apply_overrides, check_keys, load, read_yaml
 
     data: dict[str, object] = {}
     overrides = []
     for item in args.config:
         if "=" in item and not Path(item).exists():
+            check_keys(BuildConfig, apply_overrides({}, [item]), source=f"override {item!r}")
             overrides.append(item)
         else:
-            data.update(read_yaml(item))
+            from_file = read_yaml(item)
+            check_keys(BuildConfig, from_file, source=item)
+            data.update(from_file)
     data = apply_overrides(data, overrides)
     if args.source:
         listed = data.get("sources") or []
@@ -232,10 +278,11 @@ def _add_demo(sub: argparse._SubParsersAction[_Parser],
                     "to install (scripts/setup-system.sh; pip install 'tpru[sim]'). Everything "
                     "lands in --out.")
     p.add_argument("--out", default="demo-out", help="folder for everything (default demo-out)")
-    p.add_argument("--episodes", type=int, default=24,
+    p.add_argument("--episodes", type=int_at_least(1), default=24,
                    help="episodes per scenario (default 24)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--workers", type=int, default=1, help="processes reading frames")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed, 0 or more (default 0)")
+    p.add_argument("--workers", type=int_at_least(1), default=1,
+                   help="processes reading frames (default 1)")
     p.add_argument("--synthetic", action="store_true",
                    help="use tpru's drawn sample sequences instead of the simulators "
                         "(seconds, no engines needed)")
@@ -243,14 +290,23 @@ def _add_demo(sub: argparse._SubParsersAction[_Parser],
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    import shutil
+
     from tpru.build.config import BuildConfig
     from tpru.build.pipeline import build
     from tpru.config import load
-    from tpru.dataset import Dataset
+    from tpru.dataset import BUILD_FILE, Dataset
     from tpru.diagnostics import InputError
-    from tpru.view import write_contact_sheet
+    from tpru.files import check_output_folder, is_marked, mark_output
+    from tpru.view import VIEW_FILE, write_contact_sheet
 
     out = Path(args.out)
+    # A demo replaces only an earlier demo: marked, or (before the mark) its dataset and page.
+    check_output_folder(out, kind="demo folder", overwrite=True, written_by=lambda p: (
+        is_marked(p, "demo folder")
+        or ((p / "dataset" / BUILD_FILE).is_file() and (p / VIEW_FILE).is_file())))
+    out.mkdir(parents=True, exist_ok=True)
+    mark_output(out, "demo folder")
     data: dict[str, object] = {"out": str(out / "dataset"), "seed": args.seed,
                                "workers": args.workers,
                                "split": {"ratios": {"train": 0.8, "test": 0.2}}}
@@ -258,8 +314,10 @@ def _run_demo(args: argparse.Namespace) -> int:
         from tpru.sources.synthetic import write_synthetic_episodes
 
         episodes_dir = out / "episodes"
-        if not episodes_dir.exists():
-            write_synthetic_episodes(episodes_dir, episodes=args.episodes, seed=args.seed)
+        if episodes_dir.exists():  # an earlier demo's episodes would be built in too
+            log.info("demo: replacing the episodes of the earlier demo in %s", episodes_dir)
+            shutil.rmtree(episodes_dir)
+        write_synthetic_episodes(episodes_dir, episodes=args.episodes, seed=args.seed)
         data["sources"] = [f"frames:{episodes_dir}"]
     else:
         from tpru.sources.sim import SIMULATORS, load_simulator
@@ -279,7 +337,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         data["sim"] = {"episodes": args.episodes, "seed": args.seed, "out": str(out / "frames")}
     config = load(BuildConfig, data)
     result = build(config, overwrite=True, show_progress=not args.quiet)
-    html = write_contact_sheet(Dataset.open(result.path), out / "view.html")
+    html = write_contact_sheet(Dataset.open(result.path), out / VIEW_FILE)
     _print_build_summary(result.path, result.info)
     print(f"viewer: {html}")
     return 0
@@ -351,7 +409,8 @@ def _add_view(sub: argparse._SubParsersAction[_Parser],
                                    "question, images, options and gold answer.")
     p.add_argument("dataset", help="a dataset folder written by tpru build")
     p.add_argument("--out", help="HTML file to write (default DATASET/view.html)")
-    p.add_argument("--limit", type=int, default=50, help="samples per split (default 50)")
+    p.add_argument("--limit", type=int_at_least(0), default=50,
+                   help="samples per split (default 50)")
     p.add_argument("--embed", action="store_true",
                    help="inline the images so the page works on its own")
     p.set_defaults(run=_run_view)

@@ -178,3 +178,30 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top, got {type(data).__name__}")
     return data
+
+
+def check_keys(cls: type[Any], data: Mapping[str, Any], *, source: str, where: str = "") -> None:
+    """Refuse the first key of `data` that config dataclass `cls` does not have, naming `source`.
+
+    Only the keys are checked, following nested config dataclasses (a key
+    under a mapping field such as ``model.options`` is the field's own); the
+    values are `tpru.config.load`'s to check once every source is merged. So
+    an unknown key is blamed on the file or override that wrote it, not on the
+    merged result.
+
+    Example:
+        >>> from tpru.train.config import TrainerSettings
+        >>> check_keys(TrainerSettings, {"sed": 1}, source="run.yaml")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        tpru.config.ConfigError: run.yaml: unknown key sed (known: bf16, ...)
+    """
+    names = sorted(f.name for f in dataclasses.fields(cls) if f.init)
+    hints = get_type_hints(cls)
+    for key, value in data.items():
+        dotted = f"{where}.{key}" if where else str(key)
+        if key not in names:
+            raise ConfigError(f"{source}: unknown key {dotted} (known: {', '.join(names)})")
+        nested = [t for t in (hints[key], *get_args(hints[key]))
+                  if dataclasses.is_dataclass(t) and isinstance(t, type)]
+        if nested and isinstance(value, Mapping):
+            check_keys(nested[0], value, source=source, where=dotted)

@@ -39,7 +39,8 @@ class Dataset:
         """Open `path`, refusing a folder that is missing or not a finished build."""
         root = Path(path)
         if not root.is_dir():
-            raise InputError(f"{root}: no such dataset folder")
+            raise InputError(f"{root}: is a file, not a dataset folder" if root.exists()
+                             else f"{root}: no such dataset folder")
         if not (root / BUILD_FILE).is_file():
             raise InputError(f"{root}: not a finished tpru dataset (no {BUILD_FILE}); "
                              "was the build interrupted? Run it again with --resume")

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tpru.diagnostics import json_problem
+
 SCHEMA_VERSION = 1
 """Version of the Episode and Sample records; bumped on any incompatible change."""
 
@@ -284,7 +286,7 @@ def read_jsonl(path: str | os.PathLike[str], kind: type[R]) -> Iterator[R]:
             try:
                 data = json.loads(line)
             except json.JSONDecodeError as err:
-                raise RecordError(f"not valid JSON ({err.msg} at column {err.colno})",
+                raise RecordError(f"not valid JSON ({json_problem(err, line=False)})",
                                   path=path, line=number) from None
             try:
                 yield kind.from_dict(data)

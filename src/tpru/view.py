@@ -30,9 +30,16 @@ from pathlib import Path
 from urllib.parse import quote
 
 from tpru.dataset import Dataset
+from tpru.files import check_output_file, write_text_atomic
 from tpru.schema import IMAGE_OPTION, IMAGE_PLACEHOLDER, NONE_OPTION, Sample, option_letter
 
 log = logging.getLogger(__name__)
+
+VIEW_FILE = "view.html"
+"""The contact sheet's name inside a dataset folder (``tpru view``'s default)."""
+
+SIGNATURE = "<title>tpru: "
+"""How a contact sheet begins its title: an existing file without it is not replaced."""
 
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1rem 2rem; color: #222; }
@@ -108,7 +115,9 @@ def write_contact_sheet(dataset: Dataset, out: Path, *, limit_per_split: int = 5
 
     Args:
         dataset: the dataset to show.
-        out: path of the HTML file; its folder is created.
+        out: path of the HTML file; its folder is created. An existing file
+            is replaced only when it is a page tpru wrote, and no file but
+            `VIEW_FILE` is written inside a dataset (`tpru.files.check_output_file`).
         limit_per_split: most samples shown per split.
         seed: seed of the pick.
         splits: splits to show (default: all, in build order).
@@ -118,6 +127,8 @@ def write_contact_sheet(dataset: Dataset, out: Path, *, limit_per_split: int = 5
         `out`.
     """
     out = Path(out)
+    check_output_file(out, kind="contact sheet", signature=SIGNATURE,
+                      owned_names=[VIEW_FILE])
     out.parent.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     names = list(splits) if splits is not None else dataset.splits
@@ -127,7 +138,7 @@ def write_contact_sheet(dataset: Dataset, out: Path, *, limit_per_split: int = 5
     for split in names:
         picked[split] = _pick(dataset.samples(split), limit_per_split, rng, totals, split)
     page = _page(dataset, out, picked, totals, embed)
-    out.write_text(page, encoding="utf-8", newline="\n")
+    write_text_atomic(out, page)
     shown = sum(len(s) for s in picked.values())
     log.info("view: wrote %s (%d of %d samples)", out, shown, sum(totals["split"].values()))
     return out

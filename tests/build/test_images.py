@@ -80,6 +80,27 @@ def test_truncated_and_corrupt_files_are_named(kind: str) -> None:
     assert err.value.reason == "unreadable_image" and "ep/004.img" in str(err.value)
 
 
+def test_a_file_pillow_cannot_identify_gives_a_message_without_an_address() -> None:
+    with pytest.raises(FrameError) as err:
+        measure_frame(LoadedFrame("ep/005.png", data=b"text named like a PNG"), ImageConfig())
+    # Pillow's own message holds "<_io.BytesIO object at 0x7f...>": a new address each run.
+    assert str(err.value) == "ep/005.png: unreadable image (not a recognised image format)"
+
+
+def test_a_16_bit_grey_png_keeps_its_picture() -> None:
+    grey = np.asarray(scene(4).convert("L"), dtype=np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(grey * 257).save(buf, "PNG")  # 0-255 stretched to the 16-bit range
+    data = buf.getvalue()
+    assert Image.open(io.BytesIO(data)).mode == "I;16"
+    sharp = measure_frame(LoadedFrame("depth.png", data=jpeg(scene(4))), ImageConfig())
+    m = measure_frame(LoadedFrame("depth.png", data=data), ImageConfig(format="png"))
+    stored = np.asarray(Image.open(io.BytesIO(m.stored)).convert("L"), dtype=np.int16)
+    assert np.abs(stored - grey).max() <= 1  # value >> 8, not every pixel clipped to white
+    assert m.sharpness > 0.5 * sharp.sharpness
+    assert hamming(m.phash, sharp.phash) <= 8
+
+
 def test_missing_file_reason_passes_through() -> None:
     with pytest.raises(FrameError) as err:
         measure_frame(LoadedFrame("x.jpg", error="missing_file", message="x.jpg: no such file"),

@@ -8,6 +8,7 @@ build wrote.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -33,6 +34,7 @@ from episode_files import (
 from PIL import Image
 
 from tpru.build import pipeline
+from tpru.build.config import BuildConfig
 from tpru.cli import main
 from tpru.schema import IMAGE_OPTION, NONE_OPTION, Sample, read_jsonl
 
@@ -478,3 +480,110 @@ def test_frames_per_sample_sets_the_images_per_question(tmp_path: Path, frames: 
         assert len(shown) == (frames if sample.task == "ordering" else frames - 1), sample.id
         assert len(sample.meta["window"]) == frames
     assert set(tasks) == {"ordering", "next_frame", "prev_frame"}
+
+
+# ---------------------------------------------------------------- several sources, warnings
+
+
+def test_sources_whose_episode_ids_collide_keep_all_their_episodes(tmp_path: Path) -> None:
+    robot = write_episodes(tmp_path / "robot", 4, scenarios=("robot",))
+    nav = write_episodes(tmp_path / "nav", 4, seed=1, scenarios=("nav",))
+    out = tmp_path / "data"
+    assert build(out, f"frames:{robot}", f"frames:{nav}", args=(SPLIT_HALVES,)) == 0
+    info = build_info(out)
+    assert info["counts"]["episodes_kept"] == 8 and info["drops"]["inputs"] == {}
+    ids = {s.episode_id: s.scenario for samples in samples_by_split(out).values()
+           for s in samples}
+    # The first source keeps its ids; the second's that collide carry its folder's name.
+    assert ids == {**{f"ep{e:03d}": "robot" for e in range(4)},
+                   **{f"nav/ep{e:03d}": "nav" for e in range(4)}}
+    assert info["warnings"] == [
+        f"frames:{nav}: episode id 'ep000' is already used by frames:{robot}; this episode "
+        "is 'nav/ep000' (and 3 more like it)"]
+
+    # A single source's ids never change.
+    assert build(tmp_path / "one", f"frames:{nav}", args=(SPLIT_HALVES,)) == 0
+    assert {s.episode_id for samples in samples_by_split(tmp_path / "one").values()
+            for s in samples} == {f"ep{e:03d}" for e in range(4)}
+    assert build_info(tmp_path / "one")["warnings"] == []
+
+
+def test_an_id_that_still_collides_is_counted_naming_both_sources(tmp_path: Path) -> None:
+    first = write_episodes(tmp_path / "first", 4)
+    write_episode(first / "nav" / "ep000", 50)  # id "nav/ep000"
+    nav = write_episodes(tmp_path / "nav", 4, seed=1)
+    out = tmp_path / "data"
+    assert build(out, f"frames:{first}", f"frames:{nav}", args=(SPLIT_HALVES,)) == 0
+    info = build_info(out)
+    assert info["counts"]["episodes_kept"] == 5 + 3
+    assert info["drops"]["inputs"] == {"duplicate_id": 1}
+    assert info["drop_examples"]["duplicate_id"] == [
+        f"frames:{nav}: episode id 'ep000' is already used by frames:{first}, and "
+        f"'nav/ep000' by frames:{first}; give the episodes distinct ids (e.g. the 'id' of "
+        "episode.json)"]
+
+
+def test_sources_with_one_folder_name_are_told_apart_by_position(tmp_path: Path) -> None:
+    a = write_episodes(tmp_path / "a" / "episodes", 3)
+    b = write_episodes(tmp_path / "b" / "episodes", 3, seed=1)
+    out = tmp_path / "data"
+    assert build(out, f"frames:{a}", f"frames:{b}", args=(SPLIT_HALVES,)) == 0
+    ids = {s.episode_id for samples in samples_by_split(out).values() for s in samples}
+    assert ids == {"ep000", "ep001", "ep002", "episodes-2/ep000", "episodes-2/ep001",
+                   "episodes-2/ep002"}
+
+
+def test_a_split_left_empty_is_a_warning_that_says_why(tmp_path: Path) -> None:
+    few = write_episodes(tmp_path / "few", 3)
+    out = tmp_path / "few-data"
+    assert build(out, f"frames:{few}") == 0
+    info = build_info(out)
+    assert info["splits"] == ["train"]
+    assert info["warnings"] == ["split 'test' (split.ratios 0.1) has no episodes: 3 episodes "
+                                "are too few for this share; add episodes"]
+
+    # Six episodes that all show one frame, encoded again each time: one leakage group.
+    grouped = write_episodes(tmp_path / "grouped", 6)
+    with Image.open(grouped / "ep000" / "002.jpg") as image:
+        for e in range(1, 6):
+            image.save(grouped / f"ep{e:03d}" / "002.jpg", "JPEG", quality=80 + e)
+    out = tmp_path / "grouped-data"
+    assert build(out, f"frames:{grouped}", args=(SPLIT_HALVES,)) == 0
+    [warning] = build_info(out)["warnings"]
+    assert warning.startswith("split 'train' (split.ratios 0.5) has no episodes: the 6 "
+                              "episodes fall into 1 group(s) of episodes that share images or "
+                              "near-duplicate images (the largest holds 6)")
+    assert "split.near_dup_hamming=0" in warning
+
+
+def test_ratios_that_do_not_sum_to_one_are_used_as_proportions_with_a_warning(
+        episodes_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    assert build(out, f"frames:{episodes_dir}", args=("split.ratios={train: 1.5, test: 0.5}",)
+                 ) == 0
+    info = build_info(out)
+    assert info["warnings"] == ["split.ratios sum to 2, not 1; they are used as proportions "
+                                "of it: train 0.75, test 0.25"]
+    assert info["counts"]["episodes_by_split"] == {"train": 18, "test": 6}
+
+
+def test_an_unreadable_image_leaves_build_json_byte_identical(tmp_path: Path) -> None:
+    root = write_episodes(tmp_path / "episodes", 4)
+    (root / "ep001" / "002b.png").write_text("a text file named like a PNG")
+    assert build(tmp_path / "a", f"frames:{root}") == 0
+    assert build(tmp_path / "b", f"frames:{root}", args=("--workers", "2")) == 0
+    text = (tmp_path / "a" / "build.json").read_text()
+    assert text == (tmp_path / "b" / "build.json").read_text()
+    assert build_info(tmp_path / "a")["drop_examples"]["unreadable_image"] == [
+        f"{root / 'ep001' / '002b.png'}: unreadable image (not a recognised image format)"]
+    assert "object at 0x" not in text
+
+
+def test_resume_with_nothing_to_resume_says_so(episodes_dir: Path, tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="tpru")  # other tests may leave the root at ERROR
+    config = BuildConfig(sources=(f"frames:{episodes_dir}",), out=str(tmp_path / "data"))
+    result = pipeline.build(config, resume=True, show_progress=False)
+    assert result.info["counts"]["episodes_kept"] == 24
+    assert (f"nothing to resume in {tmp_path / 'data.partial'}; starting a new build"
+            in caplog.messages)

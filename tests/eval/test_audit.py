@@ -16,6 +16,7 @@ from tpru.build.pipeline import build
 from tpru.cli import main
 from tpru.config import load
 from tpru.dataset import Dataset
+from tpru.diagnostics import InputError
 from tpru.eval.audit import (
     AUDIT_FILE,
     REPORT_FILE,
@@ -284,6 +285,20 @@ def test_bad_arguments_exit_1_with_one_line(
                  *args]) == 1
     err = capsys.readouterr().err
     assert err.startswith("tpru audit: error: ") and message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_a_negative_seed_is_refused_before_any_control_runs(
+        tpru_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "audit"
+    with pytest.raises(SystemExit) as exit_:
+        main(["audit", str(tpru_dataset), "--model", "random", "--out", str(out),
+              "--seed", "-1"])
+    assert exit_.value.code == 2
+    assert "argument --seed: must be 0 or more, got -1" in capsys.readouterr().err
+    # The bootstrap's numpy generator refuses a negative seed; before, the controls ran first.
+    with pytest.raises(InputError, match="seed must be 0 or more, got -1"):
+        run_audit(tpru_dataset, "random", out, seed=-1)
     assert not out.exists()
 
 

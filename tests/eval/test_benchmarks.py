@@ -384,3 +384,85 @@ def test_tpru_test_options_column_is_used(tmp_path: Path, cache_dir: Path) -> No
     assert (item.options, item.answer, item.task, item.scenario, item.negative) == \
         (("1 2", "2 1"), "B", "ordering", "robot", False)
     assert item.question == row["problem"]
+
+
+def _lego_tsv(path: Path, rows: list[list[str]], *, question_type: bool = True) -> Path:
+    header = ["index", "image", "question", "A", "B", "C", "D", "E", "answer", "category"]
+    header += ["question_type"] if question_type else []
+    path.write_text("\n".join("\t".join(r) for r in [header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_lego_rows_that_cannot_be_scored_are_counted_skips(tmp_path: Path,
+                                                           cache_dir: Path) -> None:
+    import base64
+
+    image = base64.b64encode(png_bytes(400)).decode()
+    (tmp_path / "notes.txt").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (tmp_path / "frame.png").write_bytes(png_bytes(401))
+    five = ["p", "q", "r", "s", "t"]
+    rows = [
+        ["0", image, "Is it taller?", "yes", "no", "", "", "", "A", "Height", "single"],
+        ["1", "notes.txt", "Is it taller?", "yes", "no", "", "", "", "A", "Height", "single"],
+        ["2", image, "Is it taller?", "yes", "", "", "", "", "A", "Height", "single"],
+        ["3", image, "Which one?", *five, "AB", "Position", "single"],
+        ["4", image, "Which one?", *five, "F", "Position", "single"],
+        ["5", image, "Order them.", "w", "x", "y", "z", "", "BDAC", "Ordering", "sort"],
+        ["6", "frame.png", "Is it taller?", "yes", "no", "", "", "", "B", "Height", "single"],
+        ["7", image, "Is it taller?", "yes", "no", "", "", "", "", "Height", "single"],
+    ]
+    items, skips = _items(f"lego-puzzles:{_lego_tsv(tmp_path / 'l.tsv', rows)}", cache_dir)
+    assert [i.id for i in items] == ["0", "5", "6"]
+    reasons = skips.examples["bad_row"]
+    assert skips.counts["bad_row"] == 5 and len(reasons) == 5
+    assert f"row 2: image '{tmp_path / 'notes.txt'}' is a file but not an image" in reasons[0]
+    assert "row 3: item 2: only option A is given; an item needs at least two" in reasons[1]
+    assert "row 4: item 3: answer 'AB' has several letters but the question_type is " \
+           "'single', not sort" in reasons[2]
+    assert "row 5: item 4: answer 'F' is not one of 5 options" in reasons[3]
+    assert "row 8: the answer is empty" in reasons[4]
+
+
+def test_lego_without_question_type_reads_orderings_of_all_options(tmp_path: Path,
+                                                                   cache_dir: Path) -> None:
+    """tpru's VLMEvalKit export writes no question_type column."""
+    import base64
+
+    image = base64.b64encode(png_bytes(402)).decode()
+    rows = [["0", image, "Which one?", "p", "q", "r", "s", "t", "AB", "Position"],
+            ["1", image, "Order them.", "w", "x", "y", "z", "", "BDAC", "Ordering"],
+            ["2", repr([image, image]), "Order: <image 1> <image 2>", "", "", "", "", "",
+             "BA", "Ordering"]]
+    path = _lego_tsv(tmp_path / "l.tsv", rows, question_type=False)
+    items, skips = _items(f"lego-puzzles:{path}", cache_dir)
+    assert [(i.id, i.answer_form) for i in items] == [("1", "sequence"), ("2", "sequence")]
+    assert "answer 'AB' has several letters but is not an order of all 5 options" in \
+        skips.examples["bad_row"][0]
+
+
+def test_tpru_test_one_option_or_an_answer_past_the_options_is_skipped(
+        tmp_path: Path, cache_dir: Path) -> None:
+    import json
+
+    (tmp_path / "f.png").write_bytes(png_bytes(410))
+    rows = [{"id": "one", "problem": f"Pick: {IMG}", "options": ["x"], "answer": "A",
+             "images": ["f.png"]},
+            {"id": "past", "problem": f"Order: {IMG}", "options": ["1 2", "2 1"],
+             "answer": "AC", "images": ["f.png"]},
+            {"id": "ok", "problem": f"Pick: {IMG}", "options": ["x", "y"], "answer": "B",
+             "images": ["f.png"]}]
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    items, skips = _items(f"tpru-test:{path}", cache_dir)
+    assert [i.id for i in items] == ["ok"]
+    first, second = skips.examples["bad_row"]
+    assert "item one: 1 option; an item needs at least two" in first
+    assert "item past: answer 'AC' is not an order of 2 options" in second
+
+
+def test_a_broken_jsonl_line_names_the_column(tmp_path: Path, cache_dir: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"id": "a", "problem": "tab\there"}\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"t.jsonl: line 1: not valid JSON \(Invalid control "
+                                         r"character at column 28\)$"):
+        _items(f"tpru-test:{path}", cache_dir)

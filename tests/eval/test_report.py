@@ -540,3 +540,18 @@ def test_report_reads_a_folder_the_runner_wrote(tmp_path: Path) -> None:
     assert len(page.failures) == done.items - done.correct
     for src in page.images:
         assert (out.parent / src).is_file(), src
+
+
+def test_labels_of_runs_that_share_a_model_are_numbered_in_order(tmp_path: Path) -> None:
+    """Three runs of one model on three benchmarks, then two on one benchmark."""
+    runs = []
+    for name in ("tpru-test", "muirbench", "lego-puzzles"):
+        lines = [record("q1", correct=True, task="ordering", benchmark=name)]
+        runs.append(load_run(write_run(tmp_path / name, run_info("random", "random", name),
+                                       lines)))
+    labels = [r.label for r in summarise(runs, bootstrap=10).runs]
+    assert labels == ["random #1", "random #2", "random #3"]
+    again = load_run(write_run(tmp_path / "again", run_info("random", "random", "muirbench"),
+                               [record("q1", correct=False, task="ordering")]))
+    labels = [r.label for r in summarise([*runs, again], bootstrap=10).runs]
+    assert labels == ["random #1", "random (muirbench)", "random #2", "random (again)"]

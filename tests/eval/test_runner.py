@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench_files import write_muirbench, write_tpru_test
+from bench_files import muirbench_rows, write_muirbench, write_tpru_test
 
 from tpru.diagnostics import InputError
 from tpru.eval.benchmarks import load_benchmark
@@ -176,9 +176,12 @@ def test_existing_run_needs_resume_and_the_same_settings(muirbench_file: Path, c
     blind = open_backend("blind:random", seed=0)
     with pytest.raises(InputError, match="the run used model 'random'"):
         _run(blind, bench, out, resume=True)
-    other = load_benchmark(f"muirbench:{write_muirbench(tmp_path / 'm.parquet', pairs=1)}",
-                           cache_dir=cache_dir)
-    with pytest.raises(InputError, match="benchmark_source"):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(muirbench_rows(3)[1:]), tmp_path / "m.parquet")
+    other = load_benchmark(f"muirbench:{tmp_path / 'm.parquet'}", cache_dir=cache_dir)
+    with pytest.raises(InputError, match="the benchmark changed since the run began"):
         _run(open_backend("random", seed=0), other, out, resume=True)
     assert (out / RESULTS_FILE).read_bytes() == before
     (tmp_path / "notes").mkdir()
@@ -359,5 +362,45 @@ def test_eval_command_runs_and_resumes(muirbench_file: Path, tmp_path: Path,
     assert len(_lines(out)) == 6
     printed = capsys.readouterr().out
     assert "2 generated now, 4 kept" in printed and "bad_row 1" in printed  # the 7th row
-    with pytest.raises(InputError, match="--limit must be 0 or more"):
-        eval_command(_parse([*argv, "--limit", "-1"]))
+    for limit in ("-1", "0"):  # as tpru audit: a run of no items is a mistake
+        with pytest.raises(InputError, match=f"--limit must be 1 or more, got {limit}"):
+            eval_command(_parse([*argv, "--limit", limit]))
+
+
+def test_eval_refuses_arguments_that_cannot_work(muirbench_file: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["-q", "--model", "random", "--bench", f"muirbench:{muirbench_file}", "--out",
+            str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache")]
+    with pytest.raises(InputError, match="--temperature must be 0 or more .*got -1"):
+        eval_command(_parse([*base, "--temperature", "-1"]))
+    with pytest.raises(InputError, match="--option 'foo' is not of the form KEY=VALUE"):
+        eval_command(_parse([*base, "--option", "foo"]))
+    for flag, value in (("--seed", "-1"), ("--concurrency", "0"), ("--seed", "x")):
+        with pytest.raises(SystemExit):  # refused while parsing, before anything runs
+            _parse([*base, flag, value])
+        error = capsys.readouterr().err
+        assert f"argument {flag}" in error and ("or more" in error or "integer" in error)
+    assert not (tmp_path / "run").exists()
+    bench = load_benchmark(f"muirbench:{muirbench_file}", cache_dir=tmp_path / "cache")
+    for options, message in (({"limit": 0}, "limit must be 1 or more"),
+                             ({"temperature": -0.5}, "temperature must be 0 or more")):
+        with pytest.raises(InputError, match=message):
+            _run(open_backend("random", seed=0), bench, tmp_path / "run", **options)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_benchmark_without_items_is_an_error(tmp_path: Path, cache_dir: Path) -> None:
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("index\timage\tquestion\tA\tB\tanswer\n", encoding="utf-8")
+    bench = load_benchmark(f"lego-puzzles:{empty}", cache_dir=cache_dir)
+    with pytest.raises(InputError, match="empty.tsv: no items to evaluate \\(benchmark "
+                                         "lego-puzzles\\)$"):
+        _run(open_backend("random", seed=0), bench, tmp_path / "run")
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("index\timage\tquestion\tA\tB\tanswer\n0\tmissing.png\tWhich?\tx\ty\tA\n",
+                   encoding="utf-8")
+    bench = load_benchmark(f"lego-puzzles:{bad}", cache_dir=cache_dir)
+    with pytest.raises(InputError, match="no items to evaluate .*every row was skipped "
+                                         "\\(bad_row 1; the first: .*missing.png"):
+        _run(open_backend("random", seed=0), bench, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

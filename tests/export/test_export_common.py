@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from tpru.export.common import (
     select_splits,
     staged_output,
 )
+from tpru.files import OUTPUT_MARKER
 from tpru.schema import NONE_OPTION, Sample
 
 
@@ -106,18 +108,50 @@ def test_missing_dependency_gives_install_hint(monkeypatch: pytest.MonkeyPatch) 
         load_exporter("verl")
 
 
-def test_staged_output_refuses_non_empty_folder_unless_overwrite(tmp_path: Path) -> None:
+def test_staged_output_replaces_only_an_earlier_export_and_only_with_overwrite(
+        tmp_path: Path) -> None:
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "old.txt").write_text("old")
-    with pytest.raises(InputError, match="not empty"), staged_output(out):
+    with staged_output(out) as stage:
+        (stage.path / "old.txt").write_text("old")
+    assert stage.written == [out / "old.txt"]  # the marker is not listed
+    with pytest.raises(InputError, match="an export is already there; pass --overwrite"), \
+            staged_output(out):
         pass
     assert (out / "old.txt").read_text() == "old"
     with staged_output(out, overwrite=True) as stage:
         (stage.path / "new.txt").write_text("new")
     assert stage.written == [out / "new.txt"]
-    assert sorted(p.name for p in out.iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [OUTPUT_MARKER, "new.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left
+
+
+def test_staged_output_never_replaces_a_folder_tpru_did_not_write(tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    (out / "sub").mkdir(parents=True)
+    (out / "notes.txt").write_text("mine")
+    for overwrite in (False, True):
+        with pytest.raises(InputError, match="is not an export tpru wrote.*choose another --out"), \
+                staged_output(out, overwrite=overwrite):
+            pass
+    assert (out / "notes.txt").read_text() == "mine" and (out / "sub").is_dir()
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]
+
+
+def test_staged_output_removes_temporary_folders_a_killed_export_left(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "out"
+    stale = tmp_path / ".out.ab_cd123.tmp"  # what kill -9 during an export leaves
+    (stale / "sub").mkdir(parents=True)
+    (stale / "sub" / "half.parquet").write_text("half")
+    moved_aside = tmp_path / ".out.zz9yy8xx.old"
+    moved_aside.mkdir()
+    other = tmp_path / ".outer.ab_cd123.tmp"  # another output's: kept
+    other.mkdir()
+    with caplog.at_level("WARNING"), staged_output(out) as stage:
+        (stage.path / "a.txt").write_text("a")
+    assert not stale.exists() and not moved_aside.exists() and other.is_dir()
+    assert "left by an interrupted write" in caplog.text
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".outer.ab_cd123.tmp", "out"]
 
 
 def test_failed_export_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -139,11 +173,38 @@ def test_empty_existing_folder_is_used(tmp_path: Path) -> None:
 @pytest.mark.parametrize("to", sorted(EXPORTERS))
 def test_every_exporter_refuses_to_overwrite(dataset_dir: Path, tmp_path: Path, to: str) -> None:
     out = tmp_path / to
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
-    with pytest.raises(InputError, match="overwrite"):
+    first = export_dataset(dataset_dir, to, out, splits=["test"])
+    with pytest.raises(InputError, match="pass --overwrite"):
         export_dataset(dataset_dir, to, out, splits=["test"])
-    assert (out / "keep.txt").read_text() == "mine"
+    assert all(p.is_file() for p in first)
     written = export_dataset(dataset_dir, to, out, splits=["test"], overwrite=True)
     assert written and all(p.is_file() and out in p.parents for p in written)
-    assert not (out / "keep.txt").exists()
+    mine = tmp_path / f"{to}-mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    with pytest.raises(InputError, match="not an export tpru wrote"):
+        export_dataset(dataset_dir, to, mine, splits=["test"], overwrite=True)
+    assert (mine / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("inside", [".", "images", ".."], ids=["itself", "images", "parent"])
+@pytest.mark.parametrize("to", sorted(EXPORTERS))
+def test_every_exporter_refuses_its_own_dataset_as_output(
+        dataset_dir: Path, tmp_path: Path, to: str, inside: str) -> None:
+    copy = shutil.copytree(dataset_dir, tmp_path / "ds")
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    with pytest.raises(InputError, match=r"(is|lies inside|contains) the input .*choose "
+                                         r"another --out"):
+        export_dataset(copy, to, copy / inside, splits=["test"], overwrite=True)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("to", ["easyr1", "verl"])
+def test_exports_with_image_paths_refuse_a_missing_image(dataset_dir: Path, tmp_path: Path,
+                                                         to: str) -> None:
+    dataset = Dataset.open(shutil.copytree(dataset_dir, tmp_path / "ds"))
+    missing = dataset.image_path(next(iter(dataset.samples("test"))).images[0])
+    missing.unlink()
+    with pytest.raises(InputError, match=f"{missing}: cannot read image"):
+        export_dataset(dataset.root, to, tmp_path / "out", embed_images=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # nothing written

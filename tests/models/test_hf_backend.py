@@ -207,12 +207,43 @@ def test_open_backend_builds_hf_and_blind_hf(tiny_model_dir: Path) -> None:
 
 
 def test_bad_model_settings_fail_with_one_line(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"cannot load model .*nothing-here"):
+    with pytest.raises(InputError, match=r"nothing-here: no such local model folder, and not "
+                                         r"a hub id"):
         HFBackend(str(tmp_path / "nothing-here"))
+    (tmp_path / "a-file").write_text("not a model")
+    with pytest.raises(InputError, match="a-file: is a file, not a model folder"):
+        HFBackend(str(tmp_path / "a-file"))
+    with pytest.raises(InputError, match=r"cannot load model '[^']*empty': Unrecognized"):
+        (tmp_path / "empty").mkdir()
+        HFBackend(str(tmp_path / "empty"))  # a folder, but not a model's
     with pytest.raises(InputError, match="unknown dtype 'float8'"):
         HFBackend("x", dtype="float8")
     with pytest.raises(InputError, match="batch_size"):
         HFBackend("x", batch_size=0)
+
+
+@pytest.mark.parametrize(("device", "message"), [
+    ("bogus", "unknown device 'bogus' (devices: auto, cpu, cuda, cuda:N, mps)"),
+    ("meta", "unknown device 'meta'"),
+    ("cuda", "device cuda requested but torch.cuda.is_available() is False"),
+    ("cuda:1", "device cuda:1 requested but torch.cuda.is_available() is False"),
+])
+def test_a_device_this_machine_lacks_is_refused_before_loading(
+        tmp_path: Path, device: str, message: str) -> None:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    # The model folder does not exist: the device is checked first, before any loading.
+    with pytest.raises(InputError) as error:
+        HFBackend(str(tmp_path / "model"), device=device)
+    assert message in str(error.value)
+
+
+def test_a_cuda_index_past_the_last_gpu_is_refused() -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    index = torch.cuda.device_count()
+    with pytest.raises(InputError, match=f"device cuda:{index} requested but there are only"):
+        HFBackend("x", device=f"cuda:{index}")
 
 
 @pytest.mark.slow

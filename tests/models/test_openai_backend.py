@@ -140,6 +140,19 @@ def test_a_permanent_400_fails_fast_with_an_error_response() -> None:
         assert "bad request (injected)" in response.error
 
 
+@pytest.mark.parametrize("status", [401, 403, 404, 422])
+def test_other_client_errors_are_not_retried(status: int) -> None:
+    """A wrong key, model or URL fails the same way every time: one attempt, not seven."""
+    with serve(Echo(), faults=lambda call: Fault(status, message="refused (injected)")) as server:
+        responses = fast(server.url, backoff=1.0).generate(ask(2))
+        assert server.stats.calls == 2
+    for response in responses:
+        assert response.error is not None
+        assert response.error.startswith(f"HTTP {status}: refused (injected) (after 1 attempt "
+                                         f"to {server.url}/chat/completions)")
+        assert response.usage["attempts"] == 1
+
+
 def test_giving_up_after_the_last_retry_returns_errors_not_exceptions() -> None:
     plan = ["500"] * 3 + [None] * 10
     with serve(Echo(), faults=plan) as server:

@@ -18,8 +18,9 @@ import httpx
 import pytest
 from PIL import Image
 
+from tpru.diagnostics import InputError
 from tpru.models.base import Request, Response
-from tpru.models.serve import Call, Fault, Server, serve
+from tpru.models.serve import Call, Fault, Server, main, serve
 
 
 class Recorder:
@@ -284,6 +285,22 @@ def test_cli_refuses_an_unknown_backend_in_one_line() -> None:
     _, err = process.communicate(timeout=60)
     assert process.returncode == 2
     assert err.strip().startswith("error:") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_cli_refuses_a_port_out_of_range_at_parsing(
+        port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--model", "random", f"--port={port}"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --port:" in err and "Traceback" not in err
+    assert ("between 0 and 65535" if port != "http" else "expected a port number") in err
+
+
+def test_serve_refuses_a_port_out_of_range(recorder: Recorder) -> None:
+    with pytest.raises(InputError, match="port must be between 0 and 65535, got 65536"):
+        serve(recorder, port=65536)
 
 
 @pytest.mark.slow

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +148,41 @@ def test_open_source_by_name(tmp_path: Path, write_image: Any) -> None:
     assert [e.id for e in source.iter_episodes()] == ["ep"]
     with pytest.raises(InputError, match="not a folder"):
         open_source(f"frames:{tmp_path / 'missing'}")
+
+
+def test_frame_files_that_are_not_regular_files_are_counted_not_read(
+        tmp_path: Path, skips: Skips, write_image: Any) -> None:
+    ep = tmp_path / "root" / "ep"
+    write_image(ep / "1.jpg")
+    write_image(ep / "4.jpg")
+    (ep / "2.jpg").symlink_to(tmp_path / "nowhere.jpg")  # broken
+    os.mkfifo(ep / "3.jpg")  # reading it would wait forever
+    (ep / "5.jpg").symlink_to(ep / "5.jpg")  # a loop
+    [episode] = episodes(tmp_path / "root", skips)
+    assert [Path(f).name for f in episode.frames] == ["1.jpg", "4.jpg"]
+    assert dict(skips.counts) == {"missing_file": 1, "unreadable_file": 2}
+    assert skips.examples["missing_file"] == [f"{ep / '2.jpg'}: no such file (a broken symlink)"]
+    fifo, loop = skips.examples["unreadable_file"]
+    assert fifo == f"{ep / '3.jpg'}: not a regular file (a FIFO)"
+    assert str(ep / "5.jpg") in loop and "symbolic links" in loop
+
+
+def test_unknown_keys_in_episode_json_are_ignored_with_a_guess(
+        tmp_path: Path, skips: Skips, write_image: Any,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="tpru")  # other tests may leave the root at ERROR
+    for name in ("a", "b"):
+        write_image(tmp_path / "rec" / name / "1.jpg")
+        (tmp_path / "rec" / name / "episode.json").write_text(
+            json.dumps({"descripton": "stacking", "scenerio": "robot", "zzz": 1}))
+    found = episodes(tmp_path / "rec", skips)
+    assert [(e.description, e.scenario) for e in found] == [(None, "rec"), (None, "rec")]
+    assert not skips.counts  # the episodes are kept
+    info = tmp_path / "rec" / "a" / "episode.json"
+    assert skips.warning_examples["unknown key 'descripton'"][0] == (
+        f"{info}: unknown key 'descripton' is ignored (did you mean 'description'?)")
+    assert "did you mean 'scenario'?" in skips.warning_examples["unknown key 'scenerio'"][0]
+    assert "known: description, id, meta, scenario, steps" in \
+        skips.warning_examples["unknown key 'zzz'"][0]
+    assert skips.warning_counts["unknown key 'descripton'"] == 2
+    assert "unknown key 'descripton' is ignored (did you mean 'description'?)" in caplog.text

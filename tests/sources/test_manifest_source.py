@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +159,38 @@ def test_open_source_by_name(root: Path) -> None:
     assert [e.id for e in open_source(f"manifest:{manifest}").iter_episodes()] == ["a"]
     with pytest.raises(InputError, match="no such manifest"):
         open_source(f"manifest:{root / 'missing.jsonl'}")
+
+
+def test_unknown_keys_are_warned_once_per_key_with_a_guess(
+        root: Path, skips: Skips, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="tpru")  # other tests may leave the root at ERROR
+    lines = [{"id": f"e{i}", "scenario": "robot", "frames": ["ep/1.jpg"], "descripton": "typo"}
+             for i in range(10)]
+    lines[4]["scenerio"] = "nav"
+    manifest = write_manifest(root / "m.jsonl", lines)
+    found = read(manifest, skips)
+    assert len(found) == 10 and all(e.description is None for e in found)
+    assert not skips.counts
+    assert skips.warning_counts == {"unknown key 'descripton'": 10, "unknown key 'scenerio'": 1}
+    assert skips.warning_examples["unknown key 'descripton'"] == [
+        f"{manifest}, line {n}: unknown key 'descripton' is ignored (did you mean "
+        "'description'?)" for n in (1, 2, 3)]
+    assert skips.warning_examples["unknown key 'scenerio'"] == [
+        f"{manifest}, line 5: unknown key 'scenerio' is ignored (did you mean 'scenario'?)"]
+    # Ten lines with the typo log three warnings, not ten.
+    assert caplog.text.count("unknown key 'descripton'") == 3
+    assert skips.warning_summary()[0].endswith("(and 9 more like it)")
+
+
+def test_a_frame_that_is_a_fifo_skips_its_line_instead_of_blocking(
+        root: Path, skips: Skips) -> None:
+    os.mkfifo(root / "ep" / "pipe.jpg")
+    manifest = write_manifest(root / "m.jsonl", [
+        {"id": "ok", "scenario": "robot", "frames": ["ep/1.jpg", "ep/gone.jpg", "ep"]},
+        {"id": "fifo", "scenario": "robot", "frames": ["ep/1.jpg", "ep/pipe.jpg"]},
+    ])
+    assert [e.id for e in read(manifest, skips)] == ["ok"]  # missing files are the reader's
+    assert dict(skips.counts) == {"unreadable_file": 1}
+    assert skips.examples["unreadable_file"] == [
+        f"{manifest}, line 2: frame {root / 'ep' / 'pipe.jpg'} is not a regular file "
+        "(a FIFO, socket or device)"]

@@ -33,6 +33,7 @@ from helpers import make_dataset
 from tpru.dataset import Dataset
 from tpru.diagnostics import InputError
 from tpru.export.common import load_format_prompt, make_formatter, render_prompt
+from tpru.files import OUTPUT_MARKER
 from tpru.train.easyr1 import add_arguments, easyr1_command, write_easyr1_run
 from tpru.train.easyr1_reward import reward_source
 from tpru.train.prompt_budget import image_tokens, measure_prompts
@@ -187,8 +188,9 @@ def config(run_dir: Path) -> dict[str, Any]:
 
 def test_run_folder_holds_everything(run_dir: Path, dataset_dir: Path) -> None:
     files = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file())
-    assert files == ["README.md", "config.yaml", "data/test.parquet", "data/train.parquet",
-                     "format_prompt.jinja", "launch.sh", "reward.py", "tpru.json"]
+    assert files == [OUTPUT_MARKER, "README.md", "config.yaml", "data/test.parquet",
+                     "data/train.parquet", "format_prompt.jinja", "launch.sh", "reward.py",
+                     "tpru.json"]
     assert os.access(run_dir / "launch.sh", os.X_OK)
     assert (run_dir / "format_prompt.jinja").read_text() == load_format_prompt("builtin")
     facts = json.loads((run_dir / "tpru.json").read_text())
@@ -394,12 +396,41 @@ def test_command_line(dataset_dir: Path, tmp_path: Path,
     assert config["worker"]["actor"]["model"]["model_path"] == "Qwen/Qwen2.5-VL-3B-Instruct"
     assert config["worker"]["rollout"]["tensor_parallel_size"] == 1
     assert not json.loads((out / "tpru.json").read_text())["embed_images"]
-    with pytest.raises(InputError, match="already exists"):
+    with pytest.raises(InputError, match="EasyR1 run folder is already there; pass --overwrite"):
         easyr1_command(args)
     again = parser.parse_args(["--out", str(out), "--overwrite", str(dataset_dir),
                                "other-dataset", *SMALL])
     with pytest.raises(InputError, match="'other-dataset' is not key=value"):
         easyr1_command(again)
+
+
+@pytest.mark.parametrize("where", ["dataset", "dataset/images", ".", "model", "model/sub"])
+def test_the_run_folder_may_not_overlap_the_dataset_or_the_model(
+        dataset_dir: Path, tmp_path: Path, where: str) -> None:
+    dataset = shutil.copytree(dataset_dir, tmp_path / "dataset")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    with pytest.raises(InputError, match=r"(is|lies inside|contains) the input .*choose "
+                                         r"another --out"):
+        write_easyr1_run(dataset, tmp_path / where, model=str(model), overrides=SMALL,
+                         gpus_per_node=2, overwrite=True)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before
+
+
+def test_overwrite_replaces_only_a_run_folder_tpru_wrote(dataset_dir: Path,
+                                                         tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="is not an EasyR1 run folder tpru wrote"):
+        write_easyr1_run(dataset_dir, mine, overrides=SMALL, gpus_per_node=2, overwrite=True)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    run = write_easyr1_run(dataset_dir, tmp_path / "run", overrides=SMALL, gpus_per_node=2)
+    (run / "launch.sh").write_text("edited")
+    write_easyr1_run(dataset_dir, run, overrides=SMALL, gpus_per_node=2, overwrite=True)
+    assert (run / "launch.sh").read_text() != "edited"
 
 
 def test_without_a_validation_split(dataset_dir: Path, tmp_path: Path) -> None:

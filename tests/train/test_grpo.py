@@ -365,7 +365,7 @@ def test_release_style_columns_load_through_the_hub_code_path(tpru_dataset: Path
 ])
 def test_bad_settings_fail_before_training(overrides: Sequence[str], match: str,
                                            tmp_path: Path) -> None:
-    base = [f"model.name={tmp_path}", f"data.path={tmp_path}",
+    base = [f"model.name={tmp_path / 'model'}", f"data.path={tmp_path / 'data'}",
             f"train.output_dir={tmp_path / 'run'}"]
     with pytest.raises(ConfigError, match=match):
         train_grpo(load_train_config(GRPOTrainConfig, RECIPES / "grpo_tiny.yaml",

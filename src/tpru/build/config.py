@@ -175,8 +175,10 @@ class SplitConfig:
     """Leak-free splits grouped by episode.
 
     Attributes:
-        ratios: split name -> share of episodes. Episodes that share an image
-            or a near-duplicate image are kept in one split.
+        ratios: split name -> share of episodes, used as a proportion of their
+            sum (the build warns when they do not sum to 1). Episodes that share
+            an image or a near-duplicate image are kept in one split, so a split
+            with few episodes can come out empty (the build warns, saying why).
         near_dup_hamming: images whose perceptual hashes differ in at most this
             many bits, and whose thumbnails differ by at most
             ``FilterConfig.dup_pixel_diff``, count as near-duplicates.
@@ -249,6 +251,8 @@ class SimConfig:
     def __post_init__(self) -> None:
         if self.episodes < 1 or self.frames < 2:
             raise ValueError("sim.episodes must be at least 1 and sim.frames at least 2")
+        if self.seed < 0:
+            raise ValueError(f"sim.seed must be 0 or more, got {self.seed}")
         if len(self.size) != 2 or min(self.size) < 16:
             raise ValueError("sim.size must be [width, height], each at least 16")
 
@@ -259,7 +263,8 @@ class BuildConfig:
 
     Attributes:
         sources: ``KIND:PATH`` names, read in order.
-        out: the dataset folder to write.
+        out: the dataset folder to write (``--out``; default ``dataset``, in the
+            current folder).
         seed: every random choice derives from it.
         workers: processes reading and measuring frames.
         strict: stop at the first bad input instead of skipping it.
@@ -294,6 +299,8 @@ class BuildConfig:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
+        if self.seed < 0:  # numpy refuses it, at the audit, after the dataset is written
+            raise ValueError(f"seed must be 0 or more, got {self.seed}")
         if (self.judge.enabled or self.describe.mode != "never") and not self.model.name:
             raise ValueError("judge.enabled or describe.mode needs a model: set model.name "
                              "(e.g. model.name=hf:Qwen/Qwen2.5-VL-72B-Instruct)")

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tpru.build.config import ImageConfig
 from tpru.sources.base import LoadedFrame
@@ -35,6 +36,10 @@ SMALL_SIDE = 32
 """Side of the small image the perceptual hash and the default embedding are computed from."""
 
 Image.MAX_IMAGE_PIXELS = 20000 * 20000  # refuse decompression bombs beyond this
+
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+"""A Python object's default repr: its address differs from run to run, so a message
+that held one would make two identical builds write different ``build.json`` files."""
 
 
 @dataclass
@@ -119,15 +124,20 @@ def decode_frame(frame: LoadedFrame, config: ImageConfig) -> FrameMeasure:
             else:
                 image.load()
                 image = _normalise_mode(ImageOps.exif_transpose(image) or image)
+    except UnidentifiedImageError:
+        # Pillow's message names the BytesIO object by its memory address: never repeat it.
+        raise FrameError("unreadable_image", f"{frame.ref}: unreadable image (not a "
+                         "recognised image format)") from None
     except OSError as err:
-        text = str(err)
+        text = _OBJECT_REPR.sub("the file", str(err))
         lowered = text.lower()
         reason = "truncated_image" if "truncated" in lowered or "broken data" in lowered else \
             "unreadable_image"
         raise FrameError(reason, f"{frame.ref}: {reason.replace('_', ' ')} ({text})") from None
     except (ValueError, SyntaxError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as err:
-        raise FrameError("unreadable_image", f"{frame.ref}: unreadable image ({err})") from None
+        text = _OBJECT_REPR.sub("the file", str(err))
+        raise FrameError("unreadable_image", f"{frame.ref}: unreadable image ({text})") from None
     if passthrough:
         return _measure_decoded(image, frame.data, config, size=size)
     return _measure_decoded(image, None, config)
@@ -156,9 +166,18 @@ def _can_pass_through(image: Image.Image, config: ImageConfig) -> bool:
 
 
 def _normalise_mode(image: Image.Image) -> Image.Image:
-    """RGB, with any transparency composited on white."""
+    """RGB, with any transparency composited on white.
+
+    16-bit grey frames (modes ``I;16*``, and ``I``, as 16-bit PNGs open) keep
+    their top 8 bits (``value >> 8``): a fixed scale, so the frames of an
+    episode stay comparable. Pillow's own conversion would clip every value
+    above 255 to white.
+    """
     if image.mode == "RGB":
         return image
+    if image.mode.startswith("I"):
+        levels = np.clip(np.asarray(image), 0, 0xFFFF).astype(np.uint16) >> 8
+        return Image.fromarray(levels.astype(np.uint8)).convert("RGB")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

@@ -17,6 +17,12 @@ The build runs in two passes inside ``<out>.partial/``:
 Every random choice derives from the seed and the episode's id, so the same
 inputs and seed give byte-identical output whatever ``--workers`` is and
 whether the build was resumed.
+
+Episode ids are unique within a build. With several sources, an episode whose
+id an earlier source already gave is renamed ``<source name>/<id>`` (the
+source's folder or file name, see `tpru.sources.source_labels`): two
+recording folders that both hold ``ep000`` ... keep all their episodes, and
+ids of a single source never change.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 from collections import Counter, deque
@@ -50,7 +57,7 @@ from tpru.files import write_text_atomic
 from tpru.models import Backend, check_backend, open_backend
 from tpru.progress import progress_bar
 from tpru.schema import SCHEMA_VERSION, Episode, dumps
-from tpru.sources import open_source
+from tpru.sources import open_source, source_labels
 from tpru.sources.base import Source
 
 if TYPE_CHECKING:
@@ -105,12 +112,15 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
         check_prompts(config)
     if config.audit.model and (config.audit.model != config.model.name or config.audit.options):
         check_backend(config.audit.model, **config.audit.options)
+    _check_ratios(config, skips)
     fingerprint = _fingerprint(config)
     work = partial / WORK
     if partial.exists() and resume:
         _check_resumable(partial, fingerprint)
         log.info("resuming the build in %s", partial)
     else:
+        if resume:
+            log.warning("nothing to resume in %s; starting a new build", partial)
         if partial.exists():
             log.warning("discarding the unfinished build in %s (use --resume to continue it)",
                         partial)
@@ -127,6 +137,7 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
         stages = run_model_stages(config, work, work / RECORDS, backend=backend,
                                   show_progress=show_progress)
     info = _formulate_all(config, partial, skips, show_progress, stages)
+    skips.log_warning_totals()
     _finish(partial, out, info)
     audit = _audit(config, out, backend, show_progress) if config.audit.model else None
     return BuildResult(out, info, stages.calls if stages else {}, audit)
@@ -166,6 +177,16 @@ def _check_target(out: Path, overwrite: bool) -> None:
         raise InputError(f"{out}: a dataset is already there; pass --overwrite to replace it")
 
 
+def _check_ratios(config: BuildConfig, skips: Skips) -> None:
+    """Warn when ``split.ratios`` do not sum to 1: they are used as proportions."""
+    ratios = config.split.ratios
+    total = sum(ratios.values())
+    if not math.isclose(total, 1.0, abs_tol=1e-9):
+        shares = ", ".join(f"{name} {value / total:.3g}" for name, value in ratios.items())
+        skips.warn("split.ratios", f"split.ratios sum to {total:g}, not 1; they are used "
+                   f"as proportions of it: {shares}")
+
+
 def _fingerprint(config: BuildConfig) -> str:
     data = {k: v for k, v in to_dict(config).items() if k not in RUNTIME_ONLY}
     # Resolved, so a resume from another directory cannot read other data unnoticed.
@@ -198,16 +219,31 @@ def _check_resumable(partial: Path, fingerprint: str) -> None:
 
 def _iter_episodes(config: BuildConfig, sources: Sequence[tuple[str, Source]], skips: Skips
                    ) -> Iterator[Episode]:
-    seen: set[str] = set()
-    for spec, source in sources:
+    """The sources' episodes in turn, with ids made unique (see the module docstring)."""
+    specs = [spec for spec, _ in sources]
+    labels = source_labels(specs)
+    owner: dict[str, int] = {}  # episode id -> the source that gave it
+    for s, (spec, source) in enumerate(sources):
         for episode in source.iter_episodes():
             if config.scenario:
                 episode = replace(episode, scenario=config.scenario)
-            if episode.id in seen:
-                skips.skip("duplicate_id",
-                           f"{spec}: episode id {episode.id!r} appears more than once")
+            first = owner.get(episode.id)
+            if first == s:
+                skips.skip("duplicate_id", f"{spec}: episode id {episode.id!r} appears more "
+                           "than once in this source")
                 continue
-            seen.add(episode.id)
+            if first is not None:
+                renamed = f"{labels[s]}/{episode.id}"
+                if renamed in owner:
+                    skips.skip("duplicate_id", f"{spec}: episode id {episode.id!r} is already "
+                               f"used by {specs[first]}, and {renamed!r} by "
+                               f"{specs[owner[renamed]]}; give the episodes distinct ids "
+                               "(e.g. the 'id' of episode.json)")
+                    continue
+                skips.warn(f"renamed ids of {spec}", f"{spec}: episode id {episode.id!r} is "
+                           f"already used by {specs[first]}; this episode is {renamed!r}")
+                episode = replace(episode, id=renamed)
+            owner[episode.id] = s
             yield episode
 
 
@@ -279,6 +315,7 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
                             len(episodes), config.split.near_dup_hamming,
                             config.filter.dup_pixel_diff)
     split_of = assign_splits(groups, [e.id for e in episodes], config.split.ratios, config.seed)
+    _warn_empty_splits(config, groups, split_of, skips)
 
     indexes: dict[tuple[str, str], NeighbourIndex] = {}
     for key in sorted({(split_of[e], ep.scenario) for e, ep in enumerate(episodes)}):
@@ -355,7 +392,27 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
             "samples": dict(sorted(formulator.skipped.items())),
         },
         "drop_examples": {k: v for k, v in sorted(examples.items())},
+        "warnings": skips.warning_summary(),
     }
+
+
+def _warn_empty_splits(config: BuildConfig, groups: Sequence[int], split_of: Sequence[str],
+                       skips: Skips) -> None:
+    """Warn about each split with a share above 0 that got no episode, and say why."""
+    sizes = Counter(groups)
+    for name, ratio in config.split.ratios.items():
+        if ratio <= 0 or name in split_of:
+            continue
+        if len(sizes) < len(groups):
+            why = (f"the {len(groups)} episodes fall into {len(sizes)} group(s) of episodes "
+                   f"that share images or near-duplicate images (the largest holds "
+                   f"{max(sizes.values())}), and a group goes to one split whole; add "
+                   "episodes, or set split.near_dup_hamming=0 so that only images with "
+                   "equal perceptual hashes count as near-duplicates")
+        else:
+            why = f"{len(groups)} episodes are too few for this share; add episodes"
+        skips.warn(f"empty split {name}", f"split {name!r} (split.ratios {ratio:g}) has no "
+                   f"episodes: {why}")
 
 
 def _link(source: Path, target: Path) -> None:

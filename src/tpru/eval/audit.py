@@ -194,7 +194,7 @@ def run_audit(dataset: str | os.PathLike[str], model: str, out: str | os.PathLik
             that holds something else, or a run that cannot be resumed.
     """
     chosen = _check_arguments(model, controls, limit, batch_size, max_new_tokens, max_lift,
-                              min_samples)
+                              min_samples, seed)
     folder = Path(out)
     _check_folder(folder, resume)
     root = Dataset.open(dataset).root
@@ -314,7 +314,7 @@ def render_markdown(result: AuditResult, settings: Mapping[str, Any]) -> str:
 
 def _check_arguments(model: str, controls: Sequence[str], limit: int | None, batch_size: int,
                      max_new_tokens: int, max_lift: float | None,
-                     min_samples: int) -> tuple[str, ...]:
+                     min_samples: int, seed: int) -> tuple[str, ...]:
     """The controls to run, without repeats; refuse any argument that cannot work."""
     if isinstance(controls, str):
         controls = controls.split(",")
@@ -336,6 +336,8 @@ def _check_arguments(model: str, controls: Sequence[str], limit: int | None, bat
                          f"points), got {max_lift}")
     if min_samples < 0:
         raise InputError(f"min samples must be 0 or more, got {min_samples}")
+    if seed < 0:  # numpy's bootstrap refuses it, after every control has run
+        raise InputError(f"the seed must be 0 or more, got {seed}")
     return chosen
 
 

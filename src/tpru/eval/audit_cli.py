@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from tpru.cli import int_at_least
 from tpru.eval.audit import (
     CONTROLS,
     DEFAULT_CONTROLS,
@@ -84,9 +85,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="requests per backend call and per flush of results (default 8)")
     p.add_argument("--max-new-tokens", type=int, default=1024, metavar="N",
                    help="generation budget per answer, greedy (default 1024)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=int_at_least(0), default=0,
                    help="seed of the image shuffling, the per-item sampling seeds, the random "
-                        "model and the bootstrap (default 0)")
+                        "model and the bootstrap, 0 or more (default 0)")
     add_backend_options(p)
 
 

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tpru.cli import int_at_least
 from tpru.diagnostics import InputError
 
 log = logging.getLogger("tpru.eval")
@@ -36,7 +37,14 @@ EPILOG = (
     "Example:\n  tpru eval --model hf:Qwen/Qwen2.5-VL-7B-Instruct --bench muirbench "
     "--out runs/qwen7b-muir --batch-size 16\n"
     "  tpru eval --model hf:Qwen/Qwen2.5-VL-7B-Instruct --bench muirbench "
-    "--out runs/qwen7b-muir --resume")
+    "--out runs/qwen7b-muir --resume\n\n"
+    "Exit status: 0 every item answered; 3 the run finished but some items failed in the "
+    "backend (--resume retries them); 1 an error, including a run stopped after "
+    "16 items in a row failed in the backend (a wrong --base-url or key, a server down).")
+
+EXIT_BACKEND_ERRORS = 3
+"""The exit status of a run that finished with items failed in the backend (--resume
+retries them); 1 is any other error, a run stopped by a failing backend included."""
 
 
 def default_cache_dir() -> Path:
@@ -56,18 +64,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", help="the benchmark split (default: test from the hub, every "
                                    "split of a local folder)")
     p.add_argument("--limit", type=int, metavar="N",
-                   help="only the first N items, in the benchmark's order")
+                   help="only the first N items, in the benchmark's order (1 or more)")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out (same model, benchmark, prompt, seed)")
+                   help="continue the run in --out (same model, prompt, seed, and a benchmark "
+                        "with the same content: checked by fingerprint, not by path)")
     p.add_argument("--prompt", metavar="NAME",
                    help="default, muirbench, lego or tpru (default: the benchmark's own)")
     p.add_argument("--batch-size", type=int, default=8, metavar="N",
                    help="requests per backend call and per flush of results (default 8)")
     p.add_argument("--max-new-tokens", type=int, default=1024, metavar="N",
                    help="generation budget per answer (default 1024)")
-    p.add_argument("--temperature", type=float, default=0.0,
-                   help="sampling temperature; 0 is greedy (default 0)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--temperature", type=float, default=0.0, metavar="T",
+                   help="sampling temperature, 0 or more; 0 is greedy (default 0)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, metavar="N",
                    help="seed of the per-item sampling seeds and of the random model (default 0)")
     add_backend_options(p)
     p.add_argument("--cache-dir", type=Path, metavar="DIR",
@@ -79,7 +88,7 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
     """The options that `backend_options` reads (``tpru eval``, ``tpru audit``)."""
     p.add_argument("--base-url", metavar="URL",
                    help="server of an openai: model, e.g. http://localhost:8000/v1")
-    p.add_argument("--concurrency", type=int, metavar="N",
+    p.add_argument("--concurrency", type=int_at_least(1), metavar="N",
                    help="parallel requests to an openai: server")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a backend option, e.g. dtype=bfloat16 or max_pixels=401408 (hf); "
@@ -90,6 +99,11 @@ def backend_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword options for `tpru.models.open_backend` from the command line."""
     from tpru.config import apply_overrides
 
+    for option in args.option:
+        key, sep, _ = option.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--option {option!r} is not of the form KEY=VALUE "
+                             "(e.g. --option dtype=bfloat16)")
     options = apply_overrides({}, args.option)
     if args.base_url is not None:
         options["base_url"] = args.base_url
@@ -110,9 +124,12 @@ def eval_command(args: argparse.Namespace) -> int:
 
     for flag, value in (("--limit", args.limit), ("--batch-size", args.batch_size),
                         ("--max-new-tokens", args.max_new_tokens)):
-        if value is not None and value < (0 if flag == "--limit" else 1):
-            raise InputError(f"{flag} must be {'0' if flag == '--limit' else '1'} or more, "
-                             f"got {value}")
+        if value is not None and value < 1:
+            raise InputError(f"{flag} must be 1 or more, got {value}")
+    if args.temperature < 0:
+        raise InputError(f"--temperature must be 0 or more (0 is greedy), got {args.temperature:g}")
+    if args.cache_dir is not None and args.cache_dir.exists() and not args.cache_dir.is_dir():
+        raise InputError(f"--cache-dir {args.cache_dir}: is a file, not a folder")
     benchmark = load_benchmark(args.bench, cache_dir=args.cache_dir or default_cache_dir(),
                                split=args.split)
     options = backend_options(args)
@@ -130,7 +147,13 @@ def eval_command(args: argparse.Namespace) -> int:
     if summary.skipped:
         console.print("skipped rows: " + ", ".join(f"{k} {v}" for k, v in summary.skipped.items()),
                       markup=False)
-    if summary.errors:
+    if not summary.errors:
+        return 0
+    if summary.answered == 0:
+        log.error("every item failed in the backend (the last error: %s); check --model, "
+                  "--base-url and the API key, then run again with --resume",
+                  summary.last_error or "see results.jsonl")
+    else:
         log.warning("%d items failed in the backend; run again with --resume to retry them",
                     summary.errors)
-    return 0
+    return EXIT_BACKEND_ERRORS

@@ -19,8 +19,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tpru.diagnostics import Skips
@@ -137,3 +141,39 @@ class Benchmark:
     def items(self, skips: Skips | None = None) -> Iterator[Item]:
         """The items in the benchmark's own order; bad rows are skipped and counted."""
         return self.read(skips if skips is not None else Skips())
+
+
+def fingerprint(items: Iterable[Item]) -> str:
+    """A SHA-256 over what the items ask, in order: whether two reads hold the same benchmark.
+
+    Every field of every item counts (id, question, options, answer, task,
+    groupings, meta), and each image by its file name and size: a ``stat``,
+    not a read, so MuirBench's 2,600 items take well under a second. That is
+    enough because the images of hub and TSV benchmarks are cached under
+    their content hash and a ``tpru build`` dataset names its images the same
+    way: the name stands for the content. An image given as a path in a
+    benchmark file counts by name and size only.
+
+    Example:
+        >>> a = Item(id="q1", benchmark="demo", question="Which?", options=("x", "y"),
+        ...          answer="A", images=(), task="choice")
+        >>> fingerprint([a]) == fingerprint([a]), fingerprint([a]) == fingerprint([])
+        (True, False)
+    """
+    digest = hashlib.sha256()
+    for item in items:
+        images = [[Path(image).name, _size(image)] for image in item.images]
+        record = [item.id, item.benchmark, item.question, item.options, item.answer, images,
+                  item.task, item.category, item.scenario, item.negative, item.answerable,
+                  item.counterpart, dict(item.meta)]
+        digest.update(json.dumps(record, ensure_ascii=False, sort_keys=True,
+                                 default=str).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def _size(path: str) -> int:
+    """The file's size in bytes, or -1 when it cannot be read (which a fingerprint records)."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return -1

@@ -300,14 +300,18 @@ def summarise(runs: Iterable[Run], *, bootstrap: int = 1000, seed: int = 0,
 
 
 def _labels(runs: Sequence[Run]) -> list[str]:
-    """The model names, made unique with the run folder's name where two share one."""
+    """The model names, made unique: with the run folder's name where two runs share model
+    and benchmark, then with ``#1``, ``#2``, ... where labels still repeat."""
     counts = Counter((run.model, run.benchmark) for run in runs)
     labels = [run.model if counts[(run.model, run.benchmark)] == 1 else
               f"{run.model} ({run.path.name})" for run in runs]
-    for index, label in enumerate(labels):
-        if labels.count(label) > 1:
-            labels[index] = f"{label} #{index + 1}"
-    return labels
+    # Still shared (same model on other benchmarks): numbered 1, 2, ... in command-line order.
+    totals, seen = Counter(labels), Counter[str]()
+    numbered = []
+    for label in labels:
+        seen[label] += 1
+        numbered.append(f"{label} #{seen[label]}" if totals[label] > 1 else label)
+    return numbered
 
 
 def _summarise_run(run: Run, label: str, bootstrap: int, rng: np.random.Generator,

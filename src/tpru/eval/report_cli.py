@@ -16,6 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
+from tpru.cli import int_at_least
 from tpru.diagnostics import InputError
 from tpru.eval.report import load_run, summarise
 from tpru.eval.report_formats import FORMATS, render
@@ -47,15 +48,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the paper's model to compare with (e.g. Qwen2.5-VL-7B); once "
                              "for all runs or once per run (default: matched by model name)")
     parser.add_argument("--paper-results", metavar="FILE",
-                        help="a YAML file of published numbers in the format of tpru's "
-                             "paper_results.yaml (default: the copy shipped with tpru)")
+                        help="with --compare paper: a YAML file of published numbers in the "
+                             "format of tpru's paper_results.yaml (default: the copy shipped "
+                             "with tpru)")
     parser.add_argument("--format", choices=FORMATS, default="md",
                         help="tables as markdown, CSV or JSON (default md)")
     parser.add_argument("--out", metavar="FILE",
                         help="write the tables to FILE instead of standard output")
     parser.add_argument("--html", metavar="PATH", help="also write an HTML report to PATH")
     parser.add_argument("--embed", action="store_true",
-                        help="inline item images in the HTML report so it works on its own")
+                        help="with --html: inline item images in the HTML report so it works "
+                             "on its own")
     parser.add_argument("--max-failures", type=int, metavar="N",
                         help="show at most N failed samples per run in the HTML (default all)")
     parser.add_argument("--plots", metavar="DIR",
@@ -64,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bootstrap resamples per interval; 0 for none (default 1000)")
     parser.add_argument("--confidence", type=float, default=0.95,
                         help="coverage of the intervals (default 0.95)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    parser.add_argument("--seed", type=int_at_least(0), default=0,
+                        help="seed of the bootstrap, 0 or more (default 0)")
 
 
 def report_command(args: argparse.Namespace) -> int:
@@ -75,8 +79,16 @@ def report_command(args: argparse.Namespace) -> int:
         raise InputError(f"--confidence must be between 0 and 1, got {args.confidence}")
     if args.max_failures is not None and args.max_failures < 0:
         raise InputError(f"--max-failures must be 0 or more, got {args.max_failures}")
-    if args.paper_model and args.compare != "paper":
-        raise InputError("--paper-model needs --compare paper")
+    for flag, given in (("--paper-model", args.paper_model),
+                        ("--paper-results", args.paper_results)):
+        if given and args.compare != "paper":
+            raise InputError(f"{flag} needs --compare paper")
+    if args.embed and not args.html:
+        raise InputError("--embed needs --html (it inlines the HTML report's images)")
+    # Checked before anything is printed or written.
+    if args.html and Path(args.html).is_dir():
+        raise InputError(f"--html {args.html}: is a folder; give the HTML file to write, "
+                         f"e.g. {Path(args.html) / 'report.html'}")
     runs = [load_run(path) for path in args.runs]
     summary = summarise(runs, bootstrap=args.bootstrap, seed=args.seed,
                         confidence=args.confidence)
@@ -85,10 +97,24 @@ def report_command(args: argparse.Namespace) -> int:
         comparison = compare_to_paper(summary, load_paper_results(args.paper_results),
                                       models=args.paper_model)
     text = render(summary, comparison, args.format)
+    from tpru.eval.report import RESULTS_FILE, RUN_FILE
+    from tpru.files import check_output_file, write_text_atomic
+
+    # Both files are checked before either is written: never a run's own files, never a
+    # file tpru did not write (each format is known by how tpru begins it).
+    inputs = [run.path / name for run in runs for name in (RUN_FILE, RESULTS_FILE)]
+    inputs += [Path(args.paper_results)] if args.paper_results else []
+    if args.html:
+        check_output_file(Path(args.html), kind="report page", inputs=inputs, option="--html",
+                          signature="<title>tpru evaluation report")
     if args.out:
         out = Path(args.out)
+        signature = {"md": "# Evaluation report", "csv": "run,model,benchmark,breakdown",
+                     "json": '"tpru_version"'}[args.format]
+        check_output_file(out, kind=f"report table ({args.format})", signature=signature,
+                          inputs=inputs)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8", newline="\n")
+        write_text_atomic(out, text)
         log.info("report: wrote %s", out)
     else:
         sys.stdout.write(text)

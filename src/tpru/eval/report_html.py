@@ -29,13 +29,17 @@ from pathlib import Path
 
 from tpru.diagnostics import InputError
 from tpru.eval.plots import overall_chart, png_bytes, radar_chart, radars
-from tpru.eval.report import Result, Run, Summary
+from tpru.eval.report import RESULTS_FILE, RUN_FILE, Result, Run, Summary
 from tpru.eval.report_formats import Table, tables
 from tpru.eval.report_paper import Comparison
+from tpru.files import check_output_file, write_text_atomic
 from tpru.schema import IMAGE_OPTION, IMAGE_PLACEHOLDER
 from tpru.view import FILTERS_AND_LOAD_PROBE_JS, image_tag
 
 log = logging.getLogger(__name__)
+
+SIGNATURE = "<title>tpru evaluation report"
+"""How the report begins its title: an existing file without it is not replaced."""
 
 FILTERS = ("run", "benchmark", "task", "category", "scenario", "rule")
 """Fields the failed samples can be filtered by (``data-*`` attributes)."""
@@ -96,7 +100,9 @@ def write_html_report(runs: Sequence[Run], summary: Summary, out: Path, *,
     Args:
         runs: the runs, in the order of `summary.runs`.
         summary: from `summarise(runs)`.
-        out: the HTML file; its folder is created.
+        out: the HTML file; its folder is created. An existing file is
+            replaced only when it is a report tpru wrote, never a run's own
+            file (`tpru.files.check_output_file`).
         comparison: published numbers to show beside ours (tables and charts).
         embed: inline item images as data URIs instead of linking them.
         plots: draw the charts (needs matplotlib) and embed them.
@@ -110,6 +116,8 @@ def write_html_report(runs: Sequence[Run], summary: Summary, out: Path, *,
     if len(runs) != len(summary.runs):
         raise ValueError("summary does not match the runs")
     out = Path(out)
+    check_output_file(out, kind="report page", signature=SIGNATURE, inputs=_run_files(runs),
+                      option="--html")
     out.parent.mkdir(parents=True, exist_ok=True)
     e = html.escape
     title = "tpru evaluation report: " + ", ".join(r.label for r in summary.runs)
@@ -135,9 +143,13 @@ def write_html_report(runs: Sequence[Run], summary: Summary, out: Path, *,
               _filters_html(failures)]
     parts += [_failure_html(label, run, result, out, embed) for label, run, result in failures]
     parts += [f"<script>{_JS}</script>", "</body></html>", ""]
-    out.write_text("\n".join(parts), encoding="utf-8", newline="\n")
+    write_text_atomic(out, "\n".join(parts))
     log.info("report: wrote %s (%d failed samples)", out, len(failures))
     return out
+
+
+def _run_files(runs: Sequence[Run]) -> list[Path]:
+    return [run.path / name for run in runs for name in (RUN_FILE, RESULTS_FILE)]
 
 
 def _failures(run: Run, limit: int | None) -> list[Result]:

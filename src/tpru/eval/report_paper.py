@@ -73,34 +73,79 @@ class PaperResults:
 
 
 def load_paper_results(path: str | os.PathLike[str] | None = None) -> PaperResults:
-    """Read the published numbers (default: the copy shipped with tpru)."""
+    """Read the published numbers (default: the copy shipped with tpru).
+
+    Raises:
+        InputError: a file that cannot be read, is not UTF-8 or YAML, or is not a
+            table of published results; the message names the file.
+    """
     import importlib.resources
 
     import yaml
 
     where = str(path) if path is not None else f"tpru/eval/{PAPER_RESULTS}"
-    if path is None:
-        text = importlib.resources.files("tpru.eval").joinpath(PAPER_RESULTS).read_text("utf-8")
-    else:
-        text = Path(path).read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
     try:
-        benchmarks = {name: PaperBenchmark(
-            name=name, title=str(b.get("title", name)), breakdown=b.get("breakdown"),
-            columns=tuple(b["columns"]),
-            rows={model: tuple(float(x) for x in row) for model, row in b["rows"].items()},
-            aliases=tuple(b.get("aliases", ())),
-            group_aliases={k: tuple(v) for k, v in (b.get("group_aliases") or {}).items()})
-            for name, b in data["benchmarks"].items()}
-        source = str(data["source"])
-    except (KeyError, TypeError, AttributeError, ValueError) as err:
-        raise InputError(f"{where}: not a table of published results ({err!r})") from None
+        if path is None:
+            text = importlib.resources.files("tpru.eval").joinpath(PAPER_RESULTS).read_text(
+                "utf-8")
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except OSError as err:
+        raise InputError(f"{where}: cannot read the published results "
+                         f"({err.strerror or err})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{where}: not a UTF-8 text file") from None
+    except yaml.YAMLError as err:
+        raise InputError(f"{where}: not valid YAML ({_one_line(err)})") from None
+    benchmarks = _benchmarks(data, where)
     for bench in benchmarks.values():
         for model, row in bench.rows.items():
             if len(row) != len(bench.columns):
                 raise InputError(f"{where}: {bench.name}, {model}: {len(row)} numbers for "
                                  f"{len(bench.columns)} columns")
-    return PaperResults(source, benchmarks)
+    return PaperResults(str(data["source"]), benchmarks)
+
+
+def _benchmarks(data: object, where: str) -> dict[str, PaperBenchmark]:
+    """The tables of a published-results file's parsed YAML, or an error saying what is wrong.
+
+    The expected shape (see ``paper_results.yaml``)::
+
+        source: <where the numbers come from>
+        benchmarks:
+          <name>: {columns: [...], rows: {<model>: [numbers, one per column]}, ...}
+    """
+    expected = ("expected 'source' and 'benchmarks', each benchmark with 'columns' and "
+                "'rows', as in tpru's paper_results.yaml")
+    if not isinstance(data, dict) or "source" not in data or \
+            not isinstance(data.get("benchmarks"), dict):
+        raise InputError(f"{where}: not a table of published results ({expected})")
+    benchmarks = {}
+    for name, b in data["benchmarks"].items():
+        try:
+            if not isinstance(b, dict) or not isinstance(b.get("rows"), dict):
+                raise TypeError(expected)
+            benchmarks[name] = PaperBenchmark(
+                name=name, title=str(b.get("title", name)), breakdown=b.get("breakdown"),
+                columns=tuple(str(c) for c in b["columns"]),
+                rows={str(model): tuple(float(x) for x in row)
+                      for model, row in b["rows"].items()},
+                aliases=tuple(b.get("aliases", ())),
+                group_aliases={k: tuple(v) for k, v in (b.get("group_aliases") or {}).items()})
+        except KeyError as err:
+            raise InputError(f"{where}: benchmark {name!r}: missing {err}") from None
+        except (TypeError, AttributeError, ValueError) as err:
+            raise InputError(f"{where}: benchmark {name!r}: not a table of published results "
+                             f"({err})") from None
+    return benchmarks
+
+
+def _one_line(err: Exception) -> str:
+    """A YAML error on one line: its problem and where ("line 2, column 1")."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"{problem}, line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
 def _key(name: str) -> str:

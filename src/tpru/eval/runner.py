@@ -23,10 +23,23 @@ limit always means the same items.
 Resume: the items already recorded without an error are skipped; those
 recorded with an error are run again and their new line is appended (a
 reader takes the last line per id). A half-written last line (the process
-killed mid-write) is cut off first. A run folder whose ``run.json`` names a
-different model, benchmark, source, split, prompt, seed or generation budget
-is refused, so a resumed run ends with exactly the results of one that was
-never interrupted. The limit may change on resume (to extend a run).
+killed mid-write) is cut off first; a line that is JSON but not a result
+``tpru report`` can read is dropped (counted in a warning) and its item runs
+again. A run folder whose ``run.json`` names a different model, benchmark,
+split, prompt, seed or generation budget is refused, and so is one whose
+benchmark changed: ``run.json`` keeps the benchmark's resolved location and
+a `tpru.eval.items.fingerprint` of the items it covered, and a resume
+compares the fingerprint, not the path (another spelling of the same folder,
+or the same files moved, resume). So a resumed run ends with exactly the
+results of one that was never interrupted. The limit may change on resume
+(to extend a run); the fingerprint always covers the most items any part of
+the run read, so results kept from a longer limit are checked too. These checks and
+the files' names are in `tpru.eval.run_folder`.
+
+A dead or misconfigured backend (a wrong URL or key, a server that is down)
+fails every item: the run stops with `BackendFailing` once
+`STOP_AFTER_FAILURES` items in a row (at least one whole batch) failed,
+instead of grinding through the whole benchmark; what was answered is kept.
 
 Determinism: each request carries the seed ``crc32("{seed}:{item id}")``, so
 a sampling backend draws the same answer for an item whatever batch or
@@ -42,14 +55,23 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
 from tpru import __version__
 from tpru.diagnostics import InputError, Skips
-from tpru.eval.items import Benchmark, Item
+from tpru.eval.items import Benchmark, Item, fingerprint
 from tpru.eval.prompts import PROMPTS, render_prompt
+from tpru.eval.run_folder import (
+    IDENTITY,
+    RESULTS_FILE,
+    RUN_FILE,
+    check_benchmark,
+    earlier_run,
+    read_items,
+    read_results,
+    source_location,
+)
 from tpru.extract import extract_answer
 from tpru.files import write_text_atomic
 from tpru.models.base import Backend, Request, Response
@@ -57,12 +79,15 @@ from tpru.progress import progress_bar
 
 log = logging.getLogger("tpru.eval")
 
-RUN_FILE = "run.json"
-RESULTS_FILE = "results.jsonl"
+__all__ = ["IDENTITY", "RESULTS_FILE", "RUN_FILE", "BackendFailing", "RunSummary",
+           "read_results", "request_seed", "result_record", "run_eval", "source_location"]
 
-IDENTITY = ("model", "benchmark", "benchmark_source", "split", "prompt", "seed",
-            "max_new_tokens", "temperature")
-"""run.json fields a resumed run must match: anything that changes an answer."""
+STOP_AFTER_FAILURES = 16
+"""Items in a row that may fail in the backend before a run stops (at least one batch)."""
+
+
+class BackendFailing(InputError):
+    """The backend failed so many items in a row that the rest would most likely fail too."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +103,7 @@ class RunSummary:
         generated: requests sent to the backend by this call.
         kept: items whose earlier result was kept (resume).
         skipped: benchmark rows skipped as bad input, by reason.
+        last_error: the last backend error of this call, or None.
     """
 
     path: Path
@@ -88,6 +114,7 @@ class RunSummary:
     generated: int
     kept: int
     skipped: Mapping[str, int] = field(default_factory=dict)
+    last_error: str | None = None
 
     @property
     def accuracy(self) -> float:
@@ -105,7 +132,8 @@ def run_eval(backend: Backend, benchmark: Benchmark, out: str | os.PathLike[str]
              batch_size: int = 8, seed: int = 0, max_new_tokens: int = 1024,
              temperature: float = 0.0, show_progress: bool = True,
              backend_spec: str | None = None,
-             backend_options: Mapping[str, Any] | None = None) -> RunSummary:
+             backend_options: Mapping[str, Any] | None = None,
+             stop_after_failures: int | None = STOP_AFTER_FAILURES) -> RunSummary:
     """Run `backend` on `benchmark` into the run folder `out` (see the module docstring).
 
     Args:
@@ -114,31 +142,44 @@ def run_eval(backend: Backend, benchmark: Benchmark, out: str | os.PathLike[str]
         resume: continue the run already in `out`; without it an existing run is refused.
         batch_size: requests per `Backend.generate` call, and per flush.
         backend_spec, backend_options: how the backend was opened, for run.json.
+        stop_after_failures: stop once this many items in a row (or a whole
+            batch, if larger) failed in the backend; None never stops.
 
     Raises:
         InputError: a bad argument, a run folder that does not match, a
-            benchmark with duplicate ids.
+            benchmark that changed since the run began, one with duplicate
+            ids or with no items.
+        BackendFailing: the backend failed `stop_after_failures` items in a
+            row; run.json and the results so far are written, and the run
+            can be resumed.
     """
     prompt_name = prompt or benchmark.default_prompt
     if prompt_name not in PROMPTS:
         raise InputError(f"unknown prompt {prompt_name!r} (prompts: {', '.join(PROMPTS)})")
-    if limit is not None and limit < 0:
-        raise InputError(f"limit must be 0 or more, got {limit}")
-    if batch_size < 1:
-        raise InputError(f"batch size must be at least 1, got {batch_size}")
+    if limit is not None and limit < 1:
+        raise InputError(f"limit must be 1 or more, got {limit}")
+    if batch_size < 1 or max_new_tokens < 1:
+        raise InputError(f"batch size and max new tokens must be 1 or more, got {batch_size} "
+                         f"and {max_new_tokens}")
+    if temperature < 0:
+        raise InputError(f"temperature must be 0 or more, got {temperature:g}")
     folder = Path(out)
     info: dict[str, Any] = {
         "tpru_version": __version__, "model": backend.name,
         "backend": backend_spec or backend.name, "backend_options": dict(backend_options or {}),
-        "benchmark": benchmark.name, "benchmark_source": benchmark.source,
+        "benchmark": benchmark.name, "benchmark_source": source_location(benchmark.source),
         "split": benchmark.split, "prompt": prompt_name, "seed": seed, "limit": limit,
         "max_new_tokens": max_new_tokens, "temperature": temperature, "batch_size": batch_size,
     }
-    earlier = _earlier_run(folder, info, resume)
-    done = read_results(folder / RESULTS_FILE) if earlier is not None else {}
-
+    earlier = earlier_run(folder, info, resume)
     skips = Skips()
-    items = _unique(list(islice(benchmark.items(skips), limit)), benchmark)
+    items, checked = read_items(benchmark, limit, earlier, skips)
+    if earlier is not None:
+        check_benchmark(folder, earlier, info["benchmark_source"], checked)
+    if not items:
+        raise InputError(_no_items(benchmark, skips))
+    info["benchmark_fingerprint"] = {"items": len(checked), "sha256": fingerprint(checked)}
+    done = read_results(folder / RESULTS_FILE) if earlier is not None else {}
     pending = [item for item in items if item.id not in done or done[item.id].get("error")]
     now = _now()
     info["started"] = earlier.get("started", now) if earlier else now
@@ -149,7 +190,8 @@ def run_eval(backend: Backend, benchmark: Benchmark, out: str | os.PathLike[str]
     if done:
         log.info("resuming %s: %d of %d items to run", folder, len(pending), len(items))
 
-    generated = 0
+    stop_after = None if stop_after_failures is None else max(stop_after_failures, batch_size)
+    generated, in_a_row, last_error = 0, 0, None
     try:
         with (folder / RESULTS_FILE).open("a", encoding="utf-8") as handle, \
                 progress_bar(f"{benchmark.name} · {backend.name}", show=show_progress,
@@ -165,12 +207,22 @@ def run_eval(backend: Backend, benchmark: Benchmark, out: str | os.PathLike[str]
                 _append(handle, records, done)
                 generated += len(batch)
                 bar.advance(len(batch))
+                for response in responses:
+                    in_a_row = in_a_row + 1 if response.error else 0
+                    last_error = response.error or last_error
+                if stop_after is not None and in_a_row >= stop_after:
+                    raise BackendFailing(
+                        f"stopped after {in_a_row} items in a row failed in the backend "
+                        f"{backend.name}; the last error: {last_error}. Check the model name, "
+                        f"the server (--base-url) and its API key; the answers so far are kept "
+                        f"in {folder}, and --resume continues the run")
         info["finished"] = _now()
     finally:
         counts = _write_info(folder, info, items, done, skips)
     return RunSummary(path=folder, items=len(items), answered=counts["answered"],
                       errors=counts["errors"], correct=counts["correct"], generated=generated,
-                      kept=len(items) - len(pending), skipped=dict(skips.counts))
+                      kept=len(items) - len(pending), skipped=dict(skips.counts),
+                      last_error=last_error)
 
 
 def result_record(item: Item, response: Response) -> dict[str, Any]:
@@ -193,78 +245,15 @@ def result_record(item: Item, response: Response) -> dict[str, Any]:
     }
 
 
-def read_results(path: Path) -> dict[str, dict[str, Any]]:
-    """The latest result per item id in ``results.jsonl``; a half-written last line is cut off.
-
-    A line that is not valid JSON is tolerated only at the end of the file
-    (the process was killed while writing it): the file is truncated to the
-    last complete line. Anywhere else it is an error naming the line.
-    """
-    if not path.is_file():
-        return {}
-    data = path.read_bytes()
-    latest: dict[str, dict[str, Any]] = {}
-    offset = 0
-    for number, line in enumerate(data.splitlines(keepends=True), start=1):
-        end = offset + len(line)
-        try:
-            record = json.loads(line) if line.strip() else None
-            if record is not None and not (isinstance(record, dict) and "id" in record):
-                raise ValueError("not a result object")
-            complete = line.endswith(b"\n")
-        except ValueError:  # json.JSONDecodeError, a bad encoding, not an object
-            record, complete = None, False
-        if record is None and not line.strip():
-            offset = end
-            continue
-        if not complete:
-            if end != len(data):
-                raise InputError(f"{path}: line {number}: not a valid result line")
-            log.warning("%s: line %d was half-written when the run stopped; dropped",
-                        path, number)
-            with path.open("r+b") as handle:
-                handle.truncate(offset)
-            break
-        assert record is not None
-        latest[str(record["id"])] = record
-        offset = end
-    return latest
-
-
-def _earlier_run(folder: Path, info: Mapping[str, Any], resume: bool) -> dict[str, Any] | None:
-    """The run.json already in `folder` when resuming it; refuse anything else there."""
-    run_file = folder / RUN_FILE
-    if not run_file.is_file():
-        if folder.is_dir() and any(folder.iterdir()):
-            raise InputError(f"{folder}: exists and is not a run folder (no {RUN_FILE}); "
-                             "choose another --out")
-        if folder.exists() and not folder.is_dir():
-            raise InputError(f"{folder}: exists and is not a folder")
-        return None
-    if not resume:
-        raise InputError(f"{folder}: already holds a run; continue it with --resume, "
-                         "or choose another --out")
-    try:
-        earlier = json.loads(run_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise InputError(f"{run_file}: not readable JSON ({err})") from None
-    if not isinstance(earlier, dict):
-        raise InputError(f"{run_file}: expected a JSON object")
-    differ = [f"{key} {earlier.get(key)!r} (now {info[key]!r})" for key in IDENTITY
-              if earlier.get(key) != info[key]]
-    if differ:
-        raise InputError(f"{folder}: cannot resume: the run used {'; '.join(differ)}")
-    return earlier
-
-
-def _unique(items: list[Item], benchmark: Benchmark) -> list[Item]:
-    seen: set[str] = set()
-    for item in items:
-        if item.id in seen:
-            raise InputError(f"{benchmark.source}: item id {item.id!r} appears twice; "
-                             "results are kept by id")
-        seen.add(item.id)
-    return items
+def _no_items(benchmark: Benchmark, skips: Skips) -> str:
+    """Why there is nothing to run: the benchmark (or split) is empty, or every row was bad."""
+    split = f", split {benchmark.split!r}" if benchmark.split is not None else ""
+    message = f"{benchmark.source}: no items to evaluate (benchmark {benchmark.name}{split})"
+    if skips.counts:
+        reasons = ", ".join(f"{reason} {count}" for reason, count in skips.counts.items())
+        first = next(iter(skips.examples.values()))[0]
+        message += f"; every row was skipped ({reasons}; the first: {first})"
+    return message
 
 
 def _batches(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:

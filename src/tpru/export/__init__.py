@@ -5,8 +5,10 @@ only when that target is used, so a missing optional dependency (pyarrow,
 datasets, pandas: the ``export`` extra) matters only to the user who exports.
 Every exporter is called as ``export(dataset, out, *, splits=None, overwrite=False,
 **options)`` and returns the files it wrote. Each writes into a temporary
-folder beside ``out`` and moves it into place when complete, and refuses a
-non-empty ``out`` unless ``overwrite=True``.
+folder beside ``out`` and moves it into place when complete. It refuses an
+``out`` that is, contains or lies inside the dataset, and a non-empty ``out``
+unless it is an earlier export (marked by tpru, see `tpru.files`) and
+``overwrite=True``.
 
 Example:
     >>> export_dataset("runs/demo", to="easyr1", out="exports/easyr1")  # doctest: +SKIP
@@ -63,8 +65,8 @@ def export_dataset(dataset_path: str | os.PathLike[str], to: str,
     Args:
         dataset_path: a folder written by ``tpru build``.
         to: a name in `EXPORTERS`.
-        out: the output folder (created; must be empty or missing unless
-            ``overwrite=True`` is among `options`).
+        out: the output folder (created; must be empty or missing, or an
+            earlier export with ``overwrite=True`` among `options`).
         splits: the splits to export (default: all).
         options: the exporter's keyword options, e.g. ``embed_images=True``;
             an option it does not take is refused, naming the ones it does.

@@ -31,12 +31,16 @@ from pathlib import Path
 
 from tpru.dataset import Dataset
 from tpru.diagnostics import InputError
+from tpru.files import check_output_folder, mark_output, remove_stale_temps
 from tpru.schema import IMAGE_PLACEHOLDER, Sample, option_letter
 
 log = logging.getLogger("tpru.export")
 
 BUILTIN_FORMAT_PROMPT = "builtin"
 """Value of the ``format_prompt`` option that picks tpru's packaged template."""
+
+EXPORT_KIND = "export"
+"""The kind `staged_output` marks an export folder with (see `tpru.files`)."""
 
 FORMAT_PROMPT_FILE = "format_prompt.jinja"
 """Name of the packaged think/answer template (and of its copy in an EasyR1 export)."""
@@ -153,8 +157,18 @@ def image_bytes(dataset: Dataset, relative: str) -> bytes:
 
 
 def absolute_image_path(dataset: Dataset, relative: str) -> str:
-    """The absolute path of an image, as text, for formats that store paths."""
-    return str(dataset.image_path(relative).resolve())
+    """The absolute path of an image, as text, for formats that store paths.
+
+    The file is opened once, so a missing or unreadable image fails the export
+    with the same one-line error as `image_bytes` instead of leaving a row that
+    points at nothing.
+    """
+    path = dataset.image_path(relative)
+    try:
+        path.open("rb").close()
+    except OSError as err:
+        raise InputError(f"{path}: cannot read image ({err.strerror or err})") from None
+    return str(path.resolve())
 
 
 @dataclass
@@ -166,32 +180,36 @@ class Stage:
 
 
 @contextmanager
-def staged_output(out: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Stage]:
+def staged_output(out: str | os.PathLike[str], *, overwrite: bool = False,
+                  inputs: Sequence[str | os.PathLike[str]] = (),
+                  kind: str = EXPORT_KIND) -> Iterator[Stage]:
     """Write an export into a temporary folder beside `out`, then move it into place.
 
     A reader never sees a half-written export: the folder is renamed over
     `out` (``os.replace``) only when every file is complete, and removed when
-    the export fails. An existing non-empty `out` is refused unless
-    `overwrite`; then the old folder is moved aside and deleted after the
-    new one is in place.
+    the export fails. `out` may not be, contain or lie inside one of
+    `inputs`. An existing non-empty `out` is replaced only with `overwrite`,
+    and only when tpru wrote it: it carries the `tpru.files.OUTPUT_MARKER` of
+    `kind`, which every staged output leaves (and which ``written`` does not
+    list). The old folder is moved aside and deleted after the new one is in
+    place. Temporary folders that a killed earlier write to `out` left are
+    removed first.
 
     Yields:
         a `Stage` whose ``path`` is the folder to write to; after the block,
         ``written`` lists the files at their final paths under `out`.
     """
     target = Path(out)
-    if target.exists() and not target.is_dir():
-        raise InputError(f"{target}: exists and is not a folder")
-    if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise InputError(f"{target}: already exists and is not empty "
-                         "(pass overwrite=True, or --overwrite, to replace it)")
+    check_output_folder(target, kind=kind, overwrite=overwrite, inputs=inputs)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(target)
     stage = Stage(Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp",
                                         dir=target.parent)))
     try:
         yield stage
         stage.path.chmod(0o755)  # mkdtemp makes it private; an export is shared
         files = sorted(p.relative_to(stage.path) for p in stage.path.rglob("*") if p.is_file())
+        mark_output(stage.path, kind)
         _move_into_place(stage.path, target)
     except BaseException:
         shutil.rmtree(stage.path, ignore_errors=True)

@@ -81,7 +81,7 @@ def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
 
     Args:
         splits: the splits to write (default: all).
-        overwrite: replace a non-empty `out`.
+        overwrite: replace an earlier export at `out` (never a folder tpru did not write).
         embed_images: store each image as ``{"bytes", "path"}`` inside the
             parquet (portable, larger) instead of its absolute path (small,
             but tied to where the dataset lies).
@@ -95,7 +95,7 @@ def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
     template = load_format_prompt(format_prompt)
     assert template is not None
     schema = _schema(embed_images)
-    with staged_output(out, overwrite=overwrite) as stage:
+    with staged_output(out, overwrite=overwrite, inputs=[dataset.root]) as stage:
         for split in select_splits(dataset, splits):
             count = write_parquet(stage.path / f"{split}.parquet",
                                   _rows(dataset, split, embed_images), schema,

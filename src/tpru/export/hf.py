@@ -110,7 +110,7 @@ def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
 
     Args:
         splits: the splits to write (default: all).
-        overwrite: replace a non-empty `out`.
+        overwrite: replace an earlier export at `out` (never a folder tpru did not write).
         batch_size: rows per Arrow batch.
 
     Returns:
@@ -120,7 +120,7 @@ def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
     if DATA_DIR in chosen:
         raise InputError(f"a split named {DATA_DIR!r} would collide with the parquet folder")
     columns = features()
-    with staged_output(out, overwrite=overwrite) as stage, quiet_progress():
+    with staged_output(out, overwrite=overwrite, inputs=[dataset.root]) as stage, quiet_progress():
         work = stage.path / ".work"
         work.mkdir()
         (stage.path / DATA_DIR).mkdir()

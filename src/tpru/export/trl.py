@@ -101,7 +101,7 @@ def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
 
     Args:
         splits: the splits to write (default: all).
-        overwrite: replace a non-empty `out`.
+        overwrite: replace an earlier export at `out` (never a folder tpru did not write).
         format_prompt: the template the prompt text is rendered with: tpru's
             think/answer template by default, the path of your own, or None.
         batch_size: rows per Arrow batch.
@@ -111,7 +111,7 @@ def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
     """
     formatter = make_formatter(load_format_prompt(format_prompt))
     columns = features()
-    with staged_output(out, overwrite=overwrite) as stage, quiet_progress():
+    with staged_output(out, overwrite=overwrite, inputs=[dataset.root]) as stage, quiet_progress():
         work = stage.path / ".work"
         work.mkdir()
         parts = {}

@@ -96,7 +96,7 @@ def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
 
     Args:
         splits: the splits to write (default: all).
-        overwrite: replace a non-empty `out`.
+        overwrite: replace an earlier export at `out` (never a folder tpru did not write).
         embed_images: store image bytes in the parquet (default, as verl's own
             examples do) or ``{"image": ABSOLUTE_PATH}``.
         format_prompt: the template the user content is rendered with: tpru's
@@ -109,7 +109,7 @@ def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
     """
     formatter = make_formatter(load_format_prompt(format_prompt))
     schema = _schema(embed_images)
-    with staged_output(out, overwrite=overwrite) as stage:
+    with staged_output(out, overwrite=overwrite, inputs=[dataset.root]) as stage:
         for split in select_splits(dataset, splits):
             count = write_parquet(stage.path / f"{split}.parquet",
                                   _rows(dataset, split, embed_images, formatter), schema,

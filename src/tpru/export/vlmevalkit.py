@@ -145,7 +145,7 @@ def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
 
     Args:
         splits: the splits to write (default: all).
-        overwrite: replace a non-empty `out`.
+        overwrite: replace an earlier export at `out` (never a folder tpru did not write).
         name: the file name prefix, which is also the VLMEvalKit dataset name
             with ``_<split>`` appended.
         include_ordering_letters: also write letter-sequence ordering samples,
@@ -157,7 +157,7 @@ def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
     if not _NAME.match(name):
         raise InputError(f"VLMEvalKit dataset name {name!r}: use letters, digits, '_', '.', '-'")
     chosen = select_splits(dataset, splits)
-    with staged_output(out, overwrite=overwrite) as stage:
+    with staged_output(out, overwrite=overwrite, inputs=[dataset.root]) as stage:
         index = 0
         for split in chosen:
             written, skipped = _write_split(stage.path / f"{name}_{split}.tsv", dataset, split,

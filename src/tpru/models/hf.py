@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -42,6 +44,9 @@ from tpru.models.base import IMAGE_PLACEHOLDER, Request, Response
 log = logging.getLogger("tpru.models")
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+HUB_ID = re.compile(r"(?:[A-Za-z0-9_](?:[\w.-]{0,94}[\w])?/)?[A-Za-z0-9_](?:[\w.-]{0,94}[\w])?")
+"""A Hugging Face hub id: ``name`` or ``namespace/name`` (the hub also forbids ``--``, ``..``)."""
 
 
 def to_messages(request: Request) -> list[dict[str, Any]]:
@@ -130,6 +135,9 @@ class HFBackend:
             raise InputError(f"hf: unknown dtype {dtype!r} (dtypes: {', '.join(DTYPES)})")
         if batch_size < 1:
             raise InputError(f"hf: batch_size must be at least 1, not {batch_size}")
+        device = str(device)
+        _check_device(device)
+        local = _check_model_name(model)
         transformers = import_transformers()
         self.name = f"hf:{model}"
         self.batch_size = batch_size
@@ -144,7 +152,8 @@ class HFBackend:
             self.model = transformers.AutoModelForImageTextToText.from_pretrained(model, **load)
         except (OSError, ValueError) as err:
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise InputError(f"hf: cannot load model {model!r}: {reason}") from None
+            where = "" if local else "no such local model folder, and as a hub id: "
+            raise InputError(f"hf: cannot load model {model!r}: {where}{reason}") from None
         if "device_map" not in load:
             self.model.to("cpu" if device == "auto" else device)
         self.model.eval()
@@ -237,6 +246,43 @@ class HFBackend:
             text = self.tokenizer.decode(new[:end], skip_special_tokens=True)
             responses.append(Response(request.id, text, usage=usage))
         return responses
+
+
+def _check_device(device: str) -> None:
+    """Refuse a device that is not "auto", "cpu", "cuda[:N]" or "mps", or that this machine
+    lacks, before the model is loaded (torch's own errors come after, as tracebacks)."""
+    if device == "auto":
+        return
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        parsed = None
+    if parsed is None or parsed.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"hf: unknown device {device!r} (devices: auto, cpu, cuda, cuda:N, mps)")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"hf: device {device} requested but torch.cuda.is_available() is "
+                             "False (use device=cpu, or a torch built with CUDA)")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise InputError(f"hf: device {device} requested but there are only "
+                             f"{torch.cuda.device_count()} CUDA devices")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"hf: device {device} requested but torch.backends.mps.is_available() "
+                         "is False")
+
+
+def _check_model_name(model: str) -> bool:
+    """Whether `model` is a local folder; refuse a file, or a path that is neither a folder
+    nor a hub id (transformers would report the hub id's form instead)."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return True
+    if path.exists():
+        raise InputError(f"hf: {model}: is a file, not a model folder")
+    if not HUB_ID.fullmatch(model) or "--" in model or ".." in model:
+        raise InputError(f"hf: {model}: no such local model folder, and not a hub id "
+                         "(like Qwen/Qwen2.5-VL-7B-Instruct)")
+    return False
 
 
 def _image_size(processor: Any, min_pixels: int | None, max_pixels: int | None,

@@ -13,7 +13,9 @@ cap, so many clients do not retry in lockstep), and a server's ``Retry-After``
 is honoured. Any other 4xx means the request itself is wrong and would fail
 the same way again, so it fails at once. A request that still fails after the
 last retry comes back as a `Response` with `error` set; `generate` never
-raises for one bad item, so an evaluation run records it and moves on.
+raises for one bad item, so an evaluation run records it and moves on. (A
+server that fails every request, a wrong URL or key, is the caller's to
+notice: the evaluation runner stops after a run of failed items.)
 
 The API key is read from an environment variable (never passed as an
 argument, so it cannot end up in ``run.json`` with the other options) and is
@@ -296,8 +298,11 @@ class OpenAIBackend:
         try:
             body = reply.json()
             message = body["choices"][0]["message"]
+            if not isinstance(message, dict):
+                raise TypeError("the message is not an object")
         except (ValueError, KeyError, IndexError, TypeError):
-            error = f"HTTP 200 without a chat completion: {reply.text[:200]!r}"
+            error = (f"HTTP 200 without a chat completion from {reply.url} (is it an "
+                     f"OpenAI-compatible /v1 API?): {reply.text[:200]!r}")
             return Response(id=request.id, text="", error=_redact(error, key),
                             usage={"attempts": attempts})
         usage: dict[str, Any] = {}
@@ -308,7 +313,6 @@ class OpenAIBackend:
         usage["attempts"] = attempts
         usage["seconds"] = round(time.monotonic() - started, 3)
         return Response(id=request.id, text=_content_text(message.get("content")), usage=usage)
-
 
 
 def _redact(text: str, key: str | None) -> str:

@@ -52,6 +52,9 @@ __all__ = ["MAX_BODY_BYTES", "Call", "Fault", "FaultPlan", "Server", "ServerStat
 
 log = logging.getLogger(__name__)
 
+MAX_PORT = 65535
+"""The largest TCP port number."""
+
 MAX_BODY_BYTES = 256 * 1024 * 1024
 
 
@@ -276,6 +279,8 @@ def serve(backend: Backend, host: str = "127.0.0.1", port: int = 0, *,
         >>> with serve(RandomBackend(seed=0)) as server:  # doctest: +SKIP
         ...     OpenAIBackend("random", base_url=server.url).generate(requests)
     """
+    if not 0 <= port <= MAX_PORT:
+        raise InputError(f"port must be between 0 and {MAX_PORT}, got {port}")
     image_root = Path(tempfile.mkdtemp(prefix="tpru-serve-"))
     try:
         http = _HTTPServer((host, port), backend=backend,
@@ -290,6 +295,17 @@ def serve(backend: Backend, host: str = "127.0.0.1", port: int = 0, *,
     return server
 
 
+def _port(text: str) -> int:
+    """An argparse ``type``: a TCP port number (0: any free port)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= port <= MAX_PORT:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_PORT}, got {port}")
+    return port
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m tpru.models.serve --model hf:PATH --port N``: serve until Ctrl-C."""
     from rich.console import Console
@@ -301,7 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the backend to serve, e.g. hf:PATH_OR_HUB_ID, vllm:..., random")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
+    parser.add_argument("--port", type=_port, default=8000,
+                        help=f"port, 0 to {MAX_PORT} (default 8000; 0: any free)")
     parser.add_argument("--name", default=None,
                         help="model name clients use (default: the --model spec)")
     parser.add_argument("--api-key-env", default=None, metavar="VAR",

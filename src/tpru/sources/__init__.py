@@ -8,7 +8,9 @@ the user who picks it. A factory is called as ``factory(path, skips=...)``.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tpru.diagnostics import InputError, Skips
@@ -65,3 +67,29 @@ def open_source(spec: str, *, skips: Skips | None = None,
     except ValueError as err:
         raise InputError(f"source {spec!r}: {err}") from None
     return source
+
+
+def source_labels(specs: Sequence[str]) -> list[str]:
+    """A short, distinct name per source, for telling apart episodes with one id.
+
+    The name is the last part of the path (a file's without its suffix; the
+    simulator's for ``sim:``); sources that would share a name get their
+    position in `specs` (1-based) after it.
+
+    Example:
+        >>> source_labels(["frames:data/robot", "manifest:nav.jsonl", "sim:gui:form"])
+        ['robot', 'nav', 'gui']
+        >>> source_labels(["frames:a/episodes", "frames:b/episodes"])
+        ['episodes-1', 'episodes-2']
+    """
+    names = []
+    for spec in specs:
+        kind, _, path = spec.partition(":")
+        if kind == "sim":
+            names.append(path.partition(":")[0] or kind)
+            continue
+        where = Path(os.path.abspath(Path(path).expanduser()))
+        names.append((where.stem if where.suffix and not where.is_dir() else where.name)
+                     or kind)
+    return [f"{name}-{i + 1}" if names.count(name) > 1 else name
+            for i, name in enumerate(names)]

@@ -21,25 +21,26 @@ absolute path and never decoded here; the builder reads them later.
 
 Bad input (``episode.json`` that is not valid JSON or has a field of the
 wrong type, a ``steps`` list whose length differs from the number of frames,
-an episode without images, two episodes with one id) is skipped and counted
-in the `Skips` given to the source, with a message naming the file.
+an episode without images, two episodes with one id, a file named like an
+image that is not a regular file: a broken symlink, a symlink loop, a FIFO)
+is skipped and counted in the `Skips` given to the source, with a message
+naming the file. An unknown key in ``episode.json`` (``descripton``) is
+ignored with a warning that suggests the key meant.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tpru.diagnostics import InputError, Skips
+from tpru.diagnostics import InputError, Skips, json_problem, warn_unknown_keys
 from tpru.schema import Episode
-
-log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 """File name endings (compared in lower case) that count as frames."""
@@ -95,7 +96,7 @@ def read_episode_info(path: Path, skips: Skips) -> EpisodeInfo | None:
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        skips.skip("invalid_json", f"{path}: not valid JSON ({_json_problem(err)})")
+        skips.skip("invalid_json", f"{path}: not valid JSON ({json_problem(err)})")
         return None
     except OSError as err:
         skips.skip("unreadable_file", f"{path}: cannot read ({err.strerror or err})")
@@ -103,10 +104,7 @@ def read_episode_info(path: Path, skips: Skips) -> EpisodeInfo | None:
     if not isinstance(data, dict):
         skips.skip("bad_field", f"{path}: expected a JSON object, got {type(data).__name__}")
         return None
-    unknown = sorted(set(data) - _INFO_KEYS)
-    if unknown:
-        log.warning("%s: ignoring unknown keys %s (known: %s)", path, ", ".join(unknown),
-                    ", ".join(sorted(_INFO_KEYS)))
+    warn_unknown_keys(skips, data, _INFO_KEYS, str(path))
     problem = check_info(data)
     if problem:
         skips.skip("bad_field", f"{path}: {problem}")
@@ -119,12 +117,6 @@ def read_episode_info(path: Path, skips: Skips) -> EpisodeInfo | None:
         steps=None if steps is None else tuple(steps),
         meta=data.get("meta") or {},
     )
-
-
-def _json_problem(err: UnicodeDecodeError | json.JSONDecodeError) -> str:
-    if isinstance(err, json.JSONDecodeError):
-        return f"{err.msg} at line {err.lineno}, column {err.colno}"
-    return f"not UTF-8 at byte {err.start}"
 
 
 def check_info(data: Mapping[str, Any]) -> str | None:
@@ -204,6 +196,28 @@ class FrameFolderSource:
             meta=dict(info.meta),
         )
 
+    def _is_frame_file(self, path: Path) -> bool:
+        """Whether `path` (named like an image) is a regular file; if not, count why.
+
+        A broken symlink, a symlink loop, a FIFO or a device named ``*.jpg`` is a
+        skipped frame, never a silent one, and is not read: reading a FIFO would
+        wait forever.
+        """
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            self.skips.skip("missing_file", f"{path}: no such file (a broken symlink)")
+            return False
+        except OSError as err:
+            self.skips.skip("unreadable_file", f"{path}: cannot read ({err.strerror or err})")
+            return False
+        if stat.S_ISREG(mode):
+            return True
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) \
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file"
+        self.skips.skip("unreadable_file", f"{path}: not a regular file ({kind})")
+        return False
+
     def _episode_folders(self) -> Iterator[tuple[Path, list[Path]]]:
         """(folder, its images) for each episode folder, depth first, natural order."""
         visited: set[Path] = set()
@@ -222,8 +236,8 @@ class FrameFolderSource:
                                 f"{folder}: cannot list ({err.strerror or err})")
                 continue
             subfolders = [e for e in entries if e.is_dir()]
-            images = [e for e in entries
-                      if e.suffix.lower() in IMAGE_SUFFIXES and e.is_file()]
+            images = [e for e in entries if e.suffix.lower() in IMAGE_SUFFIXES
+                      and not e.is_dir() and self._is_frame_file(e)]
             if images or (folder / EPISODE_FILE).is_file() or not subfolders:
                 yield folder, images
             pending.extend(reversed(subfolders))

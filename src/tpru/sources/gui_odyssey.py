@@ -53,7 +53,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from tpru.diagnostics import InputError, Skips
+from tpru.diagnostics import InputError, Skips, json_problem
 from tpru.schema import Episode
 from tpru.sources.frames import natural_key
 from tpru.sources.text import process_phrase
@@ -227,8 +227,7 @@ class GUIOdysseySource:
             self.skips.skip("invalid_json", f"{file}: not UTF-8 at byte {err.start}")
             return None
         except json.JSONDecodeError as err:
-            self.skips.skip("invalid_json", f"{file}: not valid JSON ({err.msg} at line "
-                            f"{err.lineno}, column {err.colno})")
+            self.skips.skip("invalid_json", f"{file}: not valid JSON ({json_problem(err)})")
             return None
         problem = _check_annotation(data)
         if problem:

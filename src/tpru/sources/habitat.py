@@ -51,7 +51,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from tpru.diagnostics import InputError, Skips
+from tpru.diagnostics import InputError, Skips, json_problem
 from tpru.schema import Episode
 from tpru.sources.base import unique_ids
 from tpru.sources.frames import IMAGE_SUFFIXES, natural_key
@@ -231,8 +231,7 @@ def _load_gzip_json(path: Path, skips: Skips) -> Any:
     except UnicodeDecodeError as err:
         skips.skip("invalid_json", f"{path}: not UTF-8 at byte {err.start}")
     except json.JSONDecodeError as err:
-        skips.skip("invalid_json", f"{path}: not valid JSON ({err.msg} at line {err.lineno}, "
-                   f"column {err.colno})")
+        skips.skip("invalid_json", f"{path}: not valid JSON ({json_problem(err)})")
     return None
 
 

@@ -18,22 +18,29 @@ written with three decimals (``/data/clip.mp4#t=1.500``), the form that
 `tpru.sources.video.decode_at_times` gives back in its frames' ``ref``.
 
 Bad lines (not JSON, fields of the wrong type, an empty frame list, an id
-already used, a path escaping the root) are skipped and counted, with a
-message naming the manifest and the line.
+already used, a path escaping the root, a frame that is a FIFO or a device
+rather than a file) are skipped and counted, with a message naming the
+manifest and the line. A key the record does not know (``descripton``) is
+ignored with a warning that suggests the key meant; each unknown key is
+shown for its first few lines and then only counted.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from tpru.diagnostics import InputError, Skips
+from tpru.diagnostics import InputError, Skips, json_problem, warn_unknown_keys
 from tpru.schema import Episode, RecordError
 from tpru.sources.base import VIDEO_TIME_MARK, split_video_ref
+
+RECORD_KEYS = frozenset({f.name for f in fields(Episode)} | {"schema_version"})
+"""The keys a manifest record may have."""
 
 
 class PathEscapesRoot(ValueError):
@@ -79,7 +86,9 @@ class ManifestSource:
     def __init__(self, path: str | os.PathLike[str], *, skips: Skips) -> None:
         self.path = Path(os.path.abspath(Path(path).expanduser()))
         if not self.path.is_file():
-            raise InputError(f"{path}: no such manifest file")
+            raise InputError(f"{path}: is a folder, not a manifest file (frames:{path} reads "
+                             "a folder of episode folders)" if self.path.is_dir()
+                             else f"{path}: no such manifest file")
         self.root = self.path.parent.resolve()
         self.skips = skips
 
@@ -113,7 +122,7 @@ class ManifestSource:
             return None
         except json.JSONDecodeError as err:
             self.skips.skip("invalid_json", f"{self._where(number)}: not valid JSON "
-                            f"({err.msg} at column {err.colno})")
+                            f"({json_problem(err, line=False)})")
             return None
         try:
             episode = Episode.from_dict(data)
@@ -126,12 +135,34 @@ class ManifestSource:
             self.skips.skip("empty_episode", f"{self._where(number)}: episode "
                             f"{episode.id!r} has no frames")
             return None
+        warn_unknown_keys(self.skips, data, RECORD_KEYS, self._where(number))
         try:
             frames = tuple(resolve_frame(ref, self.root) for ref in episode.frames)
         except PathEscapesRoot as err:
             self.skips.skip("path_escapes_root", f"{self._where(number)}: {err}")
             return None
+        for frame in frames:
+            problem = _not_a_file(frame)
+            if problem:
+                self.skips.skip("unreadable_file", f"{self._where(number)}: {problem}")
+                return None
         return replace(episode, frames=frames)
+
+
+def _not_a_file(frame: str) -> str | None:
+    """Why frame `frame` must not be read (reading a FIFO would block the build), or None.
+
+    A missing file is not a problem here: the builder counts it as a dropped frame.
+    """
+    video = split_video_ref(frame)
+    path = frame if video is None else video[0]
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):  # a folder fails to read, harmlessly
+        return None
+    return f"frame {path} is not a regular file (a FIFO, socket or device)"
 
 
 def _record_reason(err: RecordError, data: Any) -> str:

@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
-from tpru.diagnostics import InputError, Skips
+from tpru.diagnostics import InputError, Skips, json_problem
 from tpru.schema import Episode
 from tpru.sources.frames import natural_key
 from tpru.sources.text import process_phrase
@@ -337,8 +337,7 @@ def _parse_json(data: bytes, where: str, skips: Skips) -> Any:
     except UnicodeDecodeError as err:
         skips.skip("invalid_json", f"{where}: not UTF-8 at byte {err.start}")
     except json.JSONDecodeError as err:
-        skips.skip("invalid_json", f"{where}: not valid JSON ({err.msg} at line {err.lineno}, "
-                   f"column {err.colno})")
+        skips.skip("invalid_json", f"{where}: not valid JSON ({json_problem(err)})")
     return _BAD
 
 

@@ -23,6 +23,7 @@ import yaml
 
 from tpru.config import ConfigError, to_dict
 from tpru.diagnostics import InputError
+from tpru.files import check_separate, holds_files, is_marked, mark_output
 from tpru.train.config import (
     CONFIG_FILE,
     GRPOTrainConfig,
@@ -39,6 +40,12 @@ log = logging.getLogger("tpru.train")
 RESUMABLE_CHANGES = ("train.max_steps", "train.epochs", "train.logging_steps",
                      "train.save_steps", "train.save_total_limit", "train.report_to")
 """Config keys ``--resume`` lets change: how long the run goes and what it reports."""
+
+RUN_KIND = "training run"
+"""What a run folder is marked as (`tpru.files`); ``--overwrite`` replaces only such a folder."""
+
+OUTPUT_OPTION = "train.output_dir"
+"""The setting that names the run folder, as messages name it."""
 
 TrainConfig = GRPOTrainConfig | SFTTrainConfig
 A = TypeVar("A")
@@ -193,8 +200,16 @@ def peft_config(lora: LoraSettings) -> Any:
 
 
 def check_run_dir(config: TrainConfig, *, resume: bool, overwrite: bool) -> Path:
-    """The run folder, after refusing one whose contents would be lost or mixed up."""
+    """The run folder, after refusing one whose contents would be lost or mixed up.
+
+    ``train.output_dir`` may not be, contain or lie inside the data or the
+    model it trains (when those are local paths). A non-empty folder must be
+    a training run tpru wrote (`is_run_dir`): ``--resume`` continues it,
+    ``--overwrite`` replaces it; any other non-empty folder is refused, with
+    or without a flag, so that model files never land in (or wipe) a dataset.
+    """
     run_dir = Path(config.train.output_dir)
+    check_separate(run_dir, [config.data.path, config.model.name], option=OUTPUT_OPTION)
     if run_dir.exists() and not run_dir.is_dir():
         raise InputError(f"{run_dir}: exists and is not a folder")
     saved = run_dir / CONFIG_FILE
@@ -210,20 +225,35 @@ def check_run_dir(config: TrainConfig, *, resume: bool, overwrite: bool) -> Path
                   if earlier.get(k) != now.get(k) and k not in RESUMABLE_CHANGES]
         if differ:
             raise InputError(f"{run_dir}: cannot resume: the run used {'; '.join(differ)}")
-    elif not overwrite and _holds_run(run_dir):
-        raise InputError(f"{run_dir}: already holds a training run; continue it with --resume, "
-                         "replace it with --overwrite, or choose another train.output_dir")
+    elif holds_files(run_dir):
+        _check_is_run(run_dir)
+        if not overwrite:
+            raise InputError(f"{run_dir}: already holds a training run; continue it with "
+                             f"--resume, replace it with --overwrite, or choose another "
+                             f"{OUTPUT_OPTION}")
     return run_dir
 
 
-def clear_run_dir(run_dir: Path, *, overwrite: bool) -> None:
-    """Create the run folder; with `overwrite`, empty it first.
+def is_run_dir(folder: Path) -> bool:
+    """Whether `folder` is a training run tpru wrote.
 
-    The data export stays: its stamp tells whether it still matches the data.
+    `clear_run_dir` marks the folder (`tpru.files.OUTPUT_MARKER`, kind
+    `RUN_KIND`) before anything else is written into it; a run from a tpru
+    version before the marker is known by its `CONFIG_FILE`.
+    """
+    return is_marked(folder, RUN_KIND) or (folder / CONFIG_FILE).is_file()
+
+
+def clear_run_dir(run_dir: Path, *, overwrite: bool) -> None:
+    """Create and mark the run folder; with `overwrite`, empty it first.
+
+    Only a folder `is_run_dir` recognises is emptied. The data export stays:
+    its stamp tells whether it still matches the data.
     """
     from tpru.train.data import EXPORT_DIR, STAMP_FILE
 
-    if overwrite and run_dir.is_dir():
+    if overwrite and holds_files(run_dir):
+        _check_is_run(run_dir)
         for entry in run_dir.iterdir():
             if entry.name in (EXPORT_DIR, STAMP_FILE):
                 continue
@@ -232,13 +262,13 @@ def clear_run_dir(run_dir: Path, *, overwrite: bool) -> None:
             else:
                 entry.unlink()
     run_dir.mkdir(parents=True, exist_ok=True)
+    mark_output(run_dir, RUN_KIND)
 
 
-def _holds_run(run_dir: Path) -> bool:
-    if not run_dir.is_dir():
-        return False
-    markers = (CONFIG_FILE, "config.json", "adapter_config.json")
-    return any((run_dir / m).exists() for m in markers) or any(run_dir.glob("checkpoint-*"))
+def _check_is_run(run_dir: Path) -> None:
+    if not is_run_dir(run_dir):
+        raise InputError(f"{run_dir}: is not a training run tpru wrote (and not empty); "
+                         f"choose another {OUTPUT_OPTION}")
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -307,7 +337,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in train.output_dir from its last checkpoint")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace the run in train.output_dir")
+                        help="replace the run in train.output_dir (only a run tpru wrote)")
     parser.add_argument("--print-config", action="store_true",
                         help="print the resolved config as YAML and exit")
 

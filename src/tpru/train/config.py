@@ -20,11 +20,11 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from tpru.config import ConfigError, apply_overrides, load, read_yaml
+from tpru.config import ConfigError, apply_overrides, check_keys, load, read_yaml
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -176,6 +176,8 @@ class TrainerSettings:
     def __post_init__(self) -> None:
         if not self.output_dir:
             raise ValueError("output_dir is required (the run folder)")
+        if self.seed < 0:
+            raise ValueError(f"seed must be 0 or more, not {self.seed}")
         for name in ("per_device_batch_size", "gradient_accumulation_steps", "logging_steps",
                      "save_steps"):
             if getattr(self, name) < 1:
@@ -361,12 +363,35 @@ def load_train_config(cls: type[C], path: str | os.PathLike[str] | None,
                       overrides: Sequence[str] = ()) -> C:
     """Load a training config: the YAML file at `path` (optional), then `overrides`.
 
+    An error names where the bad value came from: the file, or the command
+    line's override (``override 'bogus=1': unknown key bogus``).
+
     Raises:
         ConfigError: an unreadable file, an unknown key, a wrong type, a
             missing required value; the message names the key.
     """
     data = read_yaml(path) if path is not None else {}
+    if path is not None:
+        check_keys(cls, data, source=str(path))
+    for item in overrides:
+        check_keys(cls, apply_overrides({}, [item]), source=f"override {item!r}")
     try:
         return load(cls, apply_overrides(data, overrides))
     except ConfigError as err:
-        raise ConfigError(f"{path}: {err}" if path is not None else str(err)) from None
+        raise ConfigError(_blamed(cls, path, data, overrides, err)) from None
+
+
+def _blamed(cls: type[C], path: str | os.PathLike[str] | None, data: Mapping[str, Any],
+            overrides: Sequence[str], err: ConfigError) -> str:
+    """`err`'s message prefixed with its source: the file when the file alone has the same
+    error, the command line when the file alone loads; unprefixed when it cannot be told
+    (the message names the key either way)."""
+    if path is None:
+        return f"command line: {err}" if overrides else str(err)
+    if not overrides:
+        return f"{path}: {err}"
+    try:
+        load(cls, data)
+    except ConfigError as alone:
+        return f"{path}: {err}" if str(alone) == str(err) else str(err)
+    return f"command line: {err}"

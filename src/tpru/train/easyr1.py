@@ -11,6 +11,7 @@ Layout::
       launch.sh             one node, or several through Ray
       README.md             how to run it, and what was checked
       tpru.json             how the folder was made
+      .tpru-output          marks the folder as tpru's, for --overwrite (tpru.files)
 
 Everything a cluster needs is inside the folder, and every path in
 ``config.yaml`` is relative to it (launch.sh changes into it), so the folder
@@ -54,11 +55,15 @@ from tpru.export.common import (
     load_format_prompt,
     staged_output,
 )
+from tpru.files import OUTPUT_MARKER
 from tpru.train.easyr1_reward import REWARD_FUNCTION, reward_source
 from tpru.train.prompt_budget import PromptBudget, measure_prompts
 from tpru.train.recipes import check_batches, check_run_files, get, integer, load_recipe, put
 
 log = logging.getLogger("tpru.train")
+
+RUN_KIND = "EasyR1 run folder"
+"""What a run folder is marked as (`tpru.files`); ``--overwrite`` replaces only such a folder."""
 
 VALIDATION_SPLITS = ("test", "val", "validation")
 """Splits used for validation, first found first."""
@@ -79,7 +84,9 @@ def write_easyr1_run(dataset: str | os.PathLike[str], out: str | os.PathLike[str
         dataset: a folder written by ``tpru build``; it needs a ``train`` split
             and validates on ``test``, ``val`` or ``validation`` (without one,
             validation is turned off).
-        out: the run folder; must be empty or missing unless `overwrite`.
+        out: the run folder; must be empty or missing, or an earlier run
+            folder (marked by tpru) with `overwrite`; never the dataset or
+            the model, nor inside or around them.
         model: a hub name or local path (default: the recipe's model).
         recipe: ``3b``, ``7b`` or the path of a recipe YAML (see tpru.train.recipes).
         overrides: ``key.sub=value`` for any EasyR1 key, applied last.
@@ -111,9 +118,11 @@ def write_easyr1_run(dataset: str | os.PathLike[str], out: str | os.PathLike[str
     budget = measure_prompts(data, used, template, config)
     budget.check()
     run = Path(out)
-    with staged_output(run, overwrite=overwrite) as stage:
+    inputs = [data.root] + ([Path(model).expanduser()] if model is not None else [])
+    with staged_output(run, overwrite=overwrite, inputs=inputs, kind=RUN_KIND) as stage:
         _export(data, stage.path / "data", used, embed_images, format_prompt)
         shutil.move(stage.path / "data" / FORMAT_PROMPT_FILE, stage.path / FORMAT_PROMPT_FILE)
+        (stage.path / "data" / OUTPUT_MARKER).unlink()  # data/ is part of the run, not an export
         (stage.path / "reward.py").write_text(reward_source(), encoding="utf-8")
         _write_config(stage.path / "config.yaml", config, data, recipe)
         facts = _facts(config, data, recipe, model, overrides, embed_images, counts,
@@ -307,7 +316,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-paths", action="store_true",
                    help="store absolute image paths instead of embedding the images (smaller; "
                         "every node must read the dataset at the same path)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier run folder tpru wrote")
     p.parse_known_args = _gather_overrides(p)  # type: ignore[method-assign]
 
 

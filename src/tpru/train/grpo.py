@@ -76,7 +76,8 @@ DESCRIPTION = ("Train a vision-language model (Qwen2.5-VL first) with TRL's GRPO
 EPILOG = ("Any config key can be set as key.sub=value, e.g. train.max_steps=100 "
           "rollout.num_generations=8 'rewards=[{name: ordering_partial}]'.\n\n"
           "Examples:\n"
-          "  tpru train grpo configs/train/grpo_tiny.yaml model.name=tiny-qwen "
+          "  python -m tpru.models.tiny runs/tiny-qwen    # a tiny random Qwen2.5-VL, offline\n"
+          "  tpru train grpo configs/train/grpo_tiny.yaml model.name=runs/tiny-qwen "
           "data.path=demo-out/dataset\n"
           "  accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml "
           "-m tpru.cli train grpo configs/train/grpo_7b.yaml data.path=data/tpru")

@@ -2,7 +2,7 @@
 
 Episodes are rendered once per session into a temporary cache folder (one
 episode per task of each simulator) and shared by the tests, which read the
-files back. What every simulator must do is tested in ``test_common.py``.
+files back. What every simulator must do is tested in ``test_every_simulator.py``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_common import FRAMES, SIZE
+from test_every_simulator import FRAMES, SIZE
 
 from tpru.build.config import BuildConfig, SimConfig, SplitConfig
 from tpru.diagnostics import InputError, Skips

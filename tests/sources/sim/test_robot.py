@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_common import FRAMES, SIZE
+from test_every_simulator import FRAMES, SIZE
 
 from tpru.diagnostics import InputError, Skips
 from tpru.schema import Episode

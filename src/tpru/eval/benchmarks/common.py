@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tpru.diagnostics import InputError, Skips
+from tpru.diagnostics import InputError, Skips, json_problem
 from tpru.eval.items import Item
 from tpru.schema import NONE_OPTION
 
@@ -220,7 +220,8 @@ def _json_line(path: Path, number: int, line: str) -> dict[str, Any]:
     try:
         row = json.loads(line)
     except json.JSONDecodeError as err:
-        raise InputError(f"{path}: line {number}: not valid JSON ({err.msg})") from None
+        raise InputError(f"{path}: line {number}: not valid JSON "
+                         f"({json_problem(err, line=False)})") from None
     if not isinstance(row, dict):
         raise InputError(f"{path}: line {number}: expected an object")
     return row
@@ -307,7 +308,9 @@ _ANSWER_WRAPPING = re.compile(r"</?answer>|[\s\"'().\[\]]", re.IGNORECASE)
 def gold_letters(value: Any) -> str:
     """The gold answer as capital letters ("C", "BDAC"), accepting "(c)", "<answer>C</answer>"."""
     raw = text(value)
-    letters = _ANSWER_WRAPPING.sub("", raw or "").upper()
+    if raw is None:
+        raise RowError("the answer is empty")
+    letters = _ANSWER_WRAPPING.sub("", raw).upper()
     if not letters or not letters.isascii() or not letters.isalpha():
         raise RowError(f"answer {raw!r} is not option letters")
     return letters

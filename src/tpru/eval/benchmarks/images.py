@@ -32,10 +32,12 @@ def store_image(value: Any, cache_dir: Path, base_dir: Path | None) -> str:
     Bytes, base64 text, ``{"bytes": ..., "path": ...}`` and PIL images are
     written to ``cache_dir/<h[:2]>/<h>.<ext>`` where ``h`` is the first 32 hex
     digits of the SHA-256 of the bytes (written once; later calls find the
-    file). A path to an existing file is returned resolved, without a copy.
+    file). A path to an existing file is returned resolved, without a copy,
+    once its header shows it is an image.
 
     Raises:
-        RowError: the value is not an image, or names a missing file.
+        RowError: the value is not an image, or names a missing file or one
+            that is not an image.
     """
     if isinstance(value, Mapping):
         data = value.get("bytes")
@@ -63,6 +65,7 @@ def _store_text(value: str, cache_dir: Path, base_dir: Path | None) -> str:
             path = base_dir / path
         try:
             if path.is_file():
+                _check_image_file(path)
                 return str(path.resolve())
         except OSError:  # base64 text longer than a file name may be
             pass
@@ -75,6 +78,17 @@ def _store_text(value: str, cache_dir: Path, base_dir: Path | None) -> str:
             return _write_bytes(data, cache_dir)
     shown = stripped if len(stripped) <= 80 else stripped[:77] + "..."
     raise RowError(f"image {shown!r} is neither base64 nor an existing file")
+
+
+def _check_image_file(path: Path) -> None:
+    """Refuse a file that is not an image (``/etc/passwd``), reading only its header."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        Image.open(path).close()  # opening reads the header: enough to tell an image
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        reason = "not an image" if isinstance(err, UnidentifiedImageError) else str(err)
+        raise RowError(f"image {str(path)!r} is a file but {reason}") from None
 
 
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp",

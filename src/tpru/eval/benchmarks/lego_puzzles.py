@@ -141,14 +141,7 @@ def _item(row: dict[str, Any], number: int, cols: dict[str, str | None],
 
     answer = gold_letters(row.get(cols["answer"] or ""))
     question_type = text(row.get("question_type"))
-    n_options = len(option_texts or ())
-    if len(answer) == 1 and question_type != "sort":
-        if ord(answer) - ord("A") >= n_options:
-            raise RowError(f"item {item_id}: answer {answer!r} is not one of "
-                           f"{n_options} options")
-    elif option_texts is not None and any(ord(c) - ord("A") >= n_options for c in answer):
-        raise RowError(f"item {item_id}: answer {answer!r} names a letter beyond "
-                       f"{n_options} options")
+    _check_answer(item_id, answer, len(option_texts or ()), question_type)
     task = text(row.get("category")) or "unknown"
     level = LEVELS.get(re.sub(r"[^a-z]", "", task.lower()))
     return Item(
@@ -160,12 +153,37 @@ def _item(row: dict[str, Any], number: int, cols: dict[str, str | None],
     )
 
 
+def _check_answer(item_id: str, answer: str, n_options: int, question_type: str | None) -> None:
+    """Refuse a gold that cannot be scored: a letter beyond the options, or several letters
+    where the row is not a ``sort`` item (with that column absent: letters that are not an
+    order of all the options). Without options the letters order the images: any go."""
+    letters = _LETTERS[:n_options]
+    if len(answer) == 1 and question_type != "sort":
+        if answer not in letters:
+            raise RowError(f"item {item_id}: answer {answer!r} is not one of "
+                           f"{n_options} options")
+        return
+    if question_type not in (None, "sort"):
+        raise RowError(f"item {item_id}: answer {answer!r} has several letters but the "
+                       f"question_type is {question_type!r}, not sort")
+    if n_options and (any(c not in letters for c in answer) or len(set(answer)) < len(answer)):
+        raise RowError(f"item {item_id}: answer {answer!r} is not an order of the "
+                       f"{n_options} options' letters (each at most once)")
+    if n_options and question_type is None and sorted(answer) != list(letters):
+        raise RowError(f"item {item_id}: answer {answer!r} has several letters but is not "
+                       f"an order of all {n_options} options and the row has no "
+                       "question_type sort")
+
+
 def _options(row: dict[str, Any], item_id: str) -> tuple[str, ...]:
-    """The option columns A, B, ... up to the first empty one; a later one is an error."""
+    """The option columns A, B, ... up to the first empty one; a later one is an error,
+    and so is a single option (nothing to choose from)."""
     values = [text(row.get(letter)) for letter in _LETTERS]
     count = next((i for i, v in enumerate(values) if v is None), len(values))
     if any(v is not None for v in values[count:]):
         raise RowError(f"item {item_id}: option {_LETTERS[count]} is empty but a later one "
                        "is not")
+    if count == 1:
+        raise RowError(f"item {item_id}: only option A is given; an item needs at least two")
     return tuple(v for v in values[:count] if v is not None)
 

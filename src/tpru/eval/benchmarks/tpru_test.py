@@ -106,11 +106,14 @@ def _item(cell: Callable[[str], Any], number: int, cache_dir: Path, base_dir: Pa
     listed = [str(o).strip() for o in as_list(cell("options"))]
     if listed:  # an options column wins over option lines (which are still cut off)
         options = tuple(listed)
+    if options is not None and len(options) < 2:
+        raise RowError(f"item {item_id}: {len(options)} option; an item needs at least two")
     answer = gold_letters(cell("answer"))
     if options is None and len(answer) == 1:
         raise RowError(f"item {item_id}: answer {answer!r} but no options found in the problem")
-    if options is not None and len(answer) == 1 and ord(answer) - ord("A") >= len(options):
-        raise RowError(f"item {item_id}: answer {answer!r} is not one of {len(options)} options")
+    if options is not None and any(ord(c) - ord("A") >= len(options) for c in answer):
+        raise RowError(f"item {item_id}: answer {answer!r} is not "
+                       f"{'one' if len(answer) == 1 else 'an order'} of {len(options)} options")
     images = tuple(store_image(v, cache_dir, base_dir) for v in raw_images)
     negative = (len(answer) == 1 and options is not None
                 and is_none_option(options[ord(answer) - ord("A")]))
