@@ -401,7 +401,10 @@ def compare_mode(args: argparse.Namespace, command: str, code: str) -> str:
         torch.cuda.empty_cache()
     engine = VLLMBackend(str(model_dir), dtype=dtype, max_model_len=args.max_model_len,
                          gpu_memory_utilization=0.85, limit_images=8)
-    timed_run(engine, bench, runs_dir / "vllm-warmup", warm, "warm-up")
+    # vLLM compiles (torch.compile, CUDA graphs) per shape it meets: warm up on every item,
+    # or the first timed pass pays for compiling what the later ones reuse.
+    timed_run(engine, bench, runs_dir / "vllm-warmup", args, "warm-up",
+              batch_size=args.vllm_batch_size)
     folders = {"hf": runs_dir / "hf"}
     for batch in sorted({args.batch_size, args.vllm_batch_size}):
         folders[f"vllm{batch}"] = runs_dir / f"vllm-b{batch}"

@@ -3,13 +3,16 @@
     .venv/bin/python bench/grpo_steps.py --size 3b               # a CUDA GPU: the real measurement
     .venv/bin/python bench/grpo_steps.py --size 3b --vllm        # generation in vLLM (colocate)
     .venv/bin/python bench/grpo_steps.py --size tiny --completion-length 16   # CPU dry run
+    .venv/bin/python bench/grpo_steps.py --size small --steps 3 --completion-length 128  # CPU
 
 What it does, top to bottom:
 
 1. Builds a tpru dataset of synthetic 640x480 episodes (``tpru build``, cached
    under ``--out``) and the model: ``tiny`` is the tiny offline Qwen2.5-VL;
    ``3b`` and ``7b`` are randomly initialised Qwen2.5-VL with those models'
-   published shapes (bfloat16, the tiny model's tokenizer; no download).
+   published shapes (bfloat16, the tiny model's tokenizer; no download);
+   ``small`` (0.54 B parameters: Qwen2.5-0.5B's text model under an 8-block
+   vision tower) is the size two CPU cores can train, with the 3B recipe.
 2. Runs ``tpru train grpo`` (`tpru.train.grpo.train_grpo`) from the paper's
    recipe (configs/train/grpo_3b.yaml or grpo_7b.yaml; grpo_tiny.yaml for
    ``tiny``) with: images resized into the paper's 16,384..36,864 pixels, a
@@ -55,7 +58,9 @@ from bench_common import (
 ROOT = BENCH_DIR.parent
 PAPER_PIXELS = (16384, 36864)
 """EasyR1's image bounds in the TPRU release: every image resized into this many pixels."""
-RECIPES = {"tiny": "grpo_tiny.yaml", "3b": "grpo_3b.yaml", "7b": "grpo_7b.yaml"}
+RECIPES = {"tiny": "grpo_tiny.yaml", "small": "grpo_3b.yaml", "3b": "grpo_3b.yaml",
+           "7b": "grpo_7b.yaml"}
+"""The recipe per model size; ``small`` (a CPU stand-in) takes the paper's 3B settings."""
 
 
 class Clock:

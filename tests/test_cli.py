@@ -166,8 +166,10 @@ BAD = {
                             "tasks.colour=red"], "unknown key tasks.colour"),
     "missing config file": (["build", "{tmp}/nowhere.yaml", "--out", "{out}"],
                             "nowhere.yaml"),
-    "out is not a dataset": (["build", "--source", "frames:{episodes}", "--out", "{episodes}",
-                              "--overwrite"], "not a tpru dataset"),
+    "out is the source": (["build", "--source", "frames:{episodes}", "--out", "{episodes}",
+                           "--overwrite"], "is the input"),
+    "out inside the source": (["build", "--source", "frames:{episodes}", "--out",
+                               "{episodes}/dataset"], "lies inside the input"),
     "stats of nothing": (["stats", "{tmp}/nowhere"], "no such dataset folder"),
     "view of nothing": (["view", "{tmp}/nowhere"], "no such dataset folder"),
     "export of nothing": (["export", "{tmp}/nowhere", "--to", "easyr1", "--out", "{tmp}/x"],
@@ -341,7 +343,9 @@ def test_a_file_given_as_a_folder_is_named_as_such(tmp_path: Path,
     afile.write_text("x")
     assert main(["stats", str(afile)]) == 1
     assert "is a file, not a dataset folder" in capsys.readouterr().err
-    assert main(["build", "--source", f"manifest:{tmp_path}", "--out", str(tmp_path / "o")]) == 1
+    (tmp_path / "man").mkdir()
+    assert main(["build", "--source", f"manifest:{tmp_path / 'man'}", "--out",
+                 str(tmp_path / "o")]) == 1
     assert "is a folder, not a manifest file" in capsys.readouterr().err
     assert main(["eval", "--model", "random", "--bench", str(tmp_path), "--out",
                  str(tmp_path / "run"), "--cache-dir", str(afile)]) == 1

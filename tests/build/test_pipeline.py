@@ -149,6 +149,15 @@ def test_interrupted_build_leaves_no_dataset_and_resume_finishes_it(
     assert main([*argv, "--overwrite"]) == 0
     assert files(out) == files(tmp_path / "reference")
 
+    # Nor is a folder the build did not write, even with --overwrite.
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    assert main([*argv[:argv.index("--out") + 1], str(other),
+                 *argv[argv.index("--out") + 2:], "--overwrite"]) == 1
+    assert "is not a dataset tpru wrote" in one_line_error(capsys)
+    assert (other / "keep.txt").read_text() == "mine"
+
 
 def test_interrupt_after_the_samples_are_written_resumes_to_the_same_dataset(
         episodes_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -53,7 +53,7 @@ from tpru.build.work import EMBEDDINGS, RECORDS, THUMBS, WORK, load_tables, read
 from tpru.config import to_dict
 from tpru.dataset import BUILD_FILE, IMAGES_DIR
 from tpru.diagnostics import InputError, Skips
-from tpru.files import write_text_atomic
+from tpru.files import check_output_folder, write_text_atomic
 from tpru.models import Backend, check_backend, open_backend
 from tpru.progress import progress_bar
 from tpru.schema import SCHEMA_VERSION, Episode, dumps
@@ -99,7 +99,7 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
         raise InputError("no sources given (use --source KIND:PATH or 'sources:' in the config)")
     out = Path(os.path.abspath(config.out))
     partial = out.with_name(out.name + ".partial")
-    _check_target(out, overwrite)
+    _check_target(out, overwrite, config)
     skips = Skips(strict=config.strict)
     # Opening a source checks that it exists: fail before anything is written.
     options = {"video": to_dict(config.video), "sim": to_dict(config.sim),
@@ -166,15 +166,12 @@ def _audit(config: BuildConfig, out: Path, backend: Backend | None,
         raise
 
 
-def _check_target(out: Path, overwrite: bool) -> None:
-    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
-        return
-    if not (out / BUILD_FILE).is_file():
-        # --overwrite must never delete what the build did not write (its own sources!).
-        raise InputError(f"{out}: a file or folder that is not a tpru dataset is already "
-                         "there; choose another --out")
-    if not overwrite:
-        raise InputError(f"{out}: a dataset is already there; pass --overwrite to replace it")
+def _check_target(out: Path, overwrite: bool, config: BuildConfig) -> None:
+    """Refuse an --out that overlaps a source folder, or holds anything but a dataset."""
+    inputs = [path for spec in config.sources
+              for kind, _, path in [spec.partition(":")] if path and kind != "sim"]
+    check_output_folder(out, kind="dataset", overwrite=overwrite, inputs=inputs,
+                        written_by=lambda folder: (folder / BUILD_FILE).is_file())
 
 
 def _check_ratios(config: BuildConfig, skips: Skips) -> None:
