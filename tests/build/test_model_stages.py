@@ -341,16 +341,18 @@ def test_tiny_model_through_hf_and_through_the_openai_server(tmp_path: Path,
 
 
 def test_model_stages_need_a_model_and_a_valid_backend(tmp_path: Path) -> None:
+    source = tmp_path / "frames"
+    source.mkdir()
     with pytest.raises((ConfigError, ValueError), match="needs a model"):
         load(BuildConfig, {"judge": {"enabled": True}})
     with pytest.raises((ConfigError, ValueError), match="audit.split 'val' is not one of"):
         load(BuildConfig, {"audit": {"model": "random", "split": "val"}})
     with pytest.raises(InputError, match="unknown backend kind"):
-        build(load(BuildConfig, {"sources": [f"frames:{tmp_path}"], "out": str(tmp_path / "o"),
+        build(load(BuildConfig, {"sources": [f"frames:{source}"], "out": str(tmp_path / "o"),
                                  "model": {"name": "nope:x"}, "judge": {"enabled": True}}),
               show_progress=False)
     with pytest.raises(InputError, match="has no option 'colour'"):
-        build(load(BuildConfig, {"sources": [f"frames:{tmp_path}"], "out": str(tmp_path / "o"),
+        build(load(BuildConfig, {"sources": [f"frames:{source}"], "out": str(tmp_path / "o"),
                                  "model": {"name": "openai:m", "options": {"colour": 1}},
                                  "describe": {"mode": "always"}}), show_progress=False)
 
