@@ -30,13 +30,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import shutil
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +45,15 @@ from tpru import __version__
 from tpru.build.candidates import NeighbourIndex
 from tpru.build.config import BuildConfig
 from tpru.build.formulate import Formulator
+from tpru.build.inputs import (
+    RUNTIME_ONLY,
+    STATE,
+    check_ratios,
+    check_resumable,
+    check_target,
+    fingerprint,
+    iter_episodes,
+)
 from tpru.build.measure import EpisodeResult, measure_episode, stage_path
 from tpru.build.model_stages import StagesResult, check_prompts, run_model_stages
 from tpru.build.split import assign_splits, check_leakage, group_episodes
@@ -53,11 +61,11 @@ from tpru.build.work import EMBEDDINGS, RECORDS, THUMBS, WORK, load_tables, read
 from tpru.config import to_dict
 from tpru.dataset import BUILD_FILE, IMAGES_DIR
 from tpru.diagnostics import InputError, Skips
-from tpru.files import check_output_folder, write_text_atomic
+from tpru.files import write_text_atomic
 from tpru.models import Backend, check_backend, open_backend
 from tpru.progress import progress_bar
 from tpru.schema import SCHEMA_VERSION, Episode, dumps
-from tpru.sources import open_source, source_labels
+from tpru.sources import open_source
 from tpru.sources.base import Source
 
 if TYPE_CHECKING:
@@ -65,11 +73,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tpru")
 
-STATE = "state.json"
 AUDIT_DIR = "audit"
-
-RUNTIME_ONLY = ("out", "workers", "strict")
-"""Config fields that never change a finished build's output, left out of ``build.json``."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
         raise InputError("no sources given (use --source KIND:PATH or 'sources:' in the config)")
     out = Path(os.path.abspath(config.out))
     partial = out.with_name(out.name + ".partial")
-    _check_target(out, overwrite, config)
+    check_target(out, overwrite, config)
     skips = Skips(strict=config.strict)
     # Opening a source checks that it exists: fail before anything is written.
     options = {"video": to_dict(config.video), "sim": to_dict(config.sim),
@@ -112,11 +116,11 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
         check_prompts(config)
     if config.audit.model and (config.audit.model != config.model.name or config.audit.options):
         check_backend(config.audit.model, **config.audit.options)
-    _check_ratios(config, skips)
-    fingerprint = _fingerprint(config)
+    check_ratios(config, skips)
+    stamp = fingerprint(config)
     work = partial / WORK
     if partial.exists() and resume:
-        _check_resumable(partial, fingerprint)
+        check_resumable(partial, stamp)
         log.info("resuming the build in %s", partial)
     else:
         if resume:
@@ -126,7 +130,7 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
                         partial)
             shutil.rmtree(partial)
         work.mkdir(parents=True)
-        (partial / STATE).write_text(json.dumps({"fingerprint": fingerprint}))
+        (partial / STATE).write_text(json.dumps({"fingerprint": stamp}))
 
     _measure_all(config, sources, work, skips, show_progress)
     backend = None
@@ -166,82 +170,7 @@ def _audit(config: BuildConfig, out: Path, backend: Backend | None,
         raise
 
 
-def _check_target(out: Path, overwrite: bool, config: BuildConfig) -> None:
-    """Refuse an --out that overlaps a source folder, or holds anything but a dataset."""
-    inputs = [path for spec in config.sources
-              for kind, _, path in [spec.partition(":")] if path and kind != "sim"]
-    check_output_folder(out, kind="dataset", overwrite=overwrite, inputs=inputs,
-                        written_by=lambda folder: (folder / BUILD_FILE).is_file())
-
-
-def _check_ratios(config: BuildConfig, skips: Skips) -> None:
-    """Warn when ``split.ratios`` do not sum to 1: they are used as proportions."""
-    ratios = config.split.ratios
-    total = sum(ratios.values())
-    if not math.isclose(total, 1.0, abs_tol=1e-9):
-        shares = ", ".join(f"{name} {value / total:.3g}" for name, value in ratios.items())
-        skips.warn("split.ratios", f"split.ratios sum to {total:g}, not 1; they are used "
-                   f"as proportions of it: {shares}")
-
-
-def _fingerprint(config: BuildConfig) -> str:
-    data = {k: v for k, v in to_dict(config).items() if k not in RUNTIME_ONLY}
-    # Resolved, so a resume from another directory cannot read other data unnoticed.
-    data["sources"] = [_resolved_spec(spec) for spec in config.sources]
-    blob = json.dumps({"config": data, "schema": SCHEMA_VERSION, "version": __version__},
-                      sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def _resolved_spec(spec: str) -> str:
-    kind, _, path = spec.partition(":")
-    if not path or kind == "sim":  # sim:robot names a simulator, not a path
-        return spec
-    return f"{kind}:{Path(path).resolve()}"
-
-
-def _check_resumable(partial: Path, fingerprint: str) -> None:
-    try:
-        state = json.loads((partial / STATE).read_text())
-    except (OSError, ValueError):
-        raise InputError(f"{partial}: cannot resume, its {STATE} is missing or damaged; "
-                         "run without --resume to start over") from None
-    if state.get("fingerprint") != fingerprint:
-        raise InputError(f"{partial}: cannot resume, it was started with a different "
-                         "configuration or tpru version; run without --resume to start over")
-
-
 # ---------------------------------------------------------------- pass 1: measure
-
-
-def _iter_episodes(config: BuildConfig, sources: Sequence[tuple[str, Source]], skips: Skips
-                   ) -> Iterator[Episode]:
-    """The sources' episodes in turn, with ids made unique (see the module docstring)."""
-    specs = [spec for spec, _ in sources]
-    labels = source_labels(specs)
-    owner: dict[str, int] = {}  # episode id -> the source that gave it
-    for s, (spec, source) in enumerate(sources):
-        for episode in source.iter_episodes():
-            if config.scenario:
-                episode = replace(episode, scenario=config.scenario)
-            first = owner.get(episode.id)
-            if first == s:
-                skips.skip("duplicate_id", f"{spec}: episode id {episode.id!r} appears more "
-                           "than once in this source")
-                continue
-            if first is not None:
-                renamed = f"{labels[s]}/{episode.id}"
-                if renamed in owner:
-                    skips.skip("duplicate_id", f"{spec}: episode id {episode.id!r} is already "
-                               f"used by {specs[first]}, and {renamed!r} by "
-                               f"{specs[owner[renamed]]}; give the episodes distinct ids "
-                               "(e.g. the 'id' of episode.json)")
-                    continue
-                skips.warn(f"renamed ids of {spec}", f"{spec}: episode id {episode.id!r} is "
-                           f"already used by {specs[first]}; this episode is {renamed!r}")
-                episode = replace(episode, id=renamed)
-            owner[episode.id] = s
-            yield episode
 
 
 def _measure_all(config: BuildConfig, sources: Sequence[tuple[str, Source]], work: Path,
@@ -251,7 +180,7 @@ def _measure_all(config: BuildConfig, sources: Sequence[tuple[str, Source]], wor
 
     def pending() -> Iterator[tuple[Episode, int]]:
         ordinal = next_ordinal
-        for episode in _iter_episodes(config, sources, skips):
+        for episode in iter_episodes(config, sources, skips):
             if episode.id in done:
                 continue
             yield episode, ordinal
