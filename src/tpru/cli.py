@@ -123,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("-q", "--quiet", action="store_true",
                         help="show errors only, no progress bars")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_demo(sub, common)
+    _add_from_module(sub, common, "demo", "tpru.demo")
     _add_build(sub, common)
     _add_export(sub, common)
     _add_stats(sub, common)
@@ -222,7 +222,7 @@ def _run_build(args: argparse.Namespace) -> int:
         return 0
     result = build(config, resume=args.resume, overwrite=args.overwrite,
                    show_progress=not args.quiet)
-    _print_build_summary(result.path, result.info, result.calls)
+    print_build_summary(result.path, result.info, result.calls)
     if result.audit is not None:
         from tpru.eval.audit_cli import report_outcome
 
@@ -230,7 +230,7 @@ def _run_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_build_summary(path: Path, info: dict[str, object],
+def print_build_summary(path: Path, info: dict[str, object],
                          calls: dict[str, dict[str, int]] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -265,82 +265,6 @@ def _print_build_summary(path: Path, info: dict[str, object],
 
 
 # ---------------------------------------------------------------- demo
-
-
-def _add_demo(sub: argparse._SubParsersAction[_Parser],
-              common: _Parser) -> None:
-    p = sub.add_parser(
-        "demo", parents=[common], help="build a small dataset from the built-in simulators",
-        description="Render episodes of the four built-in simulators (robot: PyBullet, lego: "
-                    "LeoCAD, gui: Chromium, nav: MiniWorld), build a dataset from them with all "
-                    "three tasks and negatives, write the HTML viewer and print a summary. A "
-                    "simulator whose engine is missing is left out with a message saying what "
-                    "to install (scripts/setup-system.sh; pip install 'tpru[sim]'). Everything "
-                    "lands in --out.")
-    p.add_argument("--out", default="demo-out", help="folder for everything (default demo-out)")
-    p.add_argument("--episodes", type=int_at_least(1), default=24,
-                   help="episodes per scenario (default 24)")
-    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed, 0 or more (default 0)")
-    p.add_argument("--workers", type=int_at_least(1), default=1,
-                   help="processes reading frames (default 1)")
-    p.add_argument("--synthetic", action="store_true",
-                   help="use tpru's drawn sample sequences instead of the simulators "
-                        "(seconds, no engines needed)")
-    p.set_defaults(run=_run_demo)
-
-
-def _run_demo(args: argparse.Namespace) -> int:
-    import shutil
-
-    from tpru.build.config import BuildConfig
-    from tpru.build.pipeline import build
-    from tpru.config import load
-    from tpru.dataset import BUILD_FILE, Dataset
-    from tpru.diagnostics import InputError
-    from tpru.files import check_output_folder, is_marked, mark_output
-    from tpru.view import VIEW_FILE, write_contact_sheet
-
-    out = Path(args.out)
-    # A demo replaces only an earlier demo: marked, or (before the mark) its dataset and page.
-    check_output_folder(out, kind="demo folder", overwrite=True, written_by=lambda p: (
-        is_marked(p, "demo folder")
-        or ((p / "dataset" / BUILD_FILE).is_file() and (p / VIEW_FILE).is_file())))
-    out.mkdir(parents=True, exist_ok=True)
-    mark_output(out, "demo folder")
-    data: dict[str, object] = {"out": str(out / "dataset"), "seed": args.seed,
-                               "workers": args.workers,
-                               "split": {"ratios": {"train": 0.8, "test": 0.2}}}
-    if args.synthetic:
-        from tpru.sources.synthetic import write_synthetic_episodes
-
-        episodes_dir = out / "episodes"
-        if episodes_dir.exists():  # an earlier demo's episodes would be built in too
-            log.info("demo: replacing the episodes of the earlier demo in %s", episodes_dir)
-            shutil.rmtree(episodes_dir)
-        write_synthetic_episodes(episodes_dir, episodes=args.episodes, seed=args.seed)
-        data["sources"] = [f"frames:{episodes_dir}"]
-    else:
-        from tpru.sources.sim import SIMULATORS, load_simulator
-
-        sources = []
-        for name in SIMULATORS:
-            try:
-                load_simulator(name)
-            except InputError as err:
-                log.warning("demo: leaving out sim:%s: %s", name, err)
-                continue
-            sources.append(f"sim:{name}")
-        if not sources:
-            raise InputError("no simulator engine is installed: run scripts/setup-system.sh "
-                             "and pip install 'tpru[sim]', or use tpru demo --synthetic")
-        data["sources"] = sources
-        data["sim"] = {"episodes": args.episodes, "seed": args.seed, "out": str(out / "frames")}
-    config = load(BuildConfig, data)
-    result = build(config, overwrite=True, show_progress=not args.quiet)
-    html = write_contact_sheet(Dataset.open(result.path), out / VIEW_FILE)
-    _print_build_summary(result.path, result.info)
-    print(f"viewer: {html}")
-    return 0
 
 
 # ---------------------------------------------------------------- export, stats, view
