@@ -149,7 +149,8 @@ def check_output_file(path: PathLike, *, kind: str, signature: str,
         signature: text every file of this kind that tpru writes holds in its
             first `SIGNATURE_CHARS` characters (e.g. its ``<title>``); an
             existing file without it was not written by tpru and is kept.
-        inputs: the command's input files; `path` may not be one of them.
+        inputs: the command's input files; `path` may not be one of them, nor lie
+            inside one (`check_separate`).
         owned_names: file names the command may write directly inside a
             folder tpru wrote (``view.html`` in a dataset or demo folder);
             anywhere else inside a dataset, export or run is refused.
@@ -163,11 +164,8 @@ def check_output_file(path: PathLike, *, kind: str, signature: str,
     target = Path(path)
     if target.is_dir():
         raise InputError(f"{target}: is a folder; {option} takes a file name")
+    check_separate(target, inputs, option=option)
     resolved = target.resolve()
-    for given in inputs:
-        source = Path(given)
-        if source.exists() and source.resolve() == resolved:
-            raise InputError(f"{target}: is the input {source}; choose another {option}")
     for folder in resolved.parents:
         if (folder / BUILD_FILE).is_file() or (folder / OUTPUT_MARKER).is_file():
             if folder == resolved.parent and target.name in owned_names:

@@ -129,6 +129,12 @@ class Run:
     """The last line of ``results.jsonl`` was half-written and was ignored."""
 
     @property
+    def files(self) -> tuple[Path, Path]:
+        """The run's own files, ``run.json`` and ``results.jsonl``: inputs of a report,
+        never to be written over by one."""
+        return self.path / RUN_FILE, self.path / RESULTS_FILE
+
+    @property
     def backend(self) -> str:
         """The backend spec the run used (``hf:...``, ``openai:...``, ``random``)."""
         return _text(self.info, "backend", "backend_spec", "spec")

@@ -97,16 +97,16 @@ def report_command(args: argparse.Namespace) -> int:
         comparison = compare_to_paper(summary, load_paper_results(args.paper_results),
                                       models=args.paper_model)
     text = render(summary, comparison, args.format)
-    from tpru.eval.report import RESULTS_FILE, RUN_FILE
+    from tpru.eval import report_html
     from tpru.files import check_output_file, write_text_atomic
 
     # Both files are checked before either is written: never a run's own files, never a
     # file tpru did not write (each format is known by how tpru begins it).
-    inputs = [run.path / name for run in runs for name in (RUN_FILE, RESULTS_FILE)]
+    inputs = [f for run in runs for f in run.files]
     inputs += [Path(args.paper_results)] if args.paper_results else []
     if args.html:
         check_output_file(Path(args.html), kind="report page", inputs=inputs, option="--html",
-                          signature="<title>tpru evaluation report")
+                          signature=report_html.SIGNATURE)
     if args.out:
         out = Path(args.out)
         signature = {"md": "# Evaluation report", "csv": "run,model,benchmark,breakdown",
@@ -126,9 +126,7 @@ def report_command(args: argparse.Namespace) -> int:
         for path in charts:
             log.info("report: wrote %s", path)
     if args.html:
-        from tpru.eval.report_html import write_html_report
-
         # Charts already drawn into --plots are linked (or inlined), not drawn twice.
-        write_html_report(runs, summary, Path(args.html), comparison=comparison,
+        report_html.write_html_report(runs, summary, Path(args.html), comparison=comparison,
                           embed=args.embed, charts=charts, max_failures=args.max_failures)
     return 0

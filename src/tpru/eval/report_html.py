@@ -29,7 +29,7 @@ from pathlib import Path
 
 from tpru.diagnostics import InputError
 from tpru.eval.plots import overall_chart, png_bytes, radar_chart, radars
-from tpru.eval.report import RESULTS_FILE, RUN_FILE, Result, Run, Summary
+from tpru.eval.report import Result, Run, Summary
 from tpru.eval.report_formats import Table, tables
 from tpru.eval.report_paper import Comparison
 from tpru.files import check_output_file, write_text_atomic
@@ -116,8 +116,8 @@ def write_html_report(runs: Sequence[Run], summary: Summary, out: Path, *,
     if len(runs) != len(summary.runs):
         raise ValueError("summary does not match the runs")
     out = Path(out)
-    check_output_file(out, kind="report page", signature=SIGNATURE, inputs=_run_files(runs),
-                      option="--html")
+    check_output_file(out, kind="report page", signature=SIGNATURE,
+                      inputs=[f for run in runs for f in run.files], option="--html")
     out.parent.mkdir(parents=True, exist_ok=True)
     e = html.escape
     title = "tpru evaluation report: " + ", ".join(r.label for r in summary.runs)
@@ -146,10 +146,6 @@ def write_html_report(runs: Sequence[Run], summary: Summary, out: Path, *,
     write_text_atomic(out, "\n".join(parts))
     log.info("report: wrote %s (%d failed samples)", out, len(failures))
     return out
-
-
-def _run_files(runs: Sequence[Run]) -> list[Path]:
-    return [run.path / name for run in runs for name in (RUN_FILE, RESULTS_FILE)]
 
 
 def _failures(run: Run, limit: int | None) -> list[Result]:

@@ -23,17 +23,15 @@ from typing import Any
 
 from tpru.diagnostics import InputError, Skips
 from tpru.eval.items import Benchmark, Item, fingerprint
-from tpru.eval.report import Result
+from tpru.eval.report import RUN_FILE, Result
 from tpru.files import write_text_atomic
 
 log = logging.getLogger("tpru.eval")
 
-RUN_FILE = "run.json"
-RESULTS_FILE = "results.jsonl"
-
 IDENTITY = ("model", "benchmark", "split", "prompt", "seed", "max_new_tokens", "temperature")
 """run.json fields a resumed run must match: anything that changes an answer (the
 benchmark's content is compared by its fingerprint)."""
+
 
 def source_location(source: str) -> str:
     """Where a benchmark is read from, as run.json keeps it: a local path resolved and

@@ -62,10 +62,9 @@ from tpru import __version__
 from tpru.diagnostics import InputError, Skips
 from tpru.eval.items import Benchmark, Item, fingerprint
 from tpru.eval.prompts import PROMPTS, render_prompt
+from tpru.eval.report import RESULTS_FILE, RUN_FILE
 from tpru.eval.run_folder import (
     IDENTITY,
-    RESULTS_FILE,
-    RUN_FILE,
     check_benchmark,
     earlier_run,
     read_items,
