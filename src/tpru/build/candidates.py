@@ -5,8 +5,10 @@ from the sample's own episode (other frames of the same process; at most
 ``same_episode_distractors``), then from the nearest neighbours of the true
 frame by image embedding among other episodes of the same scenario and split
 (one frame per other episode, so the candidates are varied). A candidate that
-is a near-duplicate of the truth or of another candidate is never used: it
-would make the question ambiguous.
+is near-identical to the truth or a near-duplicate of another candidate is
+never used: it would make the question ambiguous. A negative whose truth is
+left out has one more frame of its own episode instead, so that where the
+candidates come from does not tell a negative from a positive.
 
 `NeighbourIndex` uses faiss when it is installed (an exact inner-product
 index, or HNSW beyond ``HNSW_FROM`` frames, so a million frames stay fast),
@@ -113,8 +115,19 @@ class DistractorPolicy:
 
 def pick_distractors(table: FrameTable, truth: int, window: Sequence[int],
                      episode_rows: Sequence[int], index: NeighbourIndex | None, needed: int,
-                     policy: DistractorPolicy, rng: random.Random) -> list[int] | None:
+                     policy: DistractorPolicy, rng: random.Random, *,
+                     missing: bool = False) -> list[int] | None:
     """Rows of `needed` distractors for the true frame `truth`, or None if too few exist.
+
+    A ``missing`` negative (`missing`, the truth left out) replaces the truth by
+    one more frame of its own episode, a wrong step that is as plausible by look,
+    so its candidates come from the own and other episodes in the same numbers as
+    a positive's (the truth counted as an own-episode candidate): the number of
+    own-episode candidates is ``min(same_episode + 1, usable own frames)`` either
+    way, and the number from other episodes follows. A frame whose perceptual
+    hash is within ``max_hamming`` bits of the truth's (a near-identical picture,
+    whatever its colours) or that is a near-duplicate of another candidate is
+    never used.
 
     Args:
         window: the sample's rows in order, the truth among them; the others
@@ -122,14 +135,18 @@ def pick_distractors(table: FrameTable, truth: int, window: Sequence[int],
             nothing else is left).
         episode_rows: all kept rows of the truth's episode, in frame order.
         index: neighbours among the same scenario and split.
+        missing: the truth is left out of the candidates (needs one more
+            distractor, `needed` counts it).
     """
     chosen: list[int] = []
 
     def usable(row: int) -> bool:
         if row == truth or row in chosen:
             return False
+        if hamming(int(table.phash[row]), int(table.phash[truth])) <= policy.max_hamming:
+            return False
         return not any(table.near_duplicate(row, other, policy.max_hamming,
-                                            policy.max_pixel_diff) for other in (truth, *chosen))
+                                            policy.max_pixel_diff) for other in chosen)
 
     # A frame of the own episode between the truth's shown neighbours would answer the
     # question as well as the truth (any frame before step 2 is "a step 1"): never offer it.
@@ -138,11 +155,20 @@ def pick_distractors(table: FrameTable, truth: int, window: Sequence[int],
     high = window[at + 1] if at + 1 < len(window) else len(table.episode)
     own = [r for r in episode_rows if r not in window and not low < r < high]
     rng.shuffle(own)
+    own_usable: list[int] = []
     for row in own:
-        if len(chosen) >= min(policy.same_episode, needed):
+        if len(own_usable) > policy.same_episode:
             break
-        if usable(row):
-            chosen.append(row)
+        if usable(row) and not any(table.near_duplicate(row, other, policy.max_hamming,
+                                                        policy.max_pixel_diff)
+                                   for other in own_usable):
+            own_usable.append(row)
+    # Own-episode candidates, the truth included: min(same_episode + 1, usable own frames).
+    own_total = min(policy.same_episode + 1, len(own_usable))
+    if missing and own_total == 0:
+        return None  # nothing of this episode can stand in for the truth
+    take = own_total if missing else max(own_total - 1, 0)
+    chosen.extend(own_usable[:min(take, needed)])
     if index is not None and len(chosen) < needed:
         own_episode = int(table.episode[truth])
         used_episodes = {own_episode}

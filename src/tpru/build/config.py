@@ -15,8 +15,8 @@ from tpru.build.model_config import AuditConfig, DescribeConfig, JudgeConfig, Mo
 from tpru.schema import TASKS
 
 __all__ = ["AuditConfig", "BuildConfig", "DescribeConfig", "EmbedConfig", "FilterConfig",
-           "ImageConfig", "JudgeConfig", "ModelConfig", "SimConfig", "SplitConfig",
-           "TaskConfig", "TextConfig", "VideoConfig"]
+           "ImageConfig", "JudgeConfig", "ModelConfig", "ProbeConfig", "SimConfig",
+           "SplitConfig", "TaskConfig", "TextConfig", "VideoConfig"]
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,11 @@ class TaskConfig:
         same_episode_distractors: at most this many distractors per sample
             come from the sample's own episode; the rest are nearest
             neighbours from other episodes of the same scenario and split.
+        twins: splits in which every negative sample comes with its positive
+            twin (the same window and candidates, answerable), linked through
+            ``meta.twin``, as MuirBench pairs its unanswerable questions; a
+            report then shows pair accuracy (both right). Default: the test
+            split.
     """
 
     tasks: tuple[str, ...] = TASKS
@@ -134,6 +139,7 @@ class TaskConfig:
     negative_rate: float = 0.3
     negative_kinds: tuple[Literal["mismatch", "missing"], ...] = ("mismatch", "missing")
     same_episode_distractors: int = 1
+    twins: tuple[str, ...] = ("test",)
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.tasks if t not in TASKS]
@@ -182,19 +188,49 @@ class SplitConfig:
         near_dup_hamming: images whose perceptual hashes differ in at most this
             many bits, and whose thumbnails differ by at most
             ``FilterConfig.dup_pixel_diff``, count as near-duplicates.
+        join_min_frames: two episodes are kept in one split when at least this
+            many frames of each have an identical or near-duplicate frame in the
+            other; fewer shared frames (one start screen that every recording of
+            an app begins on) do not join them.
     """
 
     ratios: dict[str, float] = field(default_factory=lambda: {"train": 0.9, "test": 0.1})
     near_dup_hamming: int = 4
+    join_min_frames: int = 2
 
     def __post_init__(self) -> None:
         if not self.ratios or any(v < 0 for v in self.ratios.values()):
             raise ValueError("split.ratios must map split names to non-negative shares")
         if sum(self.ratios.values()) <= 0:
             raise ValueError("split.ratios must not all be zero")
+        if self.join_min_frames < 1:
+            raise ValueError("split.join_min_frames must be at least 1")
         for name in self.ratios:
             if not name or not name.replace("_", "").replace("-", "").isalnum():
                 raise ValueError(f"split name {name!r} must be letters, digits, - or _")
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """Model-free shortcut probes run on every finished build (see `tpru.build.probes`).
+
+    Attributes:
+        max_lift: the build fails when a probe's accuracy exceeds the accuracy
+            its answers would have by chance by more than this (0-1) and the
+            excess is significant (chance below the probe's 95% interval);
+            null only reports.
+        min_samples: a task with fewer choice samples than this is reported
+            but never fails the build (too few items to tell a leak from luck).
+    """
+
+    max_lift: float | None = 0.05
+    min_samples: int = 100
+
+    def __post_init__(self) -> None:
+        if self.max_lift is not None and not 0.0 <= self.max_lift <= 1.0:
+            raise ValueError("probes.max_lift must be between 0 and 1, or null")
+        if self.min_samples < 1:
+            raise ValueError("probes.min_samples must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -288,6 +324,7 @@ class BuildConfig:
     tasks: TaskConfig = field(default_factory=TaskConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
+    probes: ProbeConfig = field(default_factory=ProbeConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
     sim: SimConfig = field(default_factory=SimConfig)
     source_options: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tpru.build.candidates import DistractorPolicy, FrameTable, NeighbourIndex, pick_distractors
@@ -31,7 +31,7 @@ from tpru.build.tasks import (
     ordering_options,
     prev_frame,
 )
-from tpru.schema import Sample
+from tpru.schema import IMAGE_OPTION, NONE_OPTION, Sample
 
 WORDINGS = {"ordering": len(ORDERING_WORDING), "next_frame": len(NEXT_WORDING),
             "prev_frame": len(PREV_WORDING)}
@@ -56,6 +56,14 @@ class EpisodeInfo:
     """A model-written description these frames do not show (describe stage), if any."""
     paraphrases: tuple[str, ...] = ()
     """Model paraphrases of `description` (describe stage)."""
+
+
+@dataclass(frozen=True)
+class Twin:
+    """The positive twin due for a negative: its id and its own generator."""
+
+    id: str
+    rng: random.Random
 
 
 def choose_windows(n_frames: int, length: int, count: int, rng: random.Random
@@ -100,7 +108,7 @@ class Formulator:
         self._ordering_turn = 0
 
     def samples_for(self, e: int) -> Iterator[Sample]:
-        """The samples of kept episode `e`, in a fixed order."""
+        """The samples of kept episode `e`, in a fixed order (a twin after its negative)."""
         episode = self.episodes[e]
         tcfg = self.config.tasks
         rng = seeded(self.config.seed, episode.id)
@@ -109,18 +117,16 @@ class Formulator:
                                                      tcfg.windows_per_episode, rng)):
             window = [rows[p] for p in positions]
             for task in tcfg.tasks:
-                sample = self._sample(e, w, task, window, rng)
-                if sample is not None:
-                    yield sample
+                yield from self._samples(e, w, task, window, rng)
 
-    def _sample(self, e: int, w: int, task: str, window: list[int], rng: random.Random
-                ) -> Sample | None:
+    def _samples(self, e: int, w: int, task: str, window: list[int], rng: random.Random
+                 ) -> list[Sample]:
+        """The sample of one window and task, and its positive twin where one is due."""
         episode = self.episodes[e]
         split = self.split_of[e]
         tcfg = self.config.tasks
         header = Header(f"{episode.id}/w{w}/{task}", episode.scenario, episode.id)
         frames = [self.table.image(r) for r in window]
-        rows = list(episode.rows)
         wording = 0
         if rng.random() < self.config.text.question_paraphrase_rate:
             wording = rng.randrange(1, WORDINGS[task])
@@ -135,8 +141,8 @@ class Formulator:
             self._ordering_turn += 1
             if form == "letters":
                 intro = self._intro(episode.description, rng, meta, episode.paraphrases)
-                return ordering_letters(header, frames, intro, rng=rng, wording=wording,
-                                        meta=meta)
+                return [ordering_letters(header, frames, intro, rng=rng, wording=wording,
+                                         meta=meta)]
         kind, shown_description = self._negative(episode, split, rng)
         intro = self._intro(shown_description, rng, meta,
                             episode.paraphrases if kind != "mismatch" else ())
@@ -144,27 +150,112 @@ class Formulator:
             meta["shown_description"] = shown_description
             if episode.negative and shown_description == episode.negative:
                 meta["negative_source"] = "model"
+        twin = Twin(f"{header.id}/twin", seeded(self.config.seed, header.id, "twin")) \
+            if kind is not None and split in tcfg.twins else None
+        if twin is not None:
+            meta["twin"] = twin.id
         if task == "ordering":
             gold = self.balancer.draw((split, task), tcfg.candidates + 1)
-            return ordering_options(header, frames, intro, candidates=tcfg.candidates,
-                                    gold=gold, negative_kind=kind, rng=rng, wording=wording,
-                                    meta=meta)
+            state = rng.getstate()
+            sample = ordering_options(header, frames, intro, candidates=tcfg.candidates,
+                                      gold=gold, negative_kind=kind, rng=rng, wording=wording,
+                                      meta=meta)
+            if twin is None:
+                return [sample]
+            return [sample, self._ordering_twin(sample, twin, episode, frames, intro, state,
+                                                wording)]
         truth = window[-2] if task == "next_frame" else window[0]
-        index = self.indexes.get((split, episode.scenario))
-        chosen = pick_distractors(self.table, truth, window, rows, index,
-                                  distractors_needed(tcfg.candidates, kind), self.policy, rng)
+        chosen = self._distractors(episode, split, truth, window, kind, rng)
+        if chosen is None and kind == "missing":
+            # No frame of this episode can stand in for the truth: ask it as a positive.
+            self.skipped["missing_without_stand_in"] += 1
+            kind, twin = None, None
+            meta.pop("twin", None)
+            chosen = self._distractors(episode, split, truth, window, kind, rng)
         if chosen is None:
             self.skipped["not_enough_distractors"] += 1
-            return None
+            return []
         # Drawn only for a sample that is written, so the letters stay balanced.
         gold = self.balancer.draw((split, task), tcfg.candidates + 1)
-        meta["distractors"] = [{"episode": self.episodes[int(self.table.episode[r])].id,
-                                "frame": int(self.table.position[r])} for r in chosen]
+        sample = self._image_sample(task, header, frames, truth, chosen, intro, gold, kind,
+                                    rng, wording, meta)
+        if twin is None:
+            return [sample]
+        if kind == "missing":  # the truth takes the place of an own-episode stand-in
+            stand_in = next(r for r in chosen
+                            if self.table.episode[r] == self.table.episode[truth])
+            chosen = [r for r in chosen if r != stand_in]
+        twin_meta = self._twin_meta(meta, sample.id)
+        if kind == "mismatch":
+            intro = self._intro(episode.description, twin.rng, twin_meta, episode.paraphrases)
+        gold = self.balancer.draw((split, task), tcfg.candidates + 1)
+        return [sample, self._image_sample(task, Header(twin.id, header.scenario,
+                                                        header.episode_id),
+                                           frames, truth, chosen, intro, gold, None, twin.rng,
+                                           wording, twin_meta)]
+
+    def _distractors(self, episode: EpisodeInfo, split: str, truth: int, window: list[int],
+                     kind: str | None, rng: random.Random) -> list[int] | None:
+        return pick_distractors(self.table, truth, window, list(episode.rows),
+                                self.indexes.get((split, episode.scenario)),
+                                distractors_needed(self.config.tasks.candidates, kind),
+                                self.policy, rng, missing=kind == "missing")
+
+    def _image_sample(self, task: str, header: Header, frames: list[str], truth: int,
+                      chosen: list[int], intro: str, gold: int, kind: str | None,
+                      rng: random.Random, wording: int, meta: dict[str, Any]) -> Sample:
+        """A next/previous-frame sample, with where each candidate came from in meta."""
+        table = self.table
+        meta = {**meta,
+                "distractors": [{"episode": self.episodes[int(table.episode[r])].id,
+                                 "frame": int(table.position[r])} for r in chosen]}
         meta["distractor_episodes"] = sorted({d["episode"] for d in meta["distractors"]})
         maker = next_frame if task == "next_frame" else prev_frame
-        return maker(header, frames, [self.table.image(r) for r in chosen], intro,
-                     candidates=tcfg.candidates, gold=gold, negative_kind=kind, rng=rng,
-                     wording=wording, meta=meta)
+        sample = maker(header, frames, [table.image(r) for r in chosen], intro,
+                       candidates=self.config.tasks.candidates, gold=gold, negative_kind=kind,
+                       rng=rng, wording=wording, meta=meta)
+        row_of = {table.image(r): r for r in (truth, *chosen)}
+        images = iter(sample.option_images)
+        candidates = [None if option != IMAGE_OPTION else self._provenance(row_of[next(images)])
+                      for option in sample.options or ()]
+        return replace(sample, meta={**sample.meta, "candidates": candidates})
+
+    def _provenance(self, row: int) -> dict[str, Any]:
+        episode = self.episodes[int(self.table.episode[row])]
+        return {"episode": episode.id, "frame": int(self.table.position[row]),
+                "scenario": episode.scenario}
+
+    def _ordering_twin(self, negative: Sample, twin: Twin, episode: EpisodeInfo,
+                       frames: list[str], intro: str, state: tuple[Any, ...], wording: int
+                       ) -> Sample:
+        """The positive twin of an ordering negative: the same images in the same shuffle,
+        the negative's orders when the truth was among them (``mismatch``, then with the
+        true description), a new set with it otherwise (``missing``, the same text)."""
+        same = random.Random()
+        same.setstate(state)  # the negative's generator before it shuffled the images
+        meta = self._twin_meta(negative.meta, negative.id)
+        orders = None
+        if negative.meta["negative_kind"] == "mismatch":
+            orders = [o for o in negative.options or () if o != NONE_OPTION]
+            intro = self._intro(episode.description, twin.rng, meta, episode.paraphrases)
+        split = negative.meta["split"]
+        gold = self.balancer.draw((split, "ordering"), self.config.tasks.candidates + 1)
+        sample = ordering_options(Header(twin.id, negative.scenario, negative.episode_id),
+                                  frames, intro, candidates=self.config.tasks.candidates,
+                                  gold=gold, negative_kind=None, rng=same, wording=wording,
+                                  meta=meta, orders=orders)
+        if sample.images != negative.images:  # pragma: no cover - same state, same shuffle
+            raise AssertionError("a twin must show the images of its negative")
+        return sample
+
+    @staticmethod
+    def _twin_meta(meta: Mapping[str, Any], negative_id: str) -> dict[str, Any]:
+        """The negative's meta for its twin: the same window, linked back, no negative's text."""
+        twin = {k: v for k, v in meta.items()
+                if k not in ("twin", "shown_description", "negative_source", "distractors",
+                             "distractor_episodes", "candidates")}
+        twin["twin"] = negative_id
+        return twin
 
     def _intro(self, description: str | None, rng: random.Random, meta: dict[str, Any],
                paraphrases: Sequence[str] = ()) -> str:

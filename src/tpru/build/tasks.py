@@ -17,12 +17,12 @@ positive samples and is gold in negative ones:
 
 from __future__ import annotations
 
-import itertools
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tpru.build.orders import order_options
 from tpru.schema import IMAGE_OPTION, IMAGE_PLACEHOLDER, NONE_OPTION, Sample, option_letter
 
 ORDERING_WORDING = (
@@ -132,17 +132,30 @@ def arrange_options(truth: str | None, distractors: Sequence[str], gold: int, n_
 
 def ordering_options(header: Header, frames: Sequence[str], intro: str, *, candidates: int,
                      gold: int, negative_kind: str | None, rng: random.Random, wording: int = 0,
-                     meta: Mapping[str, Any] | None = None) -> Sample:
-    """Ordering with permutations as choices: "A. 1 3 4 2" ... "E. None of the choices provided"."""
+                     meta: Mapping[str, Any] | None = None,
+                     orders: Sequence[str] | None = None) -> Sample:
+    """Ordering with permutations as choices: "A. 1 3 4 2" ... "E. None of the choices provided".
+
+    The orders shown come from `tpru.build.orders` (a set that looks the same from each
+    of its members, with or without the truth), unless `orders` gives them: a twin
+    shows the orders its negative showed.
+    """
     n = len(frames)
     shown = list(range(n))
     rng.shuffle(shown)  # shown[p] = chronological step of the image labelled p + 1
     where = {step: p for p, step in enumerate(shown)}
-    truth = " ".join(str(where[step] + 1) for step in range(n))
-    pool = _distractor_orders(truth, n, distractors_needed(candidates, negative_kind), rng)
+    true_order = tuple(where[step] for step in range(n))
+    truth = order_text(true_order)
+    keep_truth = negative_kind != "missing"
+    if orders is None:
+        orders = [order_text(o) for o in order_options(true_order, candidates,
+                                                        include_truth=keep_truth, rng=rng)]
+    if (truth in orders) != keep_truth or len(set(orders)) != candidates:
+        raise ValueError(f"{candidates} distinct orders needed, the truth among them only if "
+                         f"it is not missing; got {list(orders)}")
     negative = negative_kind is not None
-    options = arrange_options(truth if negative_kind != "missing" else None, pool, gold,
-                              candidates + 1, negative, rng)
+    options = arrange_options(truth if keep_truth else None, [o for o in orders if o != truth],
+                              gold, candidates + 1, negative, rng)
     labels = number_labels(n, letters=False)
     question = _ordering_question(intro, labels, wording, letters=False)
     return Sample(
@@ -154,32 +167,9 @@ def ordering_options(header: Header, frames: Sequence[str], intro: str, *, candi
     )
 
 
-def _distractor_orders(truth: str, n: int, candidates: int, rng: random.Random) -> list[str]:
-    """Up to `candidates` wrong orders: about half one swap away from the truth, the rest random."""
-    true_order = truth.split()
-    near: list[str] = []
-    for i in range(n - 1):
-        swapped = list(true_order)
-        swapped[i], swapped[i + 1] = swapped[i + 1], swapped[i]
-        near.append(" ".join(swapped))
-    rng.shuffle(near)
-    chosen = near[: candidates // 2]
-    others = [" ".join(p) for p in itertools.permutations(true_order)] if n <= 6 else []
-    others = [o for o in others if o != truth and o not in chosen]
-    rng.shuffle(others)
-    while len(chosen) < candidates:
-        if others:
-            chosen.append(others.pop())
-            continue
-        if n <= 6:
-            raise ValueError(f"{n} frames have fewer than {candidates} wrong orders")
-        order = list(true_order)
-        rng.shuffle(order)
-        text = " ".join(order)
-        if text != truth and text not in chosen:
-            chosen.append(text)
-    rng.shuffle(chosen)
-    return chosen
+def order_text(order: Sequence[int]) -> str:
+    """An order of image indexes as an option's text: (0, 2, 3, 1) -> "1 3 4 2"."""
+    return " ".join(str(i + 1) for i in order)
 
 
 def ordering_letters(header: Header, frames: Sequence[str], intro: str, *, rng: random.Random,
