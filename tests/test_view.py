@@ -246,3 +246,19 @@ def test_view_replaces_only_a_page_tpru_wrote(tmp_path: Path) -> None:
     page = write_contact_sheet(dataset, tmp_path / "page.html")
     write_contact_sheet(dataset, page)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "keep.html", "page.html"]
+
+
+def test_page_shows_the_builds_shortcut_probes(tmp_path: Path) -> None:
+    from tpru.build.config import BuildConfig
+    from tpru.build.pipeline import build
+    from tpru.config import load
+    from tpru.sources.synthetic import write_synthetic_episodes
+
+    write_synthetic_episodes(tmp_path / "episodes", episodes=3, frames=5, seed=0,
+                             size=(96, 72))
+    config = load(BuildConfig, {"sources": [f"frames:{tmp_path / 'episodes'}"],
+                                "out": str(tmp_path / "ds")})
+    built = Dataset.open(build(config, show_progress=False).path)
+    markup = write_contact_sheet(built, tmp_path / "view.html").read_text(encoding="utf-8")
+    assert "Shortcut probes (rules that never see an image): none above chance" in markup
+    assert "<td>always_none</td>" in markup and "<td>longest_option</td>" in markup

@@ -27,8 +27,10 @@ import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
+from tpru.build.probes import probe_rows
 from tpru.dataset import Dataset
 from tpru.files import check_output_file, write_text_atomic
 from tpru.schema import IMAGE_OPTION, IMAGE_PLACEHOLDER, NONE_OPTION, Sample, option_letter
@@ -206,6 +208,9 @@ def _build_notes(dataset: Dataset, out: Path) -> list[str]:
                 text = ", ".join(f"{k} {v}" for k, v in counts.items()) or "nothing"
                 notes.append(f"<p>Model stage {e(name)} ({e(str(stages.get('model')))}): "
                              f"{e(text)}.</p>")
+    probes = dataset.info.get("probes")
+    if isinstance(probes, dict):
+        notes.append(_probes_html(probes))
     audit_file = dataset.root / "audit" / "audit.json"
     try:
         audit = json.loads(audit_file.read_text(encoding="utf-8"))
@@ -225,6 +230,26 @@ def _build_notes(dataset: Dataset, out: Path) -> list[str]:
     notes.append(f"<p>Audit with {e(str(audit.get('model')))}: {e(check)}; {lifts}. "
                  f'<a href="{e(report)}">audit.md</a></p>')
     return notes
+
+
+def _probes_html(report: dict[str, Any]) -> str:
+    """The build's shortcut probes (build.json ``probes``) as a table, leaks first."""
+    e = html.escape
+    leaks = report.get("leaks") or []
+    verdict = (f"<strong>{e(', '.join(leaks))} above chance</strong>" if leaks
+               else "none above chance")
+    head = f"<p>Shortcut probes (rules that never see an image): {verdict}.</p>"
+    rows = []
+    for task, name, r in probe_rows(report):
+        verdict = ("leak" if r.get("leaks") else "reference" if r.get("reference")
+                   else "at chance" if r.get("within") else "above chance")
+        rows.append(f"<tr><td>{e(task)}</td><td>{e(name)}</td><td>{r['n']}</td>"
+                    f"<td>{100 * r['accuracy']:.1f}%</td>"
+                    f"<td>{100 * r['low']:.1f}-{100 * r['high']:.1f}%</td>"
+                    f"<td>{100 * r['chance']:.1f}%</td><td>{e(verdict)}</td></tr>")
+    return (head + '<details><summary>probe table</summary><table class="probes">'
+            "<tr><th>task</th><th>probe</th><th>n</th><th>accuracy</th><th>95% interval</th>"
+            "<th>chance</th><th>verdict</th></tr>" + "".join(rows) + "</table></details>")
 
 
 def _summary(picked: dict[str, list[Sample]], totals: dict[str, Counter[str]]) -> str:

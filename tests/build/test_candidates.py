@@ -72,19 +72,63 @@ def test_distractors_mix_own_episode_and_neighbours_without_duplicates() -> None
     t = table(6, 8)
     index = NeighbourIndex(t.embeddings, np.arange(48))
     policy = DistractorPolicy(same_episode=1, max_hamming=4, max_pixel_diff=0.01)
-    window = [0, 2, 5, 7]
-    chosen = pick_distractors(t, 5, window, list(range(8)), index, 3, policy, random.Random(0))
+    window = [0, 3, 4, 6]
+    chosen = pick_distractors(t, 4, window, list(range(8)), index, 3, policy, random.Random(0))
     assert chosen is not None and len(set(chosen)) == 3
     episodes = [int(t.episode[r]) for r in chosen]
     assert episodes.count(0) == 1 and len(set(episodes)) == 3
-    # The own-episode pick never lies between the shown neighbours of the truth (2 and 7).
+    # The own-episode pick never lies between the shown neighbours of the truth (3 and 6).
     own = next(r for r in chosen if t.episode[r] == 0)
-    assert not 2 < own < 7
+    assert not 3 < own < 6
     # A near-duplicate of the truth is never a candidate.
-    t.phash[8:] = t.phash[5]
-    t.thumbs[8:] = t.thumbs[5]
-    chosen = pick_distractors(t, 5, window, list(range(8)), index, 3, policy, random.Random(0))
+    t.phash[8:] = t.phash[4]
+    t.thumbs[8:] = t.thumbs[4]
+    chosen = pick_distractors(t, 4, window, list(range(8)), index, 3, policy, random.Random(0))
     assert chosen is None or all(t.episode[r] == 0 for r in chosen)
+
+
+@pytest.mark.parametrize(("window", "own_total"), [([0, 3, 4, 6], 2), ([0, 2, 5, 7], 1)])
+def test_a_missing_negative_shows_as_many_own_episode_candidates_as_a_positive(
+        window: list[int], own_total: int) -> None:
+    """The truth counts as an own-episode candidate of a positive; a missing negative puts
+    one more own frame in its place, so provenance says nothing about the answer."""
+    t = table(6, 8)
+    index = NeighbourIndex(t.embeddings, np.arange(48))
+    policy = DistractorPolicy(same_episode=1, max_hamming=4, max_pixel_diff=0.01)
+    truth = window[2]
+    for seed in range(5):
+        positive = pick_distractors(t, truth, window, list(range(8)), index, 3, policy,
+                                    random.Random(seed))
+        missing = pick_distractors(t, truth, window, list(range(8)), index, 4, policy,
+                                   random.Random(seed), missing=True)
+        assert positive is not None and missing is not None
+        own_positive = 1 + sum(1 for r in positive if t.episode[r] == 0)
+        own_missing = sum(1 for r in missing if t.episode[r] == 0)
+        assert own_positive == own_missing == own_total
+        assert all(r not in window for r in missing)  # a wrong step, never a shown frame
+
+
+def test_a_missing_negative_without_a_stand_in_is_refused() -> None:
+    t = table(6, 8)
+    index = NeighbourIndex(t.embeddings, np.arange(48))
+    policy = DistractorPolicy(same_episode=1, max_hamming=4, max_pixel_diff=0.01)
+    # Every own frame is shown or lies between the truth's neighbours: none can stand in.
+    window = [0, 1, 2, 7]
+    assert pick_distractors(t, 2, window, list(range(8)), index, 4, policy,
+                            random.Random(0), missing=True) is None
+
+
+def test_near_identical_frames_are_never_candidates_whatever_their_colour() -> None:
+    t = table(6, 8)
+    index = NeighbourIndex(t.embeddings, np.arange(48))
+    policy = DistractorPolicy(same_episode=1, max_hamming=4, max_pixel_diff=0.01)
+    # Episode 1's frames: the truth's hash (the same picture) in other colours.
+    t.phash[8:16] = t.phash[4]
+    t.thumbs[8:16] = 255 - t.thumbs[4]
+    for missing, needed in ((False, 3), (True, 4)):
+        chosen = pick_distractors(t, 4, [0, 3, 4, 6], list(range(8)), index, needed, policy,
+                                  random.Random(0), missing=missing)
+        assert chosen is not None and not any(8 <= r < 16 for r in chosen)
 
 
 def test_custom_embedding_by_name(tmp_path: Path, episodes_dir: Path) -> None:

@@ -143,12 +143,12 @@ class NonePicker:
 
 @pytest.fixture(scope="module")
 def negative_heavy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A dataset where 90% of the multiple-choice samples are negatives."""
+    """A dataset where 90% of the multiple-choice samples are negatives (no positive twins)."""
     root = tmp_path_factory.mktemp("negative-heavy")
     write_synthetic_episodes(root / "episodes", episodes=2, frames=5, seed=0, size=(96, 72))
     config = load(BuildConfig, {"sources": [f"frames:{root / 'episodes'}"],
                                 "out": str(root / "dataset"), "seed": 0,
-                                "tasks": {"negative_rate": 0.9}})
+                                "tasks": {"negative_rate": 0.9, "twins": []}})
     return build(config, show_progress=False).path
 
 
@@ -177,6 +177,13 @@ def test_a_model_that_always_answers_none_fails_the_audit_on_negatives(
         saved = json.loads((tmp_path / "audit" / AUDIT_FILE).read_text(encoding="utf-8"))
         assert saved["passed"] is False and len(saved["failures"]) == len(result.failures)
         assert "## Failures" in (tmp_path / "audit" / REPORT_FILE).read_text(encoding="utf-8")
+        # The model-free probes ride along, on every choice sample of the dataset.
+        probes = saved["probes"]
+        choice = sum(1 for s in samples if s.options)
+        assert sum(t["n"] for t in probes["tasks"].values()) == choice
+        assert probes["tasks"]["next_frame"]["probes"]["always_none"]["reference"]
+        assert "## Model-free probes" in (tmp_path / "audit" / REPORT_FILE).read_text(
+            encoding="utf-8")
 
         # groups smaller than min_samples are never failures
         larger = run_audit(negative_heavy, "openai:none-picker", tmp_path / "few",
@@ -189,7 +196,9 @@ def test_a_model_that_always_answers_none_fails_the_audit_on_negatives(
                 "--min-samples", "5"]
         assert main([*base, "--out", str(tmp_path / "strict"), "--max-lift", "0.3"]) == 1
         err = capsys.readouterr().err.strip()
-        assert err.startswith("audit failed: blind gets 100.0% on negative samples (chance ")
+        # The largest lift first: negatives, or a task whose samples all came out negative.
+        assert err.startswith("audit failed: blind gets 100.0% on ")
+        assert "(chance 20.0%" in err
         assert "points > 30.0" in err and str(tmp_path / "strict" / REPORT_FILE) in err
         assert "\n" not in err
         assert main([*base, "--out", str(tmp_path / "lenient"), "--max-lift", "0.95",
@@ -202,7 +211,8 @@ def test_a_model_that_always_answers_none_fails_the_audit_on_negatives(
 
 def test_shuffled_control_permutes_every_items_images_by_seed(tpru_dataset: Path,
                                                              tmp_path: Path) -> None:
-    items = {item.id: item for item in load_benchmark(tpru_dataset, cache_dir=tmp_path).items()}
+    items = {item.id: item for item in load_benchmark(tpru_dataset, cache_dir=tmp_path,
+                                                      split="all").items()}
 
     def orders(seed: int, name: str) -> dict[str, list[str]]:
         run_audit(tpru_dataset, "random", tmp_path / name, controls=["shuffled"], seed=seed,

@@ -256,7 +256,7 @@ def test_tpru_dataset_folder_items_match_its_samples(tpru_dataset: Path,
     dataset = Dataset.open(tpru_dataset)
     samples = list(dataset.samples())
     for spec in (str(tpru_dataset), f"dataset:{tpru_dataset}"):
-        items, skips = _items(spec, cache_dir)
+        items, skips = _items(spec, cache_dir, split="all")
         assert not skips.counts
         assert [i.id for i in items] == [s.id for s in samples]
     _check_images(items)
@@ -285,7 +285,7 @@ def test_tpru_dataset_missing_image_is_a_counted_skip(tpru_dataset: Path, tmp_pa
     shutil.copytree(tpru_dataset, copy)
     first = next(Dataset.open(copy).samples())
     (copy / first.images[0]).unlink()
-    items, skips = _items(copy, cache_dir)
+    items, skips = _items(copy, cache_dir, split="all")
     assert first.id not in {i.id for i in items}
     assert skips.counts["missing_image"] >= 1
 

@@ -114,6 +114,8 @@ def test_random_backend_on_every_benchmark(muirbench_file: Path, lego_file: Path
         assert info["benchmark"] == name and info["benchmark_source"] == bench.source
         assert info["backend"] == "random" and info["backend_options"] == {"seed": 0}
         assert info["prompt"] == bench.default_prompt and info["limit"] is None
+        # local files have no splits (all of each is scored); a dataset folder: its test split
+        assert info["split"] == ("test" if name == "tpru-dataset" else "all")
         assert info["finished"] and info["started"]
         correct = sum(line["correct"] for line in lines)
         assert info["counts"] == {"items": len(items), "answered": len(items) - len(failed),

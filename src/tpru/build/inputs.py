@@ -48,8 +48,14 @@ def check_ratios(config: BuildConfig, skips: Skips) -> None:
                    f"as proportions of it: {shares}")
 
 
+CHECKS_ONLY = ("probes",)
+"""Config fields that only decide whether a finished build passes: a build that failed them
+resumes under new values (``--resume probes.max_lift=null``)."""
+
+
 def fingerprint(config: BuildConfig) -> str:
-    data = {k: v for k, v in to_dict(config).items() if k not in RUNTIME_ONLY}
+    data = {k: v for k, v in to_dict(config).items()
+            if k not in RUNTIME_ONLY and k not in CHECKS_ONLY}
     # Resolved, so a resume from another directory cannot read other data unnoticed.
     data["sources"] = [_resolved_spec(spec) for spec in config.sources]
     blob = json.dumps({"config": data, "schema": SCHEMA_VERSION, "version": __version__},

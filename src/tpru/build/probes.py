@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
+from tpru.diagnostics import InputError
 from tpru.schema import NONE_OPTION, Sample
 
 Answer = frozenset[int]
@@ -57,7 +58,7 @@ Rule = Callable[["ProbeItem"], Answer]
 Z95 = 1.959963984540054
 
 
-class ShortcutError(Exception):
+class ShortcutError(InputError):
     """A probe answers a task far above chance without the images; the message says which."""
 
 
@@ -372,3 +373,27 @@ def leak_message(report: Mapping[str, Any]) -> str:
     return ("shortcut probes: " + "; ".join(parts) +
             f" (more than probes.max_lift={report['max_lift']} above chance); "
             "see docs/building.md, 'Data that needs the images'")
+
+
+def probe_rows(report: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(task, probe, result) for every probe of a report, leaks first."""
+    rows = [(task, name, result) for task, t in sorted(report.get("tasks", {}).items())
+            for name, result in t.get("probes", {}).items()]
+    return sorted(rows, key=lambda r: not r[2].get("leaks"))
+
+
+def probes_markdown(report: Mapping[str, Any]) -> str:
+    """A table of every probe: accuracy, its 95% interval, chance, and the verdict."""
+    lines = ["| task | probe | reads | n | accuracy | 95% interval | chance | verdict |",
+             "|---|---|---|---:|---:|---:|---:|---|"]
+    for task, name, r in probe_rows(report):
+        verdict = ("**LEAK**" if r.get("leaks") else "reference" if r.get("reference")
+                   else "at chance" if r.get("within") else "above chance")
+        lines.append(f"| {task} | {name} | {r['reads']} | {r['n']} | {r['accuracy']:.1%} | "
+                     f"{r['low']:.1%}-{r['high']:.1%} | {r['chance']:.1%} | {verdict} |")
+    tv = [f"{task} {t['own_episode_tv']:.2f}" for task, t in
+          sorted(report.get("tasks", {}).items()) if "own_episode_tv" in t]
+    if tv:
+        lines += ["", "Own-episode candidates, positives against negatives (total variation): "
+                  + ", ".join(tv) + "."]
+    return "\n".join(lines) + "\n"

@@ -38,7 +38,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -50,11 +49,14 @@ from typing import Any
 import numpy as np
 
 from tpru import __version__
+from tpru.build.config import ProbeConfig
+from tpru.build.probes import ProbeItem, leak_message, probes_markdown, run_probes
 from tpru.dataset import Dataset
 from tpru.diagnostics import InputError, Skips
+from tpru.eval import baselines
 from tpru.eval.benchmarks import load_benchmark
 from tpru.eval.cli import default_cache_dir
-from tpru.eval.items import Benchmark, Item
+from tpru.eval.items import ALL_SPLITS, Benchmark, Item
 from tpru.eval.report import Result, bootstrap_intervals, load_run
 from tpru.eval.runner import RUN_FILE, run_eval
 from tpru.files import write_text_atomic
@@ -135,12 +137,10 @@ def chance(item: Item) -> float:
     ``1/len(options)`` for a choice item (the None option counts as one);
     ``1/k!`` for a letter-sequence item whose answer orders k letters.
     """
-    if item.answer_form == "choice":
-        assert item.options is not None
-        return 1.0 / len(item.options)
-    length = item.sequence_length
-    assert length is not None
-    return 1.0 / math.factorial(length)
+    level = baselines.chance(item.options, item.answer, item.question)
+    if level is None:
+        raise ValueError(f"item {item.id!r}: a one-letter answer and no options: no chance level")
+    return level
 
 
 def shuffle_images(item: Item, seed: int) -> Item:
@@ -197,8 +197,10 @@ def run_audit(dataset: str | os.PathLike[str], model: str, out: str | os.PathLik
                               min_samples, seed)
     folder = Path(out)
     _check_folder(folder, resume)
-    root = Dataset.open(dataset).root
-    base = load_benchmark(f"dataset:{root}", cache_dir=default_cache_dir(), split=split)
+    opened = Dataset.open(dataset)
+    root = opened.root
+    base = load_benchmark(f"dataset:{root}", cache_dir=default_cache_dir(),
+                          split=split or ALL_SPLITS)
     skips = Skips()
     items = list(islice(base.items(skips), limit))
     if not items:
@@ -226,11 +228,14 @@ def run_audit(dataset: str | os.PathLike[str], model: str, out: str | os.PathLik
 
     failures = _failures(groups, max_lift, min_samples)
     result = AuditResult(folder, tuple(groups), max_lift, min_samples, failures)
+    probes = dataset_probes(opened)
+    if probes["leaks"]:
+        log.warning("audit: %s", leak_message(probes))
     settings = {"schema_version": SCHEMA_VERSION, "tpru_version": __version__, "model": model,
                 "dataset": str(root.resolve()), "controls": list(chosen), "split": split,
                 "limit": limit, "items": len(items), "seed": seed, "prompt": prompt,
                 "max_new_tokens": max_new_tokens, "threshold": max_lift,
-                "min_samples": min_samples, "runs": runs}
+                "min_samples": min_samples, "runs": runs, "probes": probes}
     write_text_atomic(folder / AUDIT_FILE, json.dumps(
         {**settings, "groups": [asdict(g) for g in groups],
          "failures": [asdict(g) for g in failures], "passed": result.passed},
@@ -309,7 +314,25 @@ def render_markdown(result: AuditResult, settings: Mapping[str, Any]) -> str:
                   f"{100 * g.low:.1f}-{100 * g.high:.1f}% |"
                   for g in result.groups if g.control == control]
         lines.append("")
+    probes = settings.get("probes")
+    if isinstance(probes, dict):
+        lines += ["## Model-free probes", "",
+                  "Rules that never see an image, on every choice sample of the dataset "
+                  "(docs/building.md, 'Data that needs the images'); chance is what their "
+                  "answers would score if texts and provenance said nothing.", "",
+                  probes_markdown(probes)]
     return "\n".join(lines)
+
+
+def dataset_probes(dataset: Dataset) -> dict[str, Any]:
+    """The model-free probes (`tpru.build.probes`) on every choice sample of `dataset`,
+    with the thresholds its build used (the defaults for an older dataset)."""
+    config = dataset.info.get("config", {}).get("probes") or {}
+    defaults = ProbeConfig()
+    items = [item for split in dataset.splits for sample in dataset.samples(split)
+             if (item := ProbeItem.from_sample(sample, split)) is not None]
+    return run_probes(items, max_lift=config.get("max_lift", defaults.max_lift),
+                      min_samples=config.get("min_samples", defaults.min_samples))
 
 
 def _check_arguments(model: str, controls: Sequence[str], limit: int | None, batch_size: int,

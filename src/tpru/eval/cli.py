@@ -32,7 +32,8 @@ EPILOG = (
     "blind:<another model> (the same model with every image removed).\n"
     "Benchmarks: tpru-test, muirbench, lego-puzzles (from the hub), NAME:PATH (a local "
     "parquet/JSONL/TSV file or folder in that benchmark's format), dataset:PATH or a "
-    "dataset folder written by tpru build.\n"
+    "dataset folder written by tpru build (its test split unless --split names another, "
+    "or --split all for every split).\n"
     "Prompts: default, muirbench, lego, tpru (each benchmark's own by default).\n\n"
     "Example:\n  tpru eval --model hf:Qwen/Qwen2.5-VL-7B-Instruct --bench muirbench "
     "--out runs/qwen7b-muir --batch-size 16\n"
@@ -61,8 +62,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the benchmark: tpru-test, muirbench, lego-puzzles, NAME:PATH, "
                         "dataset:PATH or a dataset folder")
     p.add_argument("--out", required=True, metavar="RUN", help="the run folder to write")
-    p.add_argument("--split", help="the benchmark split (default: test from the hub, every "
-                                   "split of a local folder)")
+    p.add_argument("--split", metavar="NAME",
+                   help="the split to score: a dataset folder's 'test' split by default (an "
+                        "error if it has none), NAME for another, 'all' for every split "
+                        "(train included); a hub benchmark reads its own default (test). "
+                        "run.json records the split scored")
     p.add_argument("--limit", type=int, metavar="N",
                    help="only the first N items, in the benchmark's order (1 or more)")
     p.add_argument("--resume", action="store_true",
@@ -142,8 +146,8 @@ def eval_command(args: argparse.Namespace) -> int:
     console = Console(highlight=False, soft_wrap=True)
     console.print(f"{benchmark.name}: {summary.correct}/{summary.items} correct "
                   f"({100 * summary.accuracy:.2f}%), {summary.errors} errors, "
-                  f"{summary.generated} generated now, {summary.kept} kept; run: {summary.path}",
-                  markup=False)
+                  f"{summary.generated} generated now, {summary.kept} kept; "
+                  f"split {benchmark.split or 'unknown'}; run: {summary.path}", markup=False)
     if summary.skipped:
         console.print("skipped rows: " + ", ".join(f"{k} {v}" for k, v in summary.skipped.items()),
                       markup=False)

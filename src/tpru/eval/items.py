@@ -33,6 +33,9 @@ from tpru.schema import IMAGE_PLACEHOLDER
 IMAGE_OPTION = "<image>"
 """An option that is an image; its image follows the question's images in `Item.images`."""
 
+ALL_SPLITS = "all"
+"""The split name that means every split (``--split all``), as run.json records it."""
+
 
 @dataclass(frozen=True)
 class Item:
@@ -56,7 +59,11 @@ class Item:
         negative: the gold is the None option by construction (tpru), or
             None where the benchmark does not say.
         answerable: MuirBench only: False for the unanswerable twin.
-        counterpart: MuirBench only: the id of the item's twin.
+        counterpart: the id of the item's twin, where the benchmark pairs
+            items: MuirBench's answerable/unanswerable counterpart, a tpru
+            dataset's negative sample and its positive twin from the same
+            window (``Sample.meta["twin"]``). A report scores a pair as
+            right only when both are (pair accuracy).
         meta: anything else the source knows (raw fields, provenance).
     """
 
@@ -126,7 +133,8 @@ class Benchmark:
     Attributes:
         name: the loader's name, e.g. ``muirbench``; recorded in results.
         source: the hub id or local path the items are read from.
-        split: the split read, or None for the loader's default or all splits.
+        split: the split read, as run.json records it: a split name, or
+            `ALL_SPLITS` for every split (or a file that has none).
         default_prompt: the name of the prompt (tpru.eval.prompts) that
             reproduces the benchmark's published protocol.
         read: yields the items, counting skipped rows.

@@ -1,11 +1,16 @@
 """Charts of a summary as PNG files: overall accuracy per run, and radars by group.
 
 `overall_chart` draws one bar per run with its bootstrap interval as an error
-bar and, when compared with the paper, the published bar beside it (hatched).
-`radar_chart` draws the accuracy of one or more runs across the groups of a
-breakdown (categories, tasks), as the paper's figure does, with the published
-numbers dashed when compared. Figures are built without pyplot (no global
-state, no display needed) and rendered by matplotlib's Agg canvas.
+bar, its chance level and its always-None level as short lines across the bar
+(a bar is read against what guessing gets), and, when compared with the
+paper, the published bar beside it (hatched). `radar_chart` draws the
+accuracy of one or more runs across the groups of a breakdown (categories,
+tasks), as the paper's figure does, with the published numbers dashed when
+compared. Every group of any run is an axis; a run without that group has a
+gap there, neither a zero (which would read as a score) nor a dropped axis
+(which would hide the group from the runs that have it). Figures are built
+without pyplot (no global state, no display needed) and rendered by
+matplotlib's Agg canvas.
 
 matplotlib is an optional dependency (``pip install 'tpru[eval]'``).
 
@@ -21,11 +26,12 @@ import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from tpru.diagnostics import InputError
 from tpru.eval.report import Summary
 from tpru.eval.report_paper import Comparison
+from tpru.eval.report_splits import split_name
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -34,9 +40,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RADAR_BREAKDOWNS = ("category", "task", "scenario")
-"""Breakdowns a radar is drawn for (per benchmark) when its runs share 3 or more groups."""
+"""Breakdowns a radar is drawn for (per benchmark) when its runs have 3 or more groups."""
 
 _PAPER_COLOUR = "#999999"
+_REFERENCES: tuple[tuple[str, str, Literal["--", ":"]], ...] = (
+    ("chance", "chance", "--"), ("always_none", "always None", ":"))
+"""The reference levels across each bar: RunReport field, legend label, line style."""
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -64,12 +73,20 @@ def png_bytes(figure: Figure) -> bytes:
 
 
 def _run_names(summary: Summary) -> list[str]:
-    several = len({run.benchmark for run in summary.runs}) > 1
-    return [f"{run.label}\n{run.benchmark}" if several else run.label for run in summary.runs]
+    """Bar labels: the run, with its benchmark and split where the runs differ in them."""
+    names = [run.label for run in summary.runs]
+    if len({run.benchmark for run in summary.runs}) > 1:
+        names = [f"{name}\n{run.benchmark}" for name, run in zip(names, summary.runs,
+                                                                  strict=True)]
+    if len({run.split for run in summary.runs}) > 1:
+        names = [f"{name}\nsplit {split_name(run.split)}" for name, run in zip(
+            names, summary.runs, strict=True)]
+    return names
 
 
 def overall_chart(summary: Summary, comparison: Comparison | None = None) -> Figure:
-    """Bars of overall accuracy per run, with interval error bars and published bars."""
+    """Bars of overall accuracy per run, with interval error bars, chance and always-None
+    lines across each bar (where the run's results say), and published bars."""
     published = {} if comparison is None else {
         p.run: p for p in comparison.rows if p.breakdown == "overall"}
     names = _run_names(summary)
@@ -79,6 +96,7 @@ def overall_chart(summary: Summary, comparison: Comparison | None = None) -> Fig
     axes = figure.add_subplot()
     width = 0.38 if published else 0.6
     paper_label: str | None = "paper"
+    drawn: set[str] = set()
     for index, run in enumerate(summary.runs):
         cell = run.overall
         x = index - width / 2 if published else index
@@ -86,8 +104,15 @@ def overall_chart(summary: Summary, comparison: Comparison | None = None) -> Fig
         if cell.low is not None and cell.high is not None:
             error = [[max(0.0, cell.accuracy - cell.low)], [max(0.0, cell.high - cell.accuracy)]]
         bar = axes.bar([x], [cell.accuracy], width, yerr=error, capsize=4,
-                       color=f"C{index % 10}", label="ours" if index == 0 else None)
+                       color=f"C{index % 10}", label="ours" if index == 0 and published else None)
         axes.bar_label(bar, fmt="%.1f", padding=2, fontsize=8)
+        for field, label, style in _REFERENCES:
+            level = getattr(run, field)
+            if level is not None:
+                axes.hlines(level, x - width / 2, x + width / 2, colors="black",
+                            linestyles=style, linewidth=1.2,
+                            label="_nolegend_" if label in drawn else label)
+                drawn.add(label)
         paper = published.get(run.label)
         if paper is not None:
             bar = axes.bar([index + width / 2], [paper.paper], width, color=_PAPER_COLOUR,
@@ -101,7 +126,7 @@ def overall_chart(summary: Summary, comparison: Comparison | None = None) -> Fig
     axes.set_ylabel("accuracy (%)")
     axes.set_title(f"Overall accuracy ({summary.confidence:.0%} bootstrap intervals)")
     axes.grid(axis="y", alpha=0.3)
-    if published:
+    if published or drawn:
         axes.legend(loc="upper right", fontsize=8)
     return figure
 
@@ -112,14 +137,13 @@ def _runs_of(summary: Summary, breakdown: str, benchmark: str | None) -> list[in
 
 
 def radar_groups(summary: Summary, breakdown: str, benchmark: str | None = None) -> list[str]:
-    """The groups of `breakdown` shared by every run (of `benchmark`) that has it."""
-    sets = [set(summary.runs[i].groups[breakdown]) for i in _runs_of(summary, breakdown,
-                                                                        benchmark)]
-    return sorted(set.intersection(*sets)) if sets else []
+    """The groups of `breakdown` that any run (of `benchmark`) has: each is an axis."""
+    return sorted({group for i in _runs_of(summary, breakdown, benchmark)
+                   for group in summary.runs[i].groups[breakdown]})
 
 
 def radars(summary: Summary) -> list[tuple[str, str]]:
-    """The (benchmark, breakdown) radars worth drawing: 3 or more groups shared by the
+    """The (benchmark, breakdown) radars worth drawing: 3 or more groups among the
     benchmark's runs, for each breakdown of `RADAR_BREAKDOWNS`."""
     benchmarks = dict.fromkeys(run.benchmark for run in summary.runs)
     return [(bench, breakdown) for bench in benchmarks for breakdown in RADAR_BREAKDOWNS
@@ -131,12 +155,16 @@ def radar_chart(summary: Summary, breakdown: str, comparison: Comparison | None 
     """Accuracy of each run (of `benchmark`, default all) across the groups of
     `breakdown`, one polygon per run; published numbers dashed when compared.
 
+    Every group of any run is an axis. A run without a value there has a gap:
+    its line breaks at that axis, and its polygon is filled only when it has
+    every group (a fill across the gap would draw a value that is not there).
+
     Raises:
-        InputError: fewer than 3 groups are shared by the runs (no radar to draw).
+        InputError: the runs have fewer than 3 groups (no radar to draw).
     """
     groups = radar_groups(summary, breakdown, benchmark)
     if len(groups) < 3:
-        raise InputError(f"a radar by {breakdown} needs at least 3 groups shared by the runs; "
+        raise InputError(f"a radar by {breakdown} needs at least 3 groups among the runs; "
                          f"found {len(groups)}")
     angles = [2 * math.pi * i / len(groups) for i in range(len(groups))]
     figure = _figure(7.5, 7.0)
@@ -144,11 +172,14 @@ def radar_chart(summary: Summary, breakdown: str, comparison: Comparison | None 
     axes = figure.add_subplot(projection="polar")
     for index in _runs_of(summary, breakdown, benchmark):
         run = summary.runs[index]
-        values = [run.groups[breakdown][g].accuracy for g in groups]
+        cells = run.groups[breakdown]
+        values = [cells[g].accuracy if g in cells else math.nan for g in groups]
         colour = f"C{index % 10}"
+        # NaN breaks the line; markers keep a value whose neighbours are both gaps visible.
         axes.plot([*angles, angles[0]], [*values, values[0]], color=colour, linewidth=1.5,
-                  label=run.label)
-        axes.fill([*angles, angles[0]], [*values, values[0]], color=colour, alpha=0.15)
+                  marker="o", markersize=3, label=run.label)
+        if all(g in cells for g in groups):
+            axes.fill([*angles, angles[0]], [*values, values[0]], color=colour, alpha=0.15)
         _published_polygon(axes, comparison, run.label, breakdown, groups, angles, colour)
     axes.set_xticks(angles, [_wrap(g) for g in groups], fontsize=8)
     axes.tick_params(axis="x", pad=10)
@@ -162,15 +193,16 @@ def radar_chart(summary: Summary, breakdown: str, comparison: Comparison | None 
 
 def _published_polygon(axes: Axes, comparison: Comparison | None, run: str, breakdown: str,
                        groups: Sequence[str], angles: Sequence[float], colour: str) -> None:
-    """The paper's numbers for `run` on this radar, dashed, where every group has one."""
+    """The paper's numbers for `run` on this radar, dashed, with a gap at a group the
+    paper has no number for."""
     if comparison is None:
         return
     paper = {p.run_group: p for p in comparison.rows
              if p.run == run and p.breakdown == breakdown and p.run_group}
-    if not all(g in paper for g in groups):
+    if not paper:
         return
-    values = [paper[g].paper for g in groups]
-    model = paper[groups[0]].paper_model
+    values = [paper[g].paper if g in paper else math.nan for g in groups]
+    model = next(iter(paper.values())).paper_model
     axes.plot([*angles, angles[0]], [*values, values[0]],
               color=colour, linestyle="--", linewidth=1, label=f"paper: {model}")
 

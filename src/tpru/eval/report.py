@@ -9,9 +9,12 @@ with ``--resume``) its last line wins.
 
 `summarise` gives, for every run, the accuracy overall and by task, category,
 scenario, positive vs negative samples and (MuirBench) answerable vs
-unanswerable items, plus the share of answerable/unanswerable twin pairs where
-both are right. Every accuracy is in percent with a seeded bootstrap interval;
-an item whose backend failed counts as wrong and is counted under ``errors``.
+unanswerable items, plus the share of twin pairs where both are right, overall
+and by task (`tpru.eval.twins`), and the run's chance and always-None levels
+(`tpru.eval.baselines`). Every accuracy is in percent with a seeded bootstrap
+interval; an item whose backend failed counts as wrong and is counted under
+``errors``. Each run says which split it scored (``run.json``; None where
+the run.json predates that record; see `tpru.eval.report_splits`).
 
 Example:
     >>> runs = [load_run("runs/qwen7b-tpru-test")]          # doctest: +SKIP
@@ -34,21 +37,24 @@ from typing import Any
 import numpy as np
 
 from tpru.diagnostics import InputError
+from tpru.eval.baselines import baselines
+from tpru.eval.twins import pair_groups, pairs
 
 log = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.jsonl"
 
-BREAKDOWNS = ("task", "category", "scenario", "negative", "answerable", "pairs")
+BREAKDOWNS = ("task", "category", "scenario", "negative", "answerable", "pairs",
+              "pairs_by_task")
 """Ways a run's items are grouped, in report order.
 
 ``negative`` groups items into "positive" and "negative" samples,
-``answerable`` into "answerable" and "unanswerable" (MuirBench twins), and
-``pairs`` has one group, "both twins right", over answerable/unanswerable pairs.
+``answerable`` into "answerable" and "unanswerable" (MuirBench twins),
+``pairs`` has one group, "both twins right", over twin pairs (MuirBench's
+answerable/unanswerable, a tpru dataset's positive/negative), and
+``pairs_by_task`` the same pairs by task.
 """
-
-PAIRS_GROUP = "both twins right"
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,13 @@ class Run:
         counts = Counter(r.benchmark for r in self.results if r.benchmark)
         return counts.most_common(1)[0][0] if counts else ""
 
+    @property
+    def split(self) -> str | None:
+        """The split the run scored (a name, or ``all``); None where run.json does not
+        say (written before tpru recorded it): unknown, not "every split"."""
+        value = self.info.get("split")
+        return value if isinstance(value, str) and value else None
+
     def image_path(self, image: str) -> Path:
         """Where an item's image file is: absolute as is; relative to the run folder
         if it exists there, else to the working folder (where the runner ran)."""
@@ -251,6 +264,13 @@ class RunReport:
     """Items naming a counterpart that is not in the run (left out of ``pairs``)."""
     replaced: int = 0
     truncated: bool = False
+    split: str | None = None
+    """The split scored; None where the run does not say (unknown)."""
+    chance: float | None = None
+    """Accuracy of a uniform random answer, in percent (`tpru.eval.baselines`)."""
+    always_none: float | None = None
+    """Accuracy of always answering the None option, in percent; None where no item
+    offers it or the results cannot say."""
 
 
 @dataclass(frozen=True)
@@ -326,16 +346,16 @@ def _summarise_run(run: Run, label: str, bootstrap: int, rng: np.random.Generato
     for result in run.results:
         for breakdown, group in _groups_of(result):
             members.setdefault((breakdown, group), []).append(result)
-    pairs, unpaired = _pairs(run.results)
+    found, unpaired = pairs(run.results)
     keys = list(members)
     correct = [sum(r.correct for r in members[key]) for key in keys]
     sizes = [len(members[key]) for key in keys]
     errors = [sum(r.error is not None for r in members[key]) for key in keys]
-    if pairs:
-        keys.append(("pairs", PAIRS_GROUP))
-        correct.append(sum(a.correct and b.correct for a, b in pairs))
-        sizes.append(len(pairs))
-        errors.append(sum(a.error is not None or b.error is not None for a, b in pairs))
+    for key, twins in pair_groups(found).items():  # after the items: their draws unchanged
+        keys.append(key)
+        correct.append(sum(a.correct and b.correct for a, b in twins))
+        sizes.append(len(twins))
+        errors.append(sum(a.error is not None or b.error is not None for a, b in twins))
     lows: list[float | None] = [None] * len(keys)
     highs: list[float | None] = [None] * len(keys)
     if bootstrap > 0:
@@ -350,11 +370,13 @@ def _summarise_run(run: Run, label: str, bootstrap: int, rng: np.random.Generato
         named = sorted((g, cell) for (b, g), cell in cells.items() if b == breakdown)
         if named:
             groups[breakdown] = dict(named)
+    levels = baselines(run.results)
     return RunReport(
         label=label, model=run.model, backend=run.backend, benchmark=run.benchmark,
         path=str(run.path), overall=cells[("overall", "overall")], groups=groups,
         rules=dict(sorted(Counter(r.rule for r in run.results).items())), unpaired=unpaired,
-        replaced=run.replaced, truncated=run.truncated)
+        replaced=run.replaced, truncated=run.truncated, split=run.split,
+        chance=levels.chance, always_none=levels.always_none)
 
 
 def _groups_of(result: Result) -> list[tuple[str, str]]:
@@ -367,25 +389,3 @@ def _groups_of(result: Result) -> list[tuple[str, str]]:
     if result.answerable is not None:
         cells.append(("answerable", "answerable" if result.answerable else "unanswerable"))
     return cells
-
-
-def _pairs(results: Sequence[Result]) -> tuple[list[tuple[Result, Result]], int]:
-    """Twin pairs (answerable, unanswerable) linked by ``counterpart`` in either or both
-    directions, each once; and how many items name a counterpart absent from the run."""
-    by_id = {r.id: r for r in results}
-    seen: set[frozenset[str]] = set()
-    pairs: list[tuple[Result, Result]] = []
-    unpaired = 0
-    for result in results:
-        if result.counterpart is None:
-            continue
-        twin = by_id.get(result.counterpart)
-        if twin is None or twin.id == result.id:
-            unpaired += 1
-            continue
-        key = frozenset((result.id, twin.id))
-        if key not in seen:
-            seen.add(key)
-            first, second = (result, twin) if result.answerable is not False else (twin, result)
-            pairs.append((first, second))
-    return pairs, unpaired

@@ -21,6 +21,7 @@ from tpru.diagnostics import InputError
 from tpru.eval.report import load_run, summarise
 from tpru.eval.report_formats import FORMATS, render
 from tpru.eval.report_paper import compare_to_paper, load_paper_results
+from tpru.eval.report_splits import mixed_splits
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +29,17 @@ HELP = "summarise evaluation runs: tables, charts, HTML, the paper's numbers"
 DESCRIPTION = (
     "Accuracy of one or more evaluation runs (folders written by tpru eval), overall and by "
     "task, category, scenario, positive/negative and answerable/unanswerable items, with "
-    "seeded bootstrap intervals; optionally beside the TPRU paper's published numbers, as "
-    "charts, and as an HTML page showing every failed sample.")
+    "seeded bootstrap intervals, and pair accuracy where items have twins; optionally beside "
+    "the TPRU paper's published numbers, as charts, and as an HTML page showing every failed "
+    "sample.")
 EPILOG = (
     "Published numbers (--compare paper): TPRU-Test overall, MuirBench per task, LEGO-Puzzles "
     "per category, for the paper's models; a run is matched by its benchmark's name and its "
     "model's name, or by --paper-model.\n\n"
+    "Splits: every run names the split it scored (run.json; 'unknown' for a run from before "
+    "tpru recorded it). Runs of one benchmark that scored different splits (test beside all, "
+    "or an unknown split beside a known one) are refused unless --mixed-splits is given; "
+    "each run's split is printed either way.\n\n"
     "Example:\n  tpru report runs/qwen7b-muir runs/tpru7b-muir --compare paper "
     "--html report/index.html --plots report/plots\n"
     "  tpru report runs/qwen7b-tpru --format csv --out qwen7b.csv")
@@ -69,6 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="coverage of the intervals (default 0.95)")
     parser.add_argument("--seed", type=int_at_least(0), default=0,
                         help="seed of the bootstrap, 0 or more (default 0)")
+    parser.add_argument("--mixed-splits", action="store_true",
+                        help="report runs of one benchmark that scored different splits (or "
+                             "an unknown split) side by side; refused without it")
 
 
 def report_command(args: argparse.Namespace) -> int:
@@ -92,6 +101,13 @@ def report_command(args: argparse.Namespace) -> int:
     runs = [load_run(path) for path in args.runs]
     summary = summarise(runs, bootstrap=args.bootstrap, seed=args.seed,
                         confidence=args.confidence)
+    mixed = mixed_splits(summary.runs)
+    for line in mixed:
+        log.warning("report: %s", line)
+    if mixed and not args.mixed_splits:
+        raise InputError(f"{mixed[0]}: their numbers are not comparable; score the same "
+                         "split (tpru eval --split) or pass --mixed-splits to report them "
+                         "side by side")
     comparison = None
     if args.compare == "paper":
         comparison = compare_to_paper(summary, load_paper_results(args.paper_results),
@@ -109,7 +125,7 @@ def report_command(args: argparse.Namespace) -> int:
                           signature=report_html.SIGNATURE)
     if args.out:
         out = Path(args.out)
-        signature = {"md": "# Evaluation report", "csv": "run,model,benchmark,breakdown",
+        signature = {"md": "# Evaluation report", "csv": "run,model,benchmark,",
                      "json": '"tpru_version"'}[args.format]
         check_output_file(out, kind=f"report table ({args.format})", signature=signature,
                           inputs=inputs)

@@ -4,7 +4,9 @@ All three carry the same numbers. Markdown is for a person (one table per
 breakdown, intervals in brackets); CSV is one long table, one row per run and
 group, with the published number and the difference beside ours when
 compared; JSON is the whole summary, nested, with the comparison and its
-source. Accuracies are in percent everywhere.
+source. Accuracies are in percent everywhere. Every form names the split each
+run scored (``unknown`` for a run.json that predates that record), and the
+markdown and JSON say where runs of one benchmark scored different splits.
 
 Example:
     >>> text = render(summarise([load_run("runs/a")]), None, "md")  # doctest: +SKIP
@@ -22,17 +24,19 @@ from typing import Any
 from tpru import __version__
 from tpru.eval.report import BREAKDOWNS, Accuracy, RunReport, Summary
 from tpru.eval.report_paper import Comparison
+from tpru.eval.report_splits import mixed_splits, split_name
 
 FORMATS = ("md", "csv", "json")
 
-CSV_COLUMNS = ("run", "model", "benchmark", "breakdown", "group", "n", "correct", "accuracy",
-               "ci_low", "ci_high", "errors", "paper_model", "paper", "difference")
+CSV_COLUMNS = ("run", "model", "benchmark", "split", "breakdown", "group", "n", "correct",
+               "accuracy", "ci_low", "ci_high", "errors", "paper_model", "paper", "difference")
 """Columns of the CSV form, in order."""
 
 _TITLES = {"task": "By task", "category": "By category", "scenario": "By scenario",
            "negative": "Positive and negative samples",
            "answerable": "Answerable and unanswerable items (MuirBench)",
-           "pairs": "Twin pairs where both items are right (MuirBench)"}
+           "pairs": "Twin pairs where both items are right",
+           "pairs_by_task": "Twin pairs where both items are right, by task"}
 
 
 @dataclass(frozen=True)
@@ -71,16 +75,19 @@ def tables(summary: Summary, comparison: Comparison | None = None) -> list[Table
     """The report's tables: overall, one per breakdown present, rules, comparison."""
     level = f"{summary.confidence:.0%} CI"
     out = [Table("overall", "Overall",
-                 ("run", "benchmark", "n", "correct", "accuracy", level, "errors"),
-                 tuple((r.label, r.benchmark, str(r.overall.n), str(r.overall.correct),
-                        _pct(r.overall.accuracy), _interval(r.overall), str(r.overall.errors))
-                       for r in summary.runs))]
+                 ("run", "benchmark", "split", "n", "correct", "accuracy", level, "errors"),
+                 tuple((r.label, r.benchmark, split_name(r.split), str(r.overall.n),
+                        str(r.overall.correct), _pct(r.overall.accuracy), _interval(r.overall),
+                        str(r.overall.errors))
+                       for r in summary.runs),
+                 tuple(f"Warning: {line}." for line in mixed_splits(summary.runs)))]
     for breakdown in BREAKDOWNS:
         rows = [(r.label, group, str(c.n), str(c.correct), _pct(c.accuracy), _interval(c),
                  str(c.errors))
                 for r in summary.runs for group, c in r.groups.get(breakdown, {}).items()]
         if rows:
-            name = "group" if breakdown in ("negative", "answerable", "pairs") else breakdown
+            name = {"negative": "group", "answerable": "group", "pairs": "group",
+                    "pairs_by_task": "task"}.get(breakdown, breakdown)
             out.append(Table(breakdown, _TITLES[breakdown],
                              ("run", name, "n", "correct", "accuracy", level, "errors"),
                              tuple(rows)))
@@ -111,7 +118,10 @@ def to_markdown(summary: Summary, comparison: Comparison | None = None) -> str:
              f"bootstrap intervals ({summary.bootstrap} resamples, seed {summary.seed}). "
              "Items whose backend failed count as wrong; they are counted under errors.", ""]
     for run in summary.runs:
-        extra = []
+        extra = [f"split {split_name(run.split)}"]
+        extra += [f"{name} {value:.2f}%" for name, value in (("chance", run.chance),
+                                                              ("always None", run.always_none))
+                  if value is not None]
         if run.replaced:
             extra.append(f"{run.replaced} earlier line(s) superseded by retries")
         if run.truncated:
@@ -152,7 +162,8 @@ def csv_rows(summary: Summary, comparison: Comparison | None = None) -> list[dic
             match = paper.get((run.label, breakdown, group))
             rows.append({
                 "run": run.label, "model": run.model, "benchmark": run.benchmark,
-                "breakdown": breakdown, "group": group, "n": cell.n, "correct": cell.correct,
+                "split": split_name(run.split), "breakdown": breakdown, "group": group,
+                "n": cell.n, "correct": cell.correct,
                 "accuracy": round(cell.accuracy, 4), "ci_low": _round(cell.low),
                 "ci_high": _round(cell.high), "errors": cell.errors,
                 "paper_model": match.paper_model if match else None,
@@ -183,7 +194,9 @@ def _cell_dict(cell: Accuracy) -> dict[str, Any]:
 def _run_dict(run: RunReport) -> dict[str, Any]:
     groups: Mapping[str, Mapping[str, Accuracy]] = run.groups
     return {"label": run.label, "model": run.model, "backend": run.backend,
-            "benchmark": run.benchmark, "path": run.path, "overall": _cell_dict(run.overall),
+            "benchmark": run.benchmark, "split": run.split, "path": run.path,
+            "chance": run.chance, "always_none": run.always_none,
+            "overall": _cell_dict(run.overall),
             "groups": {b: {g: _cell_dict(c) for g, c in cells.items()}
                        for b, cells in groups.items()},
             "rules": dict(run.rules), "unpaired": run.unpaired, "replaced": run.replaced,
@@ -195,6 +208,7 @@ def to_dict(summary: Summary, comparison: Comparison | None = None) -> dict[str,
     data: dict[str, Any] = {
         "tpru_version": __version__, "unit": "percent", "bootstrap": summary.bootstrap,
         "seed": summary.seed, "confidence": summary.confidence,
+        "mixed_splits": mixed_splits(summary.runs),
         "runs": [_run_dict(run) for run in summary.runs], "comparison": None}
     if comparison is not None:
         data["comparison"] = {

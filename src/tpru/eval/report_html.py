@@ -220,6 +220,8 @@ def _failure_html(label: str, run: Run, result: Result, out: Path, embed: bool) 
         shown.append(("sample", "negative" if result.negative else "positive"))
     if result.answerable is not None:
         shown.append(("answerable", "yes" if result.answerable else "no"))
+    if result.counterpart is not None:
+        shown.append(("twin", result.counterpart))
     lines = [f'<article class="failure" {attributes}>',
              f"<h3><code>{e(result.id)}</code></h3>",
              '<p class="tags">' + "".join(f"<span>{e(k)}: {e(v)}</span>" for k, v in shown)

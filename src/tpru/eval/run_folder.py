@@ -3,7 +3,8 @@ with exactly the results of an uninterrupted one (see `tpru.eval.runner`).
 
 - `earlier_run`: the run.json already in the folder, refused unless it
   names the same model, benchmark, split, prompt, seed and generation budget
-  (`IDENTITY`).
+  (`IDENTITY`). A run.json from a tpru that did not record its split
+  (``split`` null) is matched on its fingerprint instead.
 - `read_items` and `check_benchmark`: the benchmark's items, and a
   `tpru.eval.items.fingerprint` of them compared with the one run.json
   recorded, so a benchmark that changed since the run began is refused and
@@ -134,8 +135,11 @@ def check_benchmark(folder: Path, earlier: Mapping[str, Any], location: str,
     if len(checked) < covered or fingerprint(checked[:covered]) != digest:
         now = (f"it has {len(checked)} items, the run covered {covered}"
                if len(checked) < covered else f"its first {covered} items are not the same")
+        unknown = ("; the run's split is not recorded (an older tpru): pass the --split it "
+                   "scored, e.g. --split all for every split of a dataset folder"
+                   if earlier.get("split") is None else "")
         raise InputError(f"{folder}: cannot resume: the benchmark changed since the run began "
-                         f"({now}; read from {location}); start a new --out")
+                         f"({now}; read from {location}){unknown}; start a new --out")
     if then != location:
         log.info("%s: the benchmark is read from %s now (the run began with %s); same content",
                  folder, location, then)
@@ -161,10 +165,20 @@ def earlier_run(folder: Path, info: Mapping[str, Any], resume: bool) -> dict[str
     if not isinstance(earlier, dict):
         raise InputError(f"{run_file}: expected a JSON object")
     differ = [f"{key} {earlier.get(key)!r} (now {info[key]!r})" for key in IDENTITY
-              if earlier.get(key) != info[key]]
+              if earlier.get(key) != info[key] and not _split_unrecorded(key, earlier)]
     if differ:
-        raise InputError(f"{folder}: cannot resume: the run used {'; '.join(differ)}")
+        hint = (f"; pass --split {earlier['split']} to continue it"
+                if earlier.get("split") not in (None, info["split"]) else "")
+        raise InputError(f"{folder}: cannot resume: the run used {'; '.join(differ)}{hint}")
     return earlier
+
+
+def _split_unrecorded(key: str, earlier: Mapping[str, Any]) -> bool:
+    """A run.json from a tpru that did not record which split it scored (``split`` null:
+    a dataset folder's every split, or a hub benchmark's default). Its split is unknown,
+    so the benchmark fingerprint, which covers every item and its split, decides."""
+    return key == "split" and earlier.get("split") is None \
+        and earlier.get("benchmark_fingerprint") is not None
 
 
 def unique_ids(items: list[Item], benchmark: Benchmark) -> list[Item]:

@@ -3,7 +3,9 @@
 A run is a folder:
 
 - ``run.json``: what was run (tpru version, model, backend spec and options,
-  benchmark name, source and split, prompt, seed, limit, generation budget),
+  benchmark name, source and split: the split scored, a name or ``all``,
+  null in a run.json from a tpru that did not record it; prompt, seed,
+  limit, generation budget),
   when (``started``, one timestamp per ``--resume`` in ``resumed``,
   ``finished``) and the counts so far. Written before the first request and
   rewritten at the end.
@@ -11,7 +13,9 @@ A run is a folder:
   after every batch, so a run killed at any moment loses at most the batch in
   flight. Fields: ``id, benchmark, task, category, scenario, negative,
   answerable, counterpart, answer, prediction, rule, correct, response,
-  error, question, options, images, usage``. ``prediction`` and ``rule``
+  error, question, options, images, usage``. ``counterpart`` is the item's
+  twin (MuirBench's counterpart, a tpru dataset sample's ``meta["twin"]``)
+  or null. ``prediction`` and ``rule``
   come from `tpru.extract.extract_answer`; ``correct`` is ``prediction ==
   answer``. A backend failure is recorded with ``error`` set and ``correct``
   false.
@@ -60,7 +64,7 @@ from typing import IO, Any
 
 from tpru import __version__
 from tpru.diagnostics import InputError, Skips
-from tpru.eval.items import Benchmark, Item, fingerprint
+from tpru.eval.items import ALL_SPLITS, Benchmark, Item, fingerprint
 from tpru.eval.prompts import PROMPTS, render_prompt
 from tpru.eval.report import RESULTS_FILE, RUN_FILE
 from tpru.eval.run_folder import (
@@ -246,7 +250,7 @@ def result_record(item: Item, response: Response) -> dict[str, Any]:
 
 def _no_items(benchmark: Benchmark, skips: Skips) -> str:
     """Why there is nothing to run: the benchmark (or split) is empty, or every row was bad."""
-    split = f", split {benchmark.split!r}" if benchmark.split is not None else ""
+    split = f", split {benchmark.split!r}" if benchmark.split not in (None, ALL_SPLITS) else ""
     message = f"{benchmark.source}: no items to evaluate (benchmark {benchmark.name}{split})"
     if skips.counts:
         reasons = ", ".join(f"{reason} {count}" for reason, count in skips.counts.items())

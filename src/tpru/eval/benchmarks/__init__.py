@@ -66,8 +66,11 @@ def load_benchmark(name_or_path: str | os.PathLike[str], *, cache_dir: str | os.
         name_or_path: ``NAME``, ``NAME:SOURCE``, ``dataset:PATH`` or a dataset folder.
         cache_dir: where images that arrive as bytes are written, named by
             content hash; shared by every benchmark and run.
-        split: the split to read (None: the benchmark's test split from the
-            hub; every split of a local folder).
+        split: the split to read, or ``all`` (`tpru.eval.items.ALL_SPLITS`)
+            for every split. None is the benchmark's default: its own split
+            from the hub (``test``), every split of a local file or folder in
+            a benchmark's format, and the ``test`` split of a dataset folder
+            (an error where it has none). The `Benchmark` names the split read.
 
     Raises:
         InputError: an unknown name, or a path that is not a dataset folder.

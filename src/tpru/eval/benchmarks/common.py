@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tpru.diagnostics import InputError, Skips, json_problem
-from tpru.eval.items import Item
-from tpru.schema import NONE_OPTION
+from tpru.eval.items import ALL_SPLITS, Item
 
 INSTALL_HINT = "pip install 'tpru[eval]'"
 
@@ -76,10 +75,13 @@ def open_table(source: str, *, split: str | None, default_split: str | None = No
     Args:
         source: see the module docstring for the forms read.
         split: the split to read; None reads `default_split` from the hub, and
-            every split (in order) from a local folder.
+            every split (in order) from a local folder; `ALL_SPLITS` reads
+            every split from either.
         default_split: the hub split read when `split` is None.
     """
     path = Path(source).expanduser()
+    if split == ALL_SPLITS:
+        split, default_split = None, None
     if not path.exists():
         if is_hub_id(source):
             return _hub_table(source, split or default_split)
@@ -98,6 +100,14 @@ def open_table(source: str, *, split: str | None, default_split: str | None = No
         return read_tsv(path)
     raise InputError(f"{path}: unknown benchmark file type {suffix or '(none)'!r} "
                      "(expected .parquet, .jsonl, .json, .tsv, or a folder)")
+
+
+def scored_split(source: str, split: str | None, default_split: str | None) -> str:
+    """The split `open_table` reads, as run.json records it: `split` when named, else
+    `default_split` from the hub, else `ALL_SPLITS` (every split, or a whole file)."""
+    if split is not None:
+        return split
+    return (default_split if is_hub_id(source) else None) or ALL_SPLITS
 
 
 def _parquet_files(folder: Path, split: str | None) -> list[Path]:
@@ -314,11 +324,6 @@ def gold_letters(value: Any) -> str:
     if not letters or not letters.isascii() or not letters.isalpha():
         raise RowError(f"answer {raw!r} is not option letters")
     return letters
-
-
-def is_none_option(option: str) -> bool:
-    """The option meaning "none of the above", as tpru and MuirBench's twins write it."""
-    return option.strip().rstrip(".").lower() == NONE_OPTION.lower()
 
 
 def convert_rows(table: Table, convert: Callable[[dict[str, Any], int], Item],

@@ -45,6 +45,7 @@ from tpru.eval.benchmarks.common import (
     is_hub_id,
     open_table,
     read_tsv,
+    scored_split,
     text,
 )
 from tpru.eval.benchmarks.images import store_image
@@ -53,6 +54,8 @@ from tpru.schema import IMAGE_PLACEHOLDER
 
 NAME = "lego-puzzles"
 HUB_ID = "KexianTang/LEGO-Puzzles"
+DEFAULT_SPLIT = "test"
+"""The hub split read when none is named (the published benchmark is its test set)."""
 
 _MARKER = re.compile(r"<image\s*(\d+)>", re.IGNORECASE)
 _LETTERS = "ABCDEFGHIJ"
@@ -87,7 +90,8 @@ def load(source: str | None, *, cache_dir: Path, split: str | None = None) -> Be
             return _item(row, number, cols, shared, cache_dir, table.base_dir)
         return convert_rows(table, convert, skips)
 
-    return Benchmark(name=NAME, source=where, split=split, default_prompt="lego", read=read)
+    return Benchmark(name=NAME, source=where, split=scored_split(where, split, DEFAULT_SPLIT),
+                     default_prompt="lego", read=read)
 
 
 def _open(where: str, split: str | None) -> Table:
@@ -95,7 +99,7 @@ def _open(where: str, split: str | None) -> Table:
         tsv = hub_file(where, ".tsv")
         if tsv is not None:
             return read_tsv(tsv)
-    return open_table(where, split=split, default_split="test")
+    return open_table(where, split=split, default_split=DEFAULT_SPLIT)
 
 
 def _images_by_index(table: Table, cols: dict[str, str | None]) -> dict[str, Any]:

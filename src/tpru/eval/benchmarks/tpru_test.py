@@ -38,14 +38,15 @@ from pathlib import Path
 from typing import Any
 
 from tpru.diagnostics import Skips
+from tpru.eval.baselines import is_none_option
 from tpru.eval.benchmarks.common import (
     RowError,
     as_list,
     convert_rows,
     find_column,
     gold_letters,
-    is_none_option,
     open_table,
+    scored_split,
     text,
 )
 from tpru.eval.benchmarks.images import store_image
@@ -90,7 +91,8 @@ def load(source: str | None, *, cache_dir: Path, split: str | None = None) -> Be
             return _item(cell, number, cache_dir, table.base_dir)
         return convert_rows(table, convert, skips)
 
-    return Benchmark(name=NAME, source=where, split=split, default_prompt="tpru", read=read)
+    return Benchmark(name=NAME, source=where, split=scored_split(where, split, None),
+                     default_prompt="tpru", read=read)
 
 
 def _item(cell: Callable[[str], Any], number: int, cache_dir: Path, base_dir: Path | None) -> Item:
