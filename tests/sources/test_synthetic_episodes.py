@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,10 @@ from tpru.diagnostics import Skips
 from tpru.sources.base import LoadedFrame
 from tpru.sources.frames import FrameFolderSource
 from tpru.sources.synthetic import MAX_FRAMES, SCENARIOS, TASKS, write_synthetic_episodes
+from tpru.sources.synthetic import gui as synthetic_gui
+from tpru.sources.synthetic import lego as synthetic_lego
+from tpru.sources.synthetic import nav as synthetic_nav
+from tpru.sources.synthetic import robot as synthetic_robot
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +165,38 @@ def test_other_sizes_keep_the_layout(tmp_path: Path, size: tuple[int, int]) -> N
         images = sorted(folder.glob("*.jpg"))
         assert {Image.open(p).size for p in images} == {size}
         assert float(np.abs(pixels(images[0]) - pixels(images[-1])).mean()) > 0.03, folder
+
+
+LOOK_POOLS = {"robot": synthetic_robot.LOOKS, "lego": synthetic_lego.LOOKS,
+              "gui": synthetic_gui.THEMES, "nav": synthetic_nav.LOOKS}
+"""Each scenario's shared pool of looks (backdrop, room, theme), as its module names it."""
+BAND = {"robot": slice(10, 16), "lego": slice(0, 6), "gui": slice(0, 6), "nav": slice(0, 6)}
+"""Rows near the top of a first frame that show mostly the look: robot's wall below the
+gripper's rail, lego's backdrop, gui's desktop, nav's ceiling or outer wall."""
+
+
+def test_looks_come_from_a_small_pool_shared_across_episodes(tmp_path: Path) -> None:
+    # Frames of other episodes are candidates: they must not be ruled out by their look alone.
+    written = write_synthetic_episodes(tmp_path, episodes=24, frames=3, seed=5)
+    infos = [json.loads((folder / "episode.json").read_text()) for folder in written]
+    for scenario, pool in LOOK_POOLS.items():
+        mine = [(folder, info) for folder, info in zip(written, infos, strict=True)
+                if info["scenario"] == scenario]
+        looks = Counter(info["meta"]["look"] for _, info in mine)
+        assert set(looks) <= set(pool) and 2 <= len(looks) <= len(pool) <= 4, (scenario, looks)
+        assert max(looks.values()) >= 2, (scenario, looks)
+        # The same look is the same picture where only the look shows (a corridor's ceiling
+        # and a room's outer wall differ, so nav pairs share a task too).
+        groups: dict[tuple[str, str], list[Path]] = defaultdict(list)
+        for folder, info in mine:
+            task = info["meta"]["task"] if scenario == "nav" else ""
+            groups[(info["meta"]["look"], task)].append(folder / "000.jpg")
+        pairs = [group[:2] for group in groups.values() if len(group) >= 2]
+        assert pairs, scenario
+        for a, b in pairs:
+            # The median colour: a pillar, a hand or a gripper in the band does not count.
+            band_a, band_b = (np.median(pixels(p)[BAND[scenario]].reshape(-1, 3), axis=0) * 255
+                              for p in (a, b))
+            assert np.abs(band_a - band_b).max() < 8, (a, b, band_a, band_b)
+        # Content still differs: every episode is described differently.
+        assert len({info["description"] for _, info in mine}) == len(mine)

@@ -5,8 +5,10 @@ screen, a to-do list, settings switches, a shop with cart and checkout, a
 contact form, a notes editor) on 127.0.0.1, and Playwright drives Debian's
 Chromium through one scripted task per episode: the home screen first, then
 one screenshot after each action (a click, typing, a page change). The
-content (names, products, theme colour) and the actions come from the seed
-(`tpru.sources.sim.webapp.tasks`).
+content (names, products) and the actions come from the seed
+(`tpru.sources.sim.webapp.tasks`); the theme colour is one of the few that
+all episodes share (``THEMES``), so screens of other episodes are plausible
+candidates by look.
 
 One browser serves every episode of a simulator; each episode gets a fresh
 browser context (empty storage), so episodes never see each other's state.
@@ -286,5 +288,6 @@ def _sentence(text: str) -> str:
 def _meta(task: str, script: Script, engine: _Engine, viewport: ViewportSize) -> dict[str, Any]:
     version = engine.browser.version if engine.browser is not None else "?"
     return {"task": task, "engine": f"chromium {version}",
-            "theme": script.config["theme"], "user": script.config["user"],
+            "theme": script.config["theme"], "look": script.config["theme"],
+            "user": script.config["user"],
             "viewport": [viewport["width"], viewport["height"]], **script.meta}

@@ -12,12 +12,14 @@ single LeoCAD call that saves one PNG per step::
 LeoCAD frames the finished model, so the camera stays put while the model
 grows; the steps are rendered 1.5 times larger and cropped to one box around
 the model, since LeoCAD leaves wide margins. Its renders are RGBA on a
-transparent background; each is composited onto a seeded backdrop (a plain
-colour with a faint texture, light, middle or dark so that every colour of
-the model stands out on it) so frames are opaque and sharp. LeoCAD needs an
-X display even to render, so the simulator starts one Xvfb server on first
-use and keeps it for all its episodes; it runs LeoCAD with its own empty
-home folder, so a user's LeoCAD settings never change the frames.
+transparent background; each is composited onto a backdrop (a plain colour
+with a faint texture) so frames are opaque and sharp. The backdrop is one of
+a pool of three that all episodes share (light, middle and dark, so that
+every colour of the model stands out on one), so that frames of other
+episodes are plausible candidates by look. LeoCAD needs an X display even
+to render, so the simulator starts one Xvfb server on first use and keeps it
+for all its episodes; it runs LeoCAD with its own empty home folder, so a
+user's LeoCAD settings never change the frames.
 
 Frames are byte-identical for the same task, seed, frame count and size.
 LeoCAD alone does not guarantee that (it draws parts in an order that
@@ -166,7 +168,7 @@ class LegoSim:
             names.append(frame_name(i, "jpg"))
             save_frame(frame.convert("RGB"), frames_dir / names[-1])
         meta.update({"task": task, "engine": "leocad", "camera_angles": list(camera),
-                     "backdrop": backdrop, "steps_in_model": len(renders)})
+                     "backdrop": backdrop, "look": backdrop, "steps_in_model": len(renders)})
         return EpisodeSpec(description=description,
                            steps=tuple(t[:1].upper() + t[1:] + "." for t in texts),
                            frames=tuple(names),
@@ -269,8 +271,8 @@ class LegoSim:
         return self._colour_table
 
     def _backdrop_for(self, ldr: str, rng: np.random.Generator) -> str:
-        """A seeded backdrop that differs by `MIN_CONTRAST` grey levels from every colour of
-        the model, or the one that differs most when none does."""
+        """A seeded one of the shared `BACKDROPS` that differs by `MIN_CONTRAST` grey levels
+        from every colour of the model, or the one that differs most when none does."""
         values = self._colours()[1]
         codes = {int(f[1]) for f in (line.split() for line in ldr.splitlines())
                  if len(f) >= 15 and f[0] == "1"}

@@ -2,10 +2,10 @@
 
 It holds the X server LeoCAD needs even to render (`XServer`), the one
 LeoCAD call that renders every step of a model (`run_leocad`), the crop that
-fills the frame with the model (`framed`) and the seeded backdrop each render
-is composited onto (`backdrop_image`, `BACKDROPS`). They are apart from the
-simulator so that its episode logic reads without the details of driving an
-external program.
+fills the frame with the model (`framed`) and the backdrop each render is
+composited onto (`backdrop_image`, one of the few `BACKDROPS` all episodes
+share). They are apart from the simulator so that its episode logic reads
+without the details of driving an external program.
 
 LeoCAD alone does not make frames byte-identical: it draws parts in an order
 that changes from run to run. `run_leocad` gives every part one edge colour
@@ -32,12 +32,11 @@ from tpru.sources.sim.common import SimError
 log = logging.getLogger(__name__)
 
 BACKDROPS: dict[str, tuple[int, int, int]] = {
-    "cream": (238, 232, 218), "pale blue": (218, 228, 238), "pale green": (224, 234, 220),
-    "pale lilac": (232, 224, 234), "light grey": (226, 226, 226), "sand": (236, 226, 206),
-    "stone": (160, 158, 150), "sage": (150, 166, 146), "steel": (146, 160, 176),
-    "slate": (84, 94, 108), "walnut": (96, 76, 60), "night blue": (60, 70, 100),
+    "cream": (238, 232, 218), "steel": (146, 160, 176), "night blue": (60, 70, 100),
 }
-"""Light, middle and dark backdrops: each model gets one its colours stand out on."""
+"""A small pool of backdrops shared by all episodes, so other episodes' frames are plausible
+candidates by look: one light, one middle and one dark, so each model gets one its colours
+stand out on."""
 MIN_CONTRAST = 40
 """Least difference in grey level (0-255) between the backdrop and every colour of the model."""
 RENDER_TIMEOUT_S = 300

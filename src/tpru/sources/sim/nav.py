@@ -2,13 +2,15 @@
 
 MiniWorld (Farama) draws textured rooms, doorways and objects (coloured
 boxes, balls and keys, barrels, cones, rubber ducks, ...) from the agent's
-eyes. Here the seed draws a world and a goal; a planner (Dijkstra on a
-15 cm grid of the floor, kept clear of walls and other objects by the
-agent's radius, then shortened by line of sight) finds the way; the agent
-turns on the spot to face each next waypoint and walks straight to it. The
-frames are spread evenly over the effort of that walk (metres walked plus
-turning), so consecutive frames always show the agent somewhere else or
-looking elsewhere.
+eyes. Here the seed draws a world and a goal (the walls and floor from one
+of a few buildings that all episodes share, `tpru.sources.sim.nav_tasks.LOOKS`,
+so that frames of other episodes are plausible candidates); a planner
+(Dijkstra on a 15 cm grid of the floor, kept clear of walls and other
+objects by the agent's radius, then shortened by line of sight) finds the
+way; the agent turns on the spot to face each next waypoint and walks
+straight to it. The frames are spread evenly over the effort of that walk
+(metres walked plus turning), so consecutive frames always show the agent
+somewhere else or looking elsewhere.
 
 The tasks:
 
@@ -116,7 +118,7 @@ class NavSim:
         for i, c in enumerate(chosen):
             save_frame(candidates[c][0], frames_dir / frame_name(i))
         steps = [candidates[c][1] for c in chosen]
-        meta = {"engine": "miniworld", "rooms": len(plan.rooms),
+        meta = {"engine": "miniworld", "look": plan.look, "rooms": len(plan.rooms),
                 "walls": sorted({r.wall for r in plan.rooms}),
                 "objects": [t.name for t in plan.things],
                 "visits": [plan.things[v].name for v in plan.visits],
@@ -193,7 +195,7 @@ class _Stage(MiniWorldEnv):  # type: ignore[misc]  # MiniWorld is untyped
 
     def _gen_world(self) -> None:
         plan = self.plan or Plan([Room(0, 4, 0, 4, "concrete", "wood")], [], [],
-                                 (2.0, 2.0, 0.0), [], "nothing")
+                                 (2.0, 2.0, 0.0), [], "nothing", "")
         rooms = [self.add_rect_room(min_x=r.x0, max_x=r.x1, min_z=r.z0, max_z=r.z1,
                                     wall_tex=r.wall, floor_tex=r.floor,
                                     ceil_tex="ceiling_tiles") for r in plan.rooms]

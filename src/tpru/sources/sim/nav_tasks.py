@@ -1,11 +1,13 @@
 """What a nav episode does: the world drawn from a seed, the goal, and the words.
 
-A `Plan` lists the rooms (size, wall and floor textures of MiniWorld),
-the doorways between them, the objects and where they stand, where the
-agent starts and which objects it walks to, in order. `tpru.sources.sim.nav`
-builds the plan in MiniWorld, finds the way and renders the walk. Positions
-are metres on MiniWorld's floor plan (x east, z south); an agent's heading
-is 0 facing east and grows as it turns left.
+A `Plan` lists the rooms (size, and wall and floor textures of MiniWorld
+from one of the few `LOOKS` all episodes share, so that frames of other
+episodes are plausible candidates by look), the doorways between them, the
+objects and where they stand, where the agent starts and which objects it
+walks to, in order. `tpru.sources.sim.nav` builds the plan in MiniWorld,
+finds the way and renders the walk. Positions are metres on MiniWorld's
+floor plan (x east, z south); an agent's heading is 0 facing east and grows
+as it turns left.
 """
 
 from __future__ import annotations
@@ -33,6 +35,25 @@ MESHES = {"barrel": ("barrel", 1.0), "cone": ("traffic cone", 0.7),
           "duckie": ("rubber duck", 0.6), "medkit": ("first-aid kit", 0.45),
           "office_chair": ("office chair", 1.1), "potion": ("potion bottle", 0.6)}
 """MiniWorld mesh -> (name in words, height in metres)."""
+
+
+@dataclass(frozen=True)
+class Look:
+    """The building an episode walks in: one floor everywhere, and the walls of the first
+    room, the second and the third (a maze has the first room's walls throughout)."""
+
+    floor: str
+    walls: tuple[str, str, str]
+
+
+LOOKS: dict[str, Look] = {
+    "warehouse": Look("concrete_tiles", ("cinder_blocks", "metal_grill", "brick_wall")),
+    "cabin": Look("wood", ("wood_planks", "rock", "marble")),
+    "gallery": Look("floor_tiles_bw", ("marble", "brick_wall", "wood_planks")),
+}
+"""A small pool of buildings (textures of `WALLS` and `FLOORS`) shared by all episodes, so
+other episodes' frames are plausible candidates by look and only the objects and the
+way tell them apart."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +102,8 @@ class Plan:
     visits: list[int]
     """Things walked to, in order (for ``turn``: the thing faced at the end)."""
     description: str
+    look: str
+    """A key of `LOOKS`: the building the rooms' textures come from."""
     collect: bool = False
     turn_by: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
@@ -99,10 +122,14 @@ def _scatter(rng: np.random.Generator, room: Room, count: int, taken: list[tuple
     raise SimError(f"could not place {count} objects in a {room.x1 - room.x0:.1f} m room")
 
 
-def _room(rng: np.random.Generator, x0: float, x1: float, z0: float, z1: float,
-          avoid: tuple[str, ...] = ()) -> Room:
-    wall = str(rng.choice([w for w in WALLS if w not in avoid]))
-    return Room(x0, x1, z0, z1, wall, str(rng.choice(list(FLOORS))))
+def _look(rng: np.random.Generator) -> str:
+    """One of `LOOKS`, drawn first by every planner."""
+    return str(rng.choice(list(LOOKS)))
+
+
+def _room(look: str, x0: float, x1: float, z0: float, z1: float, index: int = 0) -> Room:
+    """Room `index` (0 to 2) of the building `look`: its walls, and the building's floor."""
+    return Room(x0, x1, z0, z1, LOOKS[look].walls[index], LOOKS[look].floor)
 
 
 def _things(rng: np.random.Generator, spots: list[tuple[float, float]],
@@ -143,25 +170,27 @@ def _facing_in(rng: np.random.Generator, room: Room, x: float, z: float) -> floa
 
 
 def _go_to(rng: np.random.Generator) -> Plan:
+    look = _look(rng)
     w, d = float(rng.uniform(7, 10)), float(rng.uniform(7, 10))
-    room = _room(rng, 0, w, 0, d)
+    room = _room(look, 0, w, 0, d)
     start = (1.2, float(rng.uniform(1.2, d - 1.2)))
     goal = (float(rng.uniform(w - 2.2, w - 1.0)), float(rng.uniform(1.0, d - 1.0)))
     spots = [goal, *_scatter(rng, room, int(rng.integers(2, 4)), [start, goal])]
     things = _things(rng, spots, first="box")
     text = (f"walking to the {things[0].name} across {room.words} and "
             f"{_article(FLOORS[room.floor])} floor, which also holds {_others(things, [0])}")
-    return Plan([room], [], things, (*start, _facing_in(rng, room, *start)), [0], text)
+    return Plan([room], [], things, (*start, _facing_in(rng, room, *start)), [0], text, look)
 
 
 def _next_room(rng: np.random.Generator) -> Plan:
+    look = _look(rng)
     n = int(rng.integers(2, 4))
     d = float(rng.uniform(5, 7))
     rooms: list[Room] = []
     x = 0.0
-    for _ in range(n):
+    for i in range(n):
         w = float(rng.uniform(4.5, 6))
-        rooms.append(_room(rng, x, x + w, 0, d, avoid=tuple(r.wall for r in rooms)))
+        rooms.append(_room(look, x, x + w, 0, d, index=i))
         x += w + 0.25
     doors = []
     for i in range(n - 1):
@@ -176,12 +205,14 @@ def _next_room(rng: np.random.Generator) -> Plan:
     route = " and on into ".join(r.words for r in rooms[1:])
     text = (f"walking from {rooms[0].words} through {'a doorway' if n == 2 else 'doorways'} "
             f"into {route} to the {things[0].name}")
-    return Plan(rooms, doors, things, (*start, _facing_in(rng, rooms[0], *start)), [0], text)
+    return Plan(rooms, doors, things, (*start, _facing_in(rng, rooms[0], *start)), [0], text,
+                look)
 
 
 def _collect(rng: np.random.Generator) -> Plan:
+    look = _look(rng)
     w, d = float(rng.uniform(9, 11)), float(rng.uniform(8, 10))
-    room = _room(rng, 0, w, 0, d)
+    room = _room(look, 0, w, 0, d)
     start = (1.2, d / 2)
     small = ("box", "ball", "cone", "duckie", "medkit", "potion")  # things one can pick up
     things = _things(rng, _scatter(rng, room, 3, [start], gap=2.8), kinds=small)
@@ -189,11 +220,12 @@ def _collect(rng: np.random.Generator) -> Plan:
     text = (f"collecting the {', then the '.join(things[i].name for i in order)} "
             f"in {room.words} and {_article(FLOORS[room.floor])} floor")
     return Plan([room], [], things, (*start, _facing_in(rng, room, *start)), order, text,
-                collect=True)
+                look, collect=True)
 
 
 def _turn(rng: np.random.Generator) -> Plan:
-    room = _room(rng, 0, 9, 0, 9)
+    look = _look(rng)
+    room = _room(look, 0, 9, 0, 9)
     bearings = np.sort(rng.choice(np.arange(12), size=4, replace=False)) * (2 * math.pi / 12)
     bearings = bearings + float(rng.uniform(0, 0.4))
     spots = [(round(4.5 + 2.6 * math.cos(b), 3), round(4.5 - 2.6 * math.sin(b), 3))
@@ -211,15 +243,15 @@ def _turn(rng: np.random.Generator) -> Plan:
     past = f" past the {', then the '.join(things[i].name for i in passed)}" if passed else ""
     text = (f"turning {'left' if left else 'right'} on the spot in {room.words}, from facing "
             f"the {things[a].name}{past} to facing the {things[b].name}")
-    return Plan([room], [], things, (4.5, 4.5, float(bearings[a])), [b], text,
+    return Plan([room], [], things, (4.5, 4.5, float(bearings[a])), [b], text, look,
                 turn_by=float(sweep), meta={"facing": a})
 
 
 def _maze(rng: np.random.Generator) -> Plan:
+    look = _look(rng)
     rows, cols = [(2, 3), (3, 3), (3, 2)][int(rng.integers(3))]
     size, gap = 3.0, 0.25
-    wall = str(rng.choice(list(WALLS)))
-    floor = str(rng.choice(list(FLOORS)))
+    wall, floor = LOOKS[look].walls[0], LOOKS[look].floor
     rooms = [Room(c * (size + gap), c * (size + gap) + size, r * (size + gap),
                   r * (size + gap) + size, wall, floor) for r in range(rows) for c in range(cols)]
     # A random spanning tree of the cells (depth first), so there is one way between any two.
@@ -253,7 +285,7 @@ def _maze(rng: np.random.Generator) -> Plan:
     start_dir = {1: 0.0, -1: math.pi, cols: -math.pi / 2, -cols: math.pi / 2}[heading[0]]
     first = rooms[0]
     return Plan(rooms, doors, things, ((first.x0 + first.x1) / 2, (first.z0 + first.z1) / 2,
-                                       start_dir), [0], text, meta={"cells": path})
+                                       start_dir), [0], text, look, meta={"cells": path})
 
 
 def _tree_path(doors: list[tuple[int, int, dict[str, float]]], start: int, count: int

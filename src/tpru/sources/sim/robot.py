@@ -3,13 +3,14 @@
 Each episode is a fresh PyBullet world in DIRECT mode (no window, no GPU):
 the floor, the table, the Panda, a tray and coloured pads, and objects from
 ``pybullet_data`` (cubes, lego bricks, balls, rubber ducks) in colours drawn
-from the seed (`tpru.sources.sim.robot_tasks` says what the task is). The arm
-follows straight end-effector paths solved with inverse kinematics and
-driven by joint motors; it grasps by closing its fingers on the object and
-then holding it with a fixed constraint, and pushes by sliding its closed
-fingers along the table. Every outcome is checked (the object must end
-where the task wanted it), so a slipped grasp is a `SimError`, not a wrong
-episode.
+from the seed (`tpru.sources.sim.robot_tasks` says what the task is); the
+camera, the light and the tints of floor and table are one of a few looks
+all episodes share (``LOOKS``). The arm follows straight end-effector paths
+solved with inverse kinematics and driven by joint motors; it grasps by
+closing its fingers on the object and then holding it with a fixed
+constraint, and pushes by sliding its closed fingers along the table. Every
+outcome is checked (the object must end where the task wanted it), so a
+slipped grasp is a `SimError`, not a wrong episode.
 
 A move is cut into sub-actions (reach, grasp, lift, carry, set down, move
 away; or reach, lower, push, move away). The frames are taken after
@@ -52,6 +53,7 @@ from tpru.sources.sim.common import (
 from tpru.sources.sim.robot_tasks import (
     COLOURS,
     KINDS,
+    LOOKS,
     ROW_X,
     ROW_Y,
     TASKS,
@@ -131,6 +133,7 @@ class RobotSim:
                         for t in plan.things],
             "pads": [{"colour": p.colour, "xy": list(p.xy)} for p in plan.pads],
             "tray": None if plan.tray is None else list(plan.tray),
+            "look": plan.look,
             "camera": {"yaw": plan.camera.yaw, "pitch": plan.camera.pitch,
                        "distance": plan.camera.distance, "fov": plan.camera.fov},
         }
@@ -166,8 +169,11 @@ class World:
         sim.setAdditionalSearchPath(pybullet_data.getDataPath())
         sim.setGravity(0, 0, -9.81)
         sim.setTimeStep(1.0 / HZ)
-        sim.loadURDF("plane.urdf")
-        sim.loadURDF("table/table.urdf", [0.5, 0, 0], useFixedBase=True)
+        look = LOOKS[plan.look]
+        # No textureUniqueId: the tint multiplies the checks and the wood grain, which stay.
+        sim.changeVisualShape(sim.loadURDF("plane.urdf"), -1, rgbaColor=list(look.floor))
+        table = sim.loadURDF("table/table.urdf", [0.5, 0, 0], useFixedBase=True)
+        sim.changeVisualShape(table, -1, rgbaColor=list(look.table))
         self.arm = sim.loadURDF("franka_panda/panda.urdf", [0, 0, TABLE_TOP],
                                 useFixedBase=True)
         # A graphite arm: a white one is about as bright as the table, and grey thumbnails
@@ -358,6 +364,7 @@ class World:
         w, h = self.size
         _, _, rgba, _, _ = self.sim.getCameraImage(
             w, h, self.view, self.projection, renderer=pybullet.ER_TINY_RENDERER, shadow=0,
+            lightDirection=list(LOOKS[self.plan.look].light),
             flags=pybullet.ER_NO_SEGMENTATION_MASK)
         return np.reshape(np.asarray(rgba, dtype=np.uint8), (h, w, 4))[:, :, :3]
 

@@ -3,8 +3,10 @@
 A `TaskPlan` says which objects lie where on the table (kind, colour,
 position), which coloured pads and whether a tray are there, the moves the
 arm makes in order (carry an object somewhere, or push it along the table),
-where the camera stands, and the description. `tpru.sources.sim.robot` turns
-the moves into arm motions in PyBullet and writes the step texts.
+its look (camera, light, floor and table tints: one of the few `LOOKS` that
+all episodes share, so that frames of other episodes are plausible
+candidates) and the description. `tpru.sources.sim.robot` turns the moves
+into arm motions in PyBullet and writes the step texts.
 
 The tasks:
 
@@ -121,14 +123,46 @@ class Camera:
 
 
 @dataclass(frozen=True)
+class Look:
+    """Where the camera stands, where the light comes from, and how floor and table are tinted.
+
+    Tints multiply the textures' own colours (RGBA, 0-1): the floor's checks and the
+    table's wood grain stay, in another colour.
+    """
+
+    camera: Camera
+    light: tuple[float, float, float]
+    """The direction the light comes from (TinyRenderer's ``lightDirection``)."""
+    floor: tuple[float, float, float, float]
+    table: tuple[float, float, float, float]
+
+
+LOOKS: dict[str, Look] = {
+    "studio": Look(Camera(90.0, -36.0, 0.8, 49.0), (0.5, 0.0, 1.0), (1.0, 1.0, 1.0, 1.0),
+                   (1.0, 1.0, 1.0, 1.0)),
+    "workshop": Look(Camera(76.0, -38.0, 0.78, 48.0), (0.6, 1.0, 1.0), (0.8, 0.7, 0.55, 1.0),
+                     (0.8, 0.68, 0.55, 1.0)),
+    "lab": Look(Camera(104.0, -38.0, 0.8, 50.0), (0.4, -1.0, 1.2), (0.6, 0.72, 0.62, 1.0),
+                (0.9, 0.93, 1.0, 1.0)),
+}
+"""A small pool of viewpoints, lights and floor/table tints shared by all robot episodes, so
+other episodes' frames are plausible candidates by look and only the objects tell them apart."""
+
+
+@dataclass(frozen=True)
 class TaskPlan:
     task: str
     things: tuple[Thing, ...]
     pads: tuple[Pad, ...]
     tray: tuple[float, float] | None
     moves: tuple[Move, ...]
-    camera: Camera
+    look: str
+    """A key of `LOOKS`: the camera, light and tints of this episode."""
     description: str
+
+    @property
+    def camera(self) -> Camera:
+        return LOOKS[self.look].camera
 
     @property
     def setting(self) -> str:
@@ -219,11 +253,9 @@ def _kinds(rng: np.random.Generator, n: int, *, only: list[str] | None = None) -
     return [str(k) for k in rng.choice(pool, size=n)]
 
 
-def _camera(rng: np.random.Generator) -> Camera:
-    return Camera(yaw=round(float(rng.uniform(65, 115)), 2),
-                  pitch=round(float(rng.uniform(-42, -30)), 2),
-                  distance=round(float(rng.uniform(0.75, 0.85)), 3),
-                  fov=round(float(rng.uniform(46, 52)), 2))
+def _look(rng: np.random.Generator) -> str:
+    """One of `LOOKS`, drawn last by every planner so the objects do not depend on it."""
+    return str(rng.choice(list(LOOKS)))
 
 
 def _things(rng: np.random.Generator, layout: _Layout, kinds: list[str],
@@ -243,7 +275,7 @@ def _pick_place(rng: np.random.Generator) -> TaskPlan:
     move = Move("carry", 0, ("pad", 0, 0), f"above the {pad.colour} pad", where, where)
     others = join_words([f"the {o.name}" for o in things[1:]])
     description = (f"picking up the {t.name} from beside {others} and placing it {where}")
-    return TaskPlan("pick_place", things, (pad,), None, (move,), _camera(rng), description)
+    return TaskPlan("pick_place", things, (pad,), None, (move,), _look(rng), description)
 
 
 def _stack(rng: np.random.Generator) -> TaskPlan:
@@ -261,7 +293,7 @@ def _stack(rng: np.random.Generator) -> TaskPlan:
         parts.append(f"the {top.name} on the {below.name}")
     description = "stacking " + ", then ".join(parts)
     description += f", leaving the {things[n].name} aside"
-    return TaskPlan("stack", things, (), None, tuple(moves), _camera(rng), description)
+    return TaskPlan("stack", things, (), None, tuple(moves), _look(rng), description)
 
 
 def _tray(rng: np.random.Generator) -> TaskPlan:
@@ -274,7 +306,7 @@ def _tray(rng: np.random.Generator) -> TaskPlan:
     names = [f"the {things[i].name}" for i in order]
     description = (f"putting {', then '.join(names)} into the tray, leaving the "
                    f"{things[n].name} on the table")
-    return TaskPlan("tray", things, (), layout.tray, moves, _camera(rng), description)
+    return TaskPlan("tray", things, (), layout.tray, moves, _look(rng), description)
 
 
 def _push(rng: np.random.Generator) -> TaskPlan:
@@ -294,7 +326,7 @@ def _push(rng: np.random.Generator) -> TaskPlan:
                           f"on the {pads[i].colour} pad"))
         parts.append(f"pushing the {things[i].name} along the table {where}")
     description = ", then ".join(parts)
-    return TaskPlan("push", tuple(things), pads, None, tuple(moves), _camera(rng), description)
+    return TaskPlan("push", tuple(things), pads, None, tuple(moves), _look(rng), description)
 
 
 def _sort(rng: np.random.Generator) -> TaskPlan:
@@ -320,7 +352,7 @@ def _sort(rng: np.random.Generator) -> TaskPlan:
         used[p] += 1
         parts.append(f"the {things[i].name} onto the {two[p]} pad")
     description = "sorting the objects by colour onto matching pads: " + ", then ".join(parts)
-    return TaskPlan("sort", things, pads, None, tuple(moves), _camera(rng), description)
+    return TaskPlan("sort", things, pads, None, tuple(moves), _look(rng), description)
 
 
 def _line_up(rng: np.random.Generator) -> TaskPlan:
@@ -337,7 +369,7 @@ def _line_up(rng: np.random.Generator) -> TaskPlan:
     names = [f"the {things[i].name}" for i in order]
     description = (f"lining up {join_words(names)} in a row in front of the robot, "
                    "from its left to its right")
-    return TaskPlan("line_up", things, (), None, tuple(moves), _camera(rng), description)
+    return TaskPlan("line_up", things, (), None, tuple(moves), _look(rng), description)
 
 
 _PLANNERS = {"pick_place": _pick_place, "stack": _stack, "tray": _tray, "push": _push,

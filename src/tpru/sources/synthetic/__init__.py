@@ -26,6 +26,14 @@ near-duplicate check: the gripper's path is sampled at equal distances, a hand
 holds the next brick, the corridor has pillars to walk past, and a top-down
 trail grows by at least three squares a frame.
 
+The look around the process (the robot's room and table, the lego backdrop
+and baseplate, the app's accent colour, the nav building's walls and floor)
+comes from a small pool per scenario (``LOOKS`` or ``THEMES`` of each
+module), recorded as ``meta.look``: frames of other episodes of a scenario,
+which the builder offers as candidates, then share the look of the truth's
+episode often enough that colour alone does not rule them out, and only the
+content (blocks, bricks, app content, route) tells them apart.
+
 Everything is drawn from ``numpy.random.default_rng([seed, scenario, episode])``,
 so the same seed writes byte-identical files, and adding episodes or
 scenarios does not change the others.

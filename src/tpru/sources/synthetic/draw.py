@@ -43,6 +43,9 @@ class Plan:
     """A gerund phrase ("stacking the ..."), lower case, no final full stop."""
     steps: tuple[str, ...]
     render: Callable[[int], Image.Image]
+    look: str
+    """The name of the backdrop, lighting or theme drawn from the scenario's shared pool
+    (``LOOKS`` or ``THEMES`` of its module), recorded in the episode's meta."""
 
 
 Planner = Callable[[np.random.Generator, int, tuple[int, int], str], Plan]

@@ -24,7 +24,9 @@ from tpru.sources.synthetic.draw import (
 
 TASKS = ("form", "todo", "settings")
 
-_ACCENTS = ("red", "orange", "green", "blue", "purple", "pink", "cyan")
+THEMES = ("blue", "green", "purple")
+"""A small pool of accent colours shared by all gui episodes, so other episodes' screens are
+plausible candidates by look and only the app's content tells them apart."""
 _FIRST = ("Anna", "Ben", "Chloe", "David", "Emma", "Farid", "Grace", "Hiro", "Ines", "Jonas",
           "Kira", "Leo", "Maya", "Noah", "Olga", "Pablo")
 _LAST = ("Berg", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Haddad", "Ito", "Jensen",
@@ -62,7 +64,7 @@ def _form_values(rng: np.random.Generator) -> dict[str, str]:
 def plan(rng: np.random.Generator, n: int, size: tuple[int, int], task: str) -> Plan:
     """An app window; each frame fills a field, adds list items or turns switches on."""
     w, h = size
-    accent_name = pick(rng, _ACCENTS)
+    accent_name = pick(rng, THEMES)
     accent = COLOURS[accent_name]
     pale, m = mix(accent, WHITE, 0.7), 10
     y0, y1 = m + 22 + 8, h - m - 8                  # the window's content area
@@ -172,5 +174,5 @@ def plan(rng: np.random.Generator, n: int, size: tuple[int, int], task: str) -> 
                 d.ellipse((kx, t1 + 4, kx + knob, t2 - 4), fill=WHITE, outline=INK)
         return img
 
-    return Plan(task, description, tuple(steps), render)
+    return Plan(task, description, tuple(steps), render, accent_name)
 

@@ -3,6 +3,8 @@ wall or a pyramid on a baseplate, the next brick held in a hand above its place.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -25,8 +27,29 @@ from tpru.sources.synthetic.draw import (
 )
 
 TASKS = ("tower", "wall", "pyramid")
+
+
+@dataclass(frozen=True)
+class Look:
+    """Where the build stands: the backdrop, top to bottom, the table and the baseplate."""
+
+    backdrop_top: RGB
+    backdrop_bottom: RGB
+    table: RGB
+    plate: str
+    """The baseplate's colour name (the description names it), a key of `_PLATES`."""
+
+
 _PLATES: dict[str, RGB] = {"green": (60, 150, 70), "grey": (150, 150, 155),
                            "blue": (60, 110, 200), "tan": (205, 180, 130)}
+LOOKS: dict[str, Look] = {
+    "cream": Look((250, 248, 244), (226, 220, 208), (120, 90, 60), "green"),
+    "sky": Look((238, 242, 248), (204, 214, 228), (92, 96, 108), "grey"),
+    "sand": Look((248, 242, 228), (228, 214, 186), (140, 104, 70), "blue"),
+    "stone": Look((232, 232, 230), (200, 200, 196), (70, 62, 58), "tan"),
+}
+"""A small pool of settings shared by all lego episodes, so other episodes' frames are
+plausible candidates by look and only the bricks tell them apart."""
 _SKIN: RGB = (226, 178, 146)
 _SLEEVE: RGB = (52, 62, 92)
 _LIFT = 2.4
@@ -38,7 +61,9 @@ _HEADROOM = _LIFT + 1.2
 def plan(rng: np.random.Generator, n: int, size: tuple[int, int], task: str) -> Plan:
     """A build of at least `n` bricks; every frame shows one or more bricks more."""
     w, h = size
-    plate = pick(rng, tuple(_PLATES))
+    look = pick(rng, tuple(LOOKS))
+    setting = LOOKS[look]
+    plate = setting.plate
     # A brick is (first stud, row, width in studs, colour), in building order.
     bricks: list[tuple[int, int, int, str]] = []
     if task == "tower":
@@ -89,8 +114,8 @@ def plan(rng: np.random.Generator, n: int, size: tuple[int, int], task: str) -> 
                     f"{dims} bricks go on {where}.")
         return text + (f" {shape[0].upper()}{shape[1:]} is complete." if hi == total else "")
 
-    px = gradient(size, (250, 248, 244), (226, 220, 208))
-    px[int(top):] = (120, 90, 60)
+    px = gradient(size, setting.backdrop_top, setting.backdrop_bottom)
+    px[int(top):] = setting.table
     background = to_image(px)
     d = ImageDraw.Draw(background)
     prgb = _PLATES[plate]
@@ -133,4 +158,4 @@ def plan(rng: np.random.Generator, n: int, size: tuple[int, int], task: str) -> 
             hand(d, x0 + col * u, lifted, width)
         return img
 
-    return Plan(task, description, tuple(step(i) for i in range(n)), render)
+    return Plan(task, description, tuple(step(i) for i in range(n)), render, look)

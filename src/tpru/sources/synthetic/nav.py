@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -30,8 +31,26 @@ from tpru.sources.synthetic.draw import (
 )
 
 TASKS = ("corridor", "maze", "collect")
-_WALLS: dict[str, RGB] = {"grey": (150, 150, 156), "cream": (215, 200, 168),
-                          "pale blue": (160, 182, 210), "pale green": (168, 200, 168)}
+
+
+@dataclass(frozen=True)
+class Look:
+    """The building walked through: the corridor's walls (first person), and the floor and
+    walls of a room or maze seen from above."""
+
+    corridor: RGB
+    floor: RGB
+    wall: RGB
+
+
+LOOKS: dict[str, Look] = {
+    "grey": Look((150, 150, 156), (232, 232, 234), (62, 64, 72)),
+    "cream": Look((215, 200, 168), (238, 234, 222), (58, 64, 80)),
+    "pale blue": Look((160, 182, 210), (228, 234, 242), (44, 56, 84)),
+}
+"""A small pool of buildings shared by all nav episodes, so other episodes' frames are
+plausible candidates by look and only the route, doors and items tell them apart. A
+corridor is named by its look ("a cream corridor")."""
 _PILLAR: RGB = (74, 58, 46)
 Cell = tuple[int, int]
 _MIN_GAIN = 3
@@ -40,18 +59,18 @@ _MIN_GAIN = 3
 
 def plan(rng: np.random.Generator, n: int, size: tuple[int, int], task: str) -> Plan:
     """A walk towards a goal: first person down a corridor, or top down on a grid."""
+    look = pick(rng, tuple(LOOKS))
     if task == "corridor":
-        return _corridor(rng, n, size)
-    return _grid_walk(rng, n, size, task)
+        return _corridor(rng, n, size, look)
+    return _grid_walk(rng, n, size, task, look)
 
 
-def _corridor(rng: np.random.Generator, n: int, size: tuple[int, int]) -> Plan:
+def _corridor(rng: np.random.Generator, n: int, size: tuple[int, int], look: str) -> Plan:
     """A pinhole view down a corridor; the far door grows as the camera walks on."""
     w, h = size
     length = between(rng, 8, 14)
     door = pick(rng, NAMES)
-    wall_name = pick(rng, tuple(_WALLS))
-    wall = _WALLS[wall_name]
+    wall = LOOKS[look].corridor
     end = length - 1.6                              # metres walked by the last frame
     cx, cy, f, near = w / 2, h * 0.45, w * 0.55, 0.35
 
@@ -132,9 +151,9 @@ def _corridor(rng: np.random.Generator, n: int, size: tuple[int, int]) -> Plan:
         return img
 
     placed = ", ".join(f"{c} on the {s}" for c, s in zip(posters, sides, strict=True))
-    description = (f"walking down {with_article(wall_name)} corridor to the {door} door at its "
+    description = (f"walking down {with_article(look)} corridor to the {door} door at its "
                    f"end, {length} m away, passing {k} poster{'s' if k > 1 else ''} ({placed})")
-    return Plan("corridor", description, tuple(step(i) for i in range(n)), render)
+    return Plan("corridor", description, tuple(step(i) for i in range(n)), render, look)
 
 
 def _maze(rng: np.random.Generator, cols: int, rows: int, start: Cell) -> np.ndarray:
@@ -195,7 +214,8 @@ def _long_enough(route: list[Cell], n: int) -> bool:
     return len(set(route)) >= max(25, _MIN_GAIN * (n - 1) + 2)
 
 
-def _grid_walk(rng: np.random.Generator, n: int, size: tuple[int, int], task: str) -> Plan:
+def _grid_walk(rng: np.random.Generator, n: int, size: tuple[int, int], task: str,
+               look: str) -> Plan:
     """A top-down walk over a grid: through a maze to a goal, or collecting items."""
     w, h = size
     trail_name = pick(rng, DARK)
@@ -240,8 +260,7 @@ def _grid_walk(rng: np.random.Generator, n: int, size: tuple[int, int], task: st
     kind = pick(rng, ["coin", "gem"])
     c = min(w // grid.shape[1], h // grid.shape[0])
     ox, oy = (w - c * grid.shape[1]) / 2, (h - c * grid.shape[0]) / 2
-    floor: RGB = (238, 234, 222)
-    wall: RGB = (58, 64, 80)
+    floor, wall = LOOKS[look].floor, LOOKS[look].wall
     trail = mix(COLOURS[trail_name], (0, 0, 0), 0.38)
     big = np.kron(grid, np.ones((c, c), bool))
     px = np.zeros((h, w, 3))
@@ -332,5 +351,5 @@ def _grid_walk(rng: np.random.Generator, n: int, size: tuple[int, int], task: st
                         "away.")
             return f"All {len(items)} {kind}s collected; heading for the door on the {side} wall."
 
-    return Plan(task, description, tuple(step(i) for i in range(n)), render)
+    return Plan(task, description, tuple(step(i) for i in range(n)), render, look)
 

@@ -3,11 +3,14 @@ puts them into a tray, or takes a tower of them apart into a row."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from PIL import Image, ImageDraw
 
 from tpru.sources.synthetic.draw import (
     COLOURS,
+    RGB,
     VIVID,
     Plan,
     Point,
@@ -25,9 +28,28 @@ from tpru.sources.synthetic.draw import (
 TASKS = ("stack", "tray", "unstack")
 
 
+@dataclass(frozen=True)
+class Look:
+    """The room around the blocks: the wall, top to bottom, and the wooden table."""
+
+    wall_top: RGB
+    wall_bottom: RGB
+    table: RGB
+
+
+LOOKS: dict[str, Look] = {
+    "grey lab": Look((238, 240, 244), (212, 216, 224), (150, 104, 62)),
+    "cream workshop": Look((244, 238, 226), (222, 210, 190), (118, 84, 56)),
+    "blue studio": Look((226, 234, 244), (194, 206, 224), (176, 140, 96)),
+}
+"""A small pool of rooms shared by all robot episodes, so other episodes' frames are
+plausible candidates by look and only the blocks and moves tell them apart."""
+
+
 def plan(rng: np.random.Generator, n: int, size: tuple[int, int], task: str) -> Plan:
     """Three blocks moved one by one; the frames sample the gripper's path evenly."""
     w, h = size
+    look = pick(rng, tuple(LOOKS))
     s, table = min(h * 0.17, w * 0.128), h * 0.87    # block side, table top
     k = 3
     colours = sample(rng, VIVID, k + 1)
@@ -117,10 +139,11 @@ def plan(rng: np.random.Generator, n: int, size: tuple[int, int], task: str) -> 
             return f"The gripper moves to the {moved[m]} block ({m} of {k} done)."
         return f"The gripper carries the {moved[m]} block to {target}."
 
-    wall = gradient(size, (238, 240, 244), (212, 216, 224))
+    room = LOOKS[look]
+    wall = gradient(size, room.wall_top, room.wall_bottom)
     yy, xx = np.mgrid[int(table):h, 0:w]
     grain = 14 * np.sin(xx * 0.045 + 3 * np.sin(yy * 0.21)) + 6 * np.sin(xx * 0.31)
-    wall[int(table):] = np.array((150, 104, 62)) + grain[..., None]
+    wall[int(table):] = np.array(room.table) + grain[..., None]
     background = to_image(wall)
     arm, edge = (66, 70, 82), (30, 30, 36)
     tray_rgb = {"grey": (128, 128, 132), "white": (235, 235, 230), "black": (40, 40, 45)}[tray]
@@ -152,5 +175,5 @@ def plan(rng: np.random.Generator, n: int, size: tuple[int, int], task: str) -> 
                         fill=arm, outline=edge)
         return img
 
-    return Plan(task, description, tuple(step(i) for i in range(n)), render)
+    return Plan(task, description, tuple(step(i) for i in range(n)), render, look)
 

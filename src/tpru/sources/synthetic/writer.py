@@ -100,7 +100,8 @@ def _write(folder: Path, scenario: str, plan: Plan, frames: int, noise: np.ndarr
         image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
         image.save(folder / f"{i:03d}.jpg", "JPEG", quality=90)
     info = {"scenario": scenario, "description": plan.description, "steps": list(plan.steps),
-            "meta": {"task": plan.task, "generator": "tpru.sources.synthetic", "seed": seed}}
+            "meta": {"task": plan.task, "look": plan.look, "generator": "tpru.sources.synthetic",
+                     "seed": seed}}
     (folder / "episode.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n",
                                          encoding="utf-8")
 

@@ -1,12 +1,13 @@
 """What ``sim:gui`` does on the web app: one planner per task type.
 
 A planner turns a seeded generator and a number of actions into a `Script`:
-the app's content (``window.APP_CONFIG``: user, theme colour, list names,
-products, ...), the actions (each a few browser operations followed by one
-screenshot, with a sentence for that frame) and a description of the whole
-process. Every script starts on the home screen and opens its app first; the
-description covers what is done in the app ("adding 'bake bread' and 'water
-the plants' to the 'This week' to-do list, then ticking 'bake bread'").
+the app's content (``window.APP_CONFIG``: user, theme colour from the shared
+`THEMES`, list names, products, ...), the actions (each a few browser
+operations followed by one screenshot, with a sentence for that frame) and a
+description of the whole process. Every script starts on the home screen and
+opens its app first; the description covers what is done in the app
+("adding 'bake bread' and 'water the plants' to the 'This week' to-do list,
+then ticking 'bake bread'").
 
 Operations are tuples the simulator runs with Playwright: ``("click", css)``,
 ``("fill", css, text)`` and ``("press", css, key)``.
@@ -37,10 +38,10 @@ from tpru.sources.sim.common import join_words
 
 Op = tuple[str, ...]
 
-THEMES = {"teal": "#0f766e", "indigo": "#4338ca", "crimson": "#b91c1c", "forest": "#15803d",
-          "purple": "#7e22ce", "rust": "#c2410c", "slate": "#334155", "magenta": "#be185d",
-          "ocean": "#0369a1"}
-"""Accent colours, all dark enough that white text and a filled field stand out."""
+THEMES = {"indigo": "#4338ca", "rust": "#c2410c", "teal": "#0f766e"}
+"""A small pool of accent colours shared by all episodes, so other episodes' screens are
+plausible candidates by look (the home screens of one theme differ only by the user's
+name); all dark enough that white text and a filled field stand out."""
 
 USERS = ("Anna", "Ben", "Chloe", "David", "Emma", "Farid", "Grace", "Hiro", "Ines", "Jonas",
          "Kira", "Leo", "Maya", "Noah", "Olga", "Pablo")
