@@ -11,13 +11,13 @@ the same layout and colours. Any other embedding plugs in by name as
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image
 
 from tpru.diagnostics import InputError
+from tpru.registry import load
 
 EmbedFn = Callable[[Sequence[Image.Image]], np.ndarray]
 
@@ -52,16 +52,11 @@ def resolve_embedding(name: str) -> EmbedFn:
     """The embedding function named ``thumb`` or ``module:function``."""
     if name == "thumb":
         return thumb_embedding
-    module_name, sep, attr = name.partition(":")
-    if not sep:
+    if ":" not in name:
         raise InputError(f"embedding {name!r} must be 'thumb' or 'module:function'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise InputError(f"embedding {name!r}: cannot import {module_name} ({err})") from None
-    fn = getattr(module, attr, None)
+    fn = load(name, what=f"embedding {name!r}")
     if not callable(fn):
-        raise InputError(f"embedding {name!r}: {module_name} has no function {attr}")
+        raise InputError(f"embedding {name!r} is not a function")
     return fn  # type: ignore[no-any-return]
 
 

@@ -1,8 +1,9 @@
 """Exports of a built dataset to the formats trainers and evaluators read.
 
-The table maps a target name to ``"module:function"``; the module is imported
-only when that target is used, so a missing optional dependency (pyarrow,
-datasets, pandas: the ``export`` extra) matters only to the user who exports.
+The table maps a target name to ``"module:function"``, loaded through
+`tpru.registry`: the module is imported only when that target is used, so a
+missing optional dependency (pyarrow, datasets, pandas: the ``export`` extra)
+matters only to the user who exports.
 Every exporter is called as ``export(dataset, out, *, splits=None, overwrite=False,
 **options)`` and returns the files it wrote. Each writes into a temporary
 folder beside ``out`` and moves it into place when complete. It refuses an
@@ -17,8 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 from tpru.dataset import Dataset
 from tpru.diagnostics import InputError
+from tpru.registry import check_options, load
 
 EXPORTERS: dict[str, str] = {
     "easyr1": "tpru.export.easyr1:export",
@@ -35,8 +35,6 @@ EXPORTERS: dict[str, str] = {
     "hf": "tpru.export.hf:export",
 }
 
-INSTALL_HINT = "pip install 'tpru[export]'"
-
 Exporter = Callable[..., list[Path]]
 
 
@@ -44,16 +42,7 @@ def load_exporter(to: str) -> Exporter:
     """The export function named `to`, imported now; one-line errors for the user."""
     if to not in EXPORTERS:
         raise InputError(f"unknown export target {to!r} (targets: {', '.join(sorted(EXPORTERS))})")
-    module_name, _, attr = EXPORTERS[to].partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        missing = err.name or str(err)
-        if missing.split(".")[0] == "tpru":
-            raise
-        raise InputError(f"export to {to!r} needs {missing}; install it with: "
-                         f"{INSTALL_HINT}") from None
-    exporter: Exporter = getattr(module, attr)
+    exporter: Exporter = load(EXPORTERS[to], what=f"export to {to!r}", extra="export")
     return exporter
 
 
@@ -75,11 +64,6 @@ def export_dataset(dataset_path: str | os.PathLike[str], to: str,
         the files written, at their final paths.
     """
     exporter = load_exporter(to)
-    accepted = [name for name, p in inspect.signature(exporter).parameters.items()
-                if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "splits"]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise InputError(f"export to {to!r} has no option {', '.join(map(repr, unknown))} "
-                         f"(options: {', '.join(accepted)})")
+    check_options(exporter, options, what=f"export to {to!r}", leading=2, fixed=["splits"])
     dataset = Dataset.open(dataset_path)
     return exporter(dataset, Path(out), splits=splits, **options)

@@ -7,9 +7,10 @@ Specs:
     ``random``                 a random valid answer per request (option ``seed``)
     ``blind:<another spec>``   that backend with every image removed from the prompts
 
-The table maps a kind to ``"module:class"``; the module is imported only when
-that kind is used, so a missing optional dependency matters only to the user
-who picks it, and the error says which extra to install.
+The table maps a kind to ``"module:class"``, loaded through `tpru.registry`:
+the module is imported only when that kind is used, so a missing optional
+dependency matters only to the user who picks it, and the error says which
+extra to install.
 
 Example:
     >>> backend = open_backend("random", seed=1)
@@ -21,14 +22,11 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-import inspect
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from tpru.diagnostics import InputError
 from tpru.models.base import Backend, Request, Response
+from tpru.registry import check_options, install_hint, load
 
 __all__ = ["BACKENDS", "Backend", "Request", "Response", "check_backend", "open_backend"]
 
@@ -66,7 +64,7 @@ def open_backend(spec: str, **options: Any) -> Backend:
         blind: Backend = factory(open_backend(name, **options))
         return blind
     # Backends import their heavy dependencies (transformers, vllm) when built.
-    with _install_hint(kind):
+    with install_hint(f"backend {kind!r}", extra=EXTRAS.get(kind)):
         backend: Backend = factory(**options) if kind in _NO_NAME else factory(name, **options)
     return backend
 
@@ -97,42 +95,11 @@ def _resolve(spec: str, options: dict[str, Any]) -> tuple[str, str, Any]:
         _resolve(name, options)
         return kind, name, _load(kind)
     factory = _load(kind)
-    _check_options(kind, factory, options)
+    # A backend's first argument is its NAME (none for kinds written without one).
+    check_options(factory, options, what=f"backend {kind!r}",
+                  leading=0 if kind in _NO_NAME else 1)
     return kind, name, factory
 
 
 def _load(kind: str) -> Any:
-    module_name, _, attr = BACKENDS[kind].partition(":")
-    with _install_hint(kind):
-        module = importlib.import_module(module_name)
-    return getattr(module, attr)
-
-
-@contextmanager
-def _install_hint(kind: str) -> Iterator[None]:
-    """Turn a missing third-party module into a one-line error naming the extra to install."""
-    try:
-        yield
-    except ImportError as err:
-        missing = err.name or str(err)
-        if missing.split(".")[0] == "tpru":
-            raise
-        extra = EXTRAS.get(kind)
-        hint = f"; install it with: pip install 'tpru[{extra}]'" if extra else ""
-        raise InputError(f"backend {kind!r} needs {missing}{hint}") from None
-
-
-def _check_options(kind: str, factory: Any, options: dict[str, Any]) -> None:
-    """Refuse options the backend class does not take (its first argument is the NAME)."""
-    parameters = list(inspect.signature(factory).parameters.values())
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return
-    named = [p for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                                 inspect.Parameter.KEYWORD_ONLY)]
-    if kind not in _NO_NAME:
-        named = named[1:]
-    accepted = [p.name for p in named]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise InputError(f"backend {kind!r} has no option {', '.join(map(repr, unknown))} "
-                         f"(options: {', '.join(accepted) or 'none'})")
+    return load(BACKENDS[kind], what=f"backend {kind!r}", extra=EXTRAS.get(kind))

@@ -1,19 +1,21 @@
 """Sources of episodes, named ``KIND:PATH`` on the command line.
 
-The table maps a kind to ``"module:factory"``; the module is imported only
-when that kind is used, so a missing optional dependency matters only to
-the user who picks it. A factory is called as ``factory(path, skips=...)``.
+The table maps a kind to ``"module:factory"``, loaded through `tpru.registry`:
+the module is imported only when that kind is used, so a missing optional
+dependency matters only to the user who picks it. A factory is called as
+``factory(path, skips=..., **options)``; options it does not take are refused
+before the call.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tpru.diagnostics import InputError, Skips
+from tpru.registry import check_options, load
 
 if TYPE_CHECKING:
     from tpru.sources.base import Source
@@ -48,22 +50,12 @@ def open_source(spec: str, *, skips: Skips | None = None,
     if kind not in SOURCES:
         raise InputError(f"unknown source kind {kind!r} in {spec!r} "
                          f"(kinds: {', '.join(sorted(SOURCES))})")
-    module_name, _, attr = SOURCES[kind].partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        extra = EXTRAS.get(kind)
-        hint = f"; install it with: pip install 'tpru[{extra}]'" if extra else ""
-        raise InputError(f"source kind {kind!r} needs {err.name or err}{hint}") from None
-    factory = getattr(module, attr)
+    what = f"source kind {kind!r}"
+    factory = load(SOURCES[kind], what=what, extra=EXTRAS.get(kind))
     kind_options = dict((options or {}).get(kind, {}))
+    check_options(factory, kind_options, what=what, leading=1, fixed=["skips"])
     try:
         source: Source = factory(path, skips=skips or Skips(), **kind_options)
-    except TypeError as err:
-        if "unexpected keyword argument" not in str(err):
-            raise
-        raise InputError(f"source kind {kind!r} does not take an option in "
-                         f"{sorted(kind_options)} ({err})") from None
     except ValueError as err:
         raise InputError(f"source {spec!r}: {err}") from None
     return source

@@ -1,9 +1,10 @@
 """Benchmarks the evaluation runner reads, named on the command line.
 
-The table maps a name to ``"module:load"``; the module is imported only when
-that benchmark is used. Every loader is called as
-``load(source, *, cache_dir, split)`` with `source` a hub id or local path
-(None: the benchmark's hub id) and returns a `tpru.eval.items.Benchmark`.
+The table maps a name to ``"module:load"``, loaded through `tpru.registry`:
+the module is imported only when that benchmark is used. Every loader is
+called as ``load(source, *, cache_dir, split)`` with `source` a hub id or
+local path (None: the benchmark's hub id) and returns a
+`tpru.eval.items.Benchmark`.
 
 Names accepted by `load_benchmark` (``--bench``):
 
@@ -21,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +29,7 @@ from pathlib import Path
 from tpru.dataset import BUILD_FILE
 from tpru.diagnostics import InputError
 from tpru.eval.items import Benchmark
+from tpru.registry import load
 
 BENCHMARKS: dict[str, str] = {
     "tpru-test": "tpru.eval.benchmarks.tpru_test:load",
@@ -39,22 +40,11 @@ BENCHMARKS: dict[str, str] = {
 DATASET_LOADER = "tpru.eval.benchmarks.tpru_dataset:load"
 """The loader of a dataset folder written by ``tpru build`` (``dataset:PATH``)."""
 
-INSTALL_HINT = "pip install 'tpru[eval]'"
-
 Loader = Callable[..., Benchmark]
 
 
 def _import(target: str, name: str) -> Loader:
-    module_name, _, attr = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        missing = err.name or str(err)
-        if missing.split(".")[0] == "tpru":
-            raise
-        raise InputError(f"benchmark {name!r} needs {missing}; install it with: "
-                         f"{INSTALL_HINT}") from None
-    loader: Loader = getattr(module, attr)
+    loader: Loader = load(target, what=f"benchmark {name!r}", extra="eval")
     return loader
 
 

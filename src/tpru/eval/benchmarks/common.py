@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import csv
-import importlib
 import json
 import logging
 import re
@@ -27,8 +26,7 @@ from typing import Any
 
 from tpru.diagnostics import InputError, Skips, json_problem
 from tpru.eval.items import ALL_SPLITS, Item
-
-INSTALL_HINT = "pip install 'tpru[eval]'"
+from tpru.registry import load
 
 log = logging.getLogger("tpru.eval")
 
@@ -58,10 +56,7 @@ class Table:
 
 def require(module: str, what: str) -> Any:
     """Import `module`, or fail with a one-line install hint naming `what` needs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise InputError(f"{what} needs {module}; install it with: {INSTALL_HINT}") from None
+    return load(module, what=what, extra="eval")
 
 
 def is_hub_id(source: str) -> bool:

@@ -34,7 +34,6 @@ with ``episode.json`` (written last) beside the frames.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
 import os
@@ -46,6 +45,7 @@ from typing import Any
 
 from tpru import __version__
 from tpru.diagnostics import InputError, Skips
+from tpru.registry import load
 from tpru.schema import Episode
 from tpru.sources.sim.common import EngineMissing, EpisodeSpec, Simulator
 
@@ -81,14 +81,10 @@ def load_simulator(name: str) -> Simulator:
     """
     if name not in SIMULATORS:
         raise InputError(f"unknown simulator {name!r} (simulators: {', '.join(SIMULATORS)})")
-    module_name, _, attr = SIMULATORS[name].partition(":")
+    factory = load(SIMULATORS[name], what=f"simulator {name!r}", extra="sim",
+                   needs=REQUIREMENTS[name])
     try:
-        module = importlib.import_module(module_name)
-        simulator: Simulator = getattr(module, attr)()
-    except ImportError as err:
-        missing = err.name or str(err)
-        raise InputError(f"simulator {name!r} needs {REQUIREMENTS[name]} ({missing} is missing); "
-                         "install them with: pip install 'tpru[sim]'") from None
+        simulator: Simulator = factory()
     except EngineMissing as err:
         raise InputError(f"simulator {name!r}: {err}") from None
     return simulator
