@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -356,11 +357,13 @@ def test_episodes_and_images_stay_in_one_split(halves: Path) -> None:
     assert all(len(splits) == 1 for splits in image_split.values())
 
 
-def test_episodes_sharing_an_image_or_a_near_duplicate_share_a_split(tmp_path: Path) -> None:
+def test_episodes_sharing_two_images_or_near_duplicates_share_a_split(tmp_path: Path) -> None:
     root = write_episodes(tmp_path / "episodes", 12)
-    shutil.copyfile(root / "ep000" / "002.jpg", root / "ep001" / "002.jpg")
-    with Image.open(root / "ep002" / "004.jpg") as image:  # the same frame, encoded again
-        image.save(root / "ep003" / "004.jpg", "JPEG", quality=80)
+    for name in ("002.jpg", "003.jpg"):  # split.join_min_frames is 2
+        shutil.copyfile(root / "ep000" / name, root / "ep001" / name)
+    for name in ("004.jpg", "005.jpg"):
+        with Image.open(root / "ep002" / name) as image:  # the same frame, encoded again
+            image.save(root / "ep003" / name, "JPEG", quality=80)
     out = tmp_path / "data"
     for seed in range(4):
         shutil.rmtree(out, ignore_errors=True)
@@ -481,7 +484,10 @@ def test_frames_per_sample_sets_the_images_per_question(tmp_path: Path, frames: 
     episodes = tmp_path / "episodes"
     write_synthetic_episodes(episodes, episodes=2, frames=max(frames, 6), seed=1)
     out = tmp_path / "data"
-    assert build(out, f"frames:{episodes}", args=(f"tasks.frames_per_sample={frames}",)) == 0
+    # One split: two episodes per scenario in two splits leave no other episode to draw
+    # next_frame's distractors from.
+    assert build(out, f"frames:{episodes}", args=(f"tasks.frames_per_sample={frames}",
+                                                  "split.ratios={train: 1}")) == 0
     tasks = Counter[str]()
     for sample in (s for split in samples_by_split(out).values() for s in split):
         shown = sample.question_images
@@ -548,21 +554,90 @@ def test_a_split_left_empty_is_a_warning_that_says_why(tmp_path: Path) -> None:
     assert build(out, f"frames:{few}") == 0
     info = build_info(out)
     assert info["splits"] == ["train"]
-    assert info["warnings"] == ["split 'test' (split.ratios 0.1) has no episodes: 3 episodes "
-                                "are too few for this share; add episodes"]
+    assert info["warnings"] == ["split 'test' (split.ratios 0.1) has no episodes: the 3 "
+                                "episodes are too few: no scenario has the 2 episodes needed to "
+                                "reach each of the 2 splits with a share above 0; add episodes"]
 
-    # Six episodes that all show one frame, encoded again each time: one leakage group.
+    # Six episodes that all show two frames, encoded again each time: one group.
     grouped = write_episodes(tmp_path / "grouped", 6)
-    with Image.open(grouped / "ep000" / "002.jpg") as image:
-        for e in range(1, 6):
-            image.save(grouped / f"ep{e:03d}" / "002.jpg", "JPEG", quality=80 + e)
+    for name in ("002.jpg", "003.jpg"):
+        with Image.open(grouped / "ep000" / name) as image:
+            for e in range(1, 6):
+                image.save(grouped / f"ep{e:03d}" / name, "JPEG", quality=80 + e)
     out = tmp_path / "grouped-data"
     assert build(out, f"frames:{grouped}", args=(SPLIT_HALVES,)) == 0
-    [warning] = build_info(out)["warnings"]
-    assert warning.startswith("split 'train' (split.ratios 0.5) has no episodes: the 6 "
-                              "episodes fall into 1 group(s) of episodes that share images or "
-                              "near-duplicate images (the largest holds 6)")
-    assert "split.near_dup_hamming=0" in warning
+    info = build_info(out)
+    [empty] = {"train", "test"} - set(info["splits"])
+    [warning] = info["warnings"]
+    assert warning.startswith(f"split '{empty}' (split.ratios 0.5) has no episodes: for scenario "
+                              "'lego', its 2 episodes are joined into 1 group(s) of episodes "
+                              "that share identical or near-duplicate frames (the largest holds "
+                              "6, held together by pairs that share 2 or more frames of each)")
+    assert "set split.join_min_frames=3" in warning
+
+
+def _app_episodes(root: Path, shared: Sequence[str], *, lone: bool = False) -> Path:
+    """12 episodes, 3 per scenario, whose gui episodes begin on the frames `shared` of
+    ep002 (an app's start screens), and, if `lone`, one episode of a scenario of its own."""
+    write_episodes(root, 12)
+    for e in (6, 10):
+        for name in shared:
+            shutil.copyfile(root / "ep002" / name, root / f"ep{e:03d}" / name)
+    if lone:
+        write_episode(root / "lone", 99, scenario="lone", description="the only one of its kind")
+    return root
+
+
+def test_episodes_that_share_only_a_start_screen_reach_every_split(tmp_path: Path) -> None:
+    root = _app_episodes(tmp_path / "episodes", ["000.jpg"], lone=True)
+    out = tmp_path / "data"
+    assert build(out, f"frames:{root}", args=(SPLIT_HALVES,)) == 0
+    info = build_info(out)
+    report = info["split_report"]
+    assert report["joined_groups"] == 0 and report["largest_groups"] == []
+    by_scenario = report["episodes_by_scenario"]
+    assert by_scenario["gui"] in ({"train": 2, "test": 1}, {"train": 1, "test": 2})
+    assert all(min(counts.values()) >= 1 for s, counts in by_scenario.items() if s != "lone")
+    # The start screen is in both splits: counted and shown, not a leak.
+    assert report["shared_across_splits"]["images"] == 1
+    [example, *_] = report["shared_across_splits"]["examples"]
+    assert example.startswith("image ") and "(episode ep002)" in example
+    [missing] = [split for split, n in by_scenario["lone"].items() if n == 0]
+    assert info["warnings"] == [
+        f"scenario 'lone' has no episodes in split '{missing}' (split.ratios 0.5): it has 1 "
+        "episode(s), and at least 2 are needed to reach each of the 2 splits with a share "
+        "above 0; add episodes of 'lone'"]
+
+
+def test_a_scenario_joined_into_one_group_warns_and_the_advice_fixes_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = _app_episodes(tmp_path / "episodes", ["000.jpg", "001.jpg"])
+    out = tmp_path / "data"
+    assert build(out, f"frames:{root}", args=(SPLIT_HALVES,)) == 0
+    info = build_info(out)
+    [gui] = info["warnings"]
+    assert gui.endswith("(split.ratios 0.5): its 3 episodes are joined into 1 group(s) of "
+                        "episodes that share identical or near-duplicate frames (the largest "
+                        "holds 3, held together by pairs that share 2 or more frames of each), "
+                        "and a group goes to one split whole; set split.join_min_frames=3 so "
+                        "that only episodes sharing at least 3 frames are joined, or add "
+                        "episodes of 'gui'")
+    [group] = info["split_report"]["largest_groups"]
+    assert group["episodes"] == ["ep002", "ep006", "ep010"]
+    assert (group["size"], group["scenario"], group["joined_pairs"]) == (3, "gui", 3)
+    assert (group["most_shared_frames"], group["apart_at_join_min_frames"]) == (2, 3)
+
+    assert build(tmp_path / "strict", f"frames:{root}", args=(SPLIT_HALVES, "--strict")) == 1
+    error = one_line_error(capsys)
+    assert "scenario 'gui' has no episodes in split" in error and "--strict" in error
+
+    # Following the advice: the gui episodes reach both splits, sharing two frames.
+    out = tmp_path / "advised"
+    assert build(out, f"frames:{root}", args=(SPLIT_HALVES, "split.join_min_frames=3")) == 0
+    info = build_info(out)
+    assert info["warnings"] == []
+    assert set(info["split_report"]["episodes_by_scenario"]["gui"].values()) == {1, 2}
+    assert info["split_report"]["shared_across_splits"]["images"] >= 1
 
 
 def test_ratios_that_do_not_sum_to_one_are_used_as_proportions_with_a_warning(

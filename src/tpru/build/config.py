@@ -182,9 +182,10 @@ class SplitConfig:
 
     Attributes:
         ratios: split name -> share of episodes, used as a proportion of their
-            sum (the build warns when they do not sum to 1). Episodes that share
-            an image or a near-duplicate image are kept in one split, so a split
-            with few episodes can come out empty (the build warns, saying why).
+            sum (the build warns when they do not sum to 1), in each scenario
+            (see `tpru.build.split.assign_splits`). Episodes joined by the
+            ``join_min_frames`` rule go to one split whole, so a split can miss
+            a scenario: the build warns, saying why (an error with --strict).
         near_dup_hamming: images whose perceptual hashes differ in at most this
             many bits, and whose thumbnails differ by at most
             ``FilterConfig.dup_pixel_diff``, count as near-duplicates.

@@ -56,7 +56,9 @@ from tpru.build.inputs import (
 )
 from tpru.build.measure import EpisodeResult, measure_episode, stage_path
 from tpru.build.model_stages import StagesResult, check_prompts, run_model_stages
-from tpru.build.split import assign_splits, check_leakage, group_episodes
+from tpru.build.probes import ProbeItem, ShortcutError, leak_message, run_probes
+from tpru.build.split import JoinRule, check_leakage, plan_splits
+from tpru.build.split_report import split_report, warn_missing_scenarios
 from tpru.build.work import EMBEDDINGS, RECORDS, THUMBS, WORK, load_tables, read_done
 from tpru.config import to_dict
 from tpru.dataset import BUILD_FILE, IMAGES_DIR
@@ -142,6 +144,10 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
                                   show_progress=show_progress)
     info = _formulate_all(config, partial, skips, show_progress, stages)
     skips.log_warning_totals()
+    if info["probes"]["leaks"]:
+        raise ShortcutError(f"{leak_message(info['probes'])}. The samples are in {partial}; "
+                            "to write the dataset anyway: the same command with --resume "
+                            "probes.max_lift=null")
     _finish(partial, out, info)
     audit = _audit(config, out, backend, show_progress) if config.audit.model else None
     return BuildResult(out, info, stages.calls if stages else {}, audit)
@@ -237,11 +243,12 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
         drops = loaded.frame_drops + loaded.episode_drops + skips.counts
         raise InputError(f"no usable episodes: every episode was skipped or dropped "
                          f"(drops: {dict(drops)})")
-    groups = group_episodes(table.episode, table.digest, table.phash, table.thumbs,
-                            len(episodes), config.split.near_dup_hamming,
-                            config.filter.dup_pixel_diff)
-    split_of = assign_splits(groups, [e.id for e in episodes], config.split.ratios, config.seed)
-    _warn_empty_splits(config, groups, split_of, skips)
+    rule = JoinRule(config.split.near_dup_hamming, config.filter.dup_pixel_diff,
+                    config.split.join_min_frames)
+    plan = plan_splits(table, [e.id for e in episodes], [e.scenario for e in episodes],
+                       config.split.ratios, config.seed, rule)
+    split_of = plan.split_of
+    warn_missing_scenarios(plan, skips)
 
     indexes: dict[tuple[str, str], NeighbourIndex] = {}
     for key in sorted({(split_of[e], ep.scenario) for e, ep in enumerate(episodes)}):
@@ -249,9 +256,10 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
                                enumerate(episodes) if (split_of[e], ep.scenario) == key])
         indexes[key] = NeighbourIndex(table.embeddings[rows], rows.astype(np.int64))
 
-    # One row per distinct image, so the leakage check works on images, not frames.
-    unique, first_row = np.unique(table.digest, return_index=True)
+    # One row per distinct image: the images each split's samples use are marked on it.
+    unique = np.unique(table.digest)
     formulator = Formulator(config, table, split_of, episodes, indexes)
+    probe_items: list[ProbeItem] = []
     split_names = [s for s in config.split.ratios if s in set(split_of)]
     split_episodes: dict[str, set[str]] = {s: set() for s in split_names}
     split_images = {s: np.zeros(len(unique), dtype=bool) for s in split_names}
@@ -268,6 +276,9 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
                 for sample in formulator.samples_for(e):
                     handles[split].write(dumps(sample) + "\n")
                     counts[split][sample.task] += 1
+                    item = ProbeItem.from_sample(sample, split)
+                    if item is not None:
+                        probe_items.append(item)
                     split_episodes[split].add(sample.episode_id)
                     split_episodes[split].update(sample.meta.get("distractor_episodes", []))
                     # Read the images back from the sample: the check sees what is written.
@@ -284,9 +295,7 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
         for handle in handles.values():
             handle.close()
 
-    check_leakage(split_episodes, split_images, unique, table.phash[first_row],
-                  config.split.near_dup_hamming, config.filter.dup_pixel_diff,
-                  thumbs=table.thumbs, thumb_rows=first_row)
+    shared = check_leakage(split_episodes, split_images, unique, table, plan.episode_ids, rule)
 
     examples = loaded.examples
     for reason, items in skips.examples.items():
@@ -311,6 +320,9 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
             "samples_total": sum(sum(c.values()) for c in counts.values()),
             "episodes_by_split": {s: sum(1 for x in split_of if x == s) for s in split_names},
         },
+        "split_report": split_report(plan, shared),
+        "probes": run_probes(probe_items, max_lift=config.probes.max_lift,
+                             min_samples=config.probes.min_samples),
         "drops": {
             "inputs": dict(sorted(skips.counts.items())),
             "frames": dict(sorted(loaded.frame_drops.items())),
@@ -320,25 +332,6 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
         "drop_examples": {k: v for k, v in sorted(examples.items())},
         "warnings": skips.warning_summary(),
     }
-
-
-def _warn_empty_splits(config: BuildConfig, groups: Sequence[int], split_of: Sequence[str],
-                       skips: Skips) -> None:
-    """Warn about each split with a share above 0 that got no episode, and say why."""
-    sizes = Counter(groups)
-    for name, ratio in config.split.ratios.items():
-        if ratio <= 0 or name in split_of:
-            continue
-        if len(sizes) < len(groups):
-            why = (f"the {len(groups)} episodes fall into {len(sizes)} group(s) of episodes "
-                   f"that share images or near-duplicate images (the largest holds "
-                   f"{max(sizes.values())}), and a group goes to one split whole; add "
-                   "episodes, or set split.near_dup_hamming=0 so that only images with "
-                   "equal perceptual hashes count as near-duplicates")
-        else:
-            why = f"{len(groups)} episodes are too few for this share; add episodes"
-        skips.warn(f"empty split {name}", f"split {name!r} (split.ratios {ratio:g}) has no "
-                   f"episodes: {why}")
 
 
 def _link(source: Path, target: Path) -> None:

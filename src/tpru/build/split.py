@@ -1,10 +1,14 @@
-"""Leak-free splits: group episodes that share images, assign groups, then check.
+"""Leak-free splits: link episodes that share frames, group them, assign groups, check.
 
-Two episodes that share an image, or near-duplicate images, are put in one
-group, and every group goes to one split; distractors are drawn only from the
-sample's own split. `check_leakage` then verifies the written dataset from
-scratch and fails the build if any episode, image or near-duplicate image
-appears in more than one split.
+Two episodes are joined, and go to one split, when at least
+``split.join_min_frames`` frames of *each* have an identical or near-duplicate
+frame in the other: copies and re-recordings of one process are kept
+together, while a single frame in common (the start screen every recording of
+an app begins on) does not join them. Groups are then dealt out per scenario,
+so every scenario reaches every split. `check_leakage` verifies the written
+dataset with the same `JoinRule`: an episode in two splits, or two episodes in
+different splits that the rule joins, fails the build; images that episodes
+kept apart share across splits are counted and reported (`SharedImages`).
 
 Near-duplicates are found without comparing all pairs: a 64-bit hash within
 ``h`` bits of another agrees with it exactly on at least one of ``h + 1``
@@ -15,17 +19,33 @@ shared chunk is confirmed by the full hash and the thumbnail difference.
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+
+from tpru.build.candidates import FrameTable
 
 BUCKET_WINDOW = 64
 """In a very large bucket, each frame is compared with this many neighbours in hash order."""
 
 
 class LeakageError(Exception):
-    """The same episode, image or a near-duplicate image is in two splits."""
+    """An episode is in two splits, or two episodes the join rule keeps together are apart."""
+
+
+@dataclass(frozen=True)
+class JoinRule:
+    """When two episodes must share a split; grouping and `check_leakage` apply the same one:
+    at least `min_frames` (``split.join_min_frames``) frames of each have an identical or
+    near-duplicate frame in the other, near-duplicates being frames whose hashes differ in
+    at most `max_hamming` bits (``split.near_dup_hamming``) and whose thumbnails differ by
+    at most `max_pixel_diff` (``filter.dup_pixel_diff``)."""
+
+    max_hamming: int
+    max_pixel_diff: float
+    min_frames: int
 
 
 class UnionFind:
@@ -38,10 +58,12 @@ class UnionFind:
             x = self.parent[x]
         return x
 
-    def union(self, a: int, b: int) -> None:
+    def union(self, a: int, b: int) -> bool:
+        """Join the sets of a and b (the smaller root stays); False if they were one."""
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
             self.parent[max(ra, rb)] = min(ra, rb)
+        return ra != rb
 
 
 def _chunks(bits: int, parts: int) -> list[tuple[int, int]]:
@@ -63,12 +85,20 @@ def near_duplicate_pairs(phashes: np.ndarray, thumbs: np.ndarray, max_hamming: i
     compared, all at once in numpy, with the next `BUCKET_WINDOW` rows of its
     bucket: exact for buckets up to that size, a close approximation beyond.
     """
+    pairs = _near_duplicates(phashes, thumbs, max_hamming, max_pixel_diff, same, thumb_rows)
+    return [(i, j) for i, j in pairs.tolist()]
+
+
+def _near_duplicates(phashes: np.ndarray, thumbs: np.ndarray, max_hamming: int,
+                     max_pixel_diff: float, same: Sequence[object] | np.ndarray | None,
+                     thumb_rows: np.ndarray | None) -> np.ndarray:
+    """`near_duplicate_pairs` as a sorted (k, 2) array."""
     hashes = np.asarray(phashes, dtype=np.uint64)
     n = len(hashes)
     labels = None if same is None else np.unique(np.asarray(same), return_inverse=True)[1]
-    found: set[tuple[int, int]] = set()
+    found: list[np.ndarray] = [np.zeros((0, 2), dtype=np.int64)]
     if n < 2:
-        return []
+        return found[0]
     limit = np.float32(max_pixel_diff * 255.0 * thumbs.shape[1]) if thumbs.ndim == 2 else 0
     for shift, mask in _chunks(64, max_hamming + 1):
         keys = (hashes >> np.uint64(shift)) & np.uint64(mask)
@@ -87,95 +117,287 @@ def near_duplicate_pairs(phashes: np.ndarray, thumbs: np.ndarray, max_hamming: i
             a, b = a[near], b[near]
             ta, tb = (a, b) if thumb_rows is None else (thumb_rows[a], thumb_rows[b])
             diff = np.abs(thumbs[ta].astype(np.int16) - thumbs[tb].astype(np.int16)).sum(axis=1)
-            for i, j in zip(a[diff <= limit].tolist(), b[diff <= limit].tolist(), strict=True):
-                found.add((i, j) if i < j else (j, i))
-    return sorted(found)
+            a, b = a[diff <= limit], b[diff <= limit]
+            found.append(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1))
+    return _unique_pairs(found)
 
 
-def group_episodes(frame_episode: np.ndarray, digests: np.ndarray, phashes: np.ndarray,
-                   thumbs: np.ndarray, n_episodes: int, max_hamming: int,
-                   max_pixel_diff: float) -> list[int]:
-    """Group id (the smallest episode index in it) for each episode."""
-    groups = UnionFind(n_episodes)
-    episode_of = np.asarray(frame_episode, dtype=np.int64)
+def _unique_pairs(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """The distinct rows of (k, 2) arrays of row numbers, sorted; one int64 key per pair,
+    as sorting one column is many times faster than ``np.unique(axis=0)``."""
+    pairs = np.concatenate([np.asarray(p, dtype=np.int64).reshape(-1, 2) for p in parts])
+    keys = np.unique((pairs[:, 0] << 32) | pairs[:, 1])
+    return np.stack([keys >> 32, keys & 0xFFFFFFFF], axis=1)
+
+
+def frame_links(labels: np.ndarray, digests: np.ndarray, phashes: np.ndarray,
+                thumbs: np.ndarray, rule: JoinRule, *,
+                thumb_rows: np.ndarray | None = None) -> np.ndarray:
+    """(k, 2) rows i < j with different labels whose frames are identical or near-duplicates.
+
+    Identical images (equal digests) are compared like a hash bucket, each
+    with the next `BUCKET_WINDOW` rows of its digest, so a start screen that
+    10,000 episodes share costs a linear number of pairs, not 50 million.
+    """
+    labels = np.asarray(labels)
+    found = [_near_duplicates(phashes, thumbs, rule.max_hamming, rule.max_pixel_diff, labels,
+                              thumb_rows)]
     order = np.argsort(digests, kind="stable")
-    same_digest = digests[order][1:] == digests[order][:-1]
-    for a, b in zip(episode_of[order][:-1][same_digest].tolist(),
-                    episode_of[order][1:][same_digest].tolist(), strict=True):
+    ordered = digests[order]
+    for k in range(1, min(BUCKET_WINDOW, len(order) - 1) + 1):
+        equal = ordered[:-k] == ordered[k:]
+        if not equal.any():
+            break
+        a, b = order[:-k][equal], order[k:][equal]
+        keep = labels[a] != labels[b]
+        found.append(np.stack([np.minimum(a, b)[keep], np.maximum(a, b)[keep]], axis=1))
+    return _unique_pairs(found)
+
+
+@dataclass(frozen=True)
+class EpisodeLinks:
+    """Episode pairs (``first < second``) with identical or near-duplicate frames.
+
+    ``first_frames[i]`` counts the distinct frames of ``first[i]`` that have an
+    identical or near-duplicate frame in ``second[i]``, and ``second_frames``
+    the other way round; a pair *shares* the smaller of the two.
+    """
+
+    first: np.ndarray
+    second: np.ndarray
+    first_frames: np.ndarray
+    second_frames: np.ndarray
+
+    @property
+    def shared(self) -> np.ndarray:
+        return np.asarray(np.minimum(self.first_frames, self.second_frames))
+
+    def joined(self, min_frames: int) -> np.ndarray:
+        """Which pairs the rule joins: at least `min_frames` frames of each side."""
+        return self.shared >= min_frames
+
+
+def link_episodes(frame_episode: np.ndarray, pairs: np.ndarray) -> EpisodeLinks:
+    """Count, per episode pair, the distinct frames of each side in the frame `pairs`."""
+    episode_of = np.asarray(frame_episode, dtype=np.int64)
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    ea, eb = episode_of[pairs[:, 0]], episode_of[pairs[:, 1]]
+    swap = ea > eb
+    key = (np.minimum(ea, eb) << 32) | np.maximum(ea, eb)
+
+    def distinct(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        order = np.lexsort((frames, key))
+        k, f = key[order], frames[order]
+        first = np.ones(len(k), dtype=bool)
+        first[1:] = (k[1:] != k[:-1]) | (f[1:] != f[:-1])
+        keys, counts = np.unique(k[first], return_counts=True)
+        return keys, np.asarray(counts, dtype=np.int64)
+
+    keys, first_frames = distinct(np.where(swap, pairs[:, 1], pairs[:, 0]))
+    _, second_frames = distinct(np.where(swap, pairs[:, 0], pairs[:, 1]))
+    return EpisodeLinks(keys >> 32, keys & 0xFFFFFFFF, first_frames, second_frames)
+
+
+def group_episodes(links: EpisodeLinks, n_episodes: int, min_frames: int) -> list[int]:
+    """Group id (the smallest episode index in it) for each episode, joined by the rule."""
+    groups = UnionFind(n_episodes)
+    joined = links.joined(min_frames)
+    for a, b in zip(links.first[joined].tolist(), links.second[joined].tolist(), strict=True):
         groups.union(a, b)
-    for i, j in near_duplicate_pairs(phashes, thumbs, max_hamming, max_pixel_diff,
-                                     same=episode_of):
-        groups.union(int(episode_of[i]), int(episode_of[j]))
     return [groups.find(e) for e in range(n_episodes)]
 
 
+def group_scenarios(group_of: Sequence[int], scenarios: Sequence[str]) -> dict[int, str]:
+    """Each group's scenario: the most common among its episodes, ties by name."""
+    counts: dict[int, Counter[str]] = defaultdict(Counter)
+    for group, scenario in zip(group_of, scenarios, strict=True):
+        counts[group][scenario] += 1
+    return {g: min(c.items(), key=lambda item: (-item[1], item[0]))[0]
+            for g, c in counts.items()}
+
+
 def assign_splits(group_of: Sequence[int], episode_ids: Sequence[str],
-                  ratios: Mapping[str, float], seed: int) -> list[str]:
-    """Split name per episode: whole groups, in a seeded order, filling the ratios in turn."""
+                  ratios: Mapping[str, float], seed: int,
+                  scenarios: Sequence[str] | None = None) -> list[str]:
+    """Split name per episode: whole groups, stratified by scenario, in a seeded order.
+
+    Each scenario's groups are dealt out in an order drawn from the seed (see
+    `_deal`), so every scenario is split in about the ratios and which groups
+    land where is random. A scenario with at least as many groups as there are
+    splits with a share above 0 gives each of them at least one group: a
+    scenario of a few episodes still reaches a 10% test split. Splits are
+    ordered by share and name, so the mapping's order (YAML, JSON, overrides)
+    does not matter.
+    """
+    names = sorted(n for n in ratios if ratios[n] > 0)
+    share = {n: ratios[n] / sum(ratios[m] for m in names) for n in names}
     members: dict[int, list[int]] = defaultdict(list)
     for episode, group in enumerate(group_of):
         members[group].append(episode)
+    of_group = group_scenarios(group_of, scenarios or [""] * len(group_of))
+    strata: dict[str, list[int]] = defaultdict(list)
+    for group in members:
+        strata[of_group[group]].append(group)
 
     def rank(group: int) -> str:
-        return hashlib.sha256(f"{seed}:{episode_ids[group]}".encode()).hexdigest()
+        first = episode_ids[min(members[group])]
+        return hashlib.sha256(f"{seed}:{first}".encode()).hexdigest()
 
-    names = sorted(ratios)  # independent of the mapping's order (YAML, JSON, overrides)
-    total_ratio = sum(ratios.values())
-    bounds = []
-    running = 0.0
-    for name in names:
-        running += ratios[name] / total_ratio
-        bounds.append(running)
-    total = len(group_of)
-    result = [""] * total
-    done = 0
-    for group in sorted(members, key=rank):
-        size = len(members[group])
-        position = (done + size / 2) / max(total, 1)
-        name = next((n for n, b in zip(names, bounds, strict=True) if position <= b), names[-1])
-        for episode in members[group]:
-            result[episode] = name
-        done += size
+    result = [""] * len(group_of)
+    overall: Counter[str] = Counter()
+    for scenario in sorted(strata):
+        groups = sorted(strata[scenario], key=rank)
+        size = {g: len(members[g]) for g in groups}
+        for group, name in _deal(groups, size, share, overall).items():
+            for episode in members[group]:
+                result[episode] = name
     return result
 
 
+def _deal(groups: list[int], size: Mapping[int, int], share: Mapping[str, float],
+          overall: Counter[str]) -> dict[int, str]:
+    """One scenario's `groups` (in seeded order) to splits; adds their episodes to `overall`.
+
+    The smaller splits, smallest first, take each group in turn that brings them
+    closer to their share; the largest split takes the rest. A split's share
+    counts all scenarios dealt so far, so rounding in one scenario is made up
+    in the next (four scenarios of 6 episodes at 25% give 6 test episodes, not 8).
+    """
+    names = sorted(share, key=lambda n: (share[n], n))
+    done = sum(overall.values()) + sum(size.values())
+    chosen: dict[int, str] = {}
+    for name in names[:-1]:
+        target = share[name] * done - overall[name]
+        got = 0
+        for group in groups:
+            if group not in chosen and abs(got + size[group] - target) < abs(got - target):
+                chosen[group] = name
+                got += size[group]
+    for group in groups:
+        chosen.setdefault(group, names[-1])
+    if len(groups) >= len(names):
+        position = {g: i for i, g in enumerate(groups)}
+        for name in names:
+            if name not in chosen.values():  # too small for any group: it gets the smallest
+                count = Counter(chosen.values())
+                donor = max(names, key=lambda n: (count[n], share[n], n))
+                group = min((g for g in groups if chosen[g] == donor),
+                            key=lambda g: (size[g], position[g]))
+                chosen[group] = name
+    for group, name in chosen.items():
+        overall[name] += size[group]
+    return chosen
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """Which episodes a build joined and where it put them (see `plan_splits`)."""
+
+    episode_ids: list[str]
+    scenarios: list[str]
+    ratios: dict[str, float]
+    rule: JoinRule
+    links: EpisodeLinks
+    group_of: list[int]
+    split_of: list[str]
+
+
+def plan_splits(frames: FrameTable, episode_ids: Sequence[str], scenarios: Sequence[str],
+                ratios: Mapping[str, float], seed: int, rule: JoinRule) -> SplitPlan:
+    """Link the episodes' frames, join episodes by `rule`, and assign the groups to splits."""
+    pairs = frame_links(frames.episode, frames.digest, frames.phash, frames.thumbs, rule)
+    links = link_episodes(frames.episode, pairs)
+    group_of = group_episodes(links, len(episode_ids), rule.min_frames)
+    split_of = assign_splits(group_of, episode_ids, ratios, seed, scenarios)
+    return SplitPlan(list(episode_ids), list(scenarios), dict(ratios), rule, links, group_of,
+                     split_of)
+
+
+@dataclass(frozen=True)
+class SharedImages:
+    """Written images that episodes the rule keeps apart share across splits.
+
+    An image here is identical or a near-duplicate to one written in another
+    split (a start screen every recording begins on): allowed, and reported.
+    """
+
+    images: int
+    examples: list[str]
+
+
 def check_leakage(split_episodes: Mapping[str, set[str]], split_images: Mapping[str, np.ndarray],
-                  digests: np.ndarray, phashes: np.ndarray, max_hamming: int,
-                  max_pixel_diff: float, *, thumbs: np.ndarray,
-                  thumb_rows: np.ndarray | None = None) -> None:
-    """Raise `LeakageError` if an episode, image or near-duplicate image is in two splits.
+                  images: np.ndarray, frames: FrameTable, episode_ids: Sequence[str],
+                  rule: JoinRule) -> SharedImages:
+    """Raise `LeakageError` on a leak between splits; return the images shared without one.
+
+    A leak is an episode in two splits, an image in a split that is no frame
+    of that split's episodes, or two episodes in different splits that `rule`
+    joins (judged on all their kept frames, as the grouping did).
 
     Args:
         split_episodes: episode ids each split's samples use (their own and
             their distractors').
-        split_images: per split, a boolean mask over the images (rows of
-            `digests` and `phashes`, one row per distinct image) that its
-            samples use.
-        thumbs: thumbnails, row ``thumb_rows[i]`` (or ``i``) for image i; a
-            memory map is fine, it is read only where a pair is likely.
+        split_images: per split, a boolean mask over `images` (the sorted
+            distinct digests of `frames`) that its samples use.
+        frames: the kept frames; ``frames.episode`` indexes `episode_ids`.
+            Thumbnails may be a memory map: they are read only where a pair is likely.
     """
     problems: list[str] = []
-    owner: dict[str, str] = {}
-    for split in sorted(split_episodes):
+    names = sorted(split_episodes)
+    index = {episode: e for e, episode in enumerate(episode_ids)}
+    label = np.full(len(episode_ids), -1, dtype=np.int64)
+    for s, split in enumerate(names):
         for episode in sorted(split_episodes[split]):
-            first = owner.setdefault(episode, split)
-            if first != split:
-                problems.append(f"episode {episode} is in both {first} and {split}")
-    names = sorted(split_images)
-    if names:
-        uses = np.sum([split_images[s] for s in names], axis=0)
-        for row in np.flatnonzero(uses > 1)[:10].tolist():
-            where = [s for s in names if split_images[s][row]]
-            problems.append(f"image {digests[row].decode()} is in {' and '.join(where)}")
-        rows = np.concatenate([np.flatnonzero(split_images[s]) for s in names])
-        labels = np.concatenate([np.full(int(split_images[s].sum()), i) for i, s in
-                                 enumerate(names)])
-        for i, j in near_duplicate_pairs(
-                phashes[rows], thumbs, max_hamming, max_pixel_diff, same=labels,
-                thumb_rows=rows if thumb_rows is None else thumb_rows[rows])[:10]:
-            problems.append(f"images {digests[rows[i]].decode()} ({names[labels[i]]}) and "
-                            f"{digests[rows[j]].decode()} ({names[labels[j]]}) are "
-                            "near-duplicates")
+            if episode not in index:
+                problems.append(f"episode {episode} in {split} is not one of the build's")
+            elif label[index[episode]] >= 0:
+                problems.append(f"episode {episode} is in both {names[label[index[episode]]]} "
+                                f"and {split}")
+            else:
+                label[index[episode]] = s
+    rows = np.flatnonzero(label[frames.episode] >= 0)
+    row_label = label[frames.episode[rows]]
+    image_of = np.searchsorted(images, frames.digest)
+    for s, split in enumerate(names):
+        own = np.zeros(len(images), dtype=bool)
+        own[image_of[rows[row_label == s]]] = True
+        for i in np.flatnonzero(split_images[split] & ~own)[:5].tolist():
+            problems.append(f"image {images[i].decode()} is in {split} but is no frame of "
+                            "its episodes")
+    pairs = rows[frame_links(row_label, frames.digest[rows], frames.phash[rows], frames.thumbs,
+                             rule, thumb_rows=rows)]
+    links = link_episodes(frames.episode, pairs)
+    joined = links.joined(rule.min_frames)
+    for a, b, n in zip(links.first[joined][:10].tolist(), links.second[joined][:10].tolist(),
+                       links.shared[joined][:10].tolist(), strict=True):
+        problems.append(f"episodes {episode_ids[a]} ({names[label[a]]}) and {episode_ids[b]} "
+                        f"({names[label[b]]}) share {n} identical or near-duplicate frames "
+                        f"(split.join_min_frames {rule.min_frames})")
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise LeakageError("leakage between splits: " + "; ".join(problems[:5]) + more)
+    return _shared_images(pairs, split_images, images, image_of, names, label, frames.episode,
+                          episode_ids)
+
+
+def _shared_images(pairs: np.ndarray, split_images: Mapping[str, np.ndarray],
+                   images: np.ndarray, image_of: np.ndarray, names: Sequence[str],
+                   label: np.ndarray, frame_episode: np.ndarray,
+                   episode_ids: Sequence[str]) -> SharedImages:
+    """The cross-split frame `pairs` whose images were both written, each in its split."""
+    if not len(pairs):
+        return SharedImages(0, [])
+    written = np.stack([split_images[s] for s in names])
+    episode = frame_episode[pairs]
+    image = image_of[pairs]
+    side = label[episode]
+    used = written[side[:, 0], image[:, 0]] & written[side[:, 1], image[:, 1]]
+    examples = []
+    for (a, b), (i, j) in zip(episode[used][:3].tolist(), image[used][:3].tolist(),
+                              strict=True):
+        where = (f"{names[label[a]]} (episode {episode_ids[a]}) and {names[label[b]]} "
+                 f"(episode {episode_ids[b]})")
+        examples.append(f"image {images[i].decode()} is in {where}" if i == j else f"images "
+                        f"{images[i].decode()} and {images[j].decode()} are near-duplicates, "
+                        f"in {where}")
+    return SharedImages(len(np.unique(image[used])), examples)
