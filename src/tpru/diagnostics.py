@@ -19,14 +19,13 @@ import logging
 from collections import Counter
 from collections.abc import Collection, Mapping
 
+# Defined in tpru.score, which EasyR1 run folders copy without the rest of tpru; the same class.
+from tpru.score.shared import InputError as InputError
+
 log = logging.getLogger("tpru")
 
 WARNINGS_SHOWN = 3
 """Messages logged per warning key (`Skips.warn`); later ones are only counted."""
-
-
-class InputError(Exception):
-    """Bad input that stops a command; the message is one line naming the file."""
 
 
 class Skips:

@@ -24,17 +24,15 @@ from typing import Any, TypeVar
 
 from tpru.diagnostics import json_problem
 
+# The option texts the scorer reads: defined in tpru.score, which must copy alone.
+from tpru.score.shared import IMAGE_OPTION as IMAGE_OPTION
+from tpru.score.shared import NONE_OPTION as NONE_OPTION
+
 SCHEMA_VERSION = 1
 """Version of the Episode and Sample records; bumped on any incompatible change."""
 
 TASKS = ("ordering", "next_frame", "prev_frame")
 """The paper's three tasks."""
-
-NONE_OPTION = "None of the choices provided"
-"""The option that is gold in negative samples."""
-
-IMAGE_OPTION = "<image>"
-"""An option that is an image (its image follows the question's in `Sample.images`)."""
 
 IMAGE_PLACEHOLDER = "<image>"
 """One per question image in `Sample.question`, in the order of `Sample.images`."""

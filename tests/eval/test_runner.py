@@ -27,9 +27,9 @@ from tpru.eval.cli import add_arguments, eval_command
 from tpru.eval.items import Benchmark
 from tpru.eval.report import load_run
 from tpru.eval.runner import RESULTS_FILE, RUN_FILE, RunSummary, run_eval
-from tpru.extract import extract_answer
 from tpru.models import open_backend
 from tpru.models.base import Backend, Request, Response
+from tpru.score.extract import extract_answer
 
 FIELDS = {"id", "benchmark", "task", "category", "scenario", "negative", "answerable",
           "counterpart", "answer", "prediction", "rule", "correct", "response", "error",

@@ -4,21 +4,19 @@ EasyR1 is not on the package index, so its config is checked against
 `EASYR1_FIELDS`: the fields of EasyR1's config dataclasses (verl/trainer/config.py,
 verl/workers/{actor,rollout,reward}/config.py in hiyouga/EasyR1), those present both in
 v0.3.2 and in the master of November 2025, with their types. Where EasyR1 itself is
-installed, `test_easyr1_loads_the_config` loads the config with its own classes.
+installed, `test_easyr1_loads_the_config` loads the config with its own classes. The
+run folder's reward (reward.py and tpru_score/) is tested in test_easyr1_reward.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import importlib.util
 import json
 import math
 import os
 import shutil
 import subprocess
-import sys
-import types
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,6 @@ import pytest
 import yaml
 from PIL import Image
 
-import tpru.rewards
 import tpru.train
 from helpers import make_dataset
 from tpru.dataset import Dataset
@@ -35,9 +32,15 @@ from tpru.diagnostics import InputError
 from tpru.export.common import load_format_prompt, make_formatter, render_prompt
 from tpru.files import OUTPUT_MARKER
 from tpru.train.easyr1 import add_arguments, easyr1_command, write_easyr1_run
-from tpru.train.easyr1_reward import reward_source
+from tpru.train.easyr1_reward import PACKAGE, score_files
 from tpru.train.prompt_budget import image_tokens, measure_prompts
-from tpru.train.recipes import RECIPES, check_batches, check_run_files, load_recipe
+from tpru.train.recipes import (
+    RECIPES,
+    check_batches,
+    check_run_files,
+    load_recipe,
+    top_level_names,
+)
 
 OPTIONAL_INT = (int, type(None))
 OPTIONAL_STR = (str, type(None))
@@ -125,20 +128,6 @@ SMALL = ("data.rollout_batch_size=4", "worker.actor.global_batch_size=4",
          "worker.actor.micro_batch_size_per_device_for_experience=4")
 """Batch sizes the four-sample train split of the fixture fills, on 2 GPUs."""
 
-RESPONSES = [
-    "<think>C happens first.</think> <answer>CABD</answer>",
-    "<think>\nthe arm lifts the cup\n</think>\n< answer > B </answer>",
-    "The answer is <answer>B</answer>.",
-    "<think>x</think><answer>'b'</answer>",
-    "<answer>ACBD</answer>",
-    "The correct answer is (B).",
-    "none of the options fits",
-    "<think>long</think><answer>E</answer>" + " pad" * 400,
-    "",
-]
-GOLDS = ["CABD", "B", "B", "B", "ABCD", "B", "E", "E", "A"]
-
-
 def leaves(config: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
     """Dotted key and value of every setting; dict-typed EasyR1 fields are settings."""
     for key, value in config.items():
@@ -154,19 +143,6 @@ def value_at(config: Mapping[str, Any], dotted: str) -> Any:
     for part in dotted.split("."):
         node = node[part]
     return node
-
-
-def load_like_easyr1(path: Path) -> types.ModuleType:
-    """Load a reward file the way EasyR1's reward manager does (spec_from_file_location)."""
-    spec = importlib.util.spec_from_file_location("custom_reward_fn", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["custom_reward_fn"] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules["custom_reward_fn"]
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -188,9 +164,10 @@ def config(run_dir: Path) -> dict[str, Any]:
 
 def test_run_folder_holds_everything(run_dir: Path, dataset_dir: Path) -> None:
     files = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file())
-    assert files == [OUTPUT_MARKER, "README.md", "config.yaml", "data/test.parquet",
-                     "data/train.parquet", "format_prompt.jinja", "launch.sh", "reward.py",
-                     "tpru.json"]
+    assert files == sorted([OUTPUT_MARKER, "README.md", "config.yaml", "data/test.parquet",
+                            "data/train.parquet", "format_prompt.jinja", "launch.sh",
+                            "reward.py", *(f"{PACKAGE}/{name}" for name in score_files()),
+                            "tpru.json"])
     assert os.access(run_dir / "launch.sh", os.X_OK)
     assert (run_dir / "format_prompt.jinja").read_text() == load_format_prompt("builtin")
     facts = json.loads((run_dir / "tpru.json").read_text())
@@ -243,7 +220,7 @@ def test_the_release_defects_cannot_occur(config: dict[str, Any], run_dir: Path)
     assert prompt.endswith(".jinja") and (run_dir / prompt).is_file()
     path, _, function = reward.partition(":")
     assert path.endswith(".py") and function == "easyr1_reward_inputs"
-    assert callable(getattr(load_like_easyr1(run_dir / path), function))
+    assert function in top_level_names(run_dir / path)
 
     def broken(**changes: str) -> dict[str, Any]:
         copy: dict[str, Any] = json.loads(json.dumps(config))
@@ -293,60 +270,6 @@ def test_batch_rules_follow_easyr1() -> None:
     paper["worker"]["actor"]["micro_batch_size_per_device_for_update"] = 3
     with pytest.raises(InputError, match="40 samples per GPU .* not a multiple"):
         check_batches(paper, train_samples=24750)
-
-
-def test_reward_file_scores_exactly_like_tpru(run_dir: Path) -> None:
-    module = load_like_easyr1(run_dir / "reward.py")
-    assert (module.REWARD_NAME, module.REWARD_TYPE) == (tpru.rewards.REWARD_NAME,
-                                                       tpru.rewards.REWARD_TYPE)
-    inputs = [{"response": r, "response_length": len(r) // 4, "ground_truth": g}
-              for r, g in zip(RESPONSES, GOLDS, strict=True)]
-    for name in tpru.rewards.REWARDS:
-        expected = tpru.rewards.easyr1_reward_inputs(inputs, reward=name)
-        assert module.easyr1_reward_inputs(inputs, reward=name) == expected, name
-        assert module.main(inputs, reward=name) == expected, name
-        assert module.easyr1_batch(RESPONSES, GOLDS, reward=name) == \
-            tpru.rewards.easyr1_batch(RESPONSES, GOLDS, reward=name)
-        assert module.easyr1_reward_inputs(inputs[1], reward=name) == expected[1]
-    assert module.compute_score(RESPONSES, GOLDS) == tpru.rewards.compute_score(RESPONSES, GOLDS)
-    assert module.easyr1_sequential(RESPONSES[0], GOLDS[0]) == {"overall": 0.92, "format": 0.2,
-                                                                "accuracy": 1.0}
-    with pytest.raises(module.InputError):
-        module.easyr1_batch(RESPONSES, GOLDS, reward="nope")
-
-
-def test_reward_file_needs_only_the_standard_library(run_dir: Path, tmp_path: Path) -> None:
-    """Run it by path in a Python without site-packages, where tpru cannot be imported."""
-    tree = ast.parse((run_dir / "reward.py").read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree)
-                if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree)
-                 if isinstance(node, ast.ImportFrom)}
-    assert imported <= set(sys.stdlib_module_names) | {"__future__"}
-    script = ("import importlib.util, json, sys\n"
-              "spec = importlib.util.spec_from_file_location('custom_reward_fn', sys.argv[1])\n"
-              "module = importlib.util.module_from_spec(spec)\n"
-              "sys.modules['custom_reward_fn'] = module\n"
-              "spec.loader.exec_module(module)\n"
-              "inputs = json.loads(sys.stdin.read())\n"
-              "print(json.dumps([module.easyr1_reward_inputs(inputs, reward=name)\n"
-              "                  for name in module.REWARDS]))\n")
-    inputs = [{"response": r, "response_length": 7, "ground_truth": g}
-              for r, g in zip(RESPONSES, GOLDS, strict=True)]
-    done = subprocess.run([sys.executable, "-I", "-S", "-c", script, str(run_dir / "reward.py")],
-                          input=json.dumps(inputs), capture_output=True, text=True, check=True,
-                          cwd=tmp_path)
-    expected = [tpru.rewards.easyr1_reward_inputs(inputs, reward=name)
-                for name in tpru.rewards.REWARDS]
-    assert json.loads(done.stdout) == expected
-    probe = subprocess.run([sys.executable, "-I", "-S", "-c", "import tpru"],
-                           capture_output=True, check=False)
-    assert probe.returncode != 0, "tpru was importable without site-packages"
-
-
-def test_reward_source_is_deterministic() -> None:
-    assert reward_source() == reward_source()
-    compile(reward_source(), "reward.py", "exec")
 
 
 def _recorder(tmp_path: Path) -> Path:

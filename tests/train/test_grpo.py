@@ -37,7 +37,7 @@ RECIPES = ROOT / "configs" / "train"
 ACCELERATE = ROOT / "configs" / "accelerate"
 
 REWARD_FILE = '''
-from tpru.rewards import completion_text
+from tpru.score.rewards import completion_text
 
 
 def upper_share(completions, **columns):

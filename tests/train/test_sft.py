@@ -19,7 +19,7 @@ from test_grpo import (  # the same built dataset and helpers
 )
 
 from tpru.diagnostics import InputError
-from tpru.rewards import tpru as tpru_reward
+from tpru.score.rewards import tpru as tpru_reward
 from tpru.train.config import CONFIG_FILE, SFTTrainConfig, load_train_config
 from tpru.train.data import sft_target
 from tpru.train.sft import add_arguments, sft_command, train_sft

@@ -16,7 +16,7 @@ A run is a folder:
   error, question, options, images, usage``. ``counterpart`` is the item's
   twin (MuirBench's counterpart, a tpru dataset sample's ``meta["twin"]``)
   or null. ``prediction`` and ``rule``
-  come from `tpru.extract.extract_answer`; ``correct`` is ``prediction ==
+  come from `tpru.score.extract.extract_answer`; ``correct`` is ``prediction ==
   answer``. A backend failure is recorded with ``error`` set and ``correct``
   false.
 
@@ -75,10 +75,10 @@ from tpru.eval.run_folder import (
     read_results,
     source_location,
 )
-from tpru.extract import extract_answer
 from tpru.files import write_text_atomic
 from tpru.models.base import Backend, Request, Response
 from tpru.progress import progress_bar
+from tpru.score.extract import extract_answer
 
 log = logging.getLogger("tpru.eval")
 

@@ -3,10 +3,11 @@
 `TRAINERS` maps each ``tpru train`` sub-command to its module, which provides
 ``HELP``, ``DESCRIPTION``, ``EPILOG``, ``add_arguments(parser)`` and the
 command function named here. `EXPORTS` maps a public name to
-``"module:attr"``. Modules are imported only when a name is first used
-(``from tpru.train import write_easyr1_run``), so a missing optional
-dependency (TRL for grpo and sft, pyarrow for the EasyR1 export) matters only
-to the user who picks that entry, and the error says which extra to install.
+``"module:attr"``, loaded through `tpru.registry`. Modules are imported only
+when a name is first used (``from tpru.train import write_easyr1_run``), so a
+missing optional dependency (TRL for grpo and sft, pyarrow for the EasyR1
+export) matters only to the user who picks that entry, and the error says
+which extra to install.
 
 Example:
     >>> from tpru.train import load_recipe
@@ -16,10 +17,9 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-from tpru.diagnostics import InputError
+from tpru.registry import load
 
 TRAINERS: dict[str, str] = {
     "grpo": "tpru.train.grpo:grpo_command",
@@ -34,6 +34,7 @@ EXPORTS: dict[str, str] = {
     "write_easyr1_run": "tpru.train.easyr1:write_easyr1_run",
     "easyr1_command": "tpru.train.easyr1:easyr1_command",
     "reward_source": "tpru.train.easyr1_reward:reward_source",
+    "write_reward": "tpru.train.easyr1_reward:write_reward",
     "load_recipe": "tpru.train.recipes:load_recipe",
     "measure_prompts": "tpru.train.prompt_budget:measure_prompts",
     "RECIPES": "tpru.train.recipes:RECIPES",
@@ -54,14 +55,5 @@ def __getattr__(name: str) -> Any:
     """Import the module of `name` on first use; a missing dependency names its extra."""
     if name not in EXPORTS:
         raise AttributeError(f"module 'tpru.train' has no attribute {name!r}")
-    module_name, _, attr = EXPORTS[name].partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        missing = err.name or str(err)
-        if missing.split(".")[0] == "tpru":
-            raise
-        extra = EXTRAS.get(module_name)
-        hint = f"; install it with: pip install 'tpru[{extra}]'" if extra else ""
-        raise InputError(f"tpru.train.{name} needs {missing}{hint}") from None
-    return getattr(module, attr)
+    module_name = EXPORTS[name].partition(":")[0]
+    return load(EXPORTS[name], what=f"tpru.train.{name}", extra=EXTRAS.get(module_name))

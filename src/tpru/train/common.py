@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import logging
 import shutil
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,6 +25,7 @@ import yaml
 from tpru.config import ConfigError, to_dict
 from tpru.diagnostics import InputError
 from tpru.files import check_separate, holds_files, is_marked, mark_output
+from tpru.registry import install_hint
 from tpru.train.config import (
     CONFIG_FILE,
     GRPOTrainConfig,
@@ -74,9 +76,9 @@ class TrainResult:
     main_process: bool = True
 
 
-def install_hint(err: ImportError) -> str:
-    """The one-line error for a missing training dependency (trl, peft)."""
-    return f"tpru train needs {err.name or err}; install it with: pip install 'tpru[train]'"
+def train_dependencies() -> AbstractContextManager[None]:
+    """A block whose failed import of a training dependency (trl, peft) names the extra."""
+    return install_hint("tpru train", extra="train")
 
 
 def make_arguments(cls: type[A], kwargs: dict[str, Any]) -> A:
@@ -188,10 +190,8 @@ def peft_config(lora: LoraSettings) -> Any:
     """peft's LoraConfig for `lora`, or None for full fine-tuning."""
     if not lora.enabled:
         return None
-    try:
+    with train_dependencies():
         import peft
-    except ImportError as err:
-        raise InputError(install_hint(err)) from None
     targets: str | list[str] = list(lora.target_modules)
     if targets == ["all-linear"]:
         targets = "all-linear"

@@ -195,7 +195,7 @@ class RewardSpec:
     """One reward of GRPO and its weight in the sum TRL optimises.
 
     Attributes:
-        name: a reward of `tpru.rewards.REWARDS` (``tpru``, ``ordering_partial``,
+        name: a reward of `tpru.score.rewards.REWARDS` (``tpru``, ``ordering_partial``,
             ...), or ``path/to/file.py:function`` / ``package.module:function``
             naming a TRL reward function ``f(completions, **columns) ->
             list[float | None]``.

@@ -7,7 +7,8 @@ Layout::
       data/train.parquet    the EasyR1 export (tpru.export.easyr1), images embedded
       data/test.parquet     (the validation split: test, val or validation)
       format_prompt.jinja   the export's think/answer template
-      reward.py             tpru's reward module in one file, standard library only
+      reward.py             the reward EasyR1 loads: imports tpru_score, standard library only
+      tpru_score/           a copy of tpru.score (extraction and rewards) for reward.py
       launch.sh             one node, or several through Ray
       README.md             how to run it, and what was checked
       tpru.json             how the folder was made
@@ -15,10 +16,10 @@ Layout::
 
 Everything a cluster needs is inside the folder, and every path in
 ``config.yaml`` is relative to it (launch.sh changes into it), so the folder
-can be copied to a cluster that has EasyR1 but not tpru. ``reward.py`` is
-generated from the source of `tpru.extract` and `tpru.rewards` and the modules they use
+can be copied to a cluster that has EasyR1 but not tpru. ``reward.py``
+imports the rewards from ``tpru_score/``, a copy of `tpru.score`
 (`tpru.train.easyr1_reward`), so it scores exactly as tpru does (a test
-loads it the way EasyR1 does and compares).
+loads it the way EasyR1 does, where tpru cannot be imported, and compares).
 
 Before anything is written, every prompt is measured against
 ``data.max_prompt_length`` with its images counted
@@ -56,7 +57,7 @@ from tpru.export.common import (
     staged_output,
 )
 from tpru.files import OUTPUT_MARKER
-from tpru.train.easyr1_reward import REWARD_FUNCTION, reward_source
+from tpru.train.easyr1_reward import REWARD_FILE, REWARD_FUNCTION, write_reward
 from tpru.train.prompt_budget import PromptBudget, measure_prompts
 from tpru.train.recipes import check_batches, check_run_files, get, integer, load_recipe, put
 
@@ -123,7 +124,7 @@ def write_easyr1_run(dataset: str | os.PathLike[str], out: str | os.PathLike[str
         _export(data, stage.path / "data", used, embed_images, format_prompt)
         shutil.move(stage.path / "data" / FORMAT_PROMPT_FILE, stage.path / FORMAT_PROMPT_FILE)
         (stage.path / "data" / OUTPUT_MARKER).unlink()  # data/ is part of the run, not an export
-        (stage.path / "reward.py").write_text(reward_source(), encoding="utf-8")
+        write_reward(stage.path)
         _write_config(stage.path / "config.yaml", config, data, recipe)
         facts = _facts(config, data, recipe, model, overrides, embed_images, counts,
                        val_split, budget)
@@ -153,7 +154,7 @@ def _assemble(recipe: dict[str, Any], *, model: str | None, val_split: str | Non
     put(config, "data.train_files", "./data/train.parquet")
     put(config, "data.val_files", f"./data/{val_split or 'train'}.parquet")
     put(config, "data.format_prompt", f"./{FORMAT_PROMPT_FILE}")
-    put(config, "worker.reward.reward_function", f"./reward.py:{REWARD_FUNCTION}")
+    put(config, "worker.reward.reward_function", f"./{REWARD_FILE}:{REWARD_FUNCTION}")
     put(config, "trainer.nnodes", nodes)
     put(config, "trainer.n_gpus_per_node", gpus_per_node)
     if val_split is None:
@@ -168,13 +169,13 @@ def _assemble(recipe: dict[str, Any], *, model: str | None, val_split: str | Non
 
 def _check_reward_choice(config: dict[str, Any]) -> None:
     """Refuse a reward name reward.py does not have (EasyR1 would fail at the first step)."""
-    from tpru.rewards import REWARDS
+    from tpru.score.rewards import REWARDS
 
     kwargs = get(config, "worker.reward.reward_function_kwargs") or {}
     if not isinstance(kwargs, dict):
         raise InputError("worker.reward.reward_function_kwargs: expected a mapping")
     name = kwargs.get("reward", "tpru")
-    if str(get(config, "worker.reward.reward_function")).startswith("./reward.py:") and \
+    if str(get(config, "worker.reward.reward_function")).startswith(f"./{REWARD_FILE}:") and \
             name not in REWARDS:
         raise InputError(f"worker.reward.reward_function_kwargs.reward: unknown reward {name!r} "
                          f"(rewards: {', '.join(REWARDS)})")
@@ -238,7 +239,7 @@ def _launch_fields(config: dict[str, Any], recipe: str | os.PathLike[str]) -> di
 
 
 def _readme_fields(facts: dict[str, Any], config: dict[str, Any]) -> dict[str, str]:
-    from tpru.rewards import REWARDS
+    from tpru.score.rewards import REWARDS
 
     budget = facts["prompt_budget"]
     train = facts["samples"]["train"]
@@ -286,10 +287,11 @@ def _render(name: str, fields: dict[str, str]) -> str:
 HELP = "write an EasyR1 GRPO run folder for a dataset"
 DESCRIPTION = (
     "Write a complete EasyR1 run folder for a dataset: the parquet export, the format prompt, "
-    "a self-contained reward.py, config.yaml from a recipe (the paper's 3b or 7b settings, or "
-    "your YAML), launch.sh for one node or several through Ray, and a README. Every prompt is "
-    "checked against data.max_prompt_length with its image tokens counted, and the batch "
-    "sizes against EasyR1's rules, before anything is written.")
+    "reward.py with a copy of tpru's scorer (standard library only), config.yaml from a "
+    "recipe (the paper's 3b or 7b settings, or your YAML), launch.sh for one node or several "
+    "through Ray, and a README. Every prompt is checked against data.max_prompt_length with "
+    "its image tokens counted, and the batch sizes against EasyR1's rules, before anything "
+    "is written.")
 EPILOG = (
     "Any EasyR1 key can be overridden as key.sub=value, e.g. worker.rollout.n=8 "
     "trainer.total_epochs=1 worker.reward.reward_function_kwargs.reward=ordering_partial.\n\n"

@@ -1,93 +1,86 @@
-"""reward.py of an EasyR1 run folder: tpru's reward module in one standard-library file.
+"""The reward of an EasyR1 run folder: reward.py and a copy of `tpru.score` beside it.
 
 A cluster that has EasyR1 but not tpru must still score exactly as tpru
-does, so `tpru.train.easyr1` writes the text of `reward_source` as the run
-folder's reward.py: the source of `BUNDLED` copied into one file, with the
-names they import from the rest of tpru defined in place. It is apart from
-the run-folder writer because it reads tpru's own source (ast and inspect)
-and changes with the reward modules, not with EasyR1's config.
+does, so `write_reward` copies the modules of `tpru.score` unchanged into
+the run folder as the package ``tpru_score/`` and writes reward.py, which
+imports the trainer adapters of `tpru.score.rewards` from it. The copy works
+under another name because the package imports only itself (relatively) and
+Python's standard library; a test imports it where tpru cannot be imported.
+
+EasyR1 loads ``reward_function: ./reward.py:easyr1_reward_inputs`` by path,
+as a module outside any package (``spec_from_file_location``), so reward.py
+first puts its own folder on ``sys.path``; the name ``tpru_score`` keeps the
+copy apart from an installed tpru.
+
+Layout::
+
+    RUN/
+      reward.py           the file EasyR1 names; every adapter of tpru.score.rewards
+      tpru_score/         tpru.score's modules as this tpru wrote them
+        __init__.py  extract.py  extract_rules.py  reward_functions.py  rewards.py  shared.py
 """
 
 from __future__ import annotations
 
-import ast
-import importlib
-import inspect
+from importlib import resources
+from pathlib import Path
 
 from tpru import __version__
+from tpru.score import rewards
+
+REWARD_FILE = "reward.py"
+"""The file of the run folder EasyR1's config names."""
 
 REWARD_FUNCTION = "easyr1_reward_inputs"
 """The function of reward.py EasyR1 calls: ``fn(reward_inputs)``, EasyR1 v0.3.1 and later."""
 
-BUNDLED = ("tpru.extract_rules", "tpru.extract", "tpru.reward_functions", "tpru.rewards")
-"""The modules reward.py is made of, in order; their other tpru imports are inlined."""
+PACKAGE = "tpru_score"
+"""The name the copy of `tpru.score` has in a run folder, beside reward.py."""
+
+_REWARD_PY = '''\
+# Written by tpru {version}; do not edit. EasyR1 loads it by path:
+#   worker.reward.reward_function: ./{reward_file}:{function}
+"""tpru's reward for EasyR1, from {package}/: the copy of tpru.score beside this file.
+
+{package}/ scores exactly as tpru {version} does: the reward ``tpru`` (the TPRU
+release's) and its alternatives, named by reward_function_kwargs.reward, and
+the answer extraction tpru evaluates with. EasyR1 loads this file by path, as a
+module outside any package, so it puts its own folder on sys.path to import
+{package}; Python's standard library is all either needs.
+"""
+
+import sys
+from pathlib import Path
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+from {package}.rewards import (  # noqa: E402
+{names})
+from {package}.shared import InputError  # noqa: E402
+'''
 
 
 def reward_source() -> str:
-    """The text of reward.py: `BUNDLED` in one file that needs only the standard library.
-
-    Each module's body is copied unchanged after its imports. The standard
-    library imports are merged at the top; a name imported from another tpru
-    module is defined in place from that module (a constant by its value, a
-    class or function by its source). The module docstring is tpru.rewards'.
-    """
-    imports: dict[str, dict[str, None]] = {}
-    inlined: dict[str, str] = {}
-    bodies: list[str] = []
-    defined: set[str] = set()
-    docstring = ""
-    for name in BUNDLED:
-        source = inspect.getsource(importlib.import_module(name))
-        tree = ast.parse(source)
-        head = 0
-        for index, node in enumerate(tree.body):
-            if index == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
-                docstring = ast.get_source_segment(source, node) or ""
-            elif isinstance(node, ast.ImportFrom) and node.module in BUNDLED:
-                pass  # defined by an earlier part of the file
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tpru"):
-                inlined.update((a.name, _inline(node.module or "", a.name)) for a in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
-                names = imports.setdefault(f"from {node.module} import", {})
-                names.update(dict.fromkeys(a.name for a in node.names))
-            elif isinstance(node, ast.Import):
-                imports.update((f"import {a.name}", {}) for a in node.names)
-            elif not isinstance(node, ast.ImportFrom):
-                break
-            head = node.end_lineno or head
-        body = "\n".join(source.splitlines()[head:]).strip()
-        own = _defined(ast.parse(body), name)
-        if own & (defined | set(inlined)):
-            raise AssertionError(f"{name} defines {sorted(own & defined)} again: cannot bundle")
-        defined |= own
-        bodies.append(f"# {'-' * 30} {name}\n{body}")
-    lines = [f"{key} {', '.join(sorted(names))}" if names else key
-             for key, names in sorted(imports.items(), key=lambda i: (i[0][0] == "f", i[0]))]
-    header = (f"# Generated by tpru {__version__} from {', '.join(BUNDLED)}; do not edit.\n"
-              "# Self-contained: Python's standard library only. EasyR1 loads it by path:\n"
-              f"#   worker.reward.reward_function: ./reward.py:{REWARD_FUNCTION}\n")
-    return "\n\n".join([header + docstring, "from __future__ import annotations",
-                        "\n".join(lines), "\n\n".join(inlined.values()),
-                        *bodies]) + "\n"
+    """The text of reward.py: every public name of `tpru.score.rewards`, imported from the copy."""
+    return _REWARD_PY.format(
+        version=__version__, reward_file=REWARD_FILE, function=REWARD_FUNCTION, package=PACKAGE,
+        names="".join(f"    {name},\n" for name in sorted(rewards.__all__)))
 
 
-def _defined(tree: ast.Module, module: str) -> set[str]:
-    """Top-level names of a module body; refuses one that still imports tpru."""
-    for node in ast.walk(tree):
-        modules = ([node.module or ""] if isinstance(node, ast.ImportFrom) else
-                   [a.name for a in node.names] if isinstance(node, ast.Import) else [])
-        if any(m.split(".")[0] == "tpru" for m in modules):
-            raise AssertionError(f"{module} imports tpru below its header: cannot bundle it")
-    return {target.id for node in tree.body
-            for target in (node.targets if isinstance(node, ast.Assign) else
-                           [node.target] if isinstance(node, ast.AnnAssign) else [])
-            if isinstance(target, ast.Name)} | {
-        node.name for node in tree.body
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+def score_files() -> dict[str, str]:
+    """The modules of `tpru.score`, file name -> text, in name order."""
+    package = resources.files("tpru.score")
+    return {entry.name: entry.read_text(encoding="utf-8")
+            for entry in sorted(package.iterdir(), key=lambda entry: entry.name)
+            if entry.name.endswith(".py")}
 
 
-def _inline(module: str, name: str) -> str:
-    value = getattr(importlib.import_module(module), name)
-    if isinstance(value, (str, int, float, bool)):
-        return f"{name} = {value!r}"
-    return inspect.getsource(value).rstrip() + "\n"
+def write_reward(run: Path) -> None:
+    """Write reward.py and the package it imports, ``tpru_score/``, into the folder `run`."""
+    package = run / PACKAGE
+    package.mkdir()
+    for name, text in score_files().items():
+        (package / name).write_text(text, encoding="utf-8")
+    (run / REWARD_FILE).write_text(reward_source(), encoding="utf-8")

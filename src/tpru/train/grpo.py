@@ -10,7 +10,7 @@ A run, top to bottom (`train_grpo`):
    loaded (`tpru.train.data.open_train_dataset`) and every prompt is measured
    in tokens, images included; one over ``max_prompt_length`` stops the run,
    naming the longest;
-4. the rewards are resolved (`tpru.rewards` names, or ``file.py:function``),
+4. the rewards are resolved (`tpru.score.rewards` names, or ``file.py:function``),
    the model is loaded (vision tower frozen if asked, LoRA if asked) and
    TRL's `GRPOTrainer` trains it, generating with vLLM when asked and a GPU is
    there (else with transformers, said in one log line);
@@ -44,7 +44,6 @@ from tpru.train.common import (
     add_arguments,
     check_run_dir,
     clear_run_dir,
-    install_hint,
     last_checkpoint,
     load_policy,
     load_processor,
@@ -52,6 +51,7 @@ from tpru.train.common import (
     peft_config,
     print_summary,
     save_outputs,
+    train_dependencies,
     write_config,
 )
 from tpru.train.config import (
@@ -101,11 +101,9 @@ def train_grpo(config: GRPOTrainConfig, *, resume: bool = False, overwrite: bool
     import_transformers()  # torchvision's workaround first, before TRL imports transformers
     import torch
 
-    try:
+    with train_dependencies():
         from trl.trainer.grpo_config import GRPOConfig
         from trl.trainer.grpo_trainer import GRPOTrainer
-    except ImportError as err:
-        raise InputError(install_hint(err)) from None
 
     run_dir = check_run_dir(config, resume=resume, overwrite=overwrite)
     checkpoint = last_checkpoint(run_dir) if resume else None
@@ -169,7 +167,7 @@ def vllm_arguments(settings: VLLMSettings, *, cuda: bool, max_model_length: int)
 
 def load_reward(spec: RewardSpec) -> Callable[..., list[float | None]]:
     """The TRL reward function `spec` names, its options checked on one response now."""
-    from tpru.rewards import REWARDS, trl_reward
+    from tpru.score.rewards import REWARDS, trl_reward
 
     if spec.name in REWARDS:
         fn = trl_reward(spec.name, **spec.options)

@@ -227,7 +227,11 @@ def check_run_files(config: Mapping[str, Any], run_dir: Path) -> None:
 
 
 def top_level_names(path: Path) -> set[str]:
-    """Names a Python file defines at its top level (functions, classes, assignments)."""
+    """Names a Python file binds at its top level: functions, classes, assignments, imports.
+
+    Imports count because an EasyR1 run folder's reward.py imports its
+    functions from the copy of tpru.score beside it.
+    """
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except SyntaxError as err:
@@ -240,6 +244,9 @@ def top_level_names(path: Path) -> set[str]:
             names.update(t.id for t in node.targets if isinstance(t, ast.Name))
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names.add(node.target.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update(alias.asname or alias.name.partition(".")[0] for alias in node.names
+                         if alias.name != "*")
     return names
 
 

@@ -24,13 +24,11 @@ import sys
 import yaml
 
 from tpru.config import to_dict
-from tpru.diagnostics import InputError
 from tpru.train.common import (
     TrainResult,
     add_arguments,
     check_run_dir,
     clear_run_dir,
-    install_hint,
     last_checkpoint,
     load_policy,
     load_processor,
@@ -38,6 +36,7 @@ from tpru.train.common import (
     peft_config,
     print_summary,
     save_outputs,
+    train_dependencies,
     write_config,
 )
 from tpru.train.config import SFTTrainConfig, load_train_config, trainer_arguments
@@ -73,11 +72,9 @@ def train_sft(config: SFTTrainConfig, *, resume: bool = False, overwrite: bool =
     import_transformers()  # torchvision's workaround first, before TRL imports transformers
     import torch
 
-    try:
+    with train_dependencies():
         from trl.trainer.sft_config import SFTConfig
         from trl.trainer.sft_trainer import SFTTrainer
-    except ImportError as err:
-        raise InputError(install_hint(err)) from None
 
     run_dir = check_run_dir(config, resume=resume, overwrite=overwrite)
     checkpoint = last_checkpoint(run_dir) if resume else None

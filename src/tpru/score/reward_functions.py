@@ -6,7 +6,7 @@ named parts (``format``, ``accuracy``, ...) that trainers log. Every function
 in `REWARDS` has the shape ``fn(response, ground_truth, *, **config)``; it
 declares the trainer context it needs (``response_length``, ``options``,
 ``n_images``) as keywords, and `score_response` passes it only to those that
-do. The trainer adapters that call these are in `tpru.rewards`.
+do. The trainer adapters that call these are in `tpru.score.rewards`.
 
 ``tpru`` (the default) reproduces the reward of the TPRU release exactly:
 
@@ -41,8 +41,8 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache, partial
 from typing import Any
 
-from tpru.diagnostics import InputError
-from tpru.extract import LETTERS, extract_answer, extract_choice, extract_sequence
+from .extract import LETTERS, extract_answer, extract_choice, extract_sequence
+from .shared import InputError
 
 Score = dict[str, float]
 """``overall`` and named parts, all floats (trainers average every key)."""
@@ -192,7 +192,7 @@ def length_penalty(response: str, ground_truth: str, *, response_length: int | N
 
 def extracted(response: str, ground_truth: str, *, options: Sequence[str] | None = None,
               n_images: int | None = None, format_weight: float = 0.0) -> Score:
-    """Accuracy read leniently with `tpru.extract`, the way evaluation reads answers.
+    """Accuracy read leniently with `tpru.score.extract`, the way evaluation reads answers.
 
     Any shape the extractor knows counts ("The answer is (B)", ``\\boxed{B}``,
     "C -> A -> B -> D"). With `options` (the option texts) an answer written

@@ -1,7 +1,7 @@
-"""The rules of `tpru.extract`: how each one finds an answer in a response.
+"""The rules of `tpru.score.extract`: how each one finds an answer in a response.
 
-`tpru.extract` tries these in order of trust and records which one answered;
-this module holds what each rule looks for. A choice rule reads a response
+`tpru.score.extract` tries these in order of trust and records which one
+answered; this module holds what each rule looks for. A choice rule reads a response
 against a `ChoiceForm` (the letters, the None option, the permutation and
 text options of one question) and returns a valid letter or None; a sequence
 rule returns a permutation of the first n letters or None. Answer tags and
@@ -29,7 +29,7 @@ import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tpru.schema import IMAGE_OPTION, NONE_OPTION
+from .shared import IMAGE_OPTION, NONE_OPTION
 
 LETTERS = string.ascii_uppercase
 """The choice letters in order: option i is ``LETTERS[i]``."""

@@ -17,9 +17,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import tpru.rewards as rewards
+import tpru.score.rewards as rewards
 from tpru.diagnostics import InputError
-from tpru.rewards import (
+from tpru.schema import NONE_OPTION
+from tpru.score.rewards import (
     REWARDS,
     binary_format,
     compute_score,
@@ -31,7 +32,6 @@ from tpru.rewards import (
     tpru,
     trl_reward,
 )
-from tpru.schema import NONE_OPTION
 
 # (response, ground truth, overall, format, accuracy) under the release's reward.
 RELEASE_CASES = [

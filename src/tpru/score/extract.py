@@ -15,7 +15,7 @@ Rules, most trusted first:
     The **last** complete pair whose content reads as a valid answer counts:
     a model that restates the instructions ("I will put my answer in
     <answer></answer>") or revises itself puts its final answer last. (The
-    training reward in `tpru.rewards` reproduces the TPRU release, which reads
+    training reward in `tpru.score.rewards` reproduces the TPRU release, which reads
     the *first* tag; that reward stays strict on purpose.) The content is read
     with the rules below, so ``<answer>(B) 1 3 4 2</answer>`` gives B.
 ``boxed``
@@ -47,7 +47,7 @@ Rules, most trusted first:
 
 Every function is total (it never raises, whatever the text) and
 deterministic. This module is the order of trust and the public interface;
-what each rule looks for is in `tpru.extract_rules`.
+what each rule looks for is in `tpru.score.extract_rules`.
 
 Example:
     >>> options = ["<image>", "<image>", "None of the choices provided"]
@@ -65,8 +65,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from tpru.extract_rules import LETTERS as LETTERS
-from tpru.extract_rules import (
+from .extract_rules import LETTERS as LETTERS
+from .extract_rules import (
     ChoiceForm,
     bare_letter,
     boxed_contents,

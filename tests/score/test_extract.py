@@ -9,8 +9,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tpru.extract import RULES, Extraction, extract_answer, extract_choice, extract_sequence
 from tpru.schema import IMAGE_OPTION, NONE_OPTION
+from tpru.score.extract import RULES, Extraction, extract_answer, extract_choice, extract_sequence
 
 IMAGES = (IMAGE_OPTION,) * 4 + (NONE_OPTION,)
 PERMS = ("1 3 4 2", "4 3 2 1", NONE_OPTION, "3 2 1 4", "4 2 3 1")

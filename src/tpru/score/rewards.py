@@ -1,13 +1,14 @@
 """Rewards for GRPO, as each trainer calls them: EasyR1, verl and TRL.
 
-The reward functions themselves are in `tpru.reward_functions` and are
-importable from here too: ``tpru`` (the default) reproduces the TPRU
+The reward functions themselves are in `tpru.score.reward_functions` and
+are importable from here too: ``tpru`` (the default) reproduces the TPRU
 release's reward exactly, and `REWARDS` names the alternatives
 (``binary_format``, ``ordering_partial``, ``length_penalty``, ``extracted``,
 ...). Each returns a `Score`, a dict of floats with ``overall`` and named
 parts that trainers log. This module adapts them to the trainers, which
-load a reward from a file: this file, or the one-file copy that
-`tpru.train.easyr1` writes into a run folder.
+load a reward from a file: this file (where tpru is installed), or the
+reward.py of an EasyR1 run folder, which imports this module from the copy
+of `tpru.score` beside it (`tpru.train.easyr1_reward`).
 
 - EasyR1, older: ``reward_function=.../rewards.py:easyr1_batch`` (called as
   ``fn(responses, ground_truths)``) or ``:easyr1_sequential``
@@ -37,25 +38,47 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, overload
 
-from tpru.diagnostics import InputError
-from tpru.reward_functions import (
-    CONTEXT_KEYS,
-    ORDERING_METHODS,
-    REWARDS,
-    RewardFn,
-    Score,
-    binary_format,
-    extracted,
-    first_answer,
-    get_reward,
-    length_penalty,
-    ordering_credit,
-    ordering_partial,
-    release_format,
-    score_response,
-    squeeze_tags,
-    tpru,
-)
+try:
+    from .reward_functions import (
+        CONTEXT_KEYS,
+        ORDERING_METHODS,
+        REWARDS,
+        RewardFn,
+        Score,
+        binary_format,
+        extracted,
+        first_answer,
+        get_reward,
+        length_penalty,
+        ordering_credit,
+        ordering_partial,
+        release_format,
+        score_response,
+        squeeze_tags,
+        tpru,
+    )
+    from .shared import InputError
+except ImportError:  # loaded by path, as EasyR1 and verl load a reward file: no package
+    # to import from relatively, so this file's own package, from an installed tpru.
+    from tpru.score.reward_functions import (
+        CONTEXT_KEYS,
+        ORDERING_METHODS,
+        REWARDS,
+        RewardFn,
+        Score,
+        binary_format,
+        extracted,
+        first_answer,
+        get_reward,
+        length_penalty,
+        ordering_credit,
+        ordering_partial,
+        release_format,
+        score_response,
+        squeeze_tags,
+        tpru,
+    )
+    from tpru.score.shared import InputError
 
 __all__ = [
     "CONTEXT_KEYS", "ORDERING_METHODS", "REWARDS", "REWARD_NAME", "REWARD_TYPE", "RewardFn",
