@@ -105,6 +105,8 @@ class Formulator:
                                        config.split.near_dup_hamming,
                                        config.filter.dup_pixel_diff)
         self.skipped: Counter[str] = Counter()
+        self.missing_asked_as_positive = 0
+        """``missing`` negatives with no own frame to stand in for the truth, asked as positives."""
         self._ordering_turn = 0
 
     def samples_for(self, e: int) -> Iterator[Sample]:
@@ -168,7 +170,7 @@ class Formulator:
         chosen = self._distractors(episode, split, truth, window, kind, rng)
         if chosen is None and kind == "missing":
             # No frame of this episode can stand in for the truth: ask it as a positive.
-            self.skipped["missing_without_stand_in"] += 1
+            self.missing_asked_as_positive += 1
             kind, twin = None, None
             meta.pop("twin", None)
             chosen = self._distractors(episode, split, truth, window, kind, rng)
