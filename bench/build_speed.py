@@ -207,7 +207,7 @@ def build_pass(name: str, root: Path, out: Path, workers: int) -> Run:
 
 def cost_settings() -> str:
     """The default settings that decide the per-frame work, as this checkout has them."""
-    from tpru.build.config import BuildConfig
+    from tpru.builder.config import BuildConfig
 
     config = BuildConfig()
     return (f"defaults image.analysis_side={config.image.analysis_side}, "

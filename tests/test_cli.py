@@ -11,7 +11,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tpru.build.pipeline import content_hash
+from tpru.builder.pipeline import content_hash
 from tpru.cli import main
 from tpru.schema import SCHEMA_VERSION, Sample, read_jsonl
 from tpru.sources.synthetic import write_synthetic_episodes

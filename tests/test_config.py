@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tpru.build.config import BuildConfig
+from tpru.builder.config import BuildConfig
 from tpru.config import ConfigError, apply_overrides, load, read_yaml, to_dict
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -249,8 +249,8 @@ def test_view_replaces_only_a_page_tpru_wrote(tmp_path: Path) -> None:
 
 
 def test_page_shows_the_builds_shortcut_probes(tmp_path: Path) -> None:
-    from tpru.build.config import BuildConfig
-    from tpru.build.pipeline import build
+    from tpru.builder.config import BuildConfig
+    from tpru.builder.pipeline import build
     from tpru.config import load
     from tpru.sources.synthetic import write_synthetic_episodes
 

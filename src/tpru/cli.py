@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose, args.quiet)
-    from tpru.build.split import LeakageError
+    from tpru.builder.split import LeakageError
     from tpru.config import ConfigError
     from tpru.diagnostics import InputError
     from tpru.schema import RecordError
@@ -184,7 +184,7 @@ def _add_build(sub: argparse._SubParsersAction[_Parser],
 
 
 def _build_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from tpru.build.config import BuildConfig
+    from tpru.builder.config import BuildConfig
     from tpru.config import apply_overrides, check_keys, load, read_yaml
 
     data: dict[str, object] = {}
@@ -213,7 +213,7 @@ def _build_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def _run_build(args: argparse.Namespace) -> int:
     import yaml
 
-    from tpru.build.pipeline import build
+    from tpru.builder.pipeline import build
     from tpru.config import to_dict
 
     config = _build_config(args)

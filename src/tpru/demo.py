@@ -36,8 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def demo_command(args: argparse.Namespace) -> int:
     """Run ``tpru demo`` (see `DESCRIPTION`)."""
-    from tpru.build.config import BuildConfig
-    from tpru.build.pipeline import build
+    from tpru.builder.config import BuildConfig
+    from tpru.builder.pipeline import build
     from tpru.config import load
     from tpru.dataset import BUILD_FILE, Dataset
     from tpru.diagnostics import InputError

@@ -57,7 +57,7 @@ class _Tally:
             self.ordering_forms["letters" if sample.options is None else "options"] += 1
         if sample.options is not None:
             self.answer_letters.setdefault(sample.task, Counter())[sample.answer] += 1
-        # What the build's model stages wrote into this sample (tpru.build.model_stages).
+        # What the build's model stages wrote into this sample (tpru.builder.model_stages).
         if sample.meta.get("negative_source") == "model":
             self.model_text["negative description"] += 1
         if sample.meta.get("description_paraphrase") is not None:

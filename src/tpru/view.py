@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tpru.build.probes import probe_rows
+from tpru.builder.probes import probe_rows
 from tpru.dataset import Dataset
 from tpru.files import check_output_file, write_text_atomic
 from tpru.schema import IMAGE_OPTION, IMAGE_PLACEHOLDER, NONE_OPTION, Sample, option_letter

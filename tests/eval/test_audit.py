@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tpru.build.config import BuildConfig
-from tpru.build.pipeline import build
+from tpru.builder.config import BuildConfig
+from tpru.builder.pipeline import build
 from tpru.cli import main
 from tpru.config import load
 from tpru.dataset import Dataset

@@ -11,7 +11,7 @@ from importlib.util import find_spec
 
 import pytest
 
-from tpru.build.tasks import Header, next_frame, ordering_letters, ordering_options
+from tpru.builder.tasks import Header, next_frame, ordering_letters, ordering_options
 from tpru.diagnostics import InputError
 from tpru.export.common import render_prompt
 from tpru.models import BACKENDS, open_backend

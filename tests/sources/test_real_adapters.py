@@ -4,7 +4,7 @@ Each fixture (`real_fixtures`) writes real image files, gzip JSON and H.264
 video in the dataset's own layout, with bad entries mixed in; each test reads
 it through the adapter and compares ids, frame order, text and meta with what
 the fixture says it wrote, and the counted skips. The last tests build a
-dataset from each adapter through `tpru.build.pipeline.build`.
+dataset from each adapter through `tpru.builder.pipeline.build`.
 """
 
 from __future__ import annotations
@@ -338,8 +338,8 @@ def _write(kind: str, root: Path) -> tuple[Path, list[str]]:
 def test_build_reads_each_adapter_end_to_end(kind: str, tmp_path: Path) -> None:
     if kind == "lego-video":
         pytest.importorskip("av")
-    from tpru.build.config import BuildConfig, SplitConfig
-    from tpru.build.pipeline import build
+    from tpru.builder.config import BuildConfig, SplitConfig
+    from tpru.builder.pipeline import build
 
     assert tpru.sources.SOURCES[kind] == ADAPTERS[kind]
     root, ids = _write(kind, tmp_path / "input")

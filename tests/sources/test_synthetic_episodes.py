@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tpru.build.config import FilterConfig, ImageConfig
-from tpru.build.images import frame_change, hamming, measure_frame
+from tpru.builder.config import FilterConfig, ImageConfig
+from tpru.builder.images import frame_change, hamming, measure_frame
 from tpru.diagnostics import Skips
 from tpru.sources.base import LoadedFrame
 from tpru.sources.frames import FrameFolderSource
@@ -97,7 +97,7 @@ def test_descriptions_are_gerund_phrases(written: list[Path]) -> None:
 @pytest.mark.parametrize("frames", [8, MAX_FRAMES])
 def test_no_frame_is_a_near_duplicate_or_blurred_for_the_builder(tmp_path: Path,
                                                                  frames: int) -> None:
-    # The builder's own measurements and default thresholds (tpru.build.measure).
+    # The builder's own measurements and default thresholds (tpru.builder.measure).
     rule, image = FilterConfig(), ImageConfig()
     tasks: set[tuple[str, str]] = set()
     for folder in write_synthetic_episodes(tmp_path, episodes=3, frames=frames, seed=0):

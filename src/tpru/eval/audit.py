@@ -49,8 +49,8 @@ from typing import Any
 import numpy as np
 
 from tpru import __version__
-from tpru.build.config import ProbeConfig
-from tpru.build.probes import ProbeItem, leak_message, probes_markdown, run_probes
+from tpru.builder.config import ProbeConfig
+from tpru.builder.probes import ProbeItem, leak_message, probes_markdown, run_probes
 from tpru.dataset import Dataset
 from tpru.diagnostics import InputError, Skips
 from tpru.eval import baselines
@@ -325,7 +325,7 @@ def render_markdown(result: AuditResult, settings: Mapping[str, Any]) -> str:
 
 
 def dataset_probes(dataset: Dataset) -> dict[str, Any]:
-    """The model-free probes (`tpru.build.probes`) on every choice sample of `dataset`,
+    """The model-free probes (`tpru.builder.probes`) on every choice sample of `dataset`,
     with the thresholds its build used (the defaults for an older dataset)."""
     config = dataset.info.get("config", {}).get("probes") or {}
     defaults = ProbeConfig()

@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tpru.build.config import FilterConfig, ImageConfig
-from tpru.build.images import frame_change, hamming, measure_frame
+from tpru.builder.config import FilterConfig, ImageConfig
+from tpru.builder.images import frame_change, hamming, measure_frame
 from tpru.diagnostics import InputError, Skips
 from tpru.schema import Episode
 from tpru.sources.base import LoadedFrame

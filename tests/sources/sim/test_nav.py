@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_every_simulator import FRAMES, SIZE
 
-from tpru.build.config import BuildConfig, SimConfig, SplitConfig
+from tpru.builder.config import BuildConfig, SimConfig, SplitConfig
 from tpru.diagnostics import InputError, Skips
 from tpru.schema import Episode, Sample, read_jsonl
 
@@ -71,7 +71,7 @@ def test_bad_options_and_names_are_one_line_errors() -> None:
 def test_a_build_over_sim_robot_and_sim_nav_makes_samples(
         render_tasks: Render, sim_cache: Path, sim_source_kind: None, tmp_path: Path) -> None:
     pytest.importorskip("pybullet", reason="sim:robot needs pybullet")
-    from tpru.build.pipeline import build
+    from tpru.builder.pipeline import build
 
     robot, _ = render_tasks("robot")   # rendered already: the build reads them from the cache
     nav, _ = render_tasks("nav")

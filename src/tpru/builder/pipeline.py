@@ -42,10 +42,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tpru import __version__
-from tpru.build.candidates import NeighbourIndex
-from tpru.build.config import BuildConfig
-from tpru.build.formulate import Formulator
-from tpru.build.inputs import (
+from tpru.builder.candidates import NeighbourIndex
+from tpru.builder.config import BuildConfig
+from tpru.builder.formulate import Formulator
+from tpru.builder.inputs import (
     RUNTIME_ONLY,
     STATE,
     check_ratios,
@@ -54,12 +54,12 @@ from tpru.build.inputs import (
     fingerprint,
     iter_episodes,
 )
-from tpru.build.measure import EpisodeResult, measure_episode, stage_path
-from tpru.build.model_stages import StagesResult, check_prompts, run_model_stages
-from tpru.build.probes import ProbeItem, ShortcutError, leak_message, run_probes
-from tpru.build.split import JoinRule, check_leakage, plan_splits
-from tpru.build.split_report import split_report, warn_missing_scenarios
-from tpru.build.work import EMBEDDINGS, RECORDS, THUMBS, WORK, load_tables, read_done
+from tpru.builder.measure import EpisodeResult, measure_episode, stage_path
+from tpru.builder.model_stages import StagesResult, check_prompts, run_model_stages
+from tpru.builder.probes import ProbeItem, ShortcutError, leak_message, run_probes
+from tpru.builder.split import JoinRule, check_leakage, plan_splits
+from tpru.builder.split_report import split_report, warn_missing_scenarios
+from tpru.builder.work import EMBEDDINGS, RECORDS, THUMBS, WORK, load_tables, read_done
 from tpru.config import to_dict
 from tpru.dataset import BUILD_FILE, IMAGES_DIR
 from tpru.diagnostics import InputError, Skips

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tpru.build.model_config import AuditConfig, DescribeConfig, JudgeConfig, ModelConfig
+from tpru.builder.model_config import AuditConfig, DescribeConfig, JudgeConfig, ModelConfig
 from tpru.schema import TASKS
 
 __all__ = ["AuditConfig", "BuildConfig", "DescribeConfig", "EmbedConfig", "FilterConfig",
@@ -183,7 +183,7 @@ class SplitConfig:
     Attributes:
         ratios: split name -> share of episodes, used as a proportion of their
             sum (the build warns when they do not sum to 1), in each scenario
-            (see `tpru.build.split.assign_splits`). Episodes joined by the
+            (see `tpru.builder.split.assign_splits`). Episodes joined by the
             ``join_min_frames`` rule go to one split whole, so a split can miss
             a scenario: the build warns, saying why (an error with --strict).
         near_dup_hamming: images whose perceptual hashes differ in at most this
@@ -213,7 +213,7 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class ProbeConfig:
-    """Model-free shortcut probes run on every finished build (see `tpru.build.probes`).
+    """Model-free shortcut probes run on every finished build (see `tpru.builder.probes`).
 
     Attributes:
         max_lift: the build fails when a probe's accuracy exceeds the accuracy

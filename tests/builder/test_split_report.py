@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 from test_split import RULE, frame_table
 
-from tpru.build.split import SharedImages, plan_splits
-from tpru.build.split_report import split_report, warn_missing_scenarios
+from tpru.builder.split import SharedImages, plan_splits
+from tpru.builder.split_report import split_report, warn_missing_scenarios
 from tpru.diagnostics import InputError, Skips
 
 # gui episodes 0 and 1 share three frames, 1 and 2 share two: one group held together by

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tpru.build.split import SharedImages, SplitPlan, UnionFind, group_episodes, group_scenarios
+from tpru.builder.split import SharedImages, SplitPlan, UnionFind, group_episodes, group_scenarios
 from tpru.diagnostics import InputError, Skips
 
 LARGEST_SHOWN = 3

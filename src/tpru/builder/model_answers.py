@@ -1,4 +1,4 @@
-"""Reading what a model answered to the build's prompts (see `tpru.build.model_stages`).
+"""Reading what a model answered to the build's prompts (see `tpru.builder.model_stages`).
 
 Only what the prompts ask for counts: the judge's first "yes" or "no" (inside
 ``<answer>`` tags when there are any); the ``Process:``, ``Step k:`` and
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from tpru.build.describe import clean_description, normalise_text
+from tpru.builder.describe import clean_description, normalise_text
 
 STOPWORDS = frozenset({"a", "an", "the", "of", "on", "in", "into", "onto", "to", "from", "with",
                        "and", "or", "then", "at", "by", "for", "its", "their", "it", "them",

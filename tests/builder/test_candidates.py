@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import tpru.build.candidates as candidates
-from tpru.build.candidates import DistractorPolicy, FrameTable, NeighbourIndex, pick_distractors
-from tpru.build.embed import normalise_rows, resolve_embedding
+import tpru.builder.candidates as candidates
+from tpru.builder.candidates import DistractorPolicy, FrameTable, NeighbourIndex, pick_distractors
+from tpru.builder.embed import normalise_rows, resolve_embedding
 from tpru.cli import main
 from tpru.diagnostics import InputError
 

@@ -16,10 +16,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tpru.build.candidates import DistractorPolicy, FrameTable, NeighbourIndex, pick_distractors
-from tpru.build.config import BuildConfig
-from tpru.build.describe import DescriptionPool, description_sentence
-from tpru.build.tasks import (
+from tpru.builder.candidates import DistractorPolicy, FrameTable, NeighbourIndex, pick_distractors
+from tpru.builder.config import BuildConfig
+from tpru.builder.describe import DescriptionPool, description_sentence
+from tpru.builder.tasks import (
     NEXT_WORDING,
     ORDERING_WORDING,
     PREV_WORDING,

@@ -1,7 +1,7 @@
 """What a build reads and where it writes, checked before any work: the output folder
 (never over or inside a source, never over anything but a dataset), the fingerprint that
 lets ``--resume`` continue only the same build, and the episodes of every source in turn
-with their ids made unique (see `tpru.build.pipeline`).
+with their ids made unique (see `tpru.builder.pipeline`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from tpru import __version__
-from tpru.build.config import BuildConfig
+from tpru.builder.config import BuildConfig
 from tpru.config import to_dict
 from tpru.dataset import BUILD_FILE
 from tpru.diagnostics import InputError, Skips
@@ -83,7 +83,7 @@ def check_resumable(partial: Path, fingerprint: str) -> None:
 
 def iter_episodes(config: BuildConfig, sources: Sequence[tuple[str, Source]], skips: Skips
                    ) -> Iterator[Episode]:
-    """The sources' episodes in turn, with ids made unique (the rule: `tpru.build.pipeline`)."""
+    """The sources' episodes in turn, with ids made unique (the rule: `tpru.builder.pipeline`)."""
     specs = [spec for spec, _ in sources]
     labels = source_labels(specs)
     owner: dict[str, int] = {}  # episode id -> the source that gave it

@@ -53,7 +53,7 @@ def default_cache_dir() -> Path:
 def read_prompt(path: str | None, builtin: str) -> str:
     """The text of prompt file `path`, or of tpru's built-in prompt named `builtin`."""
     if path is None:
-        return (resources.files("tpru.build") / "prompts" / f"{builtin}.txt").read_text(
+        return (resources.files("tpru.builder") / "prompts" / f"{builtin}.txt").read_text(
             encoding="utf-8")
     try:
         text = Path(path).read_text(encoding="utf-8")

@@ -24,16 +24,16 @@ from hypothesis import strategies as st
 from PIL import Image
 from rule_model import COLOURS, RuleModel
 
-from tpru.build.config import BuildConfig
-from tpru.build.model_answers import (
+from tpru.builder.config import BuildConfig
+from tpru.builder.model_answers import (
     parse_description,
     parse_negative,
     parse_paraphrases,
     parse_verdict,
     word_overlap,
 )
-from tpru.build.model_calls import fill_prompt
-from tpru.build.pipeline import BuildResult, build
+from tpru.builder.model_calls import fill_prompt
+from tpru.builder.pipeline import BuildResult, build
 from tpru.cli import main
 from tpru.config import ConfigError, load
 from tpru.dataset import Dataset

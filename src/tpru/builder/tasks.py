@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tpru.build.orders import order_options
+from tpru.builder.orders import order_options
 from tpru.schema import IMAGE_OPTION, IMAGE_PLACEHOLDER, NONE_OPTION, Sample, option_letter
 
 ORDERING_WORDING = (
@@ -136,7 +136,7 @@ def ordering_options(header: Header, frames: Sequence[str], intro: str, *, candi
                      orders: Sequence[str] | None = None) -> Sample:
     """Ordering with permutations as choices: "A. 1 3 4 2" ... "E. None of the choices provided".
 
-    The orders shown come from `tpru.build.orders` (a set that looks the same from each
+    The orders shown come from `tpru.builder.orders` (a set that looks the same from each
     of its members, with or without the truth), unless `orders` gives them: a twin
     shows the orders its negative showed.
     """

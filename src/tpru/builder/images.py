@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from tpru.build.config import ImageConfig
+from tpru.builder.config import ImageConfig
 from tpru.sources.base import LoadedFrame
 
 THUMB_SIDE = 16

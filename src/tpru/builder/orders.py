@@ -28,7 +28,7 @@ truth falls outside any fixed set with the same probability, the sets of
 ``missing`` negatives have the same distribution as those of positives.
 Whatever a rule computes from the option texts (distances, centres, swaps,
 option length), it is right on a positive ``1/k`` of the time and cannot
-tell a positive from a ``missing`` negative. ``tpru.build.probes`` measures
+tell a positive from a ``missing`` negative. ``tpru.builder.probes`` measures
 this on every build.
 """
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tpru.build.candidates import FrameTable
+from tpru.builder.candidates import FrameTable
 
 BUCKET_WINDOW = 64
 """In a very large bucket, each frame is compared with this many neighbours in hash order."""

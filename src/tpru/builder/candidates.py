@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tpru.build.images import hamming, thumb_diff
+from tpru.builder.images import hamming, thumb_diff
 from tpru.dataset import IMAGES_DIR
 
 log = logging.getLogger("tpru")

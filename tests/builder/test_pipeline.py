@@ -34,8 +34,8 @@ from episode_files import (
 )
 from PIL import Image
 
-from tpru.build import pipeline
-from tpru.build.config import BuildConfig
+from tpru.builder import pipeline
+from tpru.builder.config import BuildConfig
 from tpru.cli import main
 from tpru.schema import IMAGE_OPTION, NONE_OPTION, Sample, read_jsonl
 

@@ -1,6 +1,6 @@
 """The configuration of the model-in-the-loop stages and of the build-time audit.
 
-Sections ``model``, ``judge``, ``describe`` and ``audit`` of `tpru.build.config.BuildConfig`
+Sections ``model``, ``judge``, ``describe`` and ``audit`` of `tpru.builder.config.BuildConfig`
 (see docs/building.md, "Model stages" and "Auditing the result"). All off by default.
 """
 

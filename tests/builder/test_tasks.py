@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tpru.build.tasks import (
+from tpru.builder.tasks import (
     Header,
     LetterBalancer,
     arrange_options,

@@ -7,8 +7,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from tpru.build.candidates import FrameTable
-from tpru.build.split import (
+from tpru.builder.candidates import FrameTable
+from tpru.builder.split import (
     JoinRule,
     LeakageError,
     SharedImages,

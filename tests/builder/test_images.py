@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from tpru.build.config import BuildConfig, FilterConfig, ImageConfig
-from tpru.build.images import (
+from tpru.builder.config import BuildConfig, FilterConfig, ImageConfig
+from tpru.builder.images import (
     FrameError,
     analysis_grey,
     frame_change,
@@ -20,7 +20,7 @@ from tpru.build.images import (
     phash,
     thumb_diff,
 )
-from tpru.build.measure import measure_episode
+from tpru.builder.measure import measure_episode
 from tpru.schema import Episode
 from tpru.sources.base import LoadedFrame
 

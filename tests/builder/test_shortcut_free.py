@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tpru.build.config import BuildConfig
-from tpru.build.pipeline import build
+from tpru.builder.config import BuildConfig
+from tpru.builder.pipeline import build
 from tpru.config import load
 from tpru.dataset import Dataset
 from tpru.schema import NONE_OPTION

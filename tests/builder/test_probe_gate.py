@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import tpru.build.tasks
+import tpru.builder.tasks
 from tpru.cli import main
 from tpru.sources.synthetic import write_synthetic_episodes
 
@@ -44,7 +44,7 @@ def episodes(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_leaking_build_fails_naming_the_probe_and_resumes_to_write_it(
         episodes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(tpru.build.tasks, "order_options", _around_the_truth)
+    monkeypatch.setattr(tpru.builder.tasks, "order_options", _around_the_truth)
     out = tmp_path / "data"
     args = ["build", "-q", "--source", f"frames:{episodes}", "--out", str(out),
             *ORDERING_ONLY]

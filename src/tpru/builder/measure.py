@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from tpru.build.config import BuildConfig, FilterConfig
-from tpru.build.embed import normalise_rows, resolve_embedding, thumb_embedding, thumb_features
-from tpru.build.images import (
+from tpru.builder.config import BuildConfig, FilterConfig
+from tpru.builder.embed import normalise_rows, resolve_embedding, thumb_embedding, thumb_features
+from tpru.builder.images import (
     THUMB_SIDE,
     FrameError,
     FrameMeasure,

@@ -1,6 +1,6 @@
 """Pass 1's work files, and reading them back.
 
-Pass 1 (`tpru.build.measure`, driven by `tpru.build.pipeline`) appends one JSON
+Pass 1 (`tpru.builder.measure`, driven by `tpru.builder.pipeline`) appends one JSON
 record per episode to ``work/episodes.jsonl`` and the kept frames' thumbnails and
 embeddings to flat binary files beside it. `read_done` trims what a killed build
 left half-written so it can resume; `load_tables` streams the records into the
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tpru.build.candidates import FrameTable
-from tpru.build.config import BuildConfig
-from tpru.build.formulate import EpisodeInfo
-from tpru.build.images import THUMB_SIDE
-from tpru.build.model_stages import EpisodeNotes
+from tpru.builder.candidates import FrameTable
+from tpru.builder.config import BuildConfig
+from tpru.builder.formulate import EpisodeInfo
+from tpru.builder.images import THUMB_SIDE
+from tpru.builder.model_stages import EpisodeNotes
 from tpru.diagnostics import InputError
 
 WORK = "work"

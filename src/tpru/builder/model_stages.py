@@ -16,7 +16,7 @@ between pass 1 (frames read and filtered) and pass 2 (samples written):
   overlap the positive's by more than ``describe.max_overlap``; and
   optionally paraphrases of the description.
 
-Every answer is cached by content (see `tpru.build.model_calls`), so a
+Every answer is cached by content (see `tpru.builder.model_calls`), so a
 rebuild asks nothing twice, and the stages' results are a pure function of
 the cached answers: the build stays byte-identical. Decisions and refusals
 are counted in ``build.json`` under ``model_stages``.
@@ -32,17 +32,17 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from tpru.build.config import BuildConfig
-from tpru.build.describe import clean_description, normalise_text
-from tpru.build.measure import stage_path
-from tpru.build.model_answers import (
+from tpru.builder.config import BuildConfig
+from tpru.builder.describe import clean_description, normalise_text
+from tpru.builder.measure import stage_path
+from tpru.builder.model_answers import (
     parse_description,
     parse_negative,
     parse_paraphrases,
     parse_verdict,
     word_overlap,
 )
-from tpru.build.model_calls import (
+from tpru.builder.model_calls import (
     ModelCaller,
     Question,
     default_cache_dir,
