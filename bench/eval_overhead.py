@@ -187,7 +187,7 @@ def timed_run(backend: Backend, bench: Benchmark, folder: Path, args: argparse.N
 
 
 def replay_responses(folder: Path) -> dict[str, Response]:
-    return {key: Response(key, r["response"], error=r["error"], usage=r["usage"])
+    return {key: Response(key, r.response, error=r.error, usage=r.usage)
             for key, r in read_results(folder / RESULTS_FILE).items()}
 
 
@@ -430,8 +430,8 @@ def compare_mode(args: argparse.Namespace, command: str, code: str) -> str:
              "same extracted answer as HF |", "|---|---:|---:|---:|---:|"]
     for m, folder in zip(runs, folders.values(), strict=True):
         got = read_results(folder / RESULTS_FILE)
-        same = sum(got[k]["response"] == r["response"] for k, r in gold.items() if k in got)
-        answer = sum(got[k]["prediction"] == r["prediction"] for k, r in gold.items() if k in got)
+        same = sum(got[k].response == r.response for k, r in gold.items() if k in got)
+        answer = sum(got[k].prediction == r.prediction for k, r in gold.items() if k in got)
         lines.append(f"| {m.name} | {m.items / m.wall_s:.2f} | "
                      f"{m.completion_tokens / max(m.generate_s, 1e-9):.0f} | "
                      f"{same / len(gold):.0%} | {answer / len(gold):.0%} |")

@@ -8,20 +8,20 @@ Layout::
       test.jsonl
       images/ab/abcdef....jpg   content-addressed images, referenced by samples
 
-A folder is complete only when ``build.json`` exists: the builder writes it
-last. Exports, stats and the viewer all read datasets through `Dataset`.
+A folder is complete only when ``build.json`` (`tpru.records.BuildRecord`)
+exists: the builder writes it last. Exports, stats and the viewer all read
+datasets through `Dataset`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tpru.diagnostics import InputError
+from tpru.records import BuildRecord
 from tpru.schema import Sample, read_jsonl
 
 BUILD_FILE = "build.json"
@@ -47,18 +47,22 @@ class Dataset:
         return cls(root)
 
     @property
-    def info(self) -> dict[str, Any]:
-        """The parsed ``build.json``."""
-        with (self.root / BUILD_FILE).open(encoding="utf-8") as handle:
-            data: dict[str, Any] = json.load(handle)
-        return data
+    def info(self) -> BuildRecord:
+        """The ``build.json``, read (and checked) afresh on each access.
+
+        Raises:
+            InputError: build.json is not valid JSON, not a build record, or
+                from a newer tpru; the message names the file.
+        """
+        return BuildRecord.load(self.root / BUILD_FILE)
 
     @property
     def splits(self) -> list[str]:
-        """Split names, in the order the build wrote them."""
-        names = self.info.get("splits")
-        if isinstance(names, list) and names:
-            return [str(n) for n in names]
+        """Split names, in the order the build wrote them (a build.json that does not
+        list them: every ``*.jsonl`` file, by name)."""
+        names = self.info.splits
+        if names:
+            return list(names)
         return sorted(p.stem for p in self.root.glob("*.jsonl"))
 
     def split_path(self, split: str) -> Path:

@@ -121,3 +121,10 @@ def json_problem(err: json.JSONDecodeError | UnicodeDecodeError, *, line: bool =
     # json's message for a control character ends in "at": "Invalid control character at"
     where = f"line {err.lineno}, column {err.colno}" if line else f"column {err.colno}"
     return f"{err.msg.removesuffix(' at')} at {where}"
+
+
+def first_line(err: BaseException) -> str:
+    """The first non-empty line of an error's message (its type's name when it has none),
+    for a one-line reason: libraries often add pages of advice below the cause."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__

@@ -24,8 +24,10 @@ from typing import Any, TypeVar
 
 from tpru.diagnostics import json_problem
 
-# The option texts the scorer reads: defined in tpru.score, which must copy alone.
+# The option texts the scorer reads and the image placeholder: defined in tpru.score,
+# which must copy alone.
 from tpru.score.shared import IMAGE_OPTION as IMAGE_OPTION
+from tpru.score.shared import IMAGE_PLACEHOLDER as IMAGE_PLACEHOLDER
 from tpru.score.shared import NONE_OPTION as NONE_OPTION
 
 SCHEMA_VERSION = 1
@@ -33,9 +35,6 @@ SCHEMA_VERSION = 1
 
 TASKS = ("ordering", "next_frame", "prev_frame")
 """The paper's three tasks."""
-
-IMAGE_PLACEHOLDER = "<image>"
-"""One per question image in `Sample.question`, in the order of `Sample.images`."""
 
 
 class RecordError(ValueError):

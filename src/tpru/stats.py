@@ -122,8 +122,8 @@ def compute_stats(dataset: Dataset) -> dict[str, Any]:
         log.debug("stats: %s has %d samples", split, tally.samples)
     return {
         "dataset": str(dataset.root),
-        "schema_version": info.get("schema_version"),
-        "seed": info.get("seed"),
+        "schema_version": info.SCHEMA_VERSION,
+        "seed": info.seed,
         "splits": {split: counts["samples"] for split, counts in per_split.items()},
         **total.as_dict(),
         "by_split": per_split,

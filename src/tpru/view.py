@@ -32,7 +32,9 @@ from urllib.parse import quote
 
 from tpru.builder.probes import probe_rows
 from tpru.dataset import Dataset
+from tpru.diagnostics import InputError
 from tpru.files import check_output_file, write_text_atomic
+from tpru.records import AuditRecord
 from tpru.schema import IMAGE_OPTION, IMAGE_PLACEHOLDER, NONE_OPTION, Sample, option_letter
 
 log = logging.getLogger(__name__)
@@ -174,6 +176,7 @@ def _page(dataset: Dataset, out: Path, picked: dict[str, list[Sample]],
           totals: dict[str, Counter[str]], embed: bool) -> str:
     e = html.escape
     title = f"tpru: {dataset.root.name}"
+    info = dataset.info
     shown = [(split, s) for split, samples in picked.items() for s in samples]
     parts = [
         "<!DOCTYPE html>",
@@ -183,7 +186,7 @@ def _page(dataset: Dataset, out: Path, picked: dict[str, list[Sample]],
         "<body>",
         f"<header><h1>{e(title)}</h1>",
         f"<p>Dataset <code>{e(str(dataset.root))}</code>, schema version "
-        f"{e(str(dataset.info.get('schema_version')))}, seed {e(str(dataset.info.get('seed')))}."
+        f"{e(str(info.SCHEMA_VERSION))}, seed {e(str(info.seed))}."
         f" Showing {len(shown)} of {sum(totals['split'].values())} samples.</p>",
         *_build_notes(dataset, out),
         _summary(picked, totals),
@@ -200,34 +203,32 @@ def _build_notes(dataset: Dataset, out: Path) -> list[str]:
     when the dataset has them."""
     e = html.escape
     notes = []
-    stages = dataset.info.get("model_stages")
-    if isinstance(stages, dict):
+    info = dataset.info
+    stages = info.model_stages
+    if stages is not None:
         for name in ("judge", "describe"):
             counts = stages.get(name)
             if isinstance(counts, dict):
                 text = ", ".join(f"{k} {v}" for k, v in counts.items()) or "nothing"
                 notes.append(f"<p>Model stage {e(name)} ({e(str(stages.get('model')))}): "
                              f"{e(text)}.</p>")
-    probes = dataset.info.get("probes")
-    if isinstance(probes, dict):
-        notes.append(_probes_html(probes))
+    if info.probes:
+        notes.append(_probes_html(dict(info.probes)))
     audit_file = dataset.root / "audit" / "audit.json"
+    if not audit_file.is_file():
+        return notes
     try:
-        audit = json.loads(audit_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        audit = AuditRecord.load(audit_file)
+    except InputError as err:
+        log.warning("view: the audit is not shown: %s", err)
         return notes
-    if not isinstance(audit, dict):
-        return notes
-    verdict = "passed" if audit.get("passed") else "failed"
-    threshold = audit.get("threshold")
-    check = (f"{verdict} (max lift {100 * threshold:.1f} points)"
-             if isinstance(threshold, (int, float)) else "reported, no threshold")
-    overall = [g for g in audit.get("groups", []) if isinstance(g, dict)
-               and g.get("by") == "overall"]
-    lifts = "; ".join(f"{e(str(g.get('control')))} {100 * float(g.get('accuracy', 0)):.1f}% "
-                      f"(chance {100 * float(g.get('chance', 0)):.1f}%)" for g in overall)
+    verdict = "passed" if audit.passed else "failed"
+    check = (f"{verdict} (max lift {100 * audit.threshold:.1f} points)"
+             if audit.threshold is not None else "reported, no threshold")
+    lifts = "; ".join(f"{e(g.control)} {100 * g.accuracy:.1f}% (chance {100 * g.chance:.1f}%)"
+                      for g in audit.groups if g.by == "overall")
     report = _relative_url(audit_file.with_name("audit.md"), out.parent)
-    notes.append(f"<p>Audit with {e(str(audit.get('model')))}: {e(check)}; {lifts}. "
+    notes.append(f"<p>Audit with {e(audit.model)}: {e(check)}; {lifts}. "
                  f'<a href="{e(report)}">audit.md</a></p>')
     return notes
 

@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from tpru.builder.tasks import (
+    FORMULATORS,
+    NEXT_WORDING,
+    ORDERING_WORDING,
+    PREV_WORDING,
     Header,
+    ImageChoiceTask,
     LetterBalancer,
     arrange_options,
     list_words,
@@ -21,7 +26,7 @@ from tpru.builder.tasks import (
     ordinal,
     prev_frame,
 )
-from tpru.schema import IMAGE_OPTION, NONE_OPTION, Sample
+from tpru.schema import IMAGE_OPTION, NONE_OPTION, TASKS, Sample
 
 GOLDEN = Path(__file__).parent / "golden"
 INTRO = "These photos show the process of stacking the red block on the blue block."
@@ -183,3 +188,16 @@ def test_words() -> None:
     assert list_words(["A", "B"]) == "A and B"
     assert [ordinal(i) for i in (1, 2, 3, 4, 11, 12, 13, 21, 22)] == \
         ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd"]
+
+
+def test_formulators_name_every_task_of_the_records() -> None:
+    assert tuple(FORMULATORS) == TASKS
+    assert [spec.wordings for spec in FORMULATORS.values()] == \
+        [len(ORDERING_WORDING), len(NEXT_WORDING), len(PREV_WORDING)]
+    rng = random.Random(0)
+    for task, spec in FORMULATORS.items():
+        if isinstance(spec, ImageChoiceTask):
+            sample = spec.formulate(Header("x", "robot", "e"), frames(4), distractors(3), "",
+                                    candidates=4, gold=1, negative_kind=None, rng=rng)
+            assert sample.task == task
+            assert sample.option_images[_image_index(sample, "B")] == frames(4)[spec.truth]

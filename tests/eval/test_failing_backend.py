@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from bench_files import write_muirbench
 
+from tpru.commands.eval import EXIT_BACKEND_ERRORS, add_arguments, eval_command
 from tpru.diagnostics import InputError
 from tpru.eval.benchmarks import load_benchmark
-from tpru.eval.cli import EXIT_BACKEND_ERRORS, add_arguments, eval_command
 from tpru.eval.items import Benchmark
 from tpru.eval.report import load_run
 from tpru.eval.runner import RESULTS_FILE, RUN_FILE, BackendFailing, run_eval

@@ -26,11 +26,11 @@ from report_fixtures import (
 )
 
 from helpers import make_dataset
+from tpru.commands.report import EPILOG, add_arguments, report_command
 from tpru.diagnostics import InputError
 from tpru.eval.benchmarks import load_benchmark
 from tpru.eval.plots import overall_chart, png_bytes, radar_chart, write_plots
 from tpru.eval.report import Run, bootstrap_intervals, load_run, summarise
-from tpru.eval.report_cli import EPILOG, add_arguments, report_command
 from tpru.eval.report_formats import CSV_COLUMNS, render, to_markdown
 from tpru.eval.report_html import write_html_report
 from tpru.eval.report_paper import compare_to_paper, load_paper_results, match_model

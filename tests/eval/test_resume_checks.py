@@ -15,7 +15,7 @@ from bench_files import write_muirbench, write_tpru_test
 
 from tpru.diagnostics import InputError
 from tpru.eval.benchmarks import load_benchmark
-from tpru.eval.items import fingerprint
+from tpru.eval.items import items_fingerprint
 from tpru.eval.report import load_run
 from tpru.eval.runner import RESULTS_FILE, RUN_FILE, RunSummary, run_eval
 from tpru.models import open_backend
@@ -127,12 +127,12 @@ def test_fingerprint_sees_images_by_name_and_size(tmp_path: Path, cache_dir: Pat
     bench = write_tpru_test(tmp_path / "bench" / "test.jsonl")  # images as relative paths
     items = list(load_benchmark(f"tpru-test:{bench}", cache_dir=cache_dir).items())
     again = list(load_benchmark(f"tpru-test:{bench}", cache_dir=cache_dir).items())
-    whole, rest = fingerprint(items), fingerprint(items[1:])
-    assert fingerprint(again) == whole and rest != whole
+    whole, rest = items_fingerprint(items), items_fingerprint(items[1:])
+    assert items_fingerprint(again) == whole and rest != whole
     image = Path(items[0].images[0])  # a file the benchmark names, kept in place
     image.write_bytes(image.read_bytes() + b"\0")
-    assert fingerprint(items) != whole
-    assert fingerprint(items[1:]) == rest
+    assert items_fingerprint(items) != whole
+    assert items_fingerprint(items[1:]) == rest
 
 
 # ------------------------------------------------------------------ the kept lines

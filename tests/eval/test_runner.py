@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from bench_files import muirbench_rows, write_muirbench, write_tpru_test
 
+from tpru.commands.eval import add_arguments, eval_command
 from tpru.diagnostics import InputError
 from tpru.eval.benchmarks import load_benchmark
-from tpru.eval.cli import add_arguments, eval_command
 from tpru.eval.items import Benchmark
 from tpru.eval.report import load_run
 from tpru.eval.runner import RESULTS_FILE, RUN_FILE, RunSummary, run_eval
@@ -31,9 +31,9 @@ from tpru.models import open_backend
 from tpru.models.base import Backend, Request, Response
 from tpru.score.extract import extract_answer
 
-FIELDS = {"id", "benchmark", "task", "category", "scenario", "negative", "answerable",
-          "counterpart", "answer", "prediction", "rule", "correct", "response", "error",
-          "question", "options", "images", "usage"}
+FIELDS = {"schema_version", "id", "benchmark", "task", "category", "scenario", "negative",
+          "answerable", "counterpart", "answer", "prediction", "rule", "correct", "response",
+          "error", "question", "options", "images", "usage"}
 
 
 def _lines(run: Path) -> list[dict[str, Any]]:

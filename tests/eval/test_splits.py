@@ -20,8 +20,8 @@ from report_fixtures import record, run_info, write_run
 
 from helpers import make_dataset
 from tpru.cli import main
+from tpru.commands.eval import EXIT_BACKEND_ERRORS
 from tpru.dataset import Dataset
-from tpru.eval.cli import EXIT_BACKEND_ERRORS
 from tpru.eval.report import load_run, summarise
 from tpru.eval.report_splits import mixed_splits
 from tpru.eval.runner import RESULTS_FILE, RUN_FILE

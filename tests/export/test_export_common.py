@@ -18,7 +18,7 @@ from tpru.export.common import (
     formatted_prompt,
     load_format_prompt,
     make_formatter,
-    render_prompt,
+    problem_text,
     select_splits,
     staged_output,
 )
@@ -27,7 +27,7 @@ from tpru.schema import NONE_OPTION, Sample
 
 
 def test_render_multiple_choice_lists_options_with_placeholders(samples: dict[str, Sample]) -> None:
-    text = render_prompt(samples["next"])
+    text = problem_text(samples["next"])
     lines = text.splitlines()
     assert lines[0] == samples["next"].question
     assert lines[1:] == ["A. <image>", "B. <image>", f"C. {NONE_OPTION}", "D. <image>",
@@ -37,11 +37,11 @@ def test_render_multiple_choice_lists_options_with_placeholders(samples: dict[st
 
 def test_render_letter_ordering_is_the_question_alone(samples: dict[str, Sample]) -> None:
     sample = samples["ord-letters"]
-    assert render_prompt(sample) == sample.question.rstrip()
+    assert problem_text(sample) == sample.question.rstrip()
 
 
 def test_render_text_options(samples: dict[str, Sample]) -> None:
-    lines = render_prompt(samples["ord-opt"]).splitlines()
+    lines = problem_text(samples["ord-opt"]).splitlines()
     assert lines[-5:] == ["A. 1 3 4 2", "B. 4 3 2 1", "C. 3 2 1 4", "D. 4 2 3 1",
                           f"E. {NONE_OPTION}"]
 

@@ -13,7 +13,7 @@ import pytest
 
 from tpru.builder.tasks import Header, next_frame, ordering_letters, ordering_options
 from tpru.diagnostics import InputError
-from tpru.export.common import render_prompt
+from tpru.export.common import problem_text
 from tpru.models import BACKENDS, open_backend
 from tpru.models.base import Request, Response
 from tpru.models.baselines import (
@@ -30,7 +30,7 @@ FORMAT_PROMPT = ("\n\nFirst reason about the images step by step inside <think> 
 
 
 def _request(sample: Sample, suffix: str = "") -> Request:
-    return Request(sample.id, render_prompt(sample) + suffix, sample.images)
+    return Request(sample.id, problem_text(sample) + suffix, sample.images)
 
 
 def _samples(count: int) -> list[Sample]:
@@ -61,7 +61,7 @@ def _answer(response: Response) -> str:
 
 def test_options_are_read_from_builder_and_benchmark_prompts() -> None:
     sample = _samples(3)[2]  # next frame: 4 image options and the None option
-    assert parse_options(render_prompt(sample)) == list(sample.options or ())
+    assert parse_options(problem_text(sample)) == list(sample.options or ())
     muir = ("Which image shows the next step? <image>\nA. <image>\nB. a cat\nC. "
             f"{NONE_OPTION}\nAnswer with the option's letter from the given choices directly.")
     assert parse_options(muir) == ["<image>", "a cat", NONE_OPTION]
@@ -76,7 +76,7 @@ def test_options_are_read_from_builder_and_benchmark_prompts() -> None:
 
 def test_labels_are_read_from_letter_ordering_prompts() -> None:
     sample = _samples(2)[1]
-    assert parse_labels(render_prompt(sample)) == len(sample.images)
+    assert parse_labels(problem_text(sample)) == len(sample.images)
     assert parse_labels("Put the images labeled as A, B, C, and D in order.") == 4
     assert parse_labels("Image A: \nImage B: \n") == 2
     assert parse_labels("What is the answer?") == 0

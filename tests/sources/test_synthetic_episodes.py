@@ -16,7 +16,12 @@ from tpru.builder.images import frame_change, hamming, measure_frame
 from tpru.diagnostics import Skips
 from tpru.sources.base import LoadedFrame
 from tpru.sources.frames import FrameFolderSource
-from tpru.sources.synthetic import MAX_FRAMES, SCENARIOS, TASKS, write_synthetic_episodes
+from tpru.sources.synthetic import (
+    EPISODE_TASKS_BY_SCENARIO,
+    MAX_FRAMES,
+    SCENARIOS,
+    write_synthetic_episodes,
+)
 from tpru.sources.synthetic import gui as synthetic_gui
 from tpru.sources.synthetic import lego as synthetic_lego
 from tpru.sources.synthetic import nav as synthetic_nav
@@ -55,7 +60,7 @@ def test_layout_is_one_frame_folder_per_episode(written: list[Path]) -> None:
         assert Image.open(folder / "000.jpg").size == (320, 240)
         info = json.loads((folder / "episode.json").read_text())
         assert info["scenario"] == folder.parent.name
-        assert info["meta"]["task"] in TASKS[info["scenario"]]
+        assert info["meta"]["task"] in EPISODE_TASKS_BY_SCENARIO[info["scenario"]]
         assert len(info["steps"]) == 6 and all(s.strip() for s in info["steps"])
 
 
@@ -111,7 +116,7 @@ def test_no_frame_is_a_near_duplicate_or_blurred_for_the_builder(tmp_path: Path,
             diff = frame_change(a.look, b.look)
             assert bits > rule.dup_hamming or diff > rule.dup_pixel_diff, (folder, i, bits, diff)
         assert min(m.sharpness for m in measured) > rule.blur_threshold, folder
-    assert tasks == {(s, t) for s in SCENARIOS for t in TASKS[s]}
+    assert tasks == {(s, t) for s in SCENARIOS for t in EPISODE_TASKS_BY_SCENARIO[s]}
 
 
 def test_the_same_seed_writes_the_same_bytes(tmp_path: Path) -> None:
@@ -130,8 +135,8 @@ def test_every_scenario_has_three_kinds_of_task(written: list[Path]) -> None:
     for folder in written:
         info = json.loads((folder / "episode.json").read_text())
         tasks[info["scenario"]].add(info["meta"]["task"])
-    assert tasks == {s: set(TASKS[s]) for s in SCENARIOS}
-    assert all(len(TASKS[s]) >= 3 for s in SCENARIOS)
+    assert tasks == {s: set(EPISODE_TASKS_BY_SCENARIO[s]) for s in SCENARIOS}
+    assert all(len(EPISODE_TASKS_BY_SCENARIO[s]) >= 3 for s in SCENARIOS)
 
 
 @pytest.mark.parametrize("frames", [3, 12])

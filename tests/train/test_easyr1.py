@@ -27,11 +27,12 @@ from PIL import Image
 
 import tpru.train
 from helpers import make_dataset
+from tpru.commands.train import add_easyr1_arguments, easyr1_command
 from tpru.dataset import Dataset
 from tpru.diagnostics import InputError
-from tpru.export.common import load_format_prompt, make_formatter, render_prompt
+from tpru.export.common import load_format_prompt, make_formatter, problem_text
 from tpru.files import OUTPUT_MARKER
-from tpru.train.easyr1 import add_arguments, easyr1_command, write_easyr1_run
+from tpru.train.easyr1 import write_easyr1_run
 from tpru.train.easyr1_reward import PACKAGE, score_files
 from tpru.train.prompt_budget import image_tokens, measure_prompts
 from tpru.train.recipes import (
@@ -308,7 +309,7 @@ def test_launch_sh_multi_node_needs_ray(run_dir: Path, tmp_path: Path) -> None:
 def test_command_line(dataset_dir: Path, tmp_path: Path,
                       capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
-    add_arguments(parser)
+    add_easyr1_arguments(parser)
     out = tmp_path / "run"
     args = parser.parse_args([str(dataset_dir), SMALL[0], "--out", str(out), "--recipe", "3b",
                               "--gpus-per-node", "2", "--image-paths", *SMALL[1:]])
@@ -398,7 +399,7 @@ def test_image_tokens(size: tuple[int, int]) -> None:
 def test_name_table() -> None:
     assert tpru.train.write_easyr1_run is write_easyr1_run
     assert tpru.train.load_recipe is load_recipe
-    for target in [*tpru.train.EXPORTS.values(), *tpru.train.TRAINERS.values()]:
+    for target in tpru.train.EXPORTS.values():
         assert importlib.util.find_spec(target.partition(":")[0]) is not None, target
     with pytest.raises(AttributeError):
         _ = tpru.train.no_such_thing
@@ -440,7 +441,7 @@ def test_prompt_length_is_exact_with_the_models_tokenizer(dataset_dir: Path,
     lengths = {}
     for sample in dataset.samples():
         content: list[dict[str, str]] = []
-        for i, piece in enumerate(formatter(render_prompt(sample)).split("<image>")):
+        for i, piece in enumerate(formatter(problem_text(sample)).split("<image>")):
             content += [{"type": "image"}] * (i > 0) + [{"type": "text", "text": piece}] * bool(
                 piece)
         prompt = processor.apply_chat_template([{"role": "user", "content": content}],

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
+from tpru.commands.train import add_trainer_arguments, grpo_command
 from tpru.config import ConfigError
 from tpru.diagnostics import InputError
 from tpru.eval.benchmarks import load_benchmark
@@ -30,7 +31,7 @@ from tpru.eval.runner import run_eval
 from tpru.train.common import TrainResult
 from tpru.train.config import CONFIG_FILE, GRPOTrainConfig, SFTTrainConfig, load_train_config
 from tpru.train.data import EXPORT_DIR, check_prompt_lengths, open_train_dataset, prompt_lengths
-from tpru.train.grpo import add_arguments, grpo_command, train_grpo
+from tpru.train.grpo import train_grpo
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "configs" / "train"
@@ -262,7 +263,7 @@ def test_a_prompt_over_the_budget_stops_the_run_naming_the_longest(
         tiny_model_dir: Path, tpru_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     parser = argparse.ArgumentParser()
-    add_arguments(parser)
+    add_trainer_arguments(parser)
     args = parser.parse_args([str(RECIPES / "grpo_tiny.yaml"),
                               *tiny_overrides(tiny_model_dir, tpru_dataset, out),
                               "data.limit=null", "max_prompt_length=300"])
@@ -327,12 +328,12 @@ def test_release_style_columns_load_through_the_hub_code_path(tpru_dataset: Path
     import datasets
 
     from tpru.dataset import Dataset
-    from tpru.export.common import render_prompt
+    from tpru.export.common import problem_text
     from tpru.train.config import DataConfig
 
     source = Dataset.open(tpru_dataset)
     samples = list(source.samples("train"))[:3]
-    rows = {"problem": [render_prompt(s) for s in samples], "answer": [s.answer for s in samples],
+    rows = {"problem": [problem_text(s) for s in samples], "answer": [s.answer for s in samples],
             "images": [[str(source.image_path(p)) for p in s.images] for s in samples]}
     folder = tmp_path / "hub-like"
     folder.mkdir()

@@ -18,11 +18,12 @@ from test_grpo import (  # the same built dataset and helpers
     weights,
 )
 
+from tpru.commands.train import add_trainer_arguments, sft_command
 from tpru.diagnostics import InputError
 from tpru.score.rewards import tpru as tpru_reward
 from tpru.train.config import CONFIG_FILE, SFTTrainConfig, load_train_config
 from tpru.train.data import sft_target
-from tpru.train.sft import add_arguments, sft_command, train_sft
+from tpru.train.sft import train_sft
 
 __all__ = ["tpru_dataset"]
 
@@ -76,7 +77,7 @@ def test_a_target_over_its_budget_is_refused_naming_the_sample(
         tiny_model_dir: Path, tpru_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     parser = argparse.ArgumentParser()
-    add_arguments(parser)
+    add_trainer_arguments(parser)
     args = parser.parse_args([str(RECIPE), *cpu_overrides(tiny_model_dir, tpru_dataset, out),
                               "target=reasoning", "max_completion_length=8"])
     with pytest.raises(InputError, match=r"the target of sample '[^']+' takes \d+ tokens, "
@@ -88,7 +89,7 @@ def test_a_target_over_its_budget_is_refused_naming_the_sample(
 def test_print_config_shows_the_resolved_recipe(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
-    add_arguments(parser)
+    add_trainer_arguments(parser)
     assert sft_command(parser.parse_args([str(RECIPE), "target=reasoning", "--print-config"])) \
         == 0
     printed = yaml.safe_load(capsys.readouterr().out)

@@ -11,12 +11,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tpru.builder.model_config import AuditConfig, DescribeConfig, JudgeConfig, ModelConfig
-from tpru.schema import TASKS
+from tpru.builder.model_config import DescribeConfig, JudgeConfig, StageModelConfig
+from tpru.builder.tasks import FORMULATORS, OrderTask
 
-__all__ = ["AuditConfig", "BuildConfig", "DescribeConfig", "EmbedConfig", "FilterConfig",
-           "ImageConfig", "JudgeConfig", "ModelConfig", "ProbeConfig", "SimConfig",
-           "SplitConfig", "TaskConfig", "TextConfig", "VideoConfig"]
+__all__ = ["BuildConfig", "DescribeConfig", "EmbedConfig", "FilterConfig", "ImageConfig",
+           "JudgeConfig", "ProbeConfig", "SimConfig", "SplitConfig", "StageModelConfig",
+           "TaskConfig", "TextConfig", "VideoConfig"]
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,8 @@ class TaskConfig:
     """How samples are formulated.
 
     Attributes:
-        tasks: which of ordering, next_frame, prev_frame to make.
+        tasks: which of ordering, next_frame, prev_frame to make (the names
+            of `tpru.builder.tasks.FORMULATORS`).
         frames_per_sample: frames in a sequence (paper: 4; 3 to 8 supported).
         candidates: image or permutation choices besides "None of the choices
             provided" (paper: 4).
@@ -131,7 +132,7 @@ class TaskConfig:
             split.
     """
 
-    tasks: tuple[str, ...] = TASKS
+    tasks: tuple[str, ...] = tuple(FORMULATORS)
     frames_per_sample: int = 4
     candidates: int = 4
     windows_per_episode: int = 1
@@ -142,15 +143,16 @@ class TaskConfig:
     twins: tuple[str, ...] = ("test",)
 
     def __post_init__(self) -> None:
-        unknown = [t for t in self.tasks if t not in TASKS]
+        unknown = [t for t in self.tasks if t not in FORMULATORS]
         if unknown or not self.tasks:
-            raise ValueError(f"tasks.tasks must be a non-empty list of {', '.join(TASKS)}")
+            raise ValueError(f"tasks.tasks must be a non-empty list of {', '.join(FORMULATORS)}")
         if not 3 <= self.frames_per_sample <= 8:
             raise ValueError("tasks.frames_per_sample must be between 3 and 8")
         if not 2 <= self.candidates <= 8:
             raise ValueError("tasks.candidates must be between 2 and 8")
         wrong_orders = math.factorial(self.frames_per_sample) - 1
-        if "ordering" in self.tasks and self.candidates > wrong_orders:
+        ordered = any(isinstance(FORMULATORS[t], OrderTask) for t in self.tasks)
+        if ordered and self.candidates > wrong_orders:
             raise ValueError(f"tasks.candidates={self.candidates} needs more wrong orders than "
                              f"{self.frames_per_sample} frames have")
         if self.windows_per_episode < 1:
@@ -310,7 +312,11 @@ class BuildConfig:
             ``{"gui-odyssey": {"split_file": "random_split.json", "split":
             "train"}}`` (``video`` and ``sim`` have their own sections).
         model, judge, describe: the model-in-the-loop stages (off by default).
-        audit: the text-only shortcut audit of the finished dataset (off by default).
+        audit: the settings of the text-only shortcut audit that ``tpru build`` runs
+            on the finished dataset (`tpru.eval.audit_config.AuditConfig`, loaded
+            and checked by the build command, which puts them here resolved). The
+            build only records them, in ``build.json`` and the ``--resume``
+            fingerprint; empty: none given.
     """
 
     sources: tuple[str, ...] = ()
@@ -329,10 +335,10 @@ class BuildConfig:
     video: VideoConfig = field(default_factory=VideoConfig)
     sim: SimConfig = field(default_factory=SimConfig)
     source_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: StageModelConfig = field(default_factory=StageModelConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     describe: DescribeConfig = field(default_factory=DescribeConfig)
-    audit: AuditConfig = field(default_factory=AuditConfig)
+    audit: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -342,8 +348,9 @@ class BuildConfig:
         if (self.judge.enabled or self.describe.mode != "never") and not self.model.name:
             raise ValueError("judge.enabled or describe.mode needs a model: set model.name "
                              "(e.g. model.name=hf:Qwen/Qwen2.5-VL-72B-Instruct)")
-        if self.audit.split is not None and self.audit.split not in self.split.ratios:
-            raise ValueError(f"audit.split {self.audit.split!r} is not one of the build's "
+        audit_split = self.audit.get("split")
+        if audit_split is not None and audit_split not in self.split.ratios:
+            raise ValueError(f"audit.split {audit_split!r} is not one of the build's "
                              f"splits ({', '.join(self.split.ratios)})")
 
     @property

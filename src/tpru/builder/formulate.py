@@ -20,21 +20,14 @@ from tpru.builder.candidates import DistractorPolicy, FrameTable, NeighbourIndex
 from tpru.builder.config import BuildConfig
 from tpru.builder.describe import DescriptionPool, description_sentence
 from tpru.builder.tasks import (
-    NEXT_WORDING,
-    ORDERING_WORDING,
-    PREV_WORDING,
+    FORMULATORS,
     Header,
+    ImageChoiceTask,
     LetterBalancer,
+    OrderTask,
     distractors_needed,
-    next_frame,
-    ordering_letters,
-    ordering_options,
-    prev_frame,
 )
 from tpru.schema import IMAGE_OPTION, NONE_OPTION, Sample
-
-WORDINGS = {"ordering": len(ORDERING_WORDING), "next_frame": len(NEXT_WORDING),
-            "prev_frame": len(PREV_WORDING)}
 
 
 def seeded(seed: int, *parts: object) -> random.Random:
@@ -43,7 +36,7 @@ def seeded(seed: int, *parts: object) -> random.Random:
 
 
 @dataclass
-class EpisodeInfo:
+class KeptEpisode:
     """A kept episode as pass 2 sees it: its frames are rows of the `FrameTable`."""
 
     id: str
@@ -56,6 +49,21 @@ class EpisodeInfo:
     """A model-written description these frames do not show (describe stage), if any."""
     paraphrases: tuple[str, ...] = ()
     """Model paraphrases of `description` (describe stage)."""
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A window's sample before its task's formulator runs: what every task kind shares."""
+
+    task: str
+    split: str
+    header: Header
+    frames: list[str]
+    """The window's images, in chronological order."""
+    intro: str
+    """The description sentence the question starts with ("" for none)."""
+    wording: int
+    meta: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,7 @@ class Formulator:
     """Makes the samples of each kept episode (see the module docstring)."""
 
     def __init__(self, config: BuildConfig, table: FrameTable,
-                 split_of: Sequence[str], episodes: Sequence[EpisodeInfo],
+                 split_of: Sequence[str], episodes: Sequence[KeptEpisode],
                  indexes: dict[tuple[str, str], NeighbourIndex]) -> None:
         self.config = config
         self.table = table
@@ -107,7 +115,8 @@ class Formulator:
         self.skipped: Counter[str] = Counter()
         self.missing_asked_as_positive = 0
         """``missing`` negatives with no own frame to stand in for the truth, asked as positives."""
-        self._ordering_turn = 0
+        self._form_turns: Counter[str] = Counter()
+        """Samples of each order task so far, to use ``tasks.ordering_forms`` in turn."""
 
     def samples_for(self, e: int) -> Iterator[Sample]:
         """The samples of kept episode `e`, in a fixed order (a twin after its negative)."""
@@ -124,27 +133,23 @@ class Formulator:
     def _samples(self, e: int, w: int, task: str, window: list[int], rng: random.Random
                  ) -> list[Sample]:
         """The sample of one window and task, and its positive twin where one is due."""
+        spec = FORMULATORS[task]
         episode = self.episodes[e]
         split = self.split_of[e]
-        tcfg = self.config.tasks
         header = Header(f"{episode.id}/w{w}/{task}", episode.scenario, episode.id)
         frames = [self.table.image(r) for r in window]
         wording = 0
         if rng.random() < self.config.text.question_paraphrase_rate:
-            wording = rng.randrange(1, WORDINGS[task])
+            wording = rng.randrange(1, spec.wordings)
         meta: dict[str, Any] = {
             "split": split,
             "window": [int(self.table.position[r]) for r in window],
         }
         if episode.captions:
             meta["captions"] = [episode.captions.get(p) for p in meta["window"]]
-        if task == "ordering":
-            form = tcfg.ordering_forms[self._ordering_turn % len(tcfg.ordering_forms)]
-            self._ordering_turn += 1
-            if form == "letters":
-                intro = self._intro(episode.description, rng, meta, episode.paraphrases)
-                return [ordering_letters(header, frames, intro, rng=rng, wording=wording,
-                                         meta=meta)]
+        if isinstance(spec, OrderTask) and self._next_form(task) == "letters":
+            intro = self._intro(episode.description, rng, meta, episode.paraphrases)
+            return [spec.letters(header, frames, intro, rng=rng, wording=wording, meta=meta)]
         kind, shown_description = self._negative(episode, split, rng)
         intro = self._intro(shown_description, rng, meta,
                             episode.paraphrases if kind != "mismatch" else ())
@@ -153,20 +158,43 @@ class Formulator:
             if episode.negative and shown_description == episode.negative:
                 meta["negative_source"] = "model"
         twin = Twin(f"{header.id}/twin", seeded(self.config.seed, header.id, "twin")) \
-            if kind is not None and split in tcfg.twins else None
+            if kind is not None and split in self.config.tasks.twins else None
         if twin is not None:
             meta["twin"] = twin.id
-        if task == "ordering":
-            gold = self.balancer.draw((split, task), tcfg.candidates + 1)
-            state = rng.getstate()
-            sample = ordering_options(header, frames, intro, candidates=tcfg.candidates,
-                                      gold=gold, negative_kind=kind, rng=rng, wording=wording,
-                                      meta=meta)
-            if twin is None:
-                return [sample]
-            return [sample, self._ordering_twin(sample, twin, episode, frames, intro, state,
-                                                wording)]
-        truth = window[-2] if task == "next_frame" else window[0]
+        draft = Draft(task, split, header, frames, intro, wording, meta)
+        if isinstance(spec, OrderTask):
+            return self._order_samples(spec, draft, episode, kind, twin, rng)
+        return self._choice_samples(spec, draft, episode, window, kind, twin, rng)
+
+    def _next_form(self, task: str) -> str:
+        """The form of an order task's next sample: ``tasks.ordering_forms`` in turn."""
+        forms = self.config.tasks.ordering_forms
+        form = forms[self._form_turns[task] % len(forms)]
+        self._form_turns[task] += 1
+        return form
+
+    def _order_samples(self, spec: OrderTask, draft: Draft, episode: KeptEpisode,
+                       kind: str | None, twin: Twin | None, rng: random.Random
+                       ) -> list[Sample]:
+        """An order sample with options, and its positive twin where one is due."""
+        candidates = self.config.tasks.candidates
+        gold = self.balancer.draw((draft.split, draft.task), candidates + 1)
+        state = rng.getstate()
+        sample = spec.options(draft.header, draft.frames, draft.intro, candidates=candidates,
+                              gold=gold, negative_kind=kind, rng=rng, wording=draft.wording,
+                              meta=draft.meta)
+        if twin is None:
+            return [sample]
+        return [sample, self._order_twin(spec, draft, sample, twin, episode, state)]
+
+    def _choice_samples(self, spec: ImageChoiceTask, draft: Draft, episode: KeptEpisode,
+                        window: list[int], kind: str | None, twin: Twin | None,
+                        rng: random.Random) -> list[Sample]:
+        """An image-choice sample, and its positive twin where one is due; none when too
+        few distractors are found."""
+        split, meta = draft.split, draft.meta
+        candidates = self.config.tasks.candidates
+        truth = window[spec.truth]
         chosen = self._distractors(episode, split, truth, window, kind, rng)
         if chosen is None and kind == "missing":
             # No frame of this episode can stand in for the truth: ask it as a positive.
@@ -178,9 +206,9 @@ class Formulator:
             self.skipped["not_enough_distractors"] += 1
             return []
         # Drawn only for a sample that is written, so the letters stay balanced.
-        gold = self.balancer.draw((split, task), tcfg.candidates + 1)
-        sample = self._image_sample(task, header, frames, truth, chosen, intro, gold, kind,
-                                    rng, wording, meta)
+        gold = self.balancer.draw((split, draft.task), candidates + 1)
+        sample = self._image_sample(spec, draft.header, draft.frames, truth, chosen,
+                                    draft.intro, gold, kind, rng, draft.wording, meta)
         if twin is None:
             return [sample]
         if kind == "missing":  # the truth takes the place of an own-episode stand-in
@@ -188,22 +216,23 @@ class Formulator:
                             if self.table.episode[r] == self.table.episode[truth])
             chosen = [r for r in chosen if r != stand_in]
         twin_meta = self._twin_meta(meta, sample.id)
+        intro = draft.intro
         if kind == "mismatch":
             intro = self._intro(episode.description, twin.rng, twin_meta, episode.paraphrases)
-        gold = self.balancer.draw((split, task), tcfg.candidates + 1)
-        return [sample, self._image_sample(task, Header(twin.id, header.scenario,
-                                                        header.episode_id),
-                                           frames, truth, chosen, intro, gold, None, twin.rng,
-                                           wording, twin_meta)]
+        gold = self.balancer.draw((split, draft.task), candidates + 1)
+        twin_header = Header(twin.id, draft.header.scenario, draft.header.episode_id)
+        return [sample, self._image_sample(spec, twin_header, draft.frames, truth, chosen,
+                                           intro, gold, None, twin.rng, draft.wording,
+                                           twin_meta)]
 
-    def _distractors(self, episode: EpisodeInfo, split: str, truth: int, window: list[int],
+    def _distractors(self, episode: KeptEpisode, split: str, truth: int, window: list[int],
                      kind: str | None, rng: random.Random) -> list[int] | None:
         return pick_distractors(self.table, truth, window, list(episode.rows),
                                 self.indexes.get((split, episode.scenario)),
                                 distractors_needed(self.config.tasks.candidates, kind),
                                 self.policy, rng, missing=kind == "missing")
 
-    def _image_sample(self, task: str, header: Header, frames: list[str], truth: int,
+    def _image_sample(self, spec: ImageChoiceTask, header: Header, frames: list[str], truth: int,
                       chosen: list[int], intro: str, gold: int, kind: str | None,
                       rng: random.Random, wording: int, meta: dict[str, Any]) -> Sample:
         """A next/previous-frame sample, with where each candidate came from in meta."""
@@ -212,10 +241,9 @@ class Formulator:
                 "distractors": [{"episode": self.episodes[int(table.episode[r])].id,
                                  "frame": int(table.position[r])} for r in chosen]}
         meta["distractor_episodes"] = sorted({d["episode"] for d in meta["distractors"]})
-        maker = next_frame if task == "next_frame" else prev_frame
-        sample = maker(header, frames, [table.image(r) for r in chosen], intro,
-                       candidates=self.config.tasks.candidates, gold=gold, negative_kind=kind,
-                       rng=rng, wording=wording, meta=meta)
+        sample = spec.formulate(header, frames, [table.image(r) for r in chosen], intro,
+                                candidates=self.config.tasks.candidates, gold=gold,
+                                negative_kind=kind, rng=rng, wording=wording, meta=meta)
         row_of = {table.image(r): r for r in (truth, *chosen)}
         images = iter(sample.option_images)
         candidates = [None if option != IMAGE_OPTION else self._provenance(row_of[next(images)])
@@ -227,25 +255,25 @@ class Formulator:
         return {"episode": episode.id, "frame": int(self.table.position[row]),
                 "scenario": episode.scenario}
 
-    def _ordering_twin(self, negative: Sample, twin: Twin, episode: EpisodeInfo,
-                       frames: list[str], intro: str, state: tuple[Any, ...], wording: int
-                       ) -> Sample:
-        """The positive twin of an ordering negative: the same images in the same shuffle,
+    def _order_twin(self, spec: OrderTask, draft: Draft, negative: Sample, twin: Twin,
+                    episode: KeptEpisode, state: tuple[Any, ...]) -> Sample:
+        """The positive twin of an order negative: the same images in the same shuffle,
         the negative's orders when the truth was among them (``mismatch``, then with the
         true description), a new set with it otherwise (``missing``, the same text)."""
         same = random.Random()
         same.setstate(state)  # the negative's generator before it shuffled the images
         meta = self._twin_meta(negative.meta, negative.id)
         orders = None
+        intro = draft.intro
         if negative.meta["negative_kind"] == "mismatch":
             orders = [o for o in negative.options or () if o != NONE_OPTION]
             intro = self._intro(episode.description, twin.rng, meta, episode.paraphrases)
-        split = negative.meta["split"]
-        gold = self.balancer.draw((split, "ordering"), self.config.tasks.candidates + 1)
-        sample = ordering_options(Header(twin.id, negative.scenario, negative.episode_id),
-                                  frames, intro, candidates=self.config.tasks.candidates,
-                                  gold=gold, negative_kind=None, rng=same, wording=wording,
-                                  meta=meta, orders=orders)
+        candidates = self.config.tasks.candidates
+        gold = self.balancer.draw((draft.split, draft.task), candidates + 1)
+        sample = spec.options(Header(twin.id, negative.scenario, negative.episode_id),
+                              draft.frames, intro, candidates=candidates, gold=gold,
+                              negative_kind=None, rng=same, wording=draft.wording, meta=meta,
+                              orders=orders)
         if sample.images != negative.images:  # pragma: no cover - same state, same shuffle
             raise AssertionError("a twin must show the images of its negative")
         return sample
@@ -277,7 +305,7 @@ class Formulator:
         meta["description_template"] = template
         return sentence
 
-    def _negative(self, episode: EpisodeInfo, split: str, rng: random.Random
+    def _negative(self, episode: KeptEpisode, split: str, rng: random.Random
                   ) -> tuple[str | None, str | None]:
         """The negative kind (None for a positive) and the description to show."""
         tcfg = self.config.tasks

@@ -53,7 +53,12 @@ CHECKS_ONLY = ("probes",)
 resumes under new values (``--resume probes.max_lift=null``)."""
 
 
-def fingerprint(config: BuildConfig) -> str:
+def config_fingerprint(config: BuildConfig) -> str:
+    """A SHA-256 of what decides a build's output: a ``--resume`` continues only the same one.
+
+    Settings that change how a build runs but not what it writes, and the
+    checks a finished build must pass, are left out (`RUNTIME_ONLY`, `CHECKS_ONLY`).
+    """
     data = {k: v for k, v in to_dict(config).items()
             if k not in RUNTIME_ONLY and k not in CHECKS_ONLY}
     # Resolved, so a resume from another directory cannot read other data unnoticed.

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from tpru.diagnostics import InputError
-from tpru.models.base import IMAGE_PLACEHOLDER, Backend, Request
+from tpru.models.base import Backend, Request
+from tpru.schema import IMAGE_PLACEHOLDER
 
 log = logging.getLogger("tpru")
 
@@ -42,12 +42,6 @@ TRANSPORT_OPTIONS = frozenset({"base_url", "concurrency", "batch_size", "timeout
 the cache key, so moving a model to another server keeps its answers."""
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
-
-
-def default_cache_dir() -> Path:
-    """``$TPRU_CACHE/model-calls``, else ``~/.cache/tpru/model-calls``."""
-    root = os.environ.get("TPRU_CACHE") or Path.home() / ".cache" / "tpru"
-    return Path(root) / "model-calls"
 
 
 def read_prompt(path: str | None, builtin: str) -> str:

@@ -1,7 +1,8 @@
-"""The configuration of the model-in-the-loop stages and of the build-time audit.
+"""The configuration of the model-in-the-loop stages.
 
-Sections ``model``, ``judge``, ``describe`` and ``audit`` of `tpru.builder.config.BuildConfig`
-(see docs/building.md, "Model stages" and "Auditing the result"). All off by default.
+Sections ``model``, ``judge`` and ``describe`` of `tpru.builder.config.BuildConfig`
+(see docs/building.md, "Model stages"). All off by default. The ``audit``
+section is the build command's (`tpru.eval.audit_config.AuditConfig`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any, Literal
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class StageModelConfig:
     """The vision-language model of the model-in-the-loop stages (``judge``, ``describe``).
 
     Attributes:
@@ -102,44 +103,3 @@ class DescribeConfig:
             raise ValueError("describe.max_overlap must be between 0 and 1")
         if not 0 <= self.paraphrases <= 8:
             raise ValueError("describe.paraphrases must be between 0 and 8")
-
-
-@dataclass(frozen=True)
-class AuditConfig:
-    """An audit of the finished dataset for text-only shortcuts (``tpru audit``).
-
-    Attributes:
-        model: the backend spec to audit with; None: no audit. When it equals
-            ``model.name``, the model stages' open backend is used again.
-        options: backend options for `model`; empty: ``model.options`` when
-            `model` equals ``model.name``, else none.
-        controls: ``blind`` (no images), ``shuffled`` (each sample's images in a
-            random order) and/or ``full`` (the model as is, for reference).
-        split: the split audited; None: every split.
-        limit: audit only the first N samples of each control.
-        max_lift: fail the build (exit status 1; the dataset is kept, with its
-            ``audit/`` report) when a control's accuracy in a task, scenario or
-            positive/negative group is more than this above chance (0-1).
-            None: report only.
-        min_samples: groups with fewer samples never fail the build (too noisy).
-        max_new_tokens: generation budget per answer (the dataset's think/answer
-            prompt asks for reasoning first).
-    """
-
-    model: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    controls: tuple[str, ...] = ("blind", "shuffled")
-    split: str | None = None
-    limit: int | None = None
-    max_lift: float | None = None
-    min_samples: int = 20
-    max_new_tokens: int = 1024
-
-    def __post_init__(self) -> None:
-        if self.max_lift is not None and not 0.0 <= self.max_lift <= 1.0:
-            raise ValueError("audit.max_lift must be between 0 and 1")
-        unknown = [c for c in self.controls if c not in ("blind", "shuffled", "full")]
-        if unknown or not self.controls:
-            raise ValueError("audit.controls must name blind, shuffled and/or full")
-        if self.limit is not None and self.limit < 1:
-            raise ValueError("audit.limit must be at least 1")

@@ -42,16 +42,10 @@ from tpru.builder.model_answers import (
     parse_verdict,
     word_overlap,
 )
-from tpru.builder.model_calls import (
-    ModelCaller,
-    Question,
-    default_cache_dir,
-    fill_prompt,
-    image_lines,
-    read_prompt,
-)
+from tpru.builder.model_calls import ModelCaller, Question, fill_prompt, image_lines, read_prompt
 from tpru.diagnostics import InputError
 from tpru.models import Backend, open_backend
+from tpru.paths import MODEL_CALLS_CACHE, cache_dir
 from tpru.progress import progress_bar
 
 SCENARIO_WORDS = {"robot": "robot manipulation", "lego": "LEGO assembly",
@@ -117,11 +111,11 @@ def run_model_stages(config: BuildConfig, work: Path, records: Path, *,
     assert mcfg.name is not None  # BuildConfig refuses model stages without a model
     if backend is None:
         backend = open_backend(mcfg.name, **mcfg.options)
-    cache_dir = Path(mcfg.cache) if mcfg.cache else default_cache_dir()
+    cache = Path(mcfg.cache) if mcfg.cache else cache_dir(MODEL_CALLS_CACHE)
 
     def caller(stage: str) -> ModelCaller:
         return ModelCaller(backend, spec=mcfg.name or "", options=mcfg.options,
-                           cache_dir=cache_dir, stage=stage, batch_size=mcfg.batch_size,
+                           cache_dir=cache, stage=stage, batch_size=mcfg.batch_size,
                            max_new_tokens=mcfg.max_new_tokens)
 
     stages = _Stages(config, caller)

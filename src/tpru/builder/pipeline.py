@@ -35,9 +35,9 @@ import shutil
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +51,7 @@ from tpru.builder.inputs import (
     check_ratios,
     check_resumable,
     check_target,
-    fingerprint,
+    config_fingerprint,
     iter_episodes,
 )
 from tpru.builder.measure import EpisodeResult, measure_episode, stage_path
@@ -66,16 +66,12 @@ from tpru.diagnostics import InputError, Skips
 from tpru.files import write_text_atomic
 from tpru.models import Backend, check_backend, open_backend
 from tpru.progress import progress_bar
-from tpru.schema import SCHEMA_VERSION, Episode, dumps
+from tpru.records import BuildRecord
+from tpru.schema import Episode, dumps
 from tpru.sources import open_source
 from tpru.sources.base import Source
 
-if TYPE_CHECKING:
-    from tpru.eval.audit import AuditResult
-
 log = logging.getLogger("tpru")
-
-AUDIT_DIR = "audit"
 
 
 @dataclass(frozen=True)
@@ -88,14 +84,15 @@ class BuildResult:
         calls: per model stage, requests ``asked`` of the model, answered from the
             ``cached`` answers, and ``errors`` (empty without model stages). Not in
             build.json: a rebuild asks nothing and would otherwise differ.
-        audit: the audit of the finished dataset (``audit.model``), written to
-            ``<path>/audit``; None without one.
+        backend: the model stages' backend, still open (None without model
+            stages), so that what runs next on the dataset with the same model
+            (``tpru build``'s audit) does not load it again.
     """
 
     path: Path
     info: dict[str, Any]
     calls: dict[str, dict[str, int]] = field(default_factory=dict)
-    audit: AuditResult | None = None
+    backend: Backend | None = field(default=None, repr=False, compare=False)
 
 
 def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
@@ -116,10 +113,8 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
         assert config.model.name is not None
         check_backend(config.model.name, **config.model.options)
         check_prompts(config)
-    if config.audit.model and (config.audit.model != config.model.name or config.audit.options):
-        check_backend(config.audit.model, **config.audit.options)
     check_ratios(config, skips)
-    stamp = fingerprint(config)
+    stamp = config_fingerprint(config)
     work = partial / WORK
     if partial.exists() and resume:
         check_resumable(partial, stamp)
@@ -149,31 +144,7 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
                             "to write the dataset anyway: the same command with --resume "
                             "probes.max_lift=null")
     _finish(partial, out, info)
-    audit = _audit(config, out, backend, show_progress) if config.audit.model else None
-    return BuildResult(out, info, stages.calls if stages else {}, audit)
-
-
-def _audit(config: BuildConfig, out: Path, backend: Backend | None,
-           show_progress: bool) -> AuditResult:
-    """Audit the finished dataset into ``<out>/audit`` (see `tpru.eval.audit`), with the
-    model stages' `backend` when ``audit.model`` is ``model.name``."""
-    from tpru.eval.audit import run_audit
-
-    acfg = config.audit
-    assert acfg.model is not None
-    same = acfg.model == config.model.name and not acfg.options
-    try:
-        return run_audit(out, acfg.model, out / AUDIT_DIR, controls=acfg.controls,
-                         split=acfg.split, limit=acfg.limit,
-                         backend_options=config.model.options if same else acfg.options,
-                         batch_size=config.model.batch_size,
-                         max_new_tokens=acfg.max_new_tokens, seed=config.seed,
-                         max_lift=acfg.max_lift, min_samples=acfg.min_samples,
-                         show_progress=show_progress, backend=backend if same else None)
-    except KeyboardInterrupt:
-        log.warning("the dataset %s is finished; continue its audit with: tpru audit %s "
-                    "--model %s --resume", out, out, acfg.model)
-        raise
+    return BuildResult(out, info, stages.calls if stages else {}, backend)
 
 
 # ---------------------------------------------------------------- pass 1: measure
@@ -303,14 +274,13 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
         # keep the examples of both.
         examples[reason] = [*items, *examples.get(reason, [])]
     config_data = {k: v for k, v in to_dict(config).items() if k not in RUNTIME_ONLY}
-    extra = {"model_stages": stages.report} if stages else {}
-    return {**extra,
-        "tpru_version": __version__,
-        "schema_version": SCHEMA_VERSION,
-        "seed": config.seed,
-        "config": config_data,
-        "splits": split_names,
-        "counts": {
+    # As a dict: build() reads it and hands it on as BuildResult.info.
+    return BuildRecord(
+        tpru_version=__version__,
+        seed=config.seed,
+        config=config_data,
+        splits=tuple(split_names),
+        counts={
             "episodes_kept": len(episodes),
             "episodes_dropped": sum(loaded.episode_drops.values()),
             "frames_read": loaded.frames_read,
@@ -321,18 +291,19 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
             "missing_asked_as_positive": formulator.missing_asked_as_positive,
             "episodes_by_split": {s: sum(1 for x in split_of if x == s) for s in split_names},
         },
-        "split_report": split_report(plan, shared),
-        "probes": run_probes(probe_items, max_lift=config.probes.max_lift,
-                             min_samples=config.probes.min_samples),
-        "drops": {
+        split_report=split_report(plan, shared),
+        probes=run_probes(probe_items, max_lift=config.probes.max_lift,
+                          min_samples=config.probes.min_samples),
+        drops={
             "inputs": dict(sorted(skips.counts.items())),
             "frames": dict(sorted(loaded.frame_drops.items())),
             "episodes": dict(sorted(loaded.episode_drops.items())),
             "samples": dict(sorted(formulator.skipped.items())),
         },
-        "drop_examples": {k: v for k, v in sorted(examples.items())},
-        "warnings": skips.warning_summary(),
-    }
+        drop_examples={k: v for k, v in sorted(examples.items())},
+        warnings=tuple(skips.warning_summary()),
+        model_stages=stages.report if stages else None,
+    ).to_dict()
 
 
 def _link(source: Path, target: Path) -> None:
@@ -369,9 +340,10 @@ def _finish(partial: Path, out: Path, info: dict[str, Any]) -> None:
     # not look resumable.
     (partial / STATE).unlink()
     shutil.rmtree(partial / WORK)
-    info["content_hash"] = content_hash(partial)
-    write_text_atomic(partial / BUILD_FILE,
-                      json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    record = replace(BuildRecord.from_dict(info, str(partial / BUILD_FILE)),
+                     content_hash=content_hash(partial))
+    info.update(record.to_dict())  # BuildResult.info: what build.json holds
+    write_text_atomic(partial / BUILD_FILE, record.dumps())
     if out.exists():  # a dataset --overwrite replaces, or an empty folder
         old = out.with_name(f"{out.name}.old-{os.getpid()}")
         os.replace(out, old)

@@ -50,10 +50,10 @@ from typing import Any
 from tpru.diagnostics import InputError
 from tpru.schema import NONE_OPTION, Sample
 
-Answer = frozenset[int]
+Picks = frozenset[int]
 """Option indexes a probe picks among uniformly; empty when it does not apply."""
 
-Rule = Callable[["ProbeItem"], Answer]
+Rule = Callable[["ProbeItem"], Picks]
 
 Z95 = 1.959963984540054
 
@@ -97,7 +97,7 @@ class ProbeItem:
     def negative(self) -> bool:
         return self.gold == self.none
 
-    def others(self) -> Answer:
+    def others(self) -> Picks:
         """Every option but None."""
         return frozenset(i for i in range(len(self.options)) if i != self.none)
 
@@ -115,12 +115,12 @@ def _orders(item: ProbeItem) -> dict[int, tuple[str, ...]] | None:
     return orders if len(next(iter(orders.values()))) > 1 else None
 
 
-def _best(scores: Mapping[int, float]) -> Answer:
+def _best(scores: Mapping[int, float]) -> Picks:
     top = max(scores.values())
     return frozenset(i for i, s in scores.items() if s == top)
 
 
-def transposition_centre(item: ProbeItem) -> Answer:
+def transposition_centre(item: ProbeItem) -> Picks:
     orders = _orders(item)
     if orders is None:
         return frozenset()
@@ -139,7 +139,7 @@ def kendall_distance(a: Sequence[str], b: Sequence[str]) -> int:
     return sum(1 for i, j in combinations(range(len(ranks)), 2) if ranks[i] > ranks[j])
 
 
-def kendall_centre(item: ProbeItem) -> Answer:
+def kendall_centre(item: ProbeItem) -> Picks:
     orders = _orders(item)
     if orders is None:
         return frozenset()
@@ -147,12 +147,12 @@ def kendall_centre(item: ProbeItem) -> Answer:
                           if j != i) for i, order in orders.items()})
 
 
-def longest_option(item: ProbeItem) -> Answer:
+def longest_option(item: ProbeItem) -> Picks:
     others = item.others()
     return _best({i: len(item.options[i]) for i in others}) if others else frozenset()
 
 
-def always_none(item: ProbeItem) -> Answer:
+def always_none(item: ProbeItem) -> Picks:
     return frozenset() if item.none is None else frozenset({item.none})
 
 
@@ -199,7 +199,7 @@ def by_feature(feature: Callable[[ProbeItem], int | None]) -> Callable[[Sequence
                 seen[value][1] += 1
         total = [sum(v[0] for v in seen.values()), sum(v[1] for v in seen.values())]
 
-        def rule(item: ProbeItem) -> Answer:
+        def rule(item: ProbeItem) -> Picks:
             value = feature(item)
             if value is None or item.none is None or not total[1]:
                 return frozenset()

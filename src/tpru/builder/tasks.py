@@ -4,6 +4,9 @@ The three tasks keep the paper's wording (wording 0); a few seeded rewordings
 vary the question for robustness. Formulators are pure: the frames, the
 distractors, the gold letter and a seeded generator go in, a `Sample` comes
 out, so the same inputs always give the same sample (see the golden tests).
+`FORMULATORS` names them: each task is an order task (a shuffled window to put
+in order) or an image-choice task (one hidden frame to find among images), so
+a new task of either kind is one entry there.
 
 Options have ``candidates`` choices plus "None of the choices provided". The
 gold letter comes from the caller (a `LetterBalancer`, so letters are
@@ -20,7 +23,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from tpru.builder.orders import order_options
 from tpru.schema import IMAGE_OPTION, IMAGE_PLACEHOLDER, NONE_OPTION, Sample, option_letter
@@ -258,3 +261,68 @@ def distractors_needed(candidates: int, negative_kind: str | None) -> int:
 
 def _join(intro: str, text: str) -> str:
     return f"{intro} {text}" if intro else text
+
+
+class OptionsOrdering(Protocol):
+    """Makes an ordering sample whose choices are orders (see `ordering_options`)."""
+
+    def __call__(self, header: Header, frames: Sequence[str], intro: str, *, candidates: int,
+                 gold: int, negative_kind: str | None, rng: random.Random, wording: int = 0,
+                 meta: Mapping[str, Any] | None = None,
+                 orders: Sequence[str] | None = None) -> Sample: ...
+
+
+class LettersOrdering(Protocol):
+    """Makes an ordering sample answered by a letter sequence (see `ordering_letters`)."""
+
+    def __call__(self, header: Header, frames: Sequence[str], intro: str, *,
+                 rng: random.Random, wording: int = 0,
+                 meta: Mapping[str, Any] | None = None) -> Sample: ...
+
+
+class ImageChoice(Protocol):
+    """Makes a sample whose choices are images, one of them the truth (see `next_frame`)."""
+
+    def __call__(self, header: Header, frames: Sequence[str], distractors: Sequence[str],
+                 intro: str, *, candidates: int, gold: int, negative_kind: str | None,
+                 rng: random.Random, wording: int = 0,
+                 meta: Mapping[str, Any] | None = None) -> Sample: ...
+
+
+@dataclass(frozen=True)
+class OrderTask:
+    """A task that shows a whole window shuffled and asks for its order.
+
+    The build makes it in the forms of ``tasks.ordering_forms``, in turn.
+    """
+
+    options: OptionsOrdering
+    letters: LettersOrdering
+    wordings: int
+    """How many wordings `options` and `letters` know (0 is the paper's)."""
+
+
+@dataclass(frozen=True)
+class ImageChoiceTask:
+    """A task that hides one frame of a window and asks for it among image candidates."""
+
+    formulate: ImageChoice
+    truth: int
+    """The window position of the frame asked for (an index, so -2 is the one before last)."""
+    wordings: int
+    """How many wordings `formulate` knows (0 is the paper's)."""
+
+
+TaskSpec = OrderTask | ImageChoiceTask
+"""How the build makes one task: its kind and its formulators."""
+
+FORMULATORS: dict[str, TaskSpec] = {
+    "ordering": OrderTask(ordering_options, ordering_letters, wordings=len(ORDERING_WORDING)),
+    "next_frame": ImageChoiceTask(next_frame, truth=-2, wordings=len(NEXT_WORDING)),
+    "prev_frame": ImageChoiceTask(prev_frame, truth=0, wordings=len(PREV_WORDING)),
+}
+"""Task name -> how the build makes it; the names are `tpru.schema.TASKS`, in that order.
+
+A new task is a formulator above and an entry here (and its name in
+`tpru.schema.TASKS`, which records are checked against).
+"""

@@ -19,7 +19,7 @@ import numpy as np
 
 from tpru.builder.candidates import FrameTable
 from tpru.builder.config import BuildConfig
-from tpru.builder.formulate import EpisodeInfo
+from tpru.builder.formulate import KeptEpisode
 from tpru.builder.images import THUMB_SIDE
 from tpru.builder.model_stages import EpisodeNotes
 from tpru.diagnostics import InputError
@@ -64,7 +64,7 @@ def read_done(work: Path) -> tuple[set[str], int, int]:
 class Pass1:
     """What pass 1 recorded, as pass 2 needs it."""
 
-    episodes: list[EpisodeInfo]
+    episodes: list[KeptEpisode]
     table: FrameTable
     frame_drops: Counter[str]
     episode_drops: Counter[str]
@@ -75,7 +75,7 @@ class Pass1:
 def load_tables(work: Path, config: BuildConfig, notes: dict[str, EpisodeNotes]) -> Pass1:
     """Stream the episode records into compact per-frame arrays, applying the model
     stages' `notes` (episodes the judge dropped, model descriptions)."""
-    episodes: list[EpisodeInfo] = []
+    episodes: list[KeptEpisode] = []
     # Compact buffers rather than lists of Python objects: pass 2 holds a row per frame.
     digests = bytearray()
     exts = bytearray()
@@ -121,7 +121,7 @@ def load_tables(work: Path, config: BuildConfig, notes: dict[str, EpisodeNotes])
                 phashes.append(frame["phash"])
                 positions.append(frame["index"])
             dim = record["embedding_dim"]
-            episodes.append(EpisodeInfo(ep["id"], ep["scenario"], description,
+            episodes.append(KeptEpisode(ep["id"], ep["scenario"], description,
                                         range(start, len(phashes)), captions=note.captions,
                                         negative=note.negative,
                                         paraphrases=note.paraphrases))

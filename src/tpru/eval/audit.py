@@ -23,7 +23,7 @@ An audit is a folder::
     OUT/
       blind/        run folders (run.json, results.jsonl), resumable
       shuffled/
-      audit.json    settings, every group's numbers, the failures, passed
+      audit.json    settings, every group's numbers, the failures, passed (`AuditRecord`)
       audit.md      a table per control, failures first
 
 Example:
@@ -36,12 +36,11 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -55,14 +54,16 @@ from tpru.dataset import Dataset
 from tpru.diagnostics import InputError, Skips
 from tpru.eval import baselines
 from tpru.eval.benchmarks import load_benchmark
-from tpru.eval.cli import default_cache_dir
 from tpru.eval.items import ALL_SPLITS, Benchmark, Item
-from tpru.eval.report import Result, bootstrap_intervals, load_run
+from tpru.eval.report import bootstrap_intervals, load_run
 from tpru.eval.runner import RUN_FILE, run_eval
 from tpru.files import write_text_atomic
 from tpru.models import open_backend
 from tpru.models.base import Backend
 from tpru.models.baselines import BlindBackend
+from tpru.paths import IMAGES_CACHE, cache_dir
+from tpru.records import AuditGroup as AuditGroup  # a row of audit.json, defined with it
+from tpru.records import AuditRecord, ResultLine
 
 log = logging.getLogger("tpru.eval")
 
@@ -76,34 +77,7 @@ GROUPINGS = ("overall", "task", "scenario", "negative")
 
 AUDIT_FILE = "audit.json"
 REPORT_FILE = "audit.md"
-SCHEMA_VERSION = 1
 BOOTSTRAP_RESAMPLES = 1000
-
-
-@dataclass(frozen=True)
-class AuditGroup:
-    """One control's numbers on one group of items (fractions 0-1).
-
-    Attributes:
-        control: ``blind``, ``shuffled`` or ``full``.
-        by: the grouping: ``overall``, ``task``, ``scenario`` or ``negative``.
-        group: the group's name (``overall``, ``next_frame``, ``robot``, ``negative``...).
-        n: items in the group; correct: how many the control answered right.
-        accuracy: correct / n; chance: the mean chance of the group's items.
-        lift: accuracy - chance.
-        low, high: the 95% bootstrap interval of the accuracy.
-    """
-
-    control: str
-    by: str
-    group: str
-    n: int
-    correct: int
-    accuracy: float
-    chance: float
-    lift: float
-    low: float
-    high: float
 
 
 @dataclass(frozen=True)
@@ -199,7 +173,7 @@ def run_audit(dataset: str | os.PathLike[str], model: str, out: str | os.PathLik
     _check_folder(folder, resume)
     opened = Dataset.open(dataset)
     root = opened.root
-    base = load_benchmark(f"dataset:{root}", cache_dir=default_cache_dir(),
+    base = load_benchmark(f"dataset:{root}", cache_dir=cache_dir(IMAGES_CACHE),
                           split=split or ALL_SPLITS)
     skips = Skips()
     items = list(islice(base.items(skips), limit))
@@ -231,20 +205,17 @@ def run_audit(dataset: str | os.PathLike[str], model: str, out: str | os.PathLik
     probes = dataset_probes(opened)
     if probes["leaks"]:
         log.warning("audit: %s", leak_message(probes))
-    settings = {"schema_version": SCHEMA_VERSION, "tpru_version": __version__, "model": model,
-                "dataset": str(root.resolve()), "controls": list(chosen), "split": split,
-                "limit": limit, "items": len(items), "seed": seed, "prompt": prompt,
-                "max_new_tokens": max_new_tokens, "threshold": max_lift,
-                "min_samples": min_samples, "runs": runs, "probes": probes}
-    write_text_atomic(folder / AUDIT_FILE, json.dumps(
-        {**settings, "groups": [asdict(g) for g in groups],
-         "failures": [asdict(g) for g in failures], "passed": result.passed},
-        indent=2, ensure_ascii=False) + "\n")
-    write_text_atomic(folder / REPORT_FILE, render_markdown(result, settings))
+    record = AuditRecord(
+        tpru_version=__version__, model=model, dataset=str(root.resolve()), controls=chosen,
+        split=split, limit=limit, items=len(items), seed=seed, prompt=prompt,
+        max_new_tokens=max_new_tokens, threshold=max_lift, min_samples=min_samples, runs=runs,
+        probes=probes, groups=result.groups, failures=failures, passed=result.passed)
+    write_text_atomic(folder / AUDIT_FILE, record.dumps())
+    write_text_atomic(folder / REPORT_FILE, render_markdown(result, record.to_dict()))
     return result
 
 
-def audit_groups(control: str, items: Sequence[Item], results: Iterable[Result], *,
+def audit_groups(control: str, items: Sequence[Item], results: Iterable[ResultLine], *,
                  seed: int = 0) -> list[AuditGroup]:
     """One control's `AuditGroup`s over `items`, scored by their `results`.
 
@@ -327,7 +298,7 @@ def render_markdown(result: AuditResult, settings: Mapping[str, Any]) -> str:
 def dataset_probes(dataset: Dataset) -> dict[str, Any]:
     """The model-free probes (`tpru.builder.probes`) on every choice sample of `dataset`,
     with the thresholds its build used (the defaults for an older dataset)."""
-    config = dataset.info.get("config", {}).get("probes") or {}
+    config = dataset.info.config.get("probes") or {}
     defaults = ProbeConfig()
     items = [item for split in dataset.splits for sample in dataset.samples(split)
              if (item := ProbeItem.from_sample(sample, split)) is not None]

@@ -30,9 +30,6 @@ from typing import Any
 from tpru.diagnostics import Skips
 from tpru.schema import IMAGE_PLACEHOLDER
 
-IMAGE_OPTION = "<image>"
-"""An option that is an image; its image follows the question's images in `Item.images`."""
-
 ALL_SPLITS = "all"
 """The split name that means every split (``--split all``), as run.json records it."""
 
@@ -151,7 +148,7 @@ class Benchmark:
         return self.read(skips if skips is not None else Skips())
 
 
-def fingerprint(items: Iterable[Item]) -> str:
+def items_fingerprint(items: Iterable[Item]) -> str:
     """A SHA-256 over what the items ask, in order: whether two reads hold the same benchmark.
 
     Every field of every item counts (id, question, options, answer, task,
@@ -165,8 +162,10 @@ def fingerprint(items: Iterable[Item]) -> str:
     Example:
         >>> a = Item(id="q1", benchmark="demo", question="Which?", options=("x", "y"),
         ...          answer="A", images=(), task="choice")
-        >>> fingerprint([a]) == fingerprint([a]), fingerprint([a]) == fingerprint([])
-        (True, False)
+        >>> items_fingerprint([a]) == items_fingerprint([a])
+        True
+        >>> items_fingerprint([a]) == items_fingerprint([])
+        False
     """
     digest = hashlib.sha256()
     for item in items:

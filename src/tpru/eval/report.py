@@ -1,8 +1,9 @@
 """Accuracy summaries of evaluation runs: what ``tpru report`` computes.
 
 A run folder (written by the runner) holds ``run.json`` (the model, backend,
-benchmark, prompt, seed, counts) and ``results.jsonl``, one scored item per
-line, appended as the run goes. A report reads only those two files, so it
+benchmark, prompt, seed, counts: `tpru.records.RunRecord`) and
+``results.jsonl``, one scored item per line (`tpru.records.ResultLine`),
+appended as the run goes. A report reads only those two files, so it
 works on a run that is still going or was cut off: a half-written last line
 is ignored, and when an item appears more than once (an errored item retried
 with ``--resume``) its last line wins.
@@ -30,15 +31,15 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from tpru.diagnostics import InputError
 from tpru.eval.baselines import baselines
 from tpru.eval.twins import pair_groups, pairs
+from tpru.records import ResultLine, RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -58,77 +59,12 @@ answerable/unanswerable, a tpru dataset's positive/negative), and
 
 
 @dataclass(frozen=True)
-class Result:
-    """One scored item: a line of ``results.jsonl`` (fields as the runner writes them)."""
-
-    id: str
-    correct: bool
-    answer: str
-    benchmark: str = ""
-    task: str = ""
-    category: str | None = None
-    scenario: str | None = None
-    negative: bool | None = None
-    answerable: bool | None = None
-    counterpart: str | None = None
-    prediction: str | None = None
-    rule: str = "none"
-    response: str = ""
-    error: str | None = None
-    question: str = ""
-    options: tuple[str, ...] | None = None
-    images: tuple[str, ...] = ()
-    usage: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, data: Any, where: str) -> Result:
-        """Read one decoded line; `where` ("FILE, line N") prefixes any error."""
-        if not isinstance(data, dict):
-            raise InputError(f"{where}: expected a JSON object, got {type(data).__name__}")
-
-        def get(key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
-            value = data.get(key)
-            if value is None:
-                if default is _REQUIRED:
-                    raise InputError(f"{where}: field '{key}' is missing")
-                return default
-            if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-                kinds = kind if isinstance(kind, tuple) else (kind,)
-                raise InputError(f"{where}: field '{key}': expected "
-                                 f"{' or '.join(k.__name__ for k in kinds)}, "
-                                 f"got {type(value).__name__}")
-            return value
-
-        options = get("options", list)
-        images = get("images", list, [])
-        if any(not isinstance(x, str) for x in [*(options or []), *images]):
-            raise InputError(f"{where}: fields 'options' and 'images' must list strings")
-        item_id = get("id", (str, int), _REQUIRED)
-        counterpart = get("counterpart", (str, int))
-        return cls(
-            id=str(item_id), correct=get("correct", bool, _REQUIRED),
-            answer=str(get("answer", (str, int), _REQUIRED)),
-            benchmark=get("benchmark", str, ""), task=get("task", str, ""),
-            category=get("category", str), scenario=get("scenario", str),
-            negative=get("negative", bool), answerable=get("answerable", bool),
-            counterpart=None if counterpart is None else str(counterpart),
-            prediction=get("prediction", str), rule=get("rule", str, "none"),
-            response=get("response", str, ""), error=get("error", str),
-            question=get("question", str, ""),
-            options=None if options is None else tuple(options), images=tuple(images),
-            usage=get("usage", dict, {}))
-
-
-_REQUIRED = object()
-
-
-@dataclass(frozen=True)
 class Run:
     """A run folder as read: its ``run.json`` and its latest result per item."""
 
     path: Path
-    info: Mapping[str, Any]
-    results: tuple[Result, ...]
+    info: RunRecord
+    results: tuple[ResultLine, ...]
     replaced: int = 0
     """Lines superseded by a later line for the same item (retries on ``--resume``)."""
     truncated: bool = False
@@ -143,19 +79,18 @@ class Run:
     @property
     def backend(self) -> str:
         """The backend spec the run used (``hf:...``, ``openai:...``, ``random``)."""
-        return _text(self.info, "backend", "backend_spec", "spec")
+        return self.info.backend or ""
 
     @property
     def model(self) -> str:
         """The model's name, from ``run.json`` or else the backend spec."""
-        return _text(self.info, "model", "model_name") or self.backend or self.path.name
+        return self.info.model or self.backend or self.path.name
 
     @property
     def benchmark(self) -> str:
         """The benchmark's name, from ``run.json`` or else the results."""
-        named = _text(self.info, "benchmark", "benchmark_name")
-        if named:
-            return named
+        if self.info.benchmark:
+            return self.info.benchmark
         counts = Counter(r.benchmark for r in self.results if r.benchmark)
         return counts.most_common(1)[0][0] if counts else ""
 
@@ -163,8 +98,7 @@ class Run:
     def split(self) -> str | None:
         """The split the run scored (a name, or ``all``); None where run.json does not
         say (written before tpru recorded it): unknown, not "every split"."""
-        value = self.info.get("split")
-        return value if isinstance(value, str) and value else None
+        return self.info.split or None
 
     def image_path(self, image: str) -> Path:
         """Where an item's image file is: absolute as is; relative to the run folder
@@ -176,23 +110,13 @@ class Run:
         return beside if beside.exists() or not path.exists() else path
 
 
-def _text(info: Mapping[str, Any], *keys: str) -> str:
-    """The first of `keys` in `info` that holds text (or a mapping with a ``name``)."""
-    for key in keys:
-        value = info.get(key)
-        if isinstance(value, Mapping):
-            value = value.get("name") or value.get("spec")
-        if isinstance(value, str) and value:
-            return value
-    return ""
-
-
 def load_run(path: str | os.PathLike[str]) -> Run:
     """Read a run folder (or its ``run.json`` / ``results.jsonl``).
 
     Raises:
-        InputError: the folder or a file is missing, or a line other than the
-            last is not a valid result; the message names the file and line.
+        InputError: the folder or a file is missing, run.json is not a run
+            record, a line other than the last is not a valid result, or a
+            file is from a newer tpru; the message names the file and line.
     """
     folder = Path(path)
     if folder.is_file():
@@ -202,13 +126,8 @@ def load_run(path: str | os.PathLike[str]) -> Run:
         missing = run_file if not run_file.is_file() else results_file
         raise InputError(f"{missing}: no such file (is {folder} a run folder written by "
                          "tpru eval?)")
-    try:
-        info = json.loads(run_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{run_file}: not valid JSON ({err})") from None
-    if not isinstance(info, dict):
-        raise InputError(f"{run_file}: expected a JSON object")
-    latest: dict[str, Result] = {}
+    info = RunRecord.load(run_file)
+    latest: dict[str, ResultLine] = {}
     lines = results_file.read_text(encoding="utf-8", errors="replace").split("\n")
     truncated = replaced = 0
     for number, line in enumerate(lines, start=1):
@@ -222,7 +141,7 @@ def load_run(path: str | os.PathLike[str]) -> Run:
                 truncated = 1
                 continue
             raise InputError(f"{results_file}, line {number}: not valid JSON ({err})") from None
-        result = Result.from_dict(data, f"{results_file}, line {number}")
+        result = ResultLine.from_dict(data, f"{results_file}, line {number}")
         replaced += result.id in latest
         latest[result.id] = result  # a retried item keeps its place in the benchmark's order
     if not latest:
@@ -342,7 +261,7 @@ def _labels(runs: Sequence[Run]) -> list[str]:
 
 def _summarise_run(run: Run, label: str, bootstrap: int, rng: np.random.Generator,
                    confidence: float) -> RunReport:
-    members: dict[tuple[str, str], list[Result]] = {("overall", "overall"): list(run.results)}
+    members: dict[tuple[str, str], list[ResultLine]] = {("overall", "overall"): list(run.results)}
     for result in run.results:
         for breakdown, group in _groups_of(result):
             members.setdefault((breakdown, group), []).append(result)
@@ -379,7 +298,7 @@ def _summarise_run(run: Run, label: str, bootstrap: int, rng: np.random.Generato
         chance=levels.chance, always_none=levels.always_none)
 
 
-def _groups_of(result: Result) -> list[tuple[str, str]]:
+def _groups_of(result: ResultLine) -> list[tuple[str, str]]:
     """The (breakdown, group) cells one item counts in (besides overall and pairs)."""
     cells = [(name, value) for name, value in (("task", result.task),
                                                 ("category", result.category),

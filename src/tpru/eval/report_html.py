@@ -29,10 +29,11 @@ from pathlib import Path
 
 from tpru.diagnostics import InputError
 from tpru.eval.plots import overall_chart, png_bytes, radar_chart, radars
-from tpru.eval.report import Result, Run, Summary
+from tpru.eval.report import Run, Summary
 from tpru.eval.report_formats import Table, tables
 from tpru.eval.report_paper import Comparison
 from tpru.files import check_output_file, write_text_atomic
+from tpru.records import ResultLine
 from tpru.schema import IMAGE_OPTION, IMAGE_PLACEHOLDER
 from tpru.view import FILTERS_AND_LOAD_PROBE_JS, image_tag
 
@@ -148,7 +149,7 @@ def write_html_report(runs: Sequence[Run], summary: Summary, out: Path, *,
     return out
 
 
-def _failures(run: Run, limit: int | None) -> list[Result]:
+def _failures(run: Run, limit: int | None) -> list[ResultLine]:
     wrong = [r for r in run.results if not r.correct]
     return wrong if limit is None else wrong[:limit]
 
@@ -191,13 +192,13 @@ def _charts_html(images: Sequence[str]) -> str:
     return '<h2>Charts</h2><div class="plots">' + "".join(images) + "</div>"
 
 
-def _tag_values(result: Result, label: str) -> dict[str, str]:
+def _tag_values(result: ResultLine, label: str) -> dict[str, str]:
     return {"run": label, "benchmark": result.benchmark, "task": result.task,
             "category": result.category or "", "scenario": result.scenario or "",
             "rule": result.rule}
 
 
-def _filters_html(failures: Sequence[tuple[str, Run, Result]]) -> str:
+def _filters_html(failures: Sequence[tuple[str, Run, ResultLine]]) -> str:
     e = html.escape
     parts = ['<div id="filters">']
     for key in FILTERS:
@@ -211,7 +212,7 @@ def _filters_html(failures: Sequence[tuple[str, Run, Result]]) -> str:
     return "".join(parts)
 
 
-def _failure_html(label: str, run: Run, result: Result, out: Path, embed: bool) -> str:
+def _failure_html(label: str, run: Run, result: ResultLine, out: Path, embed: bool) -> str:
     e = html.escape
     tags = _tag_values(result, label)
     attributes = " ".join(f'data-{k}="{e(v)}"' for k, v in tags.items())
@@ -237,7 +238,7 @@ def _failure_html(label: str, run: Run, result: Result, out: Path, embed: bool) 
     return "\n".join(lines)
 
 
-def _question_html(run: Run, result: Result, out: Path, embed: bool) -> list[str]:
+def _question_html(run: Run, result: ResultLine, out: Path, embed: bool) -> list[str]:
     """The question with its images inline, then the options; all images if they don't fit."""
     e = html.escape
     chunks = result.question.split(IMAGE_PLACEHOLDER)
@@ -259,7 +260,7 @@ def _question_html(run: Run, result: Result, out: Path, embed: bool) -> list[str
             *_options_html(result, iter(images[n_question:]))]
 
 
-def _options_html(result: Result, images: Iterator[str]) -> list[str]:
+def _options_html(result: ResultLine, images: Iterator[str]) -> list[str]:
     """The options with their letters; the gold outlined green, a wrong prediction red."""
     if result.options is None:
         return []

@@ -6,7 +6,7 @@ with exactly the results of an uninterrupted one (see `tpru.eval.runner`).
   (`IDENTITY`). A run.json from a tpru that did not record its split
   (``split`` null) is matched on its fingerprint instead.
 - `read_items` and `check_benchmark`: the benchmark's items, and a
-  `tpru.eval.items.fingerprint` of them compared with the one run.json
+  `tpru.eval.items.items_fingerprint` of them compared with the one run.json
   recorded, so a benchmark that changed since the run began is refused and
   the same files under another path are accepted.
 - `read_results`: the latest result per item, the file repaired (a
@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from itertools import islice
 from pathlib import Path
-from typing import Any
 
 from tpru.diagnostics import InputError, Skips
-from tpru.eval.items import Benchmark, Item, fingerprint
-from tpru.eval.report import RUN_FILE, Result
+from tpru.eval.items import Benchmark, Item, items_fingerprint
+from tpru.eval.report import RUN_FILE
 from tpru.files import write_text_atomic
+from tpru.records import ResultLine, RunRecord, SchemaVersionError
 
 log = logging.getLogger("tpru.eval")
 
@@ -44,7 +44,7 @@ def source_location(source: str) -> str:
         return source
 
 
-def read_results(path: Path) -> dict[str, dict[str, Any]]:
+def read_results(path: Path) -> dict[str, ResultLine]:
     """The latest result per item id in ``results.jsonl``, the file repaired for a resume.
 
     A line that is not valid JSON is tolerated only at the end of the file
@@ -53,13 +53,14 @@ def read_results(path: Path) -> dict[str, dict[str, Any]]:
     line that ``tpru report`` could not read as a result (a required field
     missing, a field of the wrong type) is dropped with a warning that counts
     such lines, and the file is rewritten without it: its item runs again,
-    and the finished run can always be reported.
+    and the finished run can always be reported. A line from a newer tpru
+    (`SchemaVersionError`) is never dropped: the resume is refused.
     """
     if not path.is_file():
         return {}
     data = path.read_bytes()
     lines = data.splitlines(keepends=True)
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, ResultLine] = {}
     kept: list[str] = []
     dropped: list[str] = []
     end = 0
@@ -77,12 +78,14 @@ def read_results(path: Path) -> dict[str, dict[str, Any]]:
             break  # the last line, complete JSON but its newline never written: cut off too
         end += len(line)
         try:
-            Result.from_dict(record, f"line {number}")
+            result = ResultLine.from_dict(record, f"line {number}")
+        except SchemaVersionError as err:
+            raise SchemaVersionError(f"{path}, {err}") from None
         except InputError as err:
             dropped.append(str(err))
             continue
         kept.append(line.decode("utf-8"))
-        latest[str(record["id"])] = record
+        latest[result.id] = result
     if dropped:
         log.warning("%s: %d line%s not a readable result and dropped, so %s again "
                     "(the first: %s)", path, len(dropped),
@@ -97,7 +100,7 @@ def read_results(path: Path) -> dict[str, dict[str, Any]]:
     return latest
 
 
-def read_items(benchmark: Benchmark, limit: int | None, earlier: Mapping[str, Any] | None,
+def read_items(benchmark: Benchmark, limit: int | None, earlier: RunRecord | None,
                 skips: Skips) -> tuple[list[Item], list[Item]]:
     """The run's items (the first `limit`), and the items to fingerprint.
 
@@ -106,20 +109,20 @@ def read_items(benchmark: Benchmark, limit: int | None, earlier: Mapping[str, An
     extra items are read with skips of their own, not the run's.
     """
     items = unique_ids(list(islice(benchmark.items(skips), limit)), benchmark)
-    recorded = earlier.get("benchmark_fingerprint") if earlier else None
-    covered = recorded.get("items") if isinstance(recorded, dict) else None
-    if limit is None or len(items) < limit or not isinstance(covered, int) or covered <= limit:
+    recorded = earlier.benchmark_fingerprint if earlier else None
+    covered = recorded.items if recorded else None
+    if limit is None or len(items) < limit or covered is None or covered <= limit:
         return items, items
     return items, unique_ids(list(islice(benchmark.items(Skips()), covered)), benchmark)
 
 
-def check_benchmark(folder: Path, earlier: Mapping[str, Any], location: str,
+def check_benchmark(folder: Path, earlier: RunRecord, location: str,
                      checked: Sequence[Item]) -> None:
     """Refuse a resume whose benchmark is not the one the run began on (by content)."""
-    then = earlier.get("benchmark_source")
-    recorded = earlier.get("benchmark_fingerprint")
+    then = earlier.benchmark_source
+    recorded = earlier.benchmark_fingerprint
     if recorded is None:  # written by a tpru before fingerprints: only the place can be compared
-        if not isinstance(then, str) or source_location(then) != location:
+        if then is None or source_location(then) != location:
             raise InputError(f"{folder}: cannot resume: the run used benchmark_source {then!r} "
                              f"(now {location!r}), and its run.json, from an older tpru, has "
                              "no fingerprint to compare the content with; resume from the "
@@ -127,17 +130,13 @@ def check_benchmark(folder: Path, earlier: Mapping[str, Any], location: str,
         log.warning("%s: run.json (from an older tpru) has no benchmark fingerprint: the "
                     "results kept cannot be checked against the benchmark's content", folder)
         return
-    covered = recorded.get("items") if isinstance(recorded, dict) else None
-    digest = recorded.get("sha256") if isinstance(recorded, dict) else None
-    if not isinstance(covered, int) or not isinstance(digest, str):
-        raise InputError(f"{folder / RUN_FILE}: benchmark_fingerprint is not "
-                         "{\"items\": N, \"sha256\": HEX}")
-    if len(checked) < covered or fingerprint(checked[:covered]) != digest:
+    covered = recorded.items
+    if len(checked) < covered or items_fingerprint(checked[:covered]) != recorded.sha256:
         now = (f"it has {len(checked)} items, the run covered {covered}"
                if len(checked) < covered else f"its first {covered} items are not the same")
         unknown = ("; the run's split is not recorded (an older tpru): pass the --split it "
                    "scored, e.g. --split all for every split of a dataset folder"
-                   if earlier.get("split") is None else "")
+                   if earlier.split is None else "")
         raise InputError(f"{folder}: cannot resume: the benchmark changed since the run began "
                          f"({now}; read from {location}){unknown}; start a new --out")
     if then != location:
@@ -145,7 +144,7 @@ def check_benchmark(folder: Path, earlier: Mapping[str, Any], location: str,
                  folder, location, then)
 
 
-def earlier_run(folder: Path, info: Mapping[str, Any], resume: bool) -> dict[str, Any] | None:
+def earlier_run(folder: Path, info: RunRecord, resume: bool) -> RunRecord | None:
     """The run.json already in `folder` when resuming it; refuse anything else there."""
     run_file = folder / RUN_FILE
     if not run_file.is_file():
@@ -158,27 +157,24 @@ def earlier_run(folder: Path, info: Mapping[str, Any], resume: bool) -> dict[str
     if not resume:
         raise InputError(f"{folder}: already holds a run; continue it with --resume, "
                          "or choose another --out")
-    try:
-        earlier = json.loads(run_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise InputError(f"{run_file}: not readable JSON ({err})") from None
-    if not isinstance(earlier, dict):
-        raise InputError(f"{run_file}: expected a JSON object")
-    differ = [f"{key} {earlier.get(key)!r} (now {info[key]!r})" for key in IDENTITY
-              if earlier.get(key) != info[key] and not _split_unrecorded(key, earlier)]
+    earlier = RunRecord.load(run_file)
+    differ = [f"{key} {getattr(earlier, key)!r} (now {getattr(info, key)!r})"
+              for key in IDENTITY
+              if getattr(earlier, key) != getattr(info, key)
+              and not _split_unrecorded(key, earlier)]
     if differ:
-        hint = (f"; pass --split {earlier['split']} to continue it"
-                if earlier.get("split") not in (None, info["split"]) else "")
+        hint = (f"; pass --split {earlier.split} to continue it"
+                if earlier.split not in (None, info.split) else "")
         raise InputError(f"{folder}: cannot resume: the run used {'; '.join(differ)}{hint}")
     return earlier
 
 
-def _split_unrecorded(key: str, earlier: Mapping[str, Any]) -> bool:
+def _split_unrecorded(key: str, earlier: RunRecord) -> bool:
     """A run.json from a tpru that did not record which split it scored (``split`` null:
     a dataset folder's every split, or a hub benchmark's default). Its split is unknown,
     so the benchmark fingerprint, which covers every item and its split, decides."""
-    return key == "split" and earlier.get("split") is None \
-        and earlier.get("benchmark_fingerprint") is not None
+    return key == "split" and earlier.split is None \
+        and earlier.benchmark_fingerprint is not None
 
 
 def unique_ids(items: list[Item], benchmark: Benchmark) -> list[Item]:

@@ -2,18 +2,21 @@
 
 A run is a folder:
 
-- ``run.json``: what was run (tpru version, model, backend spec and options,
+- ``run.json`` (`tpru.records.RunRecord`): its ``schema_version``, what was
+  run (tpru version, model, backend spec and options,
   benchmark name, source and split: the split scored, a name or ``all``,
   null in a run.json from a tpru that did not record it; prompt, seed,
   limit, generation budget),
   when (``started``, one timestamp per ``--resume`` in ``resumed``,
   ``finished``) and the counts so far. Written before the first request and
   rewritten at the end.
-- ``results.jsonl``: one JSON object per answered item, appended and flushed
+- ``results.jsonl`` (`tpru.records.ResultLine`): one JSON object per
+  answered item, appended and flushed
   after every batch, so a run killed at any moment loses at most the batch in
-  flight. Fields: ``id, benchmark, task, category, scenario, negative,
-  answerable, counterpart, answer, prediction, rule, correct, response,
-  error, question, options, images, usage``. ``counterpart`` is the item's
+  flight. Fields: ``schema_version, id, benchmark, task, category, scenario,
+  negative, answerable, counterpart, answer, prediction, rule, correct,
+  response, error, question, options, images, usage`` (lines without
+  ``schema_version``, from an older tpru, are version 1). ``counterpart`` is the item's
   twin (MuirBench's counterpart, a tpru dataset sample's ``meta["twin"]``)
   or null. ``prediction`` and ``rule``
   come from `tpru.score.extract.extract_answer`; ``correct`` is ``prediction ==
@@ -32,7 +35,7 @@ killed mid-write) is cut off first; a line that is JSON but not a result
 again. A run folder whose ``run.json`` names a different model, benchmark,
 split, prompt, seed or generation budget is refused, and so is one whose
 benchmark changed: ``run.json`` keeps the benchmark's resolved location and
-a `tpru.eval.items.fingerprint` of the items it covered, and a resume
+a `tpru.eval.items.items_fingerprint` of the items it covered, and a resume
 compares the fingerprint, not the path (another spelling of the same folder,
 or the same files moved, resume). So a resumed run ends with exactly the
 results of one that was never interrupted. The limit may change on resume
@@ -52,19 +55,18 @@ resume it falls in.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
 from tpru import __version__
 from tpru.diagnostics import InputError, Skips
-from tpru.eval.items import ALL_SPLITS, Benchmark, Item, fingerprint
+from tpru.eval.items import ALL_SPLITS, Benchmark, Item, items_fingerprint
 from tpru.eval.prompts import PROMPTS, render_prompt
 from tpru.eval.report import RESULTS_FILE, RUN_FILE
 from tpru.eval.run_folder import (
@@ -78,6 +80,7 @@ from tpru.eval.run_folder import (
 from tpru.files import write_text_atomic
 from tpru.models.base import Backend, Request, Response
 from tpru.progress import progress_bar
+from tpru.records import BenchmarkFingerprint, ResultLine, RunRecord
 from tpru.score.extract import extract_answer
 
 log = logging.getLogger("tpru.eval")
@@ -167,34 +170,34 @@ def run_eval(backend: Backend, benchmark: Benchmark, out: str | os.PathLike[str]
     if temperature < 0:
         raise InputError(f"temperature must be 0 or more, got {temperature:g}")
     folder = Path(out)
-    info: dict[str, Any] = {
-        "tpru_version": __version__, "model": backend.name,
-        "backend": backend_spec or backend.name, "backend_options": dict(backend_options or {}),
-        "benchmark": benchmark.name, "benchmark_source": source_location(benchmark.source),
-        "split": benchmark.split, "prompt": prompt_name, "seed": seed, "limit": limit,
-        "max_new_tokens": max_new_tokens, "temperature": temperature, "batch_size": batch_size,
-    }
+    location = source_location(benchmark.source)
+    info = RunRecord(
+        tpru_version=__version__, model=backend.name, backend=backend_spec or backend.name,
+        backend_options=dict(backend_options or {}), benchmark=benchmark.name,
+        benchmark_source=location, split=benchmark.split, prompt=prompt_name, seed=seed,
+        limit=limit, max_new_tokens=max_new_tokens, temperature=temperature,
+        batch_size=batch_size)
     earlier = earlier_run(folder, info, resume)
     skips = Skips()
     items, checked = read_items(benchmark, limit, earlier, skips)
     if earlier is not None:
-        check_benchmark(folder, earlier, info["benchmark_source"], checked)
+        check_benchmark(folder, earlier, location, checked)
     if not items:
         raise InputError(_no_items(benchmark, skips))
-    info["benchmark_fingerprint"] = {"items": len(checked), "sha256": fingerprint(checked)}
     done = read_results(folder / RESULTS_FILE) if earlier is not None else {}
-    pending = [item for item in items if item.id not in done or done[item.id].get("error")]
+    pending = [item for item in items if item.id not in done or done[item.id].error]
     now = _now()
-    info["started"] = earlier.get("started", now) if earlier else now
-    info["resumed"] = [*earlier.get("resumed", []), now] if earlier else []
-    info["finished"] = None
+    info = replace(info, benchmark_fingerprint=BenchmarkFingerprint(len(checked),
+                                                                     items_fingerprint(checked)),
+                   started=(earlier.started or now) if earlier else now,
+                   resumed=(*earlier.resumed, now) if earlier else ())
     folder.mkdir(parents=True, exist_ok=True)
     _write_info(folder, info, items, done, skips)
     if done:
         log.info("resuming %s: %d of %d items to run", folder, len(pending), len(items))
 
     stop_after = None if stop_after_failures is None else max(stop_after_failures, batch_size)
-    generated, in_a_row, last_error = 0, 0, None
+    generated, in_a_row, last_error, finished = 0, 0, None, None
     try:
         with (folder / RESULTS_FILE).open("a", encoding="utf-8") as handle, \
                 progress_bar(f"{benchmark.name} · {backend.name}", show=show_progress,
@@ -219,16 +222,16 @@ def run_eval(backend: Backend, benchmark: Benchmark, out: str | os.PathLike[str]
                         f"{backend.name}; the last error: {last_error}. Check the model name, "
                         f"the server (--base-url) and its API key; the answers so far are kept "
                         f"in {folder}, and --resume continues the run")
-        info["finished"] = _now()
+        finished = _now()
     finally:
-        counts = _write_info(folder, info, items, done, skips)
+        counts = _write_info(folder, replace(info, finished=finished), items, done, skips)
     return RunSummary(path=folder, items=len(items), answered=counts["answered"],
                       errors=counts["errors"], correct=counts["correct"], generated=generated,
                       kept=len(items) - len(pending), skipped=dict(skips.counts),
                       last_error=last_error)
 
 
-def result_record(item: Item, response: Response) -> dict[str, Any]:
+def result_record(item: Item, response: Response) -> ResultLine:
     """One line of ``results.jsonl`` for `item` answered by `response`."""
     prediction, rule = None, "none"
     if response.error is None:
@@ -236,16 +239,13 @@ def result_record(item: Item, response: Response) -> dict[str, Any]:
         options = item.options if item.answer_form == "choice" else None
         extraction = extract_answer(response.text, options, item.sequence_length)
         prediction, rule = extraction.answer, extraction.rule
-    return {
-        "id": item.id, "benchmark": item.benchmark, "task": item.task,
-        "category": item.category, "scenario": item.scenario, "negative": item.negative,
-        "answerable": item.answerable, "counterpart": item.counterpart, "answer": item.answer,
-        "prediction": prediction, "rule": rule,
-        "correct": response.error is None and prediction == item.answer,
-        "response": response.text, "error": response.error, "question": item.question,
-        "options": None if item.options is None else list(item.options),
-        "images": list(item.images), "usage": dict(response.usage),
-    }
+    return ResultLine(
+        id=item.id, benchmark=item.benchmark, task=item.task, category=item.category,
+        scenario=item.scenario, negative=item.negative, answerable=item.answerable,
+        counterpart=item.counterpart, answer=item.answer, prediction=prediction, rule=rule,
+        correct=response.error is None and prediction == item.answer,
+        response=response.text, error=response.error, question=item.question,
+        options=item.options, images=item.images, usage=dict(response.usage))
 
 
 def _no_items(benchmark: Benchmark, skips: Skips) -> str:
@@ -272,30 +272,28 @@ def _check_responses(backend: Backend, requests: Sequence[Request],
                            f"{[r.id for r in requests][:5]}...: the protocol keeps the order")
 
 
-def _append(handle: IO[str], records: Sequence[dict[str, Any]],
-            done: dict[str, dict[str, Any]]) -> None:
+def _append(handle: IO[str], records: Sequence[ResultLine],
+            done: dict[str, ResultLine]) -> None:
     """Write a batch of lines in one call and flush, so a kill leaves at most one partial line."""
-    lines = (json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
-    handle.write("".join(lines))
+    handle.write("".join(record.dumps() + "\n" for record in records))
     handle.flush()
     for record in records:
-        done[record["id"]] = record
+        done[record.id] = record
 
 
-def _write_info(folder: Path, info: dict[str, Any], items: Sequence[Item],
-                done: Mapping[str, Mapping[str, Any]], skips: Skips) -> dict[str, int]:
+def _write_info(folder: Path, info: RunRecord, items: Sequence[Item],
+                done: Mapping[str, ResultLine], skips: Skips) -> dict[str, int]:
     """Rewrite run.json (atomically) with the counts over the run's items; return the counts."""
     latest = [done[item.id] for item in items if item.id in done]
     counts = {
         "items": len(items),
-        "answered": sum(1 for r in latest if not r.get("error")),
-        "errors": sum(1 for r in latest if r.get("error")),
-        "correct": sum(1 for r in latest if r.get("correct") is True),
+        "answered": sum(1 for r in latest if not r.error),
+        "errors": sum(1 for r in latest if r.error),
+        "correct": sum(1 for r in latest if r.correct),
         "skipped": sum(skips.counts.values()),
     }
-    info["counts"] = counts
-    info["skipped"] = skips.as_dict()
-    write_text_atomic(folder / RUN_FILE, json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+    info = replace(info, counts=counts, skipped=skips.as_dict())
+    write_text_atomic(folder / RUN_FILE, info.dumps())
     return counts
 
 

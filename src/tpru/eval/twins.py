@@ -8,9 +8,9 @@ never does, gets one of each pair right; only one that reads the images gets
 both. Results link twins by ``counterpart`` (in one direction or both).
 
 Example:
-    >>> from tpru.eval.report import Result
-    >>> a = Result(id="a", correct=True, answer="A", task="next_frame", counterpart="b")
-    >>> b = Result(id="b", correct=False, answer="D", task="next_frame", negative=True)
+    >>> from tpru.records import ResultLine
+    >>> a = ResultLine(id="a", correct=True, answer="A", task="next_frame", counterpart="b")
+    >>> b = ResultLine(id="b", correct=False, answer="D", task="next_frame", negative=True)
     >>> found, unpaired = pairs([a, b])
     >>> [(x.id, y.id) for x, y in found], unpaired
     ([('a', 'b')], 0)
@@ -24,16 +24,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
 if TYPE_CHECKING:
-    from tpru.eval.report import Result
+    from tpru.records import ResultLine
 
 PAIRS_GROUP = "both twins right"
 """The one group of the ``pairs`` breakdown: every pair of the run."""
 
-Pair: TypeAlias = "tuple[Result, Result]"
+Pair: TypeAlias = "tuple[ResultLine, ResultLine]"
 """Two twins: the answerable / positive one first."""
 
 
-def pairs(results: Sequence[Result]) -> tuple[list[Pair], int]:
+def pairs(results: Sequence[ResultLine]) -> tuple[list[Pair], int]:
     """Twin pairs linked by ``counterpart`` in either or both directions, each once, the
     answerable/positive twin first; and how many items name a twin absent from the run."""
     by_id = {r.id: r for r in results}
@@ -54,7 +54,7 @@ def pairs(results: Sequence[Result]) -> tuple[list[Pair], int]:
     return found, unpaired
 
 
-def _second(result: Result) -> bool:
+def _second(result: ResultLine) -> bool:
     """The unanswerable (MuirBench) or negative (tpru) twin, listed second."""
     return result.answerable is False or result.negative is True
 

@@ -10,7 +10,7 @@ Example:
     ...            question="Step 1 <image>. Which is step 2?",
     ...            options=("<image>", "None of the choices provided"), answer="A",
     ...            images=("images/a.jpg", "images/b.jpg"))
-    >>> print(render_prompt(s))
+    >>> print(problem_text(s))
     Step 1 <image>. Which is step 2?
     A. <image>
     B. None of the choices provided
@@ -46,8 +46,12 @@ FORMAT_PROMPT_FILE = "format_prompt.jinja"
 """Name of the packaged think/answer template (and of its copy in an EasyR1 export)."""
 
 
-def render_prompt(sample: Sample) -> str:
+def problem_text(sample: Sample) -> str:
     """The text a model sees for `sample`: the question, then one line per option.
+
+    It is EasyR1's ``problem`` and the ``{{ content }}`` of a format prompt
+    (`formatted_prompt`); `tpru.eval.prompts.render_prompt` is something else:
+    an evaluation protocol's whole prompt for a benchmark item.
 
     An image option keeps its ``<image>`` placeholder ("A. <image>"), so the
     placeholders appear in the same order as ``sample.images``: the question's
@@ -125,8 +129,8 @@ def make_formatter(template: str | None) -> Callable[[str], str]:
 
 
 def formatted_prompt(sample: Sample, formatter: Callable[[str], str]) -> str:
-    """`render_prompt` put through `formatter`, still one placeholder per image."""
-    text = formatter(render_prompt(sample))
+    """`problem_text` put through `formatter`, still one placeholder per image."""
+    text = formatter(problem_text(sample))
     if text.count(IMAGE_PLACEHOLDER) != len(sample.images):
         raise InputError(f"the format prompt template adds or removes {IMAGE_PLACEHOLDER} "
                          f"placeholders (sample {sample.id!r}); it must use {{{{ content }}}} "

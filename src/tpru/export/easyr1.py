@@ -34,7 +34,7 @@ from tpru.export.common import (
     image_bytes,
     load_format_prompt,
     log,
-    render_prompt,
+    problem_text,
     select_splits,
     staged_output,
 )
@@ -63,7 +63,7 @@ def _rows(dataset: Dataset, split: str, embed_images: bool) -> Iterator[dict[str
         else:
             images = [absolute_image_path(dataset, rel) for rel in sample.images]
         yield {
-            "problem": render_prompt(sample),
+            "problem": problem_text(sample),
             "answer": sample.answer,
             "images": images,
             "task": sample.task,

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-IMAGE_PLACEHOLDER = "<image>"
+from tpru.schema import IMAGE_PLACEHOLDER
 
 
 @dataclass(frozen=True)

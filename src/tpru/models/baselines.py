@@ -22,7 +22,8 @@ import random
 import re
 from collections.abc import Sequence
 
-from tpru.models.base import IMAGE_PLACEHOLDER, Backend, Request, Response
+from tpru.models.base import Backend, Request, Response
+from tpru.schema import IMAGE_PLACEHOLDER
 
 SEQUENCE_CUES = ("sequence of letters",)
 """Phrases (lower case) of the instructions that ask for an order of the lettered options,

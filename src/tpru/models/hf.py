@@ -37,15 +37,17 @@ from typing import Any
 import torch
 from PIL import Image
 
-from tpru.diagnostics import InputError
+from tpru.diagnostics import InputError, first_line
 from tpru.models._torchvision import import_transformers
-from tpru.models.base import IMAGE_PLACEHOLDER, Request, Response
+from tpru.models.base import Request, Response
+from tpru.schema import IMAGE_PLACEHOLDER
 
 log = logging.getLogger("tpru.models")
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
-HUB_ID = re.compile(r"(?:[A-Za-z0-9_](?:[\w.-]{0,94}[\w])?/)?[A-Za-z0-9_](?:[\w.-]{0,94}[\w])?")
+HUB_ID_PATTERN = re.compile(r"(?:[A-Za-z0-9_](?:[\w.-]{0,94}[\w])?/)?"
+                            r"[A-Za-z0-9_](?:[\w.-]{0,94}[\w])?")
 """A Hugging Face hub id: ``name`` or ``namespace/name`` (the hub also forbids ``--``, ``..``)."""
 
 
@@ -151,7 +153,7 @@ class HFBackend:
                 model, trust_remote_code=trust_remote_code)
             self.model = transformers.AutoModelForImageTextToText.from_pretrained(model, **load)
         except (OSError, ValueError) as err:
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            reason = first_line(err)
             where = "" if local else "no such local model folder, and as a hub id: "
             raise InputError(f"hf: cannot load model {model!r}: {where}{reason}") from None
         if "device_map" not in load:
@@ -279,7 +281,7 @@ def _check_model_name(model: str) -> bool:
         return True
     if path.exists():
         raise InputError(f"hf: {model}: is a file, not a model folder")
-    if not HUB_ID.fullmatch(model) or "--" in model or ".." in model:
+    if not HUB_ID_PATTERN.fullmatch(model) or "--" in model or ".." in model:
         raise InputError(f"hf: {model}: no such local model folder, and not a hub id "
                          "(like Qwen/Qwen2.5-VL-7B-Instruct)")
     return False

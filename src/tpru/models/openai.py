@@ -41,7 +41,8 @@ from typing import Any, TypeVar
 import httpx
 
 from tpru.diagnostics import InputError
-from tpru.models.base import IMAGE_PLACEHOLDER, Request, Response
+from tpru.models.base import Request, Response
+from tpru.schema import IMAGE_PLACEHOLDER
 
 log = logging.getLogger(__name__)
 

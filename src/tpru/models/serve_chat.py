@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tpru.models.base import IMAGE_PLACEHOLDER, Request
+from tpru.models.base import Request
+from tpru.schema import IMAGE_PLACEHOLDER
 
 
 class BadRequest(Exception):

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from tpru.diagnostics import InputError
-from tpru.models.base import IMAGE_PLACEHOLDER, Request, Response
+from tpru.models.base import Request, Response
+from tpru.schema import IMAGE_PLACEHOLDER
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,6 @@
-"""Text helpers shared by the sources: instructions turned into process phrases.
+"""Text helpers shared by the sources: instructions turned into process phrases,
+and the few phrase builders the simulators and the synthetic scenes write
+descriptions with (`join_words`, `with_article`).
 
 Descriptions follow "These photos show the process of ...", so they read
 best as gerund phrases. Datasets usually give instructions ("Pick up the red
@@ -6,13 +8,14 @@ block"); `process_phrase` turns a leading imperative verb into its gerund
 ("picking up the red block") and leaves anything else as it is.
 
 Example:
-    >>> process_phrase("Pick up the red block.")
+    >>> process_phrase("Pick up the red block")
     'picking up the red block'
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 _VERB_WORDS = """
 add adjust align arrange ascend assemble attach book browse build buy call change check
@@ -69,3 +72,15 @@ def process_phrase(text: str) -> str:
     if len(text) > 1 and text[0].isupper() and text[1].islower():
         return text[0].lower() + text[1:]
     return text
+
+
+def join_words(words: Sequence[str]) -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"`` (no comma before "and")."""
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def with_article(word: str) -> str:
+    """`word` with its indefinite article: ``"a red"``, ``"an orange"``."""
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"

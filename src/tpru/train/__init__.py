@@ -1,13 +1,11 @@
 """Training: GRPO and SFT with TRL in process, and run folders for EasyR1 with its recipes.
 
-`TRAINERS` maps each ``tpru train`` sub-command to its module, which provides
-``HELP``, ``DESCRIPTION``, ``EPILOG``, ``add_arguments(parser)`` and the
-command function named here. `EXPORTS` maps a public name to
-``"module:attr"``, loaded through `tpru.registry`. Modules are imported only
-when a name is first used (``from tpru.train import write_easyr1_run``), so a
-missing optional dependency (TRL for grpo and sft, pyarrow for the EasyR1
-export) matters only to the user who picks that entry, and the error says
-which extra to install.
+`EXPORTS` maps a public name to ``"module:attr"``, loaded through
+`tpru.registry`. Modules are imported only when a name is first used (``from
+tpru.train import write_easyr1_run``), so a missing optional dependency (TRL
+for grpo and sft, pyarrow for the EasyR1 export) matters only to the user who
+picks that entry, and the error says which extra to install. The ``tpru
+train`` commands that call them are in `tpru.commands.train`.
 
 Example:
     >>> from tpru.train import load_recipe
@@ -21,18 +19,10 @@ from typing import Any
 
 from tpru.registry import load
 
-TRAINERS: dict[str, str] = {
-    "grpo": "tpru.train.grpo:grpo_command",
-    "sft": "tpru.train.sft:sft_command",
-    "easyr1": "tpru.train.easyr1:easyr1_command",
-}
-"""``tpru train`` sub-command -> ``"module:command"``."""
-
 EXPORTS: dict[str, str] = {
     "train_grpo": "tpru.train.grpo:train_grpo",
     "train_sft": "tpru.train.sft:train_sft",
     "write_easyr1_run": "tpru.train.easyr1:write_easyr1_run",
-    "easyr1_command": "tpru.train.easyr1:easyr1_command",
     "reward_source": "tpru.train.easyr1_reward:reward_source",
     "write_reward": "tpru.train.easyr1_reward:write_reward",
     "load_recipe": "tpru.train.recipes:load_recipe",
@@ -48,7 +38,7 @@ EXTRAS: dict[str, str] = {
 }
 """Which extra of tpru a module needs, for the install hint."""
 
-__all__ = ["EXPORTS", "TRAINERS", *sorted(EXPORTS)]
+__all__ = ["EXPORTS", *sorted(EXPORTS)]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,17 +1,16 @@
-"""What ``tpru train grpo`` and ``tpru train sft`` share: run folder, model, saving, CLI.
+"""What ``tpru train grpo`` and ``tpru train sft`` share: run folder, model, saving.
 
 Both trainers run the same way around their TRL trainer: check the run folder
 (`check_run_dir`, `clear_run_dir`), build TRL's arguments (`make_arguments`),
 load the processor and the policy (`load_processor`, `load_policy`, LoRA by
 `peft_config`), and save the model with its processor (`save_outputs`), ending
-in a `TrainResult` that `print_summary` shows. The two modules keep only what
+in a `TrainResult` (which ``tpru train`` prints). The two modules keep only what
 differs (the trainer, GRPO's rewards and vLLM, SFT's targets); see
 `tpru.train.grpo` for a run step by step.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import shutil
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import yaml
 
 from tpru.config import ConfigError, to_dict
-from tpru.diagnostics import InputError
+from tpru.diagnostics import InputError, first_line
 from tpru.files import check_separate, holds_files, is_marked, mark_output
 from tpru.registry import install_hint
 from tpru.train.config import (
@@ -116,7 +115,7 @@ def load_processor(model: ModelConfig) -> Any:
         return transformers.AutoProcessor.from_pretrained(model.name, size=size, **common)
     except (OSError, ValueError) as err:
         raise InputError(f"model {model.name!r}: cannot load its processor "
-                         f"({_first_line(err)})") from None
+                         f"({first_line(err)})") from None
 
 
 def load_model(model: ModelConfig, *, freeze_vision: bool = False) -> Any:
@@ -134,7 +133,7 @@ def load_model(model: ModelConfig, *, freeze_vision: bool = False) -> Any:
     try:
         loaded = transformers.AutoModelForImageTextToText.from_pretrained(model.name, **kwargs)
     except (OSError, ValueError) as err:
-        raise InputError(f"model {model.name!r}: cannot load ({_first_line(err)})") from None
+        raise InputError(f"model {model.name!r}: cannot load ({first_line(err)})") from None
     if freeze_vision:
         tower = vision_tower(loaded)
         if tower is None:
@@ -320,47 +319,3 @@ def merge_adapter(model: ModelConfig, adapter_dir: Path, out: Path, processor: A
     merged.save_pretrained(str(out))
     processor.save_pretrained(str(out))
     log.info("merged the LoRA adapter into %s", out)
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
-
-
-# --- the command line -----------------------------------------------------------------------
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The arguments of ``tpru train grpo`` and ``tpru train sft``."""
-    parser.add_argument("config", metavar="CONFIG.yaml", help="a training recipe (configs/train/)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="config overrides, e.g. train.max_steps=10 model.freeze_vision=true")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in train.output_dir from its last checkpoint")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace the run in train.output_dir (only a run tpru wrote)")
-    parser.add_argument("--print-config", action="store_true",
-                        help="print the resolved config as YAML and exit")
-
-
-def print_summary(result: TrainResult, title: str) -> None:
-    """A short table of the run for the person who started it (main process only)."""
-    if not result.main_process:
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    logged = [e for e in result.log_history if "loss" in e]
-    last = logged[-1] if logged else {}
-    table = Table(title=f"{title}: {result.output_dir}", show_header=False)
-    table.add_row("steps", str(result.steps))
-    for key in ("loss", "reward", "kl", "mean_token_accuracy"):
-        if key in last:
-            table.add_row(f"last {key}", f"{last[key]:.4g}")
-    table.add_row("longest prompt", f"{result.lengths.longest} tokens "
-                                    f"({result.lengths.longest_id})")
-    table.add_row("model", str(result.model_dir))
-    if result.adapter_dir is not None:
-        table.add_row("adapter", str(result.adapter_dir))
-    console = Console()
-    console.print(table)
-    console.print(f"evaluate: tpru eval --model hf:{result.model_dir} --bench BENCH --out RUN")

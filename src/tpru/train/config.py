@@ -26,8 +26,6 @@ from typing import Any, Literal, TypeVar
 
 from tpru.config import ConfigError, apply_overrides, check_keys, load, read_yaml
 
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-
 CONFIG_FILE = "tpru_train.yaml"
 """The resolved config, written into every run folder."""
 

@@ -36,7 +36,7 @@ import datasets
 
 from tpru import __version__
 from tpru.dataset import BUILD_FILE, Dataset
-from tpru.diagnostics import InputError
+from tpru.diagnostics import InputError, first_line
 from tpru.export.common import BUILTIN_FORMAT_PROMPT, load_format_prompt, make_formatter
 from tpru.export.trl import content_parts
 from tpru.progress import progress_bar
@@ -127,7 +127,7 @@ def _load_local(config: DataConfig, path: Path) -> datasets.Dataset:
     except InputError:
         raise
     except (OSError, ValueError, datasets.exceptions.DatasetGenerationError) as err:
-        raise InputError(f"{path}: cannot load as a dataset ({_first_line(err)})") from None
+        raise InputError(f"{path}: cannot load as a dataset ({first_line(err)})") from None
 
 
 def _load_hub(config: DataConfig) -> datasets.Dataset:
@@ -138,7 +138,7 @@ def _load_hub(config: DataConfig) -> datasets.Dataset:
         return _load(config.path, split=config.split)
     except (OSError, ValueError, ConnectionError, datasets.exceptions.DatasetGenerationError) \
             as err:
-        raise InputError(f"{config.path}: cannot load from the hub ({_first_line(err)})") from None
+        raise InputError(f"{config.path}: cannot load from the hub ({first_line(err)})") from None
 
 
 def _load(path: str, **kwargs: Any) -> datasets.Dataset:
@@ -351,8 +351,3 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__

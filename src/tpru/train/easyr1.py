@@ -34,13 +34,12 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -203,11 +202,10 @@ def _facts(config: dict[str, Any], data: Dataset, recipe: str | os.PathLike[str]
            model: str | None, overrides: Sequence[str], embed_images: bool,
            counts: dict[str, int], val_split: str | None,
            budget: PromptBudget) -> dict[str, Any]:
-    info = data.info
     return {
         "tpru_version": __version__,
         "dataset": str(data.root.resolve()),
-        "dataset_hash": info.get("content_hash"),
+        "dataset_hash": data.info.content_hash,
         "recipe": str(recipe),
         "model": get(config, "worker.actor.model.model_path"),
         "model_argument": model,
@@ -280,84 +278,3 @@ def _render(name: str, fields: dict[str, str]) -> str:
         raise AssertionError(f"template {name}: unfilled slot near "
                              f"{text[text.index('@@'):][:30]!r}")
     return text
-
-
-# ---------------------------------------------------------------- command line
-
-HELP = "write an EasyR1 GRPO run folder for a dataset"
-DESCRIPTION = (
-    "Write a complete EasyR1 run folder for a dataset: the parquet export, the format prompt, "
-    "reward.py with a copy of tpru's scorer (standard library only), config.yaml from a "
-    "recipe (the paper's 3b or 7b settings, or your YAML), launch.sh for one node or several "
-    "through Ray, and a README. Every prompt is checked against data.max_prompt_length with "
-    "its image tokens counted, and the batch sizes against EasyR1's rules, before anything "
-    "is written.")
-EPILOG = (
-    "Any EasyR1 key can be overridden as key.sub=value, e.g. worker.rollout.n=8 "
-    "trainer.total_epochs=1 worker.reward.reward_function_kwargs.reward=ordering_partial.\n\n"
-    "Example:\n  tpru train easyr1 data/tpru --out runs/tpru-7b --recipe 7b\n"
-    "  bash runs/tpru-7b/launch.sh")
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``tpru train easyr1``."""
-    p.add_argument("dataset", help="a dataset folder written by tpru build")
-    p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="override any EasyR1 key, e.g. worker.rollout.n=8")
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="the run folder to write")
-    p.add_argument("--model", metavar="M",
-                   help="hub name or local path of the model (default: the recipe's)")
-    p.add_argument("--recipe", default="7b", metavar="3b|7b|PATH",
-                   help="the paper's 3b or 7b settings, or a recipe YAML (default 7b)")
-    p.add_argument("--nodes", type=int, default=1, metavar="N",
-                   help="nodes to train on (default 1)")
-    p.add_argument("--gpus-per-node", type=int, default=8, metavar="N",
-                   help="GPUs per node (default 8)")
-    p.add_argument("--format-prompt", default=BUILTIN_FORMAT_PROMPT, metavar="FILE.jinja",
-                   help="your own format prompt with {{ content }} (default: tpru's)")
-    p.add_argument("--image-paths", action="store_true",
-                   help="store absolute image paths instead of embedding the images (smaller; "
-                        "every node must read the dataset at the same path)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an earlier run folder tpru wrote")
-    p.parse_known_args = _gather_overrides(p)  # type: ignore[method-assign]
-
-
-def _gather_overrides(parser: argparse.ArgumentParser) -> Callable[..., Any]:
-    """`parser`'s parse_known_args, with key=value found after options added to the overrides.
-
-    argparse fills positionals from their first run only, so in ``DATASET
-    --out RUN a=b`` the ``a=b`` would be left over and refused.
-    """
-    parse = type(parser).parse_known_args
-
-    def parse_known_args(args: Sequence[str] | None = None,
-                         namespace: argparse.Namespace | None = None,
-                         ) -> tuple[argparse.Namespace, list[str]]:
-        known, extras = parse(parser, args, namespace)
-        found = [item for item in extras if "=" in item and not item.startswith("-")]
-        known.overrides = [*known.overrides, *found]
-        return known, [item for item in extras if item not in found]
-
-    return parse_known_args
-
-
-def easyr1_command(args: argparse.Namespace) -> int:
-    """Run ``tpru train easyr1`` from parsed arguments; prints what was written."""
-    from rich.console import Console
-
-    bad = [item for item in args.overrides if "=" not in item]
-    if bad:
-        raise InputError(f"{bad[0]!r} is not key=value (only one dataset is taken)")
-    run = write_easyr1_run(args.dataset, args.out, model=args.model, recipe=args.recipe,
-                           overrides=args.overrides, nodes=args.nodes,
-                           gpus_per_node=args.gpus_per_node, overwrite=args.overwrite,
-                           embed_images=not args.image_paths, format_prompt=args.format_prompt)
-    facts = json.loads((run / "tpru.json").read_text(encoding="utf-8"))
-    budget = facts["prompt_budget"]
-    console = Console()
-    console.print(f"wrote {run}: {facts['samples']['train']} train samples, model "
-                  f"{facts['model']}, longest prompt about {budget['longest']} of "
-                  f"{budget['limit']} tokens", soft_wrap=True)
-    console.print(f"start it with: bash {run / 'launch.sh'}", soft_wrap=True)
-    return 0

@@ -26,7 +26,6 @@ process runs the same steps, the main process exporting the data first.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.util
 import logging
@@ -35,13 +34,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tpru.config import ConfigError, to_dict
+from tpru.config import ConfigError
 from tpru.diagnostics import InputError
 from tpru.train.common import (
     TrainResult,
-    add_arguments,
     check_run_dir,
     clear_run_dir,
     last_checkpoint,
@@ -49,7 +45,6 @@ from tpru.train.common import (
     load_processor,
     make_arguments,
     peft_config,
-    print_summary,
     save_outputs,
     train_dependencies,
     write_config,
@@ -58,30 +53,12 @@ from tpru.train.config import (
     GRPOTrainConfig,
     RewardSpec,
     VLLMSettings,
-    load_train_config,
     trainer_arguments,
 )
 
-__all__ = ["DESCRIPTION", "EPILOG", "HELP", "add_arguments", "grpo_command", "load_reward",
-           "train_grpo", "vllm_arguments"]
+__all__ = ["load_reward", "train_grpo", "vllm_arguments"]
 
 log = logging.getLogger("tpru.train")
-
-HELP = "train with GRPO (TRL) on a tpru dataset"
-DESCRIPTION = ("Train a vision-language model (Qwen2.5-VL first) with TRL's GRPOTrainer on the "
-               "multi-image questions of a tpru dataset, rewarded by tpru's rewards. Every "
-               "prompt is checked against max_prompt_length, image tokens included, before "
-               "training. The run folder ends with the model and its processor: evaluate it "
-               "with tpru eval --model hf:RUN_DIR.")
-EPILOG = ("Any config key can be set as key.sub=value, e.g. train.max_steps=100 "
-          "rollout.num_generations=8 'rewards=[{name: ordering_partial}]'.\n\n"
-          "Examples:\n"
-          "  python -m tpru.models.tiny runs/tiny-qwen    # a tiny random Qwen2.5-VL, offline\n"
-          "  tpru train grpo configs/train/grpo_tiny.yaml model.name=runs/tiny-qwen "
-          "data.path=demo-out/dataset\n"
-          "  accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml "
-          "-m tpru.cli train grpo configs/train/grpo_7b.yaml data.path=data/tpru")
-
 
 def train_grpo(config: GRPOTrainConfig, *, resume: bool = False, overwrite: bool = False,
                show_progress: bool = True, callbacks: Sequence[Any] = ()) -> TrainResult:
@@ -210,17 +187,3 @@ def _import_reward_module(where: str) -> Any:
         return importlib.import_module(where)
     except ImportError as err:
         raise ConfigError(f"reward module {where!r} cannot be imported ({err})") from None
-
-
-# --- the command line -----------------------------------------------------------------------
-
-def grpo_command(args: argparse.Namespace) -> int:
-    """``tpru train grpo``: load the config, train, print where the model is."""
-    config = load_train_config(GRPOTrainConfig, args.config, args.overrides)
-    if args.print_config:
-        sys.stdout.write(yaml.safe_dump(to_dict(config), sort_keys=False))
-        return 0
-    result = train_grpo(config, resume=args.resume, overwrite=args.overwrite,
-                        show_progress=not getattr(args, "quiet", False))
-    print_summary(result, "GRPO")
-    return 0

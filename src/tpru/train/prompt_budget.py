@@ -29,7 +29,7 @@ from PIL import Image
 
 from tpru.dataset import Dataset
 from tpru.diagnostics import InputError
-from tpru.export.common import make_formatter, render_prompt
+from tpru.export.common import make_formatter, problem_text
 from tpru.schema import IMAGE_PLACEHOLDER, Sample
 from tpru.train.recipes import get, integer
 
@@ -140,7 +140,7 @@ def measure_prompts(dataset: Dataset, splits: Sequence[str], template: str,
     most: Sample | None = None
     for split in splits:
         for sample in dataset.samples(split):
-            pieces = formatter(render_prompt(sample)).split(IMAGE_PLACEHOLDER)
+            pieces = formatter(problem_text(sample)).split(IMAGE_PLACEHOLDER)
             text = sum(count_text(piece) for piece in pieces if piece) + scaffold
             visual = 0
             for relative in sample.images:

@@ -18,15 +18,8 @@ Example:
 
 from __future__ import annotations
 
-import argparse
-import sys
-
-import yaml
-
-from tpru.config import to_dict
 from tpru.train.common import (
     TrainResult,
-    add_arguments,
     check_run_dir,
     clear_run_dir,
     last_checkpoint,
@@ -34,28 +27,13 @@ from tpru.train.common import (
     load_processor,
     make_arguments,
     peft_config,
-    print_summary,
     save_outputs,
     train_dependencies,
     write_config,
 )
-from tpru.train.config import SFTTrainConfig, load_train_config, trainer_arguments
+from tpru.train.config import SFTTrainConfig, trainer_arguments
 
-__all__ = ["DESCRIPTION", "EPILOG", "HELP", "add_arguments", "sft_command", "train_sft"]
-
-HELP = "supervised fine-tuning (TRL) on a tpru dataset, the baseline to GRPO"
-DESCRIPTION = ("Fine-tune a vision-language model with TRL's SFTTrainer to answer the "
-               "multi-image questions of a tpru dataset with <answer>X</answer> (target=answer) "
-               "or a short templated <think> reasoning and the answer (target=reasoning). "
-               "Prompts and targets are checked against their token budgets, image tokens "
-               "included, before training. Evaluate the run folder with "
-               "tpru eval --model hf:RUN_DIR.")
-EPILOG = ("Any config key can be set as key.sub=value, e.g. target=reasoning "
-          "train.learning_rate=1e-5 lora.enabled=true.\n\n"
-          "Example:\n"
-          "  accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml "
-          "-m tpru.cli train sft configs/train/sft_7b.yaml data.path=data/tpru")
-
+__all__ = ["train_sft"]
 
 def train_sft(config: SFTTrainConfig, *, resume: bool = False, overwrite: bool = False,
               show_progress: bool = True) -> TrainResult:
@@ -99,15 +77,3 @@ def train_sft(config: SFTTrainConfig, *, resume: bool = False, overwrite: bool =
         write_config(run_dir, config)
     trainer.train(resume_from_checkpoint=None if checkpoint is None else str(checkpoint))
     return save_outputs(trainer, config, processor, run_dir, lengths)
-
-
-def sft_command(args: argparse.Namespace) -> int:
-    """``tpru train sft``: load the config, train, print where the model is."""
-    config = load_train_config(SFTTrainConfig, args.config, args.overrides)
-    if args.print_config:
-        sys.stdout.write(yaml.safe_dump(to_dict(config), sort_keys=False))
-        return 0
-    result = train_sft(config, resume=args.resume, overwrite=args.overwrite,
-                       show_progress=not getattr(args, "quiet", False))
-    print_summary(result, "SFT")
-    return 0

@@ -189,7 +189,7 @@ def test_looks_come_from_a_small_pool_shared_across_episodes(simulator: str,
 def test_planners_draw_looks_from_the_pool_without_an_engine() -> None:
     # Lego's backdrop also depends on the library's colours: its renders are tested above.
     def look(name: str, seed: int) -> str:
-        task = {"robot": robot_tasks.TASKS, "nav": nav_tasks.TASKS,
+        task = {"robot": robot_tasks.EPISODE_TASKS, "nav": nav_tasks.EPISODE_TASKS,
                 "gui": tuple(gui_tasks.PLANNERS)}[name][seed % 5]
         rng = episode_rng(name, task, seed)
         if name == "robot":

@@ -38,7 +38,7 @@ class RowError(ValueError):
 
 
 @dataclass(frozen=True)
-class Table:
+class SourceTable:
     """Rows of one benchmark source.
 
     Attributes:
@@ -64,8 +64,8 @@ def is_hub_id(source: str) -> bool:
     return bool(_HUB_ID.match(source)) and not Path(source).exists()
 
 
-def open_table(source: str, *, split: str | None, default_split: str | None = None) -> Table:
-    """Open `source` (a hub id or a local file/folder) as a `Table`.
+def open_table(source: str, *, split: str | None, default_split: str | None = None) -> SourceTable:
+    """Open `source` (a hub id or a local file/folder) as a `SourceTable`.
 
     Args:
         source: see the module docstring for the forms read.
@@ -116,7 +116,7 @@ def _parquet_files(folder: Path, split: str | None) -> list[Path]:
     return files
 
 
-def _parquet_table(files: Sequence[Path], where: str, base_dir: Path) -> Table:
+def _parquet_table(files: Sequence[Path], where: str, base_dir: Path) -> SourceTable:
     pq = require("pyarrow.parquet", "reading parquet benchmarks")
     try:
         columns = tuple(pq.read_schema(files[0]).names)
@@ -130,7 +130,7 @@ def _parquet_table(files: Sequence[Path], where: str, base_dir: Path) -> Table:
                     yield from batch.to_pylist()
             except Exception as err:  # pyarrow's errors for a truncated or corrupt file
                 raise InputError(f"{file}: not a readable parquet file ({err})") from None
-    return Table(where, columns, rows(), base_dir)
+    return SourceTable(where, columns, rows(), base_dir)
 
 
 def _arrow_rows(dataset: Any) -> Iterator[dict[str, Any]]:
@@ -141,7 +141,7 @@ def _arrow_rows(dataset: Any) -> Iterator[dict[str, Any]]:
         yield from arrow[start:start + 64].to_pylist()
 
 
-def _datasets_table(loaded: Any, where: str, split: str | None) -> Table:
+def _datasets_table(loaded: Any, where: str, split: str | None) -> SourceTable:
     if isinstance(getattr(loaded, "column_names", None), dict):  # a DatasetDict
         names = list(loaded.keys())
         chosen = [split] if split is not None else names
@@ -156,10 +156,10 @@ def _datasets_table(loaded: Any, where: str, split: str | None) -> Table:
     def rows() -> Iterator[dict[str, Any]]:
         for part in parts:
             yield from _arrow_rows(part)
-    return Table(where, columns, rows(), None)
+    return SourceTable(where, columns, rows(), None)
 
 
-def _disk_table(folder: Path, split: str | None) -> Table:
+def _disk_table(folder: Path, split: str | None) -> SourceTable:
     datasets = require("datasets", "reading a save_to_disk benchmark folder")
     try:
         loaded = datasets.load_from_disk(str(folder))
@@ -168,7 +168,7 @@ def _disk_table(folder: Path, split: str | None) -> Table:
     return _datasets_table(loaded, str(folder), split)
 
 
-def _hub_table(hub_id: str, split: str | None) -> Table:
+def _hub_table(hub_id: str, split: str | None) -> SourceTable:
     datasets = require("datasets", f"loading {hub_id} from the hub")
     try:
         loaded = datasets.load_dataset(hub_id, split=split)
@@ -196,7 +196,7 @@ def hub_file(hub_id: str, suffix: str) -> Path | None:
         return None
 
 
-def _json_table(path: Path) -> Table:
+def _json_table(path: Path) -> SourceTable:
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -204,7 +204,7 @@ def _json_table(path: Path) -> Table:
             raise InputError(f"{path}: not readable JSON ({err})") from None
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise InputError(f"{path}: expected a JSON list of objects")
-        return Table(str(path), _keys(data[:50]), iter(data), path.parent)
+        return SourceTable(str(path), _keys(data[:50]), iter(data), path.parent)
     head: list[dict[str, Any]] = []
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -218,7 +218,7 @@ def _json_table(path: Path) -> Table:
             for number, line in enumerate(handle, start=1):
                 if line.strip():
                     yield _json_line(path, number, line)
-    return Table(str(path), _keys(head), rows(), path.parent)
+    return SourceTable(str(path), _keys(head), rows(), path.parent)
 
 
 def _json_line(path: Path, number: int, line: str) -> dict[str, Any]:
@@ -236,7 +236,7 @@ def _keys(rows: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(k for row in rows for k in row))
 
 
-def read_tsv(path: Path) -> Table:
+def read_tsv(path: Path) -> SourceTable:
     """A VLMEvalKit TSV: a header row, then one row per item; empty cells are None.
 
     The whole file is read at once: a row may reuse another row's image by
@@ -260,10 +260,10 @@ def read_tsv(path: Path) -> Table:
                 rows.append({k: v or None for k, v in zip(header, cells, strict=True)})
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise InputError(f"{path}: not a readable TSV file ({err})") from None
-    return Table(str(path), tuple(header), rows, path.parent)
+    return SourceTable(str(path), tuple(header), rows, path.parent)
 
 
-def find_column(table: Table, variants: Sequence[str], what: str, *,
+def find_column(table: SourceTable, variants: Sequence[str], what: str, *,
                 required: bool = True) -> str | None:
     """The first of `variants` (case-insensitive) among the table's columns.
 
@@ -321,7 +321,7 @@ def gold_letters(value: Any) -> str:
     return letters
 
 
-def convert_rows(table: Table, convert: Callable[[dict[str, Any], int], Item],
+def convert_rows(table: SourceTable, convert: Callable[[dict[str, Any], int], Item],
                  skips: Skips) -> Iterator[Item]:
     """`convert` each row (numbered from 1) into an item; a bad row is a counted skip."""
     for number, row in enumerate(table.rows, start=1):

@@ -36,7 +36,7 @@ from typing import Any
 from tpru.diagnostics import Skips
 from tpru.eval.benchmarks.common import (
     RowError,
-    Table,
+    SourceTable,
     as_list,
     convert_rows,
     find_column,
@@ -94,7 +94,7 @@ def load(source: str | None, *, cache_dir: Path, split: str | None = None) -> Be
                      default_prompt="lego", read=read)
 
 
-def _open(where: str, split: str | None) -> Table:
+def _open(where: str, split: str | None) -> SourceTable:
     if is_hub_id(where):
         tsv = hub_file(where, ".tsv")
         if tsv is not None:
@@ -102,7 +102,7 @@ def _open(where: str, split: str | None) -> Table:
     return open_table(where, split=split, default_split=DEFAULT_SPLIT)
 
 
-def _images_by_index(table: Table, cols: dict[str, str | None]) -> dict[str, Any]:
+def _images_by_index(table: SourceTable, cols: dict[str, str | None]) -> dict[str, Any]:
     """Image cells by row index, to resolve a row that names another row's index."""
     if not isinstance(table.rows, list) or cols["id"] is None:
         return {}

@@ -47,6 +47,7 @@ from tpru import __version__
 from tpru.diagnostics import InputError, Skips
 from tpru.registry import load
 from tpru.schema import Episode
+from tpru.sources.frames import EPISODE_FILE
 from tpru.sources.sim.common import EngineMissing, EpisodeSpec, Simulator
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,6 @@ REQUIREMENTS: dict[str, str] = {
 }
 """What each simulator's engine needs, for the message when it is missing."""
 
-EPISODE_FILE = "episode.json"
 MAX_EXTRA_SEEDS = 10
 """Seeds tried beyond ``2 * episodes`` before giving up on failing or repeating ones."""
 

@@ -224,19 +224,6 @@ def _spread_path(allowed: np.ndarray, count: int) -> list[int] | None:
     return path[::-1]
 
 
-def join_words(words: Sequence[str]) -> str:
-    """``"a"``, ``"a and b"``, ``"a, b and c"``."""
-    if len(words) <= 1:
-        return "".join(words)
-    return ", ".join(words[:-1]) + " and " + words[-1]
-
-
-def ordinal(n: int) -> str:
-    """``1st``, ``2nd``, ``3rd``, ``4th``, ... ``11th``, ``21st``."""
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
 def check_request(sim: Simulator, task: str, frames: int, size: tuple[int, int]) -> None:
     """Raise ValueError for a task the simulator lacks, or a frame count or size out of range."""
     if task not in sim.tasks:

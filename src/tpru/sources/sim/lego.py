@@ -59,12 +59,11 @@ from tpru.sources.sim.common import (
     check_request,
     episode_rng,
     frame_name,
-    join_words,
     save_frame,
 )
 from tpru.sources.sim.lego_ldraw import part_title, read_steps, recoloured, regroup
 from tpru.sources.sim.lego_models import BUILDERS
-from tpru.sources.sim.lego_parts import BRIGHT, COLOURS, article, colour_run, number, to_ldr
+from tpru.sources.sim.lego_parts import BRIGHT, COLOURS, colour_run, number, to_ldr
 from tpru.sources.sim.lego_render import (
     BACKDROPS,
     MAX_RENDER_SIDE,
@@ -76,6 +75,7 @@ from tpru.sources.sim.lego_render import (
     grey,
     run_leocad,
 )
+from tpru.sources.text import join_words, with_article
 
 INSTALL_HINT = ("needs LeoCAD, Xvfb and the LDraw parts library{missing}: run "
                 "scripts/setup-system.sh lego (Debian packages leocad, xvfb, ldraw-parts "
@@ -209,16 +209,16 @@ class LegoSim:
         if task == "example_car":
             body, seat = colour_run(rng, 2, palette=[c for c in BRIGHT if c != "black"])
             recolour = {4: COLOURS[body], 1: COLOURS[seat]}
-            description = (f"building the LDraw example car with {article(body)} body and "
-                           f"{article(seat)} seat, from the black chassis to the roof and the "
+            description = (f"building the LDraw example car with {with_article(body)} body and "
+                           f"{with_article(seat)} seat, from the black chassis to the roof and the "
                            "wheels")
             meta: dict[str, Any] = {"body": body, "seat": seat}
         else:
             a, b, c, d = colour_run(rng, 4)
             recolour = {1: COLOURS[a], 4: COLOURS[b], 14: COLOURS[c], 0: COLOURS[d]}
-            description = (f"building the LDraw example pyramid: {article(a)} ring of 2x4 "
-                           f"bricks, {article(b)} ring on it, two {c} 2x4 bricks and "
-                           f"{article(d)} 2x2 brick on top")
+            description = (f"building the LDraw example pyramid: {with_article(a)} ring of 2x4 "
+                           f"bricks, {with_article(b)} ring on it, two {c} 2x4 bricks and "
+                           f"{with_article(d)} 2x2 brick on top")
             meta = {"layers": [a, b, c, d]}
         steps = [[recoloured(line, recolour) for line in step] for step in steps]
         texts = ["adding " + self._parts_text(step) for step in steps]
@@ -236,7 +236,7 @@ class LegoSim:
         words = []
         for (colour, part), count in counts.items():
             if count == 1:
-                words.append(f"{article(colour)} {part}")
+                words.append(f"{with_article(colour)} {part}")
             else:
                 head, sep, tail = part.partition(" with ")
                 plural = head if head.endswith("s") else head + "s"

@@ -22,7 +22,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tpru.sources.sim.common import join_words
 from tpru.sources.sim.lego_parts import (
     BRICK_HEIGHT,
     BRICKS,
@@ -36,7 +35,6 @@ from tpru.sources.sim.lego_parts import (
     Placement,
     Step,
     area,
-    article,
     colour_run,
     counted,
     number,
@@ -44,6 +42,7 @@ from tpru.sources.sim.lego_parts import (
     pick,
     row,
 )
+from tpru.sources.text import join_words, with_article
 
 
 def tower(rng: np.random.Generator, steps: int) -> Model:
@@ -59,13 +58,13 @@ def tower(rng: np.random.Generator, steps: int) -> Model:
         bricks = tuple(Placement(BRICKS[(2, 6)], colour, 2 * i if turned else 0,
                                  0 if turned else 2 * i, level, turned) for i in range(3))
         if k == 0:
-            parts.append(Step(f"laying {article(base)} 8x8 plate with three {colour} 2x6 "
+            parts.append(Step(f"laying {with_article(base)} 8x8 plate with three {colour} 2x6 "
                               "bricks side by side on it", (plate, *bricks)))
         else:
             parts.append(Step(f"adding three {colour} 2x6 bricks side by side on top of the "
                               f"{colours[k - 1]} course, crosswise", bricks))
     description = (f"building a tower of {counted(steps, 'course')} of 2x6 bricks on "
-                   f"{article(base)} 8x8 plate, {join_words(colours)} from the bottom up")
+                   f"{with_article(base)} 8x8 plate, {join_words(colours)} from the bottom up")
     return Model("tower", description, tuple(parts), {"base": base, "courses": colours})
 
 
@@ -119,7 +118,7 @@ def pyramid(rng: np.random.Generator, steps: int) -> Model:
         where = "as the base" if k == 0 else f"on the {colours[k - 1]} layer, one stud in"
         level = 2 * k * BRICK_HEIGHT
         bricks = _ring(colour, k, side, level) + _ring(colour, k, side, level + BRICK_HEIGHT)
-        parts.append(Step(f"laying {article(colour)} {side}x{side} {what} two bricks high "
+        parts.append(Step(f"laying {with_article(colour)} {side}x{side} {what} two bricks high "
                           f"{where}", tuple(bricks)))
     description = (f"building a stepped pyramid of {number(steps)} layers two bricks high, "
                    f"from a {base}x{base} base to a 6x6 top: {join_words(colours)} from the "
@@ -173,26 +172,27 @@ def house(rng: np.random.Generator, steps: int) -> Model:
             gaps |= {(x0, z0 + d // 2 - 1), (x0 + w - 1, z0 + d // 2 - 1)}
         bricks = _house_course(walls, x0, z0, w, d, k, k * BRICK_HEIGHT, gaps)
         if k == 0:
-            parts.append(Step(f"laying {article(ground)} {base} base of plates and the first "
+            parts.append(Step(f"laying {with_article(ground)} {base} base of plates and the first "
                               f"course of {walls} walls on it, {w}x{d} studs, with a door gap",
                               (*area(ground, 0, 0, -PLATE_HEIGHT, w + 2, d + 2), *bricks)))
         else:
             parts.append(Step(f"adding the {ordinal_word(k + 1)} course of {walls} walls",
                               tuple(bricks)))
     top = courses * BRICK_HEIGHT
-    extra = [Step(f"covering the walls with {article(roof)} {w + 2}x{d + 2} flat roof of plates",
+    extra = [Step(f"covering the walls with {with_article(roof)} {w + 2}x{d + 2} flat roof "
+                  "of plates",
                   tuple(area(roof, x0 - 1, z0 - 1, top, w + 2, d + 2))),
-             Step(f"adding {article(parapet)} parapet of 1x4 bricks around the roof's edge",
+             Step(f"adding {with_article(parapet)} parapet of 1x4 bricks around the roof's edge",
                   tuple(_house_course(parapet, x0 - 1, z0 - 1, w + 2, d + 2, 0,
                                       top + PLATE_HEIGHT, set())))]
     parts += extra[:steps - courses]
     openings = "a door and windows" if courses > 1 else "a door"
-    description = (f"building {article(walls)} {w}x{d} house with {openings} on "
-                   f"{article(ground)} {base} base, {counted(courses, 'course')} high")
+    description = (f"building {with_article(walls)} {w}x{d} house with {openings} on "
+                   f"{with_article(ground)} {base} base, {counted(courses, 'course')} high")
     if len(parts) > courses:
-        description += f", then {article(roof)} flat roof"
+        description += f", then {with_article(roof)} flat roof"
     if len(parts) > courses + 1:
-        description += f" with {article(parapet)} parapet"
+        description += f" with {with_article(parapet)} parapet"
     return Model("house", description, tuple(parts),
                  {"size": [w, d], "ground": ground, "walls": walls, "roof": roof,
                   "parapet": parapet, "courses": courses})
@@ -244,7 +244,7 @@ def bridge(rng: np.random.Generator, steps: int) -> Model:
                 else f"raising both piers with a {ordinal_word(k + 1)} course of {piers} bricks")
         parts.append(Step(text, bricks))
     top = courses * BRICK_HEIGHT
-    extra = [Step(f"laying {article(deck)} 4x{length} deck of plates across the piers",
+    extra = [Step(f"laying {with_article(deck)} 4x{length} deck of plates across the piers",
                   tuple(row(PLATES, deck, 0, 0, top, 4, length))),
              Step(f"adding {rails} lattice railings along both edges of the deck",
                   tuple(Placement(FENCE, rails, x, z, top + PLATE_HEIGHT)
@@ -253,7 +253,7 @@ def bridge(rng: np.random.Generator, steps: int) -> Model:
     description = (f"building a bridge: raising two {piers} 4x4 piers "
                    f"{counted(courses, 'brick')} high, {span} studs apart")
     if len(parts) > courses:
-        description += f", laying {article(deck)} 4x{length} deck across them"
+        description += f", laying {with_article(deck)} 4x{length} deck across them"
     if len(parts) > courses + 1:
         description += f" and adding {rails} lattice railings"
     return Model("bridge", description, tuple(parts),

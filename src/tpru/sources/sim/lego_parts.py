@@ -4,8 +4,9 @@ It holds what every builder draws on and the simulator reads back: the
 colours (LDraw codes, grey levels, the runs of contrasting colours), the
 bricks and plates by footprint, the `Placement`, `Step` and `Model` records,
 `to_ldr` that writes a model as an LDraw file, and the words of the step
-texts (numbers, articles, ordinals). The builders themselves live apart, so
-that adding a model type never means reading the geometry again.
+texts (numbers, ordinals; articles and lists come from `tpru.sources.text`).
+The builders themselves live apart, so that adding a model type never means
+reading the geometry again.
 
 Geometry is kept on the stud grid: a part is placed by the stud cell of its
 footprint's corner (``x`` along LDraw's X axis, ``z`` along Z) and the height
@@ -62,11 +63,6 @@ def number(n: int) -> str:
 def counted(n: int, noun: str) -> str:
     """``"one course"``, ``"four courses"``."""
     return f"{number(n)} {noun}{'s' if n != 1 else ''}"
-
-
-def article(word: str) -> str:
-    """``"a red"``, ``"an orange"``: the word with its indefinite article."""
-    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
 
 
 def ordinal_word(n: int) -> str:

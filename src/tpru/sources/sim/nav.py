@@ -56,7 +56,7 @@ from tpru.sources.sim.common import (  # noqa: E402
     silenced,
     thumbnail,
 )
-from tpru.sources.sim.nav_tasks import PLANNERS, TASKS, Plan, Room, Thing  # noqa: E402
+from tpru.sources.sim.nav_tasks import EPISODE_TASKS, PLANNERS, Plan, Room, Thing  # noqa: E402
 
 CELL = 0.15
 """Planner grid spacing in metres."""
@@ -77,7 +77,7 @@ class NavSim:
     """The ``nav`` simulator: see the module docstring."""
 
     name = "nav"
-    tasks = TASKS
+    tasks = EPISODE_TASKS
 
     def __init__(self) -> None:
         self._stages: dict[tuple[int, int], _Stage] = {}

@@ -20,9 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from tpru.sources.sim.common import SimError, join_words
+from tpru.sources.sim.common import SimError
+from tpru.sources.text import join_words, with_article
 
-TASKS = ("go_to", "next_room", "collect", "turn", "maze")
+EPISODE_TASKS = ("go_to", "next_room", "collect", "turn", "maze")
+"""The kinds of episode the simulator records (its ``tasks``, an episode's ``meta.task``);
+not the sample tasks of `tpru.schema.TASKS`."""
 
 WALLS = {"brick_wall": "brick", "cinder_blocks": "cinder-block", "marble": "marble",
          "wood_planks": "wooden", "rock": "stone", "metal_grill": "metal grille"}
@@ -155,12 +158,8 @@ def _things(rng: np.random.Generator, spots: list[tuple[float, float]],
     return out
 
 
-def _article(words: str) -> str:
-    return f"{'an' if words[0] in 'aeiou' else 'a'} {words}"
-
-
 def _others(things: list[Thing], skip: list[int]) -> str:
-    return join_words([_article(t.name) for i, t in enumerate(things) if i not in skip])
+    return join_words([with_article(t.name) for i, t in enumerate(things) if i not in skip])
 
 
 def _facing_in(rng: np.random.Generator, room: Room, x: float, z: float) -> float:
@@ -178,7 +177,7 @@ def _go_to(rng: np.random.Generator) -> Plan:
     spots = [goal, *_scatter(rng, room, int(rng.integers(2, 4)), [start, goal])]
     things = _things(rng, spots, first="box")
     text = (f"walking to the {things[0].name} across {room.words} and "
-            f"{_article(FLOORS[room.floor])} floor, which also holds {_others(things, [0])}")
+            f"{with_article(FLOORS[room.floor])} floor, which also holds {_others(things, [0])}")
     return Plan([room], [], things, (*start, _facing_in(rng, room, *start)), [0], text, look)
 
 
@@ -218,7 +217,7 @@ def _collect(rng: np.random.Generator) -> Plan:
     things = _things(rng, _scatter(rng, room, 3, [start], gap=2.8), kinds=small)
     order = [int(i) for i in rng.permutation(3)]
     text = (f"collecting the {', then the '.join(things[i].name for i in order)} "
-            f"in {room.words} and {_article(FLOORS[room.floor])} floor")
+            f"in {room.words} and {with_article(FLOORS[room.floor])} floor")
     return Plan([room], [], things, (*start, _facing_in(rng, room, *start)), order, text,
                 look, collect=True)
 
@@ -281,7 +280,7 @@ def _maze(rng: np.random.Generator) -> Plan:
              if h0 != h1]
     way = f"turning {', then '.join(turns)} on the way" if turns else "without a turn"
     text = (f"finding the way through a {rows} by {cols} maze with {WALLS[wall]} walls and "
-            f"{_article(FLOORS[floor])} floor to the {things[0].name}, {way}")
+            f"{with_article(FLOORS[floor])} floor to the {things[0].name}, {way}")
     start_dir = {1: 0.0, -1: math.pi, cols: -math.pi / 2, -cols: math.pi / 2}[heading[0]]
     first = rooms[0]
     return Plan(rooms, doors, things, ((first.x0 + first.x1) / 2, (first.z0 + first.z1) / 2,

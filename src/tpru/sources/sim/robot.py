@@ -52,11 +52,11 @@ from tpru.sources.sim.common import (
 )
 from tpru.sources.sim.robot_tasks import (
     COLOURS,
+    EPISODE_TASKS,
     KINDS,
     LOOKS,
     ROW_X,
     ROW_Y,
-    TASKS,
     Move,
     TaskPlan,
     plan_task,
@@ -107,7 +107,7 @@ class RobotSim:
     """The ``robot`` simulator: see the module docstring."""
 
     name = "robot"
-    tasks = TASKS
+    tasks = EPISODE_TASKS
 
     def render_episode(self, task: str, seed: int, frames_dir: Path, *, frames: int,
                        size: tuple[int, int]) -> EpisodeSpec:

@@ -27,9 +27,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tpru.sources.sim.common import join_words
+from tpru.sources.text import join_words, with_article
 
-TASKS = ("pick_place", "stack", "tray", "push", "sort", "line_up")
+EPISODE_TASKS = ("pick_place", "stack", "tray", "push", "sort", "line_up")
+"""The kinds of episode the simulator records (its ``tasks``, an episode's ``meta.task``);
+not the sample tasks of `tpru.schema.TASKS`."""
 
 COLOURS: dict[str, tuple[float, float, float]] = {
     "red": (0.85, 0.1, 0.1), "green": (0.1, 0.7, 0.2), "blue": (0.12, 0.3, 0.9),
@@ -167,8 +169,9 @@ class TaskPlan:
     @property
     def setting(self) -> str:
         """The first frame's words: what lies on the table."""
-        things = join_words([article(t.name) for t in self.things])
-        extra = [article(f"{p.colour} pad") for p in self.pads] + (["a tray"] if self.tray else [])
+        things = join_words([with_article(t.name) for t in self.things])
+        extra = [with_article(f"{p.colour} pad") for p in self.pads]
+        extra += ["a tray"] if self.tray else []
         tail = f", beside {join_words(extra)}" if extra else ""
         return f"The arm waits above the table; {things} lie on it{tail}."
 
@@ -204,15 +207,10 @@ def step_text(plan: TaskPlan, move: Move, kind: str, done: bool) -> str:
     }[kind]
 
 
-def article(noun: str) -> str:
-    """``a red cube``, ``an orange ball``."""
-    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
-
-
 def plan_task(task: str, rng: np.random.Generator) -> TaskPlan:
     """Draw the scene and the moves of one `task` episode from `rng`."""
     if task not in _PLANNERS:
-        raise ValueError(f"unknown robot task {task!r} (tasks: {', '.join(TASKS)})")
+        raise ValueError(f"unknown robot task {task!r} (tasks: {', '.join(EPISODE_TASKS)})")
     return _PLANNERS[task](rng)
 
 

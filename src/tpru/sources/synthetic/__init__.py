@@ -47,22 +47,22 @@ from __future__ import annotations
 
 from tpru.sources.synthetic.draw import COLOURS, DARK, NAMES, RGB, VIVID
 from tpru.sources.synthetic.writer import (
+    EPISODE_TASKS_BY_SCENARIO,
     MAX_FRAMES,
     MIN_FRAMES,
     SCENARIOS,
-    TASKS,
     write_synthetic_episodes,
 )
 
 __all__ = [
     "COLOURS",
     "DARK",
+    "EPISODE_TASKS_BY_SCENARIO",
     "MAX_FRAMES",
     "MIN_FRAMES",
     "NAMES",
     "RGB",
     "SCENARIOS",
-    "TASKS",
     "VIVID",
     "write_synthetic_episodes",
 ]

@@ -78,19 +78,6 @@ def count_shown(i: int, n: int, total: int) -> int:
     return ((i + 1) * total) // n
 
 
-# ---- words ----------------------------------------------------------------------------
-
-
-def join_words(words: Sequence[str]) -> str:
-    """``"a, b and c"``."""
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
-
-
-def with_article(word: str) -> str:
-    """``word`` with its indefinite article: "a red", "an orange"."""
-    return ("an " if word[0] in "aeiou" else "a ") + word
-
-
 # ---- colours and pixels -----------------------------------------------------------------
 
 

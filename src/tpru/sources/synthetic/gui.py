@@ -14,15 +14,16 @@ from tpru.sources.synthetic.draw import (
     between,
     default_font,
     gradient,
-    join_words,
     mix,
     pick,
     sample,
     to_image,
-    with_article,
 )
+from tpru.sources.text import join_words, with_article
 
-TASKS = ("form", "todo", "settings")
+EPISODE_TASKS = ("form", "todo", "settings")
+"""The kinds of episode drawn here, in turn (an episode's ``meta.task``); not the
+sample tasks of `tpru.schema.TASKS`."""
 
 THEMES = ("blue", "green", "purple")
 """A small pool of accent colours shared by all gui episodes, so other episodes' screens are

@@ -18,15 +18,16 @@ from tpru.sources.synthetic.draw import (
     count_shown,
     darker,
     gradient,
-    join_words,
     mix,
     pick,
     sample,
     to_image,
-    with_article,
 )
+from tpru.sources.text import join_words, with_article
 
-TASKS = ("tower", "wall", "pyramid")
+EPISODE_TASKS = ("tower", "wall", "pyramid")
+"""The kinds of episode drawn here, in turn (an episode's ``meta.task``); not the
+sample tasks of `tpru.schema.TASKS`."""
 
 
 @dataclass(frozen=True)

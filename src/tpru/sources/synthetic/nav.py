@@ -22,15 +22,16 @@ from tpru.sources.synthetic.draw import (
     between,
     darker,
     gradient,
-    join_words,
     mix,
     pick,
     sample,
     to_image,
-    with_article,
 )
+from tpru.sources.text import join_words, with_article
 
-TASKS = ("corridor", "maze", "collect")
+EPISODE_TASKS = ("corridor", "maze", "collect")
+"""The kinds of episode drawn here, in turn (an episode's ``meta.task``); not the
+sample tasks of `tpru.schema.TASKS`."""
 
 
 @dataclass(frozen=True)

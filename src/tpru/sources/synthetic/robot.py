@@ -17,15 +17,17 @@ from tpru.sources.synthetic.draw import (
     along,
     darker,
     gradient,
-    join_words,
     mix,
     path_length,
     pick,
     sample,
     to_image,
 )
+from tpru.sources.text import join_words
 
-TASKS = ("stack", "tray", "unstack")
+EPISODE_TASKS = ("stack", "tray", "unstack")
+"""The kinds of episode drawn here, in turn (an episode's ``meta.task``); not the
+sample tasks of `tpru.schema.TASKS`."""
 
 
 @dataclass(frozen=True)

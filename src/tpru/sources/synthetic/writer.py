@@ -20,9 +20,11 @@ PLANNERS: dict[str, Planner] = {
     "robot": robot.plan, "lego": lego.plan, "gui": gui.plan, "nav": nav.plan,
 }
 SCENARIOS = tuple(PLANNERS)
-TASKS: dict[str, tuple[str, ...]] = {
-    "robot": robot.TASKS, "lego": lego.TASKS, "gui": gui.TASKS, "nav": nav.TASKS,
+EPISODE_TASKS_BY_SCENARIO: dict[str, tuple[str, ...]] = {
+    "robot": robot.EPISODE_TASKS, "lego": lego.EPISODE_TASKS, "gui": gui.EPISODE_TASKS,
+    "nav": nav.EPISODE_TASKS,
 }
+"""Scenario -> the kinds of episode its module draws (recorded as ``meta.task``), in turn."""
 MIN_FRAMES, MAX_FRAMES = 3, 12
 """Frames per episode that every task can show as distinct steps."""
 
@@ -69,7 +71,8 @@ def write_synthetic_episodes(root: Path, *, episodes: int, frames: int = 6, seed
         for index in range(episodes):
             rng = np.random.default_rng([seed, SCENARIOS.index(scenario), index])
             # Tasks take turns, so any three episodes in a row cover all three.
-            task = TASKS[scenario][(seed + index) % len(TASKS[scenario])]
+            tasks = EPISODE_TASKS_BY_SCENARIO[scenario]
+            task = tasks[(seed + index) % len(tasks)]
             plan = PLANNERS[scenario](rng, frames, canvas, task)
             for _ in range(50):  # redraw the rare episode described like an earlier one
                 if plan.description not in seen:

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from tpru.sources.sim.common import join_words
+from tpru.sources.text import join_words
 
 Op = tuple[str, ...]
 

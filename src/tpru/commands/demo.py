@@ -7,7 +7,8 @@ import logging
 import shutil
 from pathlib import Path
 
-from tpru.cli import int_at_least, print_build_summary
+from tpru.commands.build import load_build_config, print_build_summary
+from tpru.commands.common import Command, int_at_least
 
 log = logging.getLogger("tpru")
 
@@ -36,9 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def demo_command(args: argparse.Namespace) -> int:
     """Run ``tpru demo`` (see `DESCRIPTION`)."""
-    from tpru.builder.config import BuildConfig
     from tpru.builder.pipeline import build
-    from tpru.config import load
     from tpru.dataset import BUILD_FILE, Dataset
     from tpru.diagnostics import InputError
     from tpru.files import check_output_folder, is_marked, mark_output
@@ -79,9 +78,13 @@ def demo_command(args: argparse.Namespace) -> int:
                              "and pip install 'tpru[sim]', or use tpru demo --synthetic")
         data["sources"] = sources
         data["sim"] = {"episodes": args.episodes, "seed": args.seed, "out": str(out / "frames")}
-    config = load(BuildConfig, data)
+    config, _ = load_build_config(data)  # as tpru build loads it: no audit
     result = build(config, overwrite=True, show_progress=not args.quiet)
     html = write_contact_sheet(Dataset.open(result.path), out / VIEW_FILE)
     print_build_summary(result.path, result.info)
     print(f"viewer: {html}")
     return 0
+
+
+COMMAND = Command(help=HELP, description=DESCRIPTION, epilog=EPILOG, add_arguments=add_arguments,
+                  run=demo_command)

@@ -1,24 +1,14 @@
-"""``tpru eval``: run a model on a benchmark into a resumable run folder.
-
-The top-level command line (tpru.cli) adds the sub-command with
-`add_arguments` and runs it with `eval_command`::
-
-    p = sub.add_parser("eval", parents=[common], help=HELP, description=DESCRIPTION,
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    p.set_defaults(run=eval_command)
-"""
+"""``tpru eval``: run a model on a benchmark into a resumable run folder (`tpru.eval.runner`)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
-from typing import Any
 
-from tpru.cli import int_at_least
+from tpru.commands.common import Command, add_backend_options, backend_options, int_at_least
 from tpru.diagnostics import InputError
+from tpru.paths import IMAGES_CACHE, cache_dir
 
 log = logging.getLogger("tpru.eval")
 
@@ -46,12 +36,6 @@ EPILOG = (
 EXIT_BACKEND_ERRORS = 3
 """The exit status of a run that finished with items failed in the backend (--resume
 retries them); 1 is any other error, a run stopped by a failing backend included."""
-
-
-def default_cache_dir() -> Path:
-    """Where benchmark images are written: ``$TPRU_CACHE/images``, else ~/.cache/tpru/images."""
-    root = os.environ.get("TPRU_CACHE") or Path.home() / ".cache" / "tpru"
-    return Path(root) / "images"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -88,36 +72,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default $TPRU_CACHE/images or ~/.cache/tpru/images)")
 
 
-def add_backend_options(p: argparse.ArgumentParser) -> None:
-    """The options that `backend_options` reads (``tpru eval``, ``tpru audit``)."""
-    p.add_argument("--base-url", metavar="URL",
-                   help="server of an openai: model, e.g. http://localhost:8000/v1")
-    p.add_argument("--concurrency", type=int_at_least(1), metavar="N",
-                   help="parallel requests to an openai: server")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a backend option, e.g. dtype=bfloat16 or max_pixels=401408 (hf); "
-                        "repeatable")
-
-
-def backend_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The keyword options for `tpru.models.open_backend` from the command line."""
-    from tpru.config import apply_overrides
-
-    for option in args.option:
-        key, sep, _ = option.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"--option {option!r} is not of the form KEY=VALUE "
-                             "(e.g. --option dtype=bfloat16)")
-    options = apply_overrides({}, args.option)
-    if args.base_url is not None:
-        options["base_url"] = args.base_url
-    if args.concurrency is not None:
-        options["concurrency"] = args.concurrency
-    if args.model.rsplit(":", 1)[-1] == "random":
-        options.setdefault("seed", args.seed)
-    return options
-
-
 def eval_command(args: argparse.Namespace) -> int:
     """Run ``tpru eval``; returns the exit status (errors raise `InputError`)."""
     from rich.console import Console
@@ -134,7 +88,7 @@ def eval_command(args: argparse.Namespace) -> int:
         raise InputError(f"--temperature must be 0 or more (0 is greedy), got {args.temperature:g}")
     if args.cache_dir is not None and args.cache_dir.exists() and not args.cache_dir.is_dir():
         raise InputError(f"--cache-dir {args.cache_dir}: is a file, not a folder")
-    benchmark = load_benchmark(args.bench, cache_dir=args.cache_dir or default_cache_dir(),
+    benchmark = load_benchmark(args.bench, cache_dir=args.cache_dir or cache_dir(IMAGES_CACHE),
                                split=args.split)
     options = backend_options(args)
     backend = open_backend(args.model, **options)
@@ -161,3 +115,7 @@ def eval_command(args: argparse.Namespace) -> int:
         log.warning("%d items failed in the backend; run again with --resume to retry them",
                     summary.errors)
     return EXIT_BACKEND_ERRORS
+
+
+COMMAND = Command(help=HELP, description=DESCRIPTION, epilog=EPILOG, add_arguments=add_arguments,
+                  run=eval_command)

@@ -1,13 +1,4 @@
-"""``tpru audit``: check a built dataset for text-only shortcuts.
-
-The top-level command line (tpru.cli) adds the sub-command with
-`add_arguments` and runs it with `audit_command`::
-
-    p = sub.add_parser("audit", parents=[common], help=HELP, description=DESCRIPTION,
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    p.set_defaults(run=audit_command)
-"""
+"""``tpru audit``: check a built dataset for text-only shortcuts (`tpru.eval.audit`)."""
 
 from __future__ import annotations
 
@@ -15,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tpru.cli import int_at_least
+from tpru.commands.common import Command, add_backend_options, backend_options, int_at_least
 from tpru.eval.audit import (
     CONTROLS,
     DEFAULT_CONTROLS,
@@ -25,7 +16,6 @@ from tpru.eval.audit import (
     describe,
     run_audit,
 )
-from tpru.eval.cli import add_backend_options, backend_options
 
 HELP = "check a built dataset for text-only shortcuts (blind and shuffled-image controls)"
 DESCRIPTION = (
@@ -136,3 +126,7 @@ def _print_summary(result: AuditResult, model: str) -> None:
     console = Console(highlight=False, soft_wrap=True)
     console.print(table)
     console.print(f"report: {result.path / REPORT_FILE}", markup=False)
+
+
+COMMAND = Command(help=HELP, description=DESCRIPTION, epilog=EPILOG, add_arguments=add_arguments,
+                  run=audit_command)

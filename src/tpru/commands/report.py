@@ -1,13 +1,5 @@
-"""``tpru report``: summarise run folders as tables, charts and an HTML page.
-
-The top-level command line (tpru.cli) adds the sub-command with
-`add_arguments` and runs it with `report_command`::
-
-    p = sub.add_parser("report", parents=[common], help=HELP, description=DESCRIPTION,
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    p.set_defaults(run=report_command)
-"""
+"""``tpru report``: summarise run folders as tables, charts and an HTML page
+(`tpru.eval.report`)."""
 
 from __future__ import annotations
 
@@ -16,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from tpru.cli import int_at_least
+from tpru.commands.common import Command, int_at_least
 from tpru.diagnostics import InputError
 from tpru.eval.report import load_run, summarise
 from tpru.eval.report_formats import FORMATS, render
@@ -146,3 +138,7 @@ def report_command(args: argparse.Namespace) -> int:
         report_html.write_html_report(runs, summary, Path(args.html), comparison=comparison,
                           embed=args.embed, charts=charts, max_failures=args.max_failures)
     return 0
+
+
+COMMAND = Command(help=HELP, description=DESCRIPTION, epilog=EPILOG, add_arguments=add_arguments,
+                  run=report_command)

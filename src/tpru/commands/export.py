@@ -1,0 +1,44 @@
+"""``tpru export``: a built dataset in the format a trainer or evaluator reads (`tpru.export`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from tpru.commands.common import Command
+
+HELP = "export a dataset for a trainer or evaluator"
+DESCRIPTION = (
+    "Write a built dataset in the format a trainer or evaluator reads: easyr1 (parquet + "
+    "format prompt), verl (parquet), trl (GRPO chat prompts with images), vlmevalkit (custom "
+    "MCQ TSV) or hf (Hugging Face datasets).")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``tpru export``."""
+    p.add_argument("dataset", help="a dataset folder written by tpru build")
+    p.add_argument("--to", required=True, choices=["easyr1", "verl", "trl", "vlmevalkit", "hf"],
+                   help="target format")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--split", action="append", help="only these splits (repeatable)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an exporter option, e.g. embed_images=true (easyr1, verl), "
+                        "format_prompt=my.jinja (easyr1, verl, trl), name=MySet and "
+                        "include_ordering_letters=true (vlmevalkit); repeatable")
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """Run ``tpru export``: print every file written, one a line."""
+    from tpru.config import apply_overrides
+    from tpru.export import export_dataset
+
+    options = apply_overrides({}, args.option)
+    written = export_dataset(args.dataset, args.to, args.out, splits=args.split,
+                             overwrite=args.overwrite, **options)
+    for path in written:
+        print(path)
+    return 0
+
+
+COMMAND = Command(help=HELP, description=DESCRIPTION, add_arguments=add_arguments,
+                  run=export_command, formatter=argparse.HelpFormatter)
