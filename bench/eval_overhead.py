@@ -83,6 +83,7 @@ from bench_common import (
 )
 
 from tpru.eval.benchmarks import load_benchmark
+from tpru.eval.config import EvalConfig
 from tpru.eval.items import Benchmark
 from tpru.eval.runner import RESULTS_FILE, read_results, run_eval
 from tpru.models.base import Backend, Request, Response
@@ -170,9 +171,10 @@ def timed_run(backend: Backend, bench: Benchmark, folder: Path, args: argparse.N
     timed = backend if isinstance(backend, TimedBackend) else TimedBackend(backend)
     machine0 = cpu_snapshot()
     start = time.perf_counter()
-    summary = run_eval(timed, bench, folder, limit=args.limit, seed=args.seed,
-                       batch_size=batch_size or args.batch_size,
-                       max_new_tokens=args.max_new_tokens)
+    config = EvalConfig(limit=args.limit, seed=args.seed,
+                        batch_size=batch_size or args.batch_size,
+                        max_new_tokens=args.max_new_tokens)
+    summary = run_eval(timed, bench, folder, config)
     end = time.perf_counter()
     calls = timed.calls
     records = [json.loads(line) for line in (folder / RESULTS_FILE).open(encoding="utf-8")]

@@ -211,11 +211,12 @@ def test_browser_screenshot_is_not_blank(sheet: Path, tmp_path: Path) -> None:
 
 def test_page_names_the_audit_and_links_its_report(dataset: Dataset, tmp_path: Path) -> None:
     from tpru.eval.audit import run_audit
+    from tpru.eval.audit_config import AuditConfig
 
     before = (tmp_path / "view" / "before.html")
     assert "Audit with" not in write_contact_sheet(dataset, before).read_text()
-    run_audit(dataset.root, "random", dataset.root / "audit", max_lift=1.0, min_samples=1,
-              show_progress=False)
+    run_audit(dataset.root, AuditConfig(model="random", max_lift=1.0, min_samples=1),
+              dataset.root / "audit", show_progress=False)
     page = write_contact_sheet(dataset, tmp_path / "view" / "after.html").read_text()
     assert "Audit with random: passed (max lift 100.0 points); blind " in page
     assert 'href="../ds/audit/audit.md"' in page

@@ -6,6 +6,7 @@ import json
 import math
 import shutil
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from tpru.eval.audit import (
     run_audit,
     shuffle_images,
 )
+from tpru.eval.audit_config import AuditConfig
 from tpru.eval.benchmarks import load_benchmark
 from tpru.eval.items import Item
 from tpru.eval.runner import RESULTS_FILE, RUN_FILE
@@ -64,8 +66,8 @@ def _chance_by_hand(sample: Sample) -> float:
 def test_random_model_is_near_chance_with_every_group_and_chance_counted_by_hand(
         tpru_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "audit"
-    result = run_audit(tpru_dataset, "random", out, max_lift=0.5, min_samples=5,
-                       show_progress=False)
+    result = run_audit(tpru_dataset, AuditConfig(model="random", max_lift=0.5, min_samples=5),
+                       out, show_progress=False)
     samples = _samples(tpru_dataset)
     assert result.passed and result.failures == () and result.path == out
     expected = {("overall", "overall")} | {("task", s.task) for s in samples} \
@@ -159,9 +161,10 @@ def test_a_model_that_always_answers_none_fails_the_audit_on_negatives(
     assert negatives > len(samples) / 2
     with serve(NonePicker()) as server:
         options = {"base_url": server.url, "api_key_env": NO_KEY}
-        result = run_audit(negative_heavy, "openai:none-picker", tmp_path / "audit",
-                           controls=("blind", "shuffled", "full"), backend_options=options,
-                           max_lift=0.3, min_samples=5, show_progress=False)
+        config = AuditConfig(model="openai:none-picker", options=options,
+                             controls=("blind", "shuffled", "full"), max_lift=0.3,
+                             min_samples=5)
+        result = run_audit(negative_heavy, config, tmp_path / "audit", show_progress=False)
         for control in ("blind", "shuffled", "full"):
             negative = _group(result.groups, control, "negative", "negative")
             assert (negative.n, negative.correct) == (negatives, negatives)
@@ -186,9 +189,9 @@ def test_a_model_that_always_answers_none_fails_the_audit_on_negatives(
             encoding="utf-8")
 
         # groups smaller than min_samples are never failures
-        larger = run_audit(negative_heavy, "openai:none-picker", tmp_path / "few",
-                           controls=["blind"], backend_options=options, max_lift=0.3,
-                           min_samples=len(samples) + 1, show_progress=False)
+        larger = run_audit(negative_heavy, replace(config, controls=("blind",),
+                                                   min_samples=len(samples) + 1),
+                           tmp_path / "few", show_progress=False)
         assert larger.passed
 
         base = ["audit", "-q", str(negative_heavy), "--model", "openai:none-picker",
@@ -215,8 +218,8 @@ def test_shuffled_control_permutes_every_items_images_by_seed(tpru_dataset: Path
                                                       split="all").items()}
 
     def orders(seed: int, name: str) -> dict[str, list[str]]:
-        run_audit(tpru_dataset, "random", tmp_path / name, controls=["shuffled"], seed=seed,
-                  show_progress=False)
+        run_audit(tpru_dataset, AuditConfig(model="random", controls=("shuffled",)),
+                  tmp_path / name, seed=seed, show_progress=False)
         return {line["id"]: line["images"] for line in _lines(tmp_path / name / "shuffled")}
 
     first = orders(0, "a")
@@ -260,11 +263,12 @@ def test_tiny_model_end_to_end_and_a_resumed_audit_equals_a_fresh_one(
     assert saved["items"] == 4 and {g["control"] for g in saved["groups"]} == {"blind",
                                                                                 "shuffled"}
 
-    settings: dict[str, Any] = {"backend_options": {"device": "cpu", "dtype": "float32"},
-                                "max_new_tokens": 8, "batch_size": 2, "show_progress": False}
+    config = AuditConfig(model=model, options={"device": "cpu", "dtype": "float32"},
+                         max_new_tokens=8, limit=2)
     resumed = tmp_path / "resumed"
-    run_audit(tpru_dataset, model, resumed, limit=2, **settings)
-    result = run_audit(tpru_dataset, model, resumed, limit=4, resume=True, **settings)
+    run_audit(tpru_dataset, config, resumed, batch_size=2, show_progress=False)
+    result = run_audit(tpru_dataset, replace(config, limit=4), resumed, batch_size=2,
+                       resume=True, show_progress=False)
     assert [AuditGroup(**g) for g in saved["groups"]] == list(result.groups)
     assert sum(1 for _ in _lines(resumed / "shuffled")) == 4
 
@@ -308,7 +312,7 @@ def test_a_negative_seed_is_refused_before_any_control_runs(
     assert "argument --seed: must be 0 or more, got -1" in capsys.readouterr().err
     # The bootstrap's numpy generator refuses a negative seed; before, the controls ran first.
     with pytest.raises(InputError, match="seed must be 0 or more, got -1"):
-        run_audit(tpru_dataset, "random", out, seed=-1)
+        run_audit(tpru_dataset, AuditConfig(model="random"), out, seed=-1)
     assert not out.exists()
 
 

@@ -24,6 +24,7 @@ from bench_files import write_muirbench
 from tpru.commands.eval import EXIT_BACKEND_ERRORS, add_arguments, eval_command
 from tpru.diagnostics import InputError
 from tpru.eval.benchmarks import load_benchmark
+from tpru.eval.config import EvalConfig
 from tpru.eval.items import Benchmark
 from tpru.eval.report import load_run
 from tpru.eval.runner import RESULTS_FILE, RUN_FILE, BackendFailing, run_eval
@@ -100,7 +101,7 @@ def test_a_wrong_key_stops_the_run_and_a_right_one_resumes_it(
     monkeypatch.setenv(KEY_ENV, "wrong")
     with serve(open_backend("random", seed=0), api_key="right") as server:
         with pytest.raises(BackendFailing) as raised:
-            run_eval(client(server.url), bench, out, batch_size=4, show_progress=False)
+            run_eval(client(server.url), bench, out, EvalConfig(batch_size=4), show_progress=False)
         assert server.stats.calls == 16  # 401 is not retried; 4 batches of 4, then a stop
         message = str(raised.value)
         assert "16 items in a row failed in the backend openai:m" in message
@@ -112,8 +113,8 @@ def test_a_wrong_key_stops_the_run_and_a_right_one_resumes_it(
         assert len(_lines(out)) == 16
 
         monkeypatch.setenv(KEY_ENV, "right")
-        summary = run_eval(client(server.url), bench, out, batch_size=4, resume=True,
-                           show_progress=False)
+        summary = run_eval(client(server.url), bench, out, EvalConfig(batch_size=4),
+                           resume=True, show_progress=False)
     assert (summary.items, summary.answered, summary.errors, summary.generated) == (24, 24, 0, 24)
     assert len(load_run(out).results) == 24
 
@@ -126,7 +127,8 @@ def test_a_wrong_or_dead_server_stops_after_a_run_of_failures(
         url = {"dead": _dead_url(), "no /v1": server.url.removesuffix("/v1"),
                "not an API": page}[where]
         with pytest.raises(BackendFailing) as raised:
-            run_eval(client(url, max_retries=1), bench, out, batch_size=8, show_progress=False)
+            run_eval(client(url, max_retries=1), bench, out, EvalConfig(batch_size=8),
+                     show_progress=False)
         assert server.stats.calls == 0
     expected = {"dead": "connection failed", "no /v1": "HTTP 404",
                 "not an API": "HTTP 200 without a chat completion"}[where]
@@ -151,15 +153,16 @@ class FailEveryOther:
 
 def test_scattered_failures_do_not_stop_a_run(bench: Benchmark, tmp_path: Path) -> None:
     summary = run_eval(FailEveryOther(open_backend("random", seed=0)), bench, tmp_path / "run",
-                       batch_size=4, show_progress=False)
+                       EvalConfig(batch_size=4), show_progress=False)
     assert (summary.items, summary.errors) == (24, 12)
     assert summary.last_error == "HTTP 503: overloaded"
 
 
 def test_no_stop_when_disabled(bench: Benchmark, tmp_path: Path) -> None:
     with serve(open_backend("random", seed=0), api_key="right") as server:
-        summary = run_eval(client(server.url), bench, tmp_path / "run", batch_size=4,
-                           show_progress=False, stop_after_failures=None)
+        summary = run_eval(client(server.url), bench, tmp_path / "run",
+                           EvalConfig(batch_size=4, stop_after_failures=None),
+                           show_progress=False)
     assert (summary.items, summary.errors) == (24, 24)
 
 

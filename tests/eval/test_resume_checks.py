@@ -15,17 +15,19 @@ from bench_files import write_muirbench, write_tpru_test
 
 from tpru.diagnostics import InputError
 from tpru.eval.benchmarks import load_benchmark
+from tpru.eval.config import EvalConfig
 from tpru.eval.items import items_fingerprint
 from tpru.eval.report import load_run
 from tpru.eval.runner import RESULTS_FILE, RUN_FILE, RunSummary, run_eval
 from tpru.models import open_backend
 
 
-def _run(spec: str, cache_dir: Path, out: Path, **options: Any) -> RunSummary:
-    settings: dict[str, Any] = {"batch_size": 2, "max_new_tokens": 16, "show_progress": False}
-    settings.update(options)
+def _run(spec: str, cache_dir: Path, out: Path, *, resume: bool = False,
+         **settings: Any) -> RunSummary:
+    config = EvalConfig(**{"batch_size": 2, "max_new_tokens": 16, **settings})
     bench = load_benchmark(spec, cache_dir=cache_dir)
-    return run_eval(open_backend("random", seed=0), bench, out, **settings)
+    return run_eval(open_backend("random", seed=0), bench, out, config, resume=resume,
+                    show_progress=False)
 
 
 def _info(out: Path) -> dict[str, Any]:

@@ -22,8 +22,10 @@ import pytest
 from bench_files import muirbench_rows, write_muirbench, write_tpru_test
 
 from tpru.commands.eval import add_arguments, eval_command
+from tpru.config import ConfigError
 from tpru.diagnostics import InputError
 from tpru.eval.benchmarks import load_benchmark
+from tpru.eval.config import EvalConfig
 from tpru.eval.items import Benchmark
 from tpru.eval.report import load_run
 from tpru.eval.runner import RESULTS_FILE, RUN_FILE, RunSummary, run_eval
@@ -52,12 +54,12 @@ def _latest(run: Path) -> dict[str, dict[str, Any]]:
     return latest
 
 
-def _run(backend: Backend, bench: Benchmark, out: Path, **options: Any) -> RunSummary:
-    settings: dict[str, Any] = {"prompt": None, "limit": None, "resume": False,
-                                "batch_size": 3, "seed": 0, "max_new_tokens": 16,
-                                "show_progress": False}
-    settings.update(options)
-    return run_eval(backend, bench, out, **settings)
+def _run(backend: Backend, bench: Benchmark, out: Path, *, resume: bool = False,
+         backend_spec: str | None = None, backend_options: dict[str, Any] | None = None,
+         **settings: Any) -> RunSummary:
+    config = EvalConfig(**{"batch_size": 3, "max_new_tokens": 16, **settings})
+    return run_eval(backend, bench, out, config, resume=resume, show_progress=False,
+                    backend_spec=backend_spec, backend_options=backend_options)
 
 
 def _benchmarks(muirbench_file: Path, lego_file: Path, tpru_test_file: Path,
@@ -155,7 +157,7 @@ def test_other_prompt_is_recorded(tpru_test_file: Path, cache_dir: Path, tmp_pat
     _run(open_backend("random", seed=0), bench, tmp_path / "run", prompt="default")
     info = json.loads((tmp_path / "run" / RUN_FILE).read_text(encoding="utf-8"))
     assert info["prompt"] == "default"
-    with pytest.raises(InputError, match="unknown prompt 'mmmu'"):
+    with pytest.raises(ConfigError, match="unknown prompt 'mmmu'"):  # EvalConfig refuses it
         _run(open_backend("random", seed=0), bench, tmp_path / "other", prompt="mmmu")
     assert not (tmp_path / "other").exists()
 
@@ -243,7 +245,7 @@ def test_a_broken_line_in_the_middle_is_an_error(muirbench_file: Path, cache_dir
 SCRIPT = """
 import sys, time
 from tpru.eval.benchmarks import load_benchmark
-from tpru.eval.runner import run_eval
+from tpru.eval.runner import EvalConfig, run_eval
 from tpru.models import open_backend
 
 class Slow:
@@ -255,8 +257,8 @@ class Slow:
 
 bench = load_benchmark(sys.argv[1], cache_dir=sys.argv[2])
 run_eval(Slow(open_backend("random", seed=0), float(sys.argv[4])), bench, sys.argv[3],
-         prompt=None, limit=None, resume=sys.argv[5] == "1", batch_size=2, seed=0,
-         max_new_tokens=16, show_progress=False)
+         EvalConfig(batch_size=2, max_new_tokens=16), resume=sys.argv[5] == "1",
+         show_progress=False)
 """
 
 
@@ -386,7 +388,7 @@ def test_eval_refuses_arguments_that_cannot_work(muirbench_file: Path, tmp_path:
     bench = load_benchmark(f"muirbench:{muirbench_file}", cache_dir=tmp_path / "cache")
     for options, message in (({"limit": 0}, "limit must be 1 or more"),
                              ({"temperature": -0.5}, "temperature must be 0 or more")):
-        with pytest.raises(InputError, match=message):
+        with pytest.raises(ConfigError, match=message):  # EvalConfig refuses it
             _run(open_backend("random", seed=0), bench, tmp_path / "run", **options)
     assert not (tmp_path / "run").exists()
 

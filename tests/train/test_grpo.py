@@ -27,6 +27,7 @@ from tpru.commands.train import add_trainer_arguments, grpo_command
 from tpru.config import ConfigError
 from tpru.diagnostics import InputError
 from tpru.eval.benchmarks import load_benchmark
+from tpru.eval.config import EvalConfig
 from tpru.eval.runner import run_eval
 from tpru.train.common import TrainResult
 from tpru.train.config import CONFIG_FILE, GRPOTrainConfig, SFTTrainConfig, load_train_config
@@ -110,7 +111,7 @@ def evaluate(model_dir: Path, dataset: Path, out: Path) -> Any:
 
     backend = HFBackend(str(model_dir), device="cpu", dtype="float32")
     bench = load_benchmark(f"dataset:{dataset}", cache_dir=out.parent / "cache", split="test")
-    summary = run_eval(backend, bench, out, max_new_tokens=8, show_progress=False)
+    summary = run_eval(backend, bench, out, EvalConfig(max_new_tokens=8), show_progress=False)
     assert summary.items == summary.answered > 0
     assert summary.errors == 0
     return backend

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from tpru.commands.common import Command, add_backend_options, backend_options, int_at_least
+from tpru.commands.common import (
+    Command,
+    add_backend_options,
+    add_config_arguments,
+    backend_options,
+    int_at_least,
+    load_config_arguments,
+)
 from tpru.eval.audit import (
     CONTROLS,
     DEFAULT_CONTROLS,
     REPORT_FILE,
     AuditGroup,
     AuditResult,
+    check_settings,
     describe,
     run_audit,
 )
+from tpru.eval.audit_config import AuditRunConfig
 
 HELP = "check a built dataset for text-only shortcuts (blind and shuffled-image controls)"
 DESCRIPTION = (
@@ -36,7 +46,12 @@ DESCRIPTION = (
     "above the threshold and it has at least --min-samples items (smaller groups are too "
     "noisy to judge); the command then exits with status 1.\n\n"
     "Each control is a resumable run folder (like tpru eval) in OUT/<control>/; OUT/audit.json "
-    "and OUT/audit.md hold every group's accuracy, chance, lift and 95% bootstrap interval.")
+    "and OUT/audit.md hold every group's accuracy, chance, lift and 95% bootstrap interval.\n\n"
+    "Settings can also come from a YAML file and key=value overrides, with the keys of a "
+    "build config: audit.controls, audit.split, audit.limit, audit.max_lift, "
+    "audit.min_samples, audit.max_new_tokens, audit.options, seed, batch_size, prompt; the "
+    "options below override them. OUT/audit.yaml records the settings an audit ran with: "
+    "tpru audit DATASET OUT/audit.yaml --model ... --out NEW repeats it.")
 EPILOG = (
     "Models: hf:PATH_OR_HUB_ID, vllm:PATH_OR_HUB_ID, openai:MODEL (with --base-url), random. "
     "The model is loaded once for all controls.\n"
@@ -48,11 +63,13 @@ EPILOG = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``tpru audit``."""
+    """The options of ``tpru audit``. Those that set a config field default to None (not
+    given), so that a config file's value stands unless an option overrides it."""
     p.add_argument("dataset", help="a dataset folder written by tpru build")
+    add_config_arguments(p, "audit")
     p.add_argument("--model", required=True, metavar="BACKEND:NAME",
                    help="the model: hf:PATH_OR_HUB_ID, vllm:..., openai:MODEL or random")
-    p.add_argument("--controls", default=",".join(DEFAULT_CONTROLS), metavar="LIST",
+    p.add_argument("--controls", metavar="LIST",
                    help=f"comma-separated controls among {', '.join(CONTROLS)} "
                         f"(default {','.join(DEFAULT_CONTROLS)})")
     p.add_argument("--out", metavar="DIR",
@@ -65,17 +82,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-lift", type=float, metavar="X",
                    help="fail when a blind or shuffled group's lift is above X, a fraction "
                         "(0.15: 15 points above chance); default: report only")
-    p.add_argument("--min-samples", type=int, default=20, metavar="N",
+    p.add_argument("--min-samples", type=int, metavar="N",
                    help="only groups of at least N items can fail (default 20)")
     p.add_argument("--resume", action="store_true",
                    help="continue the audit in --out (same model, dataset, split, seed)")
     p.add_argument("--prompt", metavar="NAME",
                    help="default, muirbench, lego or tpru (default: tpru)")
-    p.add_argument("--batch-size", type=int, default=8, metavar="N",
+    p.add_argument("--batch-size", type=int, metavar="N",
                    help="requests per backend call and per flush of results (default 8)")
-    p.add_argument("--max-new-tokens", type=int, default=1024, metavar="N",
+    p.add_argument("--max-new-tokens", type=int, metavar="N",
                    help="generation budget per answer, greedy (default 1024)")
-    p.add_argument("--seed", type=int_at_least(0), default=0,
+    p.add_argument("--seed", type=int_at_least(0),
                    help="seed of the image shuffling, the per-item sampling seeds, the random "
                         "model and the bootstrap, 0 or more (default 0)")
     add_backend_options(p)
@@ -84,13 +101,40 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def audit_command(args: argparse.Namespace) -> int:
     """Run ``tpru audit``; returns 1 when a group fails --max-lift, else 0."""
     out = Path(args.out) if args.out else Path(args.dataset) / "audit"
-    result = run_audit(args.dataset, args.model, out, controls=args.controls.split(","),
-                       split=args.split, limit=args.limit, backend_options=backend_options(args),
-                       batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                       prompt=args.prompt, seed=args.seed, resume=args.resume,
-                       max_lift=args.max_lift, min_samples=args.min_samples,
+    config = audit_config(args)
+    result = run_audit(args.dataset, config.audit, out, batch_size=config.batch_size,
+                       seed=config.seed, prompt=config.prompt, resume=args.resume,
                        show_progress=not getattr(args, "quiet", False))
     return report_outcome(result, args.model)
+
+
+AUDIT_OPTIONS = ("split", "limit", "max_lift", "min_samples", "max_new_tokens")
+"""The options that set an `AuditConfig` field of the same name (besides --model,
+--controls and the backend options)."""
+
+RUN_OPTIONS = ("seed", "batch_size", "prompt")
+"""The options that set an `AuditRunConfig` field of the same name."""
+
+
+def audit_config(args: argparse.Namespace) -> AuditRunConfig:
+    """The audit's settings: the YAML files and overrides given, the options over them.
+
+    The options are checked first, with the messages `run_audit` gives
+    (`tpru.eval.audit.check_settings`), so a bad option reads as it always did.
+    """
+    loaded = load_config_arguments(AuditRunConfig, args.config)
+    given = {name: getattr(args, name) for name in AUDIT_OPTIONS
+             if getattr(args, name) is not None}
+    run = {name: getattr(args, name) for name in RUN_OPTIONS if getattr(args, name) is not None}
+    merged = {**vars(loaded.audit), **given}
+    controls = args.controls.split(",") if args.controls is not None else merged["controls"]
+    seed = run.get("seed", loaded.seed)
+    chosen = check_settings(args.model, controls, merged["limit"],
+                            run.get("batch_size", loaded.batch_size), merged["max_new_tokens"],
+                            merged["max_lift"], merged["min_samples"], seed)
+    options = backend_options(args, seed=seed, options=loaded.audit.options)
+    audit = replace(loaded.audit, **given, model=args.model, controls=chosen, options=options)
+    return replace(loaded, audit=audit, **run)
 
 
 def report_outcome(result: AuditResult, model: str) -> int:

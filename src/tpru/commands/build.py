@@ -164,18 +164,16 @@ def audit_dataset(config: BuildConfig, audit: AuditConfig, result: BuildResult, 
                   show_progress: bool) -> AuditResult:
     """Audit the finished dataset into ``<dataset>/audit`` (see `tpru.eval.audit`), with the
     model stages' backend (``result.backend``) when ``audit.model`` is ``model.name``."""
+    from dataclasses import replace
+
     from tpru.eval.audit import run_audit
 
     assert audit.model is not None
     same = audit.model == config.model.name and not audit.options
     out = result.path
     try:
-        return run_audit(out, audit.model, out / AUDIT_DIR, controls=audit.controls,
-                         split=audit.split, limit=audit.limit,
-                         backend_options=config.model.options if same else audit.options,
-                         batch_size=config.model.batch_size,
-                         max_new_tokens=audit.max_new_tokens, seed=config.seed,
-                         max_lift=audit.max_lift, min_samples=audit.min_samples,
+        return run_audit(out, replace(audit, options=config.model.options) if same else audit,
+                         out / AUDIT_DIR, batch_size=config.model.batch_size, seed=config.seed,
                          show_progress=show_progress, backend=result.backend if same else None)
     except KeyboardInterrupt:
         log.warning("the dataset %s is finished; continue its audit with: tpru audit %s "

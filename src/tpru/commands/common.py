@@ -1,6 +1,6 @@
 """What every ``tpru`` command shares: its description (`Command`), the parser class,
-number checks, the ``-v``/``-q`` options, logging, and the backend options of the
-commands that run a model.
+number checks, the ``-v``/``-q`` options, logging, and the config files and backend
+options of the commands that run a model.
 
 A command module holds its help texts, its arguments and the function that runs
 it, gathered in one `Command`; `tpru.commands.COMMANDS` names them. Nothing in
@@ -14,9 +14,12 @@ import argparse
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 from tpru.diagnostics import InputError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,51 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def add_config_arguments(p: argparse.ArgumentParser, command: str) -> None:
+    """The positional ``CONFIG.yaml`` and ``key=value`` arguments `load_config_arguments`
+    reads (``tpru eval``, ``tpru audit``)."""
+    p.add_argument("config", nargs="*", metavar="CONFIG.yaml|key=value",
+                   help=f"a YAML config file (such as the {command}.yaml an earlier run "
+                        "wrote) and/or key.sub=value overrides; the options below override "
+                        "both")
+
+
+def load_config_arguments(cls: type[T], items: Sequence[str]) -> T:
+    """A config dataclass from a command's ``CONFIG.yaml`` and ``key=value`` arguments.
+
+    Read as ``tpru build`` reads its own: an item with ``=`` that is not an
+    existing file is an override, anything else a YAML file; the files are
+    merged in order (a later file's top-level key replaces an earlier one's)
+    and the overrides applied over them all. Every field of `cls` has a
+    default, so each file is loaded alone too: a bad key or value is blamed
+    on the file or the override that wrote it, and an unknown key lists the
+    known ones.
+
+    Raises:
+        ConfigError: an unreadable file, an unknown key, a bad value; one line.
+    """
+    from tpru.config import ConfigError, apply_overrides, check_keys, load, read_yaml
+
+    data: dict[str, Any] = {}
+    overrides = []
+    for item in items:
+        if "=" in item and not Path(item).exists():
+            check_keys(cls, apply_overrides({}, [item]), source=f"override {item!r}")
+            overrides.append(item)
+            continue
+        from_file = read_yaml(item)
+        check_keys(cls, from_file, source=item)
+        try:
+            load(cls, from_file)
+        except ConfigError as err:
+            raise ConfigError(f"{item}: {err}") from None
+        data.update(from_file)
+    try:
+        return load(cls, apply_overrides(data, overrides))
+    except ConfigError as err:
+        raise ConfigError(f"command line: {err}" if overrides else str(err)) from None
+
+
 def add_backend_options(p: argparse.ArgumentParser) -> None:
     """The options that `backend_options` reads (``tpru eval``, ``tpru audit``)."""
     p.add_argument("--base-url", metavar="URL",
@@ -143,8 +191,11 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
                         "repeatable")
 
 
-def backend_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The keyword options for `tpru.models.open_backend` from the command line."""
+def backend_options(args: argparse.Namespace, *, seed: int,
+                    options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The keyword options for `tpru.models.open_backend`: `options` (a config's), then
+    the command line's ``--option``, ``--base-url`` and ``--concurrency`` over them; the
+    random model draws with the run's `seed` unless an option names another."""
     from tpru.config import apply_overrides
 
     for option in args.option:
@@ -152,11 +203,11 @@ def backend_options(args: argparse.Namespace) -> dict[str, Any]:
         if not sep or not key.strip():
             raise InputError(f"--option {option!r} is not of the form KEY=VALUE "
                              "(e.g. --option dtype=bfloat16)")
-    options = apply_overrides({}, args.option)
+    result = apply_overrides(options or {}, args.option)
     if args.base_url is not None:
-        options["base_url"] = args.base_url
+        result["base_url"] = args.base_url
     if args.concurrency is not None:
-        options["concurrency"] = args.concurrency
+        result["concurrency"] = args.concurrency
     if args.model.rsplit(":", 1)[-1] == "random":
-        options.setdefault("seed", args.seed)
-    return options
+        result.setdefault("seed", seed)
+    return result

@@ -5,10 +5,21 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tpru.commands.common import Command, add_backend_options, backend_options, int_at_least
+from tpru.commands.common import (
+    Command,
+    add_backend_options,
+    add_config_arguments,
+    backend_options,
+    int_at_least,
+    load_config_arguments,
+)
 from tpru.diagnostics import InputError
 from tpru.paths import IMAGES_CACHE, cache_dir
+
+if TYPE_CHECKING:
+    from tpru.eval.config import EvalConfig
 
 log = logging.getLogger("tpru.eval")
 
@@ -16,7 +27,11 @@ HELP = "evaluate a model on a benchmark"
 DESCRIPTION = (
     "Run a model on a benchmark and write a run folder: run.json (what was run) and "
     "results.jsonl (one scored answer per item, appended and flushed after every batch). "
-    "An interrupted run continues with --resume; items whose backend failed are run again.")
+    "An interrupted run continues with --resume; items whose backend failed are run again. "
+    "The run's settings (prompt, split, limit, batch_size, seed, max_new_tokens, temperature, "
+    "stop_after_failures) come from an optional YAML file and key=value overrides, the "
+    "options below over them, and are written into the run folder as eval.yaml: "
+    "tpru eval RUN/eval.yaml --model ... --bench ... --out NEW repeats the run.")
 EPILOG = (
     "Models: hf:PATH_OR_HUB_ID, vllm:PATH_OR_HUB_ID, openai:MODEL (with --base-url), random, "
     "blind:<another model> (the same model with every image removed).\n"
@@ -28,7 +43,9 @@ EPILOG = (
     "Example:\n  tpru eval --model hf:Qwen/Qwen2.5-VL-7B-Instruct --bench muirbench "
     "--out runs/qwen7b-muir --batch-size 16\n"
     "  tpru eval --model hf:Qwen/Qwen2.5-VL-7B-Instruct --bench muirbench "
-    "--out runs/qwen7b-muir --resume\n\n"
+    "--out runs/qwen7b-muir --resume\n"
+    "  tpru eval runs/qwen7b-muir/eval.yaml limit=100 --model hf:Qwen/Qwen2.5-VL-7B-Instruct "
+    "--bench muirbench --out runs/qwen7b-muir-100\n\n"
     "Exit status: 0 every item answered; 3 the run finished but some items failed in the "
     "backend (--resume retries them); 1 an error, including a run stopped after "
     "16 items in a row failed in the backend (a wrong --base-url or key, a server down).")
@@ -39,7 +56,9 @@ retries them); 1 is any other error, a run stopped by a failing backend included
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``tpru eval``."""
+    """The options of ``tpru eval``. Those that set an `EvalConfig` field default to None
+    (not given), so that a config file's value stands unless an option overrides it."""
+    add_config_arguments(p, "eval")
     p.add_argument("--model", required=True, metavar="BACKEND:NAME",
                    help="the model: hf:PATH_OR_HUB_ID, vllm:..., openai:MODEL, random, blind:...")
     p.add_argument("--bench", required=True, metavar="NAME|NAME:PATH|PATH",
@@ -58,13 +77,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "with the same content: checked by fingerprint, not by path)")
     p.add_argument("--prompt", metavar="NAME",
                    help="default, muirbench, lego or tpru (default: the benchmark's own)")
-    p.add_argument("--batch-size", type=int, default=8, metavar="N",
+    p.add_argument("--batch-size", type=int, metavar="N",
                    help="requests per backend call and per flush of results (default 8)")
-    p.add_argument("--max-new-tokens", type=int, default=1024, metavar="N",
+    p.add_argument("--max-new-tokens", type=int, metavar="N",
                    help="generation budget per answer (default 1024)")
-    p.add_argument("--temperature", type=float, default=0.0, metavar="T",
+    p.add_argument("--temperature", type=float, metavar="T",
                    help="sampling temperature, 0 or more; 0 is greedy (default 0)")
-    p.add_argument("--seed", type=int_at_least(0), default=0, metavar="N",
+    p.add_argument("--seed", type=int_at_least(0), metavar="N",
                    help="seed of the per-item sampling seeds and of the random model (default 0)")
     add_backend_options(p)
     p.add_argument("--cache-dir", type=Path, metavar="DIR",
@@ -80,21 +99,14 @@ def eval_command(args: argparse.Namespace) -> int:
     from tpru.eval.runner import run_eval
     from tpru.models import open_backend
 
-    for flag, value in (("--limit", args.limit), ("--batch-size", args.batch_size),
-                        ("--max-new-tokens", args.max_new_tokens)):
-        if value is not None and value < 1:
-            raise InputError(f"{flag} must be 1 or more, got {value}")
-    if args.temperature < 0:
-        raise InputError(f"--temperature must be 0 or more (0 is greedy), got {args.temperature:g}")
+    config = eval_config(args)
     if args.cache_dir is not None and args.cache_dir.exists() and not args.cache_dir.is_dir():
         raise InputError(f"--cache-dir {args.cache_dir}: is a file, not a folder")
     benchmark = load_benchmark(args.bench, cache_dir=args.cache_dir or cache_dir(IMAGES_CACHE),
-                               split=args.split)
-    options = backend_options(args)
+                               split=config.split)
+    options = backend_options(args, seed=config.seed)
     backend = open_backend(args.model, **options)
-    summary = run_eval(backend, benchmark, args.out, prompt=args.prompt, limit=args.limit,
-                       resume=args.resume, batch_size=args.batch_size, seed=args.seed,
-                       max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+    summary = run_eval(backend, benchmark, args.out, config, resume=args.resume,
                        show_progress=not getattr(args, "quiet", False), backend_spec=args.model,
                        backend_options=options)
     console = Console(highlight=False, soft_wrap=True)
@@ -115,6 +127,29 @@ def eval_command(args: argparse.Namespace) -> int:
         log.warning("%d items failed in the backend; run again with --resume to retry them",
                     summary.errors)
     return EXIT_BACKEND_ERRORS
+
+
+CONFIG_OPTIONS = ("prompt", "split", "limit", "batch_size", "seed", "max_new_tokens",
+                  "temperature")
+"""The options that set an `EvalConfig` field of the same name."""
+
+
+def eval_config(args: argparse.Namespace) -> EvalConfig:
+    """The run's `EvalConfig`: the YAML files and overrides given, the options over them."""
+    from dataclasses import replace
+
+    from tpru.eval.config import EvalConfig
+
+    for flag, value in (("--limit", args.limit), ("--batch-size", args.batch_size),
+                        ("--max-new-tokens", args.max_new_tokens)):
+        if value is not None and value < 1:
+            raise InputError(f"{flag} must be 1 or more, got {value}")
+    if args.temperature is not None and args.temperature < 0:
+        raise InputError(f"--temperature must be 0 or more (0 is greedy), got {args.temperature:g}")
+    config = load_config_arguments(EvalConfig, args.config)
+    given = {name: getattr(args, name) for name in CONFIG_OPTIONS
+             if getattr(args, name) is not None}
+    return replace(config, **given)
 
 
 COMMAND = Command(help=HELP, description=DESCRIPTION, epilog=EPILOG, add_arguments=add_arguments,

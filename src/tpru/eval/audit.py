@@ -25,10 +25,13 @@ An audit is a folder::
       shuffled/
       audit.json    settings, every group's numbers, the failures, passed (`AuditRecord`)
       audit.md      a table per control, failures first
+      audit.yaml    the settings it ran with (`AuditRunConfig`): ``tpru audit DATASET
+                    OUT/audit.yaml --model MODEL --out NEW`` repeats it
 
 Example:
-    >>> result = run_audit("data/mine", "hf:Qwen/Qwen2.5-VL-7B-Instruct",   # doctest: +SKIP
-    ...                    "data/mine/audit", split="test", max_lift=0.15)
+    >>> config = AuditConfig(model="hf:Qwen/Qwen2.5-VL-7B-Instruct", split="test",
+    ...                      max_lift=0.15)
+    >>> result = run_audit("data/mine", config, "data/mine/audit")           # doctest: +SKIP
     >>> result.passed, [g.group for g in result.failures]                   # doctest: +SKIP
     (False, ['next_frame'])
 """
@@ -53,7 +56,9 @@ from tpru.builder.probes import ProbeItem, leak_message, probes_markdown, run_pr
 from tpru.dataset import Dataset
 from tpru.diagnostics import InputError, Skips
 from tpru.eval import baselines
+from tpru.eval.audit_config import AuditConfig, AuditRunConfig, write_audit_config
 from tpru.eval.benchmarks import load_benchmark
+from tpru.eval.config import EvalConfig
 from tpru.eval.items import ALL_SPLITS, Benchmark, Item
 from tpru.eval.report import bootstrap_intervals, load_run
 from tpru.eval.runner import RUN_FILE, run_eval
@@ -135,62 +140,61 @@ def shuffle_images(item: Item, seed: int) -> Item:
     return replace(item, images=tuple(item.images[i] for i in order))
 
 
-def run_audit(dataset: str | os.PathLike[str], model: str, out: str | os.PathLike[str], *,
-              controls: Sequence[str] = DEFAULT_CONTROLS, split: str | None = None,
-              limit: int | None = None, backend_options: Mapping[str, Any] | None = None,
-              batch_size: int = 8, max_new_tokens: int = 1024, prompt: str | None = None,
-              seed: int = 0, resume: bool = False, max_lift: float | None = None,
-              min_samples: int = 20, show_progress: bool = True,
+def run_audit(dataset: str | os.PathLike[str], config: AuditConfig,
+              out: str | os.PathLike[str], *, batch_size: int = 8, seed: int = 0,
+              prompt: str | None = None, resume: bool = False, show_progress: bool = True,
               backend: Backend | None = None) -> AuditResult:
-    """Run the controls of `model` on `dataset` into `out` and write the audit (module docstring).
-
-    The backend is opened once, ``open_backend(model, **backend_options)``,
-    and shared by every control, so a large model is loaded once.
+    """Run the controls of ``config.model`` on `dataset` into `out`; write the audit (module
+    docstring). The backend, ``open_backend(config.model, **config.options)``, is opened
+    once and shared by every control, so a large model is loaded once.
 
     Args:
         dataset: a dataset folder written by ``tpru build``.
-        model: a backend spec (``hf:...``, ``openai:...``, ``random``); not ``blind:``,
-            which the blind control adds itself.
+        config: the audit's settings (`tpru.eval.audit_config.AuditConfig`): ``model``
+            is a backend spec, not ``blind:`` (the blind control adds it); ``controls``
+            run in their order; ``limit`` takes the same first items in every control.
         out: the audit folder; an existing one is refused unless `resume`.
-        controls: names from `CONTROLS`, run in this order.
-        split: one split, or None for every split.
-        limit: only the first `limit` items (dataset order); the same items in every control.
-        batch_size, max_new_tokens, prompt: as for `run_eval` (generation is greedy).
+        batch_size, prompt: as for `tpru.eval.runner.run_eval` (generation is greedy).
         seed: the runs' seed, the shuffling's and the bootstrap's.
         resume: continue the controls' runs already in `out`.
-        max_lift: fail a group of a shortcut control whose lift exceeds it (0-1).
-        min_samples: only groups with at least this many items can fail.
-        backend: the model `model` names, already open (``tpru build`` passes the
-            one its model stages used); None opens it.
+        show_progress: show a progress bar per control.
+        backend: the model ``config.model`` names, already open (``tpru build``
+            passes the one its model stages used); None opens it.
 
     Raises:
-        InputError: a bad argument, a missing dataset or split, an `out`
+        InputError: a bad setting, a missing dataset or split, an `out`
             that holds something else, or a run that cannot be resumed.
     """
-    chosen = _check_arguments(model, controls, limit, batch_size, max_new_tokens, max_lift,
-                              min_samples, seed)
+    if config.model is None:
+        raise InputError("no model to audit with: set audit.model (tpru audit --model)")
+    model = config.model
+    chosen = check_settings(model, config.controls, config.limit, batch_size,
+                            config.max_new_tokens, config.max_lift, config.min_samples, seed)
+    saved = AuditRunConfig(audit=config, seed=seed, batch_size=batch_size, prompt=prompt)
+    settings = EvalConfig(prompt=prompt, split=config.split, limit=config.limit,
+                          batch_size=batch_size, seed=seed,
+                          max_new_tokens=config.max_new_tokens)
     folder = Path(out)
     _check_folder(folder, resume)
     opened = Dataset.open(dataset)
     root = opened.root
     base = load_benchmark(f"dataset:{root}", cache_dir=cache_dir(IMAGES_CACHE),
-                          split=split or ALL_SPLITS)
+                          split=config.split or ALL_SPLITS)
     skips = Skips()
-    items = list(islice(base.items(skips), limit))
+    items = list(islice(base.items(skips), config.limit))
     if not items:
         raise InputError(f"{root}: no items to audit"
-                         + (f" in split {split!r}" if split is not None else ""))
+                         + (f" in split {config.split!r}" if config.split is not None else ""))
 
-    options = dict(backend_options or {})
+    options = dict(config.options)
     inner = backend if backend is not None else open_backend(model, **options)
     backends = {"blind": BlindBackend(inner), "shuffled": inner, "full": inner}
     groups: list[AuditGroup] = []
     runs: dict[str, dict[str, Any]] = {}
     for control in chosen:
         benchmark = _control_benchmark(base, control, items, skips, seed)
-        summary = run_eval(backends[control], benchmark, folder / control, prompt=prompt,
-                           limit=limit, resume=resume, batch_size=batch_size, seed=seed,
-                           max_new_tokens=max_new_tokens, show_progress=show_progress,
+        summary = run_eval(backends[control], benchmark, folder / control, settings,
+                           resume=resume, show_progress=show_progress,
                            backend_spec=f"blind:{model}" if control == "blind" else model,
                            backend_options=options)
         if summary.errors:
@@ -200,6 +204,7 @@ def run_audit(dataset: str | os.PathLike[str], model: str, out: str | os.PathLik
         results = load_run(folder / control).results
         groups.extend(audit_groups(control, items, results, seed=seed))
 
+    max_lift, min_samples = config.max_lift, config.min_samples
     failures = _failures(groups, max_lift, min_samples)
     result = AuditResult(folder, tuple(groups), max_lift, min_samples, failures)
     probes = dataset_probes(opened)
@@ -207,11 +212,13 @@ def run_audit(dataset: str | os.PathLike[str], model: str, out: str | os.PathLik
         log.warning("audit: %s", leak_message(probes))
     record = AuditRecord(
         tpru_version=__version__, model=model, dataset=str(root.resolve()), controls=chosen,
-        split=split, limit=limit, items=len(items), seed=seed, prompt=prompt,
-        max_new_tokens=max_new_tokens, threshold=max_lift, min_samples=min_samples, runs=runs,
-        probes=probes, groups=result.groups, failures=failures, passed=result.passed)
+        split=config.split, limit=config.limit, items=len(items), seed=seed, prompt=prompt,
+        max_new_tokens=config.max_new_tokens, threshold=max_lift, min_samples=min_samples,
+        runs=runs, probes=probes, groups=result.groups, failures=failures,
+        passed=result.passed)
     write_text_atomic(folder / AUDIT_FILE, record.dumps())
     write_text_atomic(folder / REPORT_FILE, render_markdown(result, record.to_dict()))
+    write_audit_config(folder, saved)
     return result
 
 
@@ -306,10 +313,17 @@ def dataset_probes(dataset: Dataset) -> dict[str, Any]:
                       min_samples=config.get("min_samples", defaults.min_samples))
 
 
-def _check_arguments(model: str, controls: Sequence[str], limit: int | None, batch_size: int,
-                     max_new_tokens: int, max_lift: float | None,
-                     min_samples: int, seed: int) -> tuple[str, ...]:
-    """The controls to run, without repeats; refuse any argument that cannot work."""
+def check_settings(model: str, controls: Sequence[str] | str, limit: int | None,
+                   batch_size: int, max_new_tokens: int, max_lift: float | None,
+                   min_samples: int, seed: int) -> tuple[str, ...]:
+    """The controls to run, without repeats; refuse any setting that cannot work.
+
+    ``tpru audit`` checks its options with it before building its config, so
+    a bad option is refused with these messages (`AuditConfig` has its own).
+
+    Raises:
+        InputError: the first setting that cannot work, in one line.
+    """
     if isinstance(controls, str):
         controls = controls.split(",")
     chosen = tuple(dict.fromkeys(c.strip() for c in controls))

@@ -1,14 +1,25 @@
-"""The settings of an audit that ``tpru build`` runs on the dataset it finished.
+"""The settings of an audit: `AuditConfig`, and `AuditRunConfig` for ``tpru audit``.
 
-The ``audit:`` section of a build config (docs/building.md, "Auditing the
-result"). The build command (`tpru.commands.build`) loads it and runs the
-audit (`tpru.eval.audit.run_audit`) once the build is done; the builder only
-records the section, resolved, in ``build.json``. Off by default.
+`AuditConfig` is the ``audit:`` section of a build config (docs/building.md,
+"Auditing the result"). The build command (`tpru.commands.build`) loads it
+and runs the audit (`tpru.eval.audit.run_audit`) once the build is done; the
+builder only records the section, resolved, in ``build.json``. Off by default.
+
+`AuditRunConfig` is what ``tpru audit DATASET [CONFIG.yaml] [key=value ...]``
+loads, and what every audit writes as ``audit.yaml`` in its folder: the same
+``audit:`` section, and beside it the settings a build takes from its own
+config (``seed``, and ``batch_size`` from ``model.batch_size``), so the keys
+read as in a build config (``audit.max_lift=0.15 seed=1``). So that::
+
+    tpru audit DATASET AUDIT/audit.yaml --model MODEL --out NEW_AUDIT
+
+repeats an audit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -51,3 +62,50 @@ class AuditConfig:
             raise ValueError("audit.controls must name blind, shuffled and/or full")
         if self.limit is not None and self.limit < 1:
             raise ValueError("audit.limit must be at least 1")
+
+
+AUDIT_CONFIG_FILE = "audit.yaml"
+"""An audit's `AuditRunConfig`, written into its folder."""
+
+
+@dataclass(frozen=True)
+class AuditRunConfig:
+    """The settings of ``tpru audit``: an `AuditConfig` and the runs' generation settings.
+
+    A build's audit takes the last three from the build config (``seed``,
+    ``model.batch_size``, the dataset's own prompt); they stay out of
+    `AuditConfig` so that a build config, its ``build.json`` and its
+    ``--resume`` fingerprint are what they were.
+
+    Attributes:
+        audit: what is audited and how it is judged (``audit.model`` is
+            ``tpru audit --model``'s, and its options the backend options).
+        seed: the runs' seed, the image shuffling's and the bootstrap's.
+        batch_size: requests per backend call and per flush of results.
+        prompt: a name in `tpru.eval.prompts.PROMPTS`; None: the dataset's own (``tpru``).
+    """
+
+    audit: AuditConfig = field(default_factory=AuditConfig)
+    seed: int = 0
+    batch_size: int = 8
+    prompt: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ValueError(f"seed must be 0 or more, got {self.seed}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be 1 or more, got {self.batch_size}")
+
+
+def write_audit_config(folder: Path, config: AuditRunConfig) -> Path:
+    """Write `config` as `AUDIT_CONFIG_FILE` in the audit folder `folder`; return its path."""
+    import yaml
+
+    from tpru.config import to_dict
+    from tpru.files import write_text_atomic
+
+    path = folder / AUDIT_CONFIG_FILE
+    header = ("# The settings of this audit (tpru audit). Repeat it with:\n"
+              f"#   tpru audit DATASET AUDIT/{AUDIT_CONFIG_FILE} --model MODEL --out NEW_AUDIT\n")
+    write_text_atomic(path, header + yaml.safe_dump(to_dict(config), sort_keys=False))
+    return path

@@ -38,6 +38,7 @@ import numpy as np
 
 from tpru.diagnostics import InputError
 from tpru.eval.baselines import baselines
+from tpru.eval.config import CONFIG_FILE
 from tpru.eval.twins import pair_groups, pairs
 from tpru.records import ResultLine, RunRecord
 
@@ -71,10 +72,10 @@ class Run:
     """The last line of ``results.jsonl`` was half-written and was ignored."""
 
     @property
-    def files(self) -> tuple[Path, Path]:
-        """The run's own files, ``run.json`` and ``results.jsonl``: inputs of a report,
-        never to be written over by one."""
-        return self.path / RUN_FILE, self.path / RESULTS_FILE
+    def files(self) -> tuple[Path, ...]:
+        """The run's own files, ``run.json``, ``results.jsonl`` and ``eval.yaml`` (the
+        report reads the first two): never to be written over by a report."""
+        return self.path / RUN_FILE, self.path / RESULTS_FILE, self.path / CONFIG_FILE
 
     @property
     def backend(self) -> str:

@@ -22,6 +22,10 @@ A run is a folder:
   come from `tpru.score.extract.extract_answer`; ``correct`` is ``prediction ==
   answer``. A backend failure is recorded with ``error`` set and ``correct``
   false.
+- ``eval.yaml`` (`tpru.eval.config.EvalConfig`): the settings the run was
+  called with, defaults filled in, written with the first ``run.json`` and
+  again on every resume; ``tpru eval RUN/eval.yaml --model ... --bench ...
+  --out NEW`` repeats the run.
 
 Order and limit: items run in the benchmark's own order; ``limit`` takes the
 first N of that order (rows skipped as bad input do not count), so the same
@@ -45,7 +49,8 @@ the files' names are in `tpru.eval.run_folder`.
 
 A dead or misconfigured backend (a wrong URL or key, a server that is down)
 fails every item: the run stops with `BackendFailing` once
-`STOP_AFTER_FAILURES` items in a row (at least one whole batch) failed,
+``stop_after_failures`` items in a row (`STOP_AFTER_FAILURES` unless the
+config says otherwise; at least one whole batch) failed,
 instead of grinding through the whole benchmark; what was answered is kept.
 
 Determinism: each request carries the seed ``crc32("{seed}:{item id}")``, so
@@ -66,6 +71,7 @@ from typing import IO, Any
 
 from tpru import __version__
 from tpru.diagnostics import InputError, Skips
+from tpru.eval.config import STOP_AFTER_FAILURES, EvalConfig, write_eval_config
 from tpru.eval.items import ALL_SPLITS, Benchmark, Item, items_fingerprint
 from tpru.eval.prompts import PROMPTS, render_prompt
 from tpru.eval.report import RESULTS_FILE, RUN_FILE
@@ -85,12 +91,9 @@ from tpru.score.extract import extract_answer
 
 log = logging.getLogger("tpru.eval")
 
-__all__ = ["IDENTITY", "RESULTS_FILE", "RUN_FILE", "BackendFailing", "RunSummary",
-           "read_results", "request_seed", "result_record", "run_eval", "source_location"]
-
-STOP_AFTER_FAILURES = 16
-"""Items in a row that may fail in the backend before a run stops (at least one batch)."""
-
+__all__ = ["IDENTITY", "RESULTS_FILE", "RUN_FILE", "STOP_AFTER_FAILURES", "BackendFailing",
+           "EvalConfig", "RunSummary", "read_results", "request_seed", "result_record",
+           "run_eval", "source_location"]
 
 class BackendFailing(InputError):
     """The backend failed so many items in a row that the rest would most likely fail too."""
@@ -133,53 +136,43 @@ def request_seed(seed: int, item_id: str) -> int:
     return zlib.crc32(f"{seed}:{item_id}".encode())
 
 
-def run_eval(backend: Backend, benchmark: Benchmark, out: str | os.PathLike[str], *,
-             prompt: str | None = None, limit: int | None = None, resume: bool = False,
-             batch_size: int = 8, seed: int = 0, max_new_tokens: int = 1024,
-             temperature: float = 0.0, show_progress: bool = True,
-             backend_spec: str | None = None,
-             backend_options: Mapping[str, Any] | None = None,
-             stop_after_failures: int | None = STOP_AFTER_FAILURES) -> RunSummary:
+def run_eval(backend: Backend, benchmark: Benchmark, out: str | os.PathLike[str],
+             config: EvalConfig | None = None, *, resume: bool = False,
+             show_progress: bool = True, backend_spec: str | None = None,
+             backend_options: Mapping[str, Any] | None = None) -> RunSummary:
     """Run `backend` on `benchmark` into the run folder `out` (see the module docstring).
 
     Args:
-        prompt: a name in `tpru.eval.prompts.PROMPTS`; None: the benchmark's own.
-        limit: run only the first `limit` items (benchmark order).
+        config: the run's settings (`EvalConfig`; None: the defaults). Its
+            ``split`` is the benchmark's to read with, not the runner's: the
+            run scores `benchmark` as given and records its split.
         resume: continue the run already in `out`; without it an existing run is refused.
-        batch_size: requests per `Backend.generate` call, and per flush.
+        show_progress: show a progress bar.
         backend_spec, backend_options: how the backend was opened, for run.json.
-        stop_after_failures: stop once this many items in a row (or a whole
-            batch, if larger) failed in the backend; None never stops.
 
     Raises:
-        InputError: a bad argument, a run folder that does not match, a
-            benchmark that changed since the run began, one with duplicate
-            ids or with no items.
-        BackendFailing: the backend failed `stop_after_failures` items in a
-            row; run.json and the results so far are written, and the run
+        InputError: a benchmark whose own prompt is unknown, a run folder that
+            does not match, a benchmark that changed since the run began, one
+            with duplicate ids or with no items.
+        BackendFailing: the backend failed ``config.stop_after_failures`` items
+            in a row; run.json and the results so far are written, and the run
             can be resumed.
     """
-    prompt_name = prompt or benchmark.default_prompt
+    config = config or EvalConfig()
+    prompt_name = config.prompt or benchmark.default_prompt
     if prompt_name not in PROMPTS:
         raise InputError(f"unknown prompt {prompt_name!r} (prompts: {', '.join(PROMPTS)})")
-    if limit is not None and limit < 1:
-        raise InputError(f"limit must be 1 or more, got {limit}")
-    if batch_size < 1 or max_new_tokens < 1:
-        raise InputError(f"batch size and max new tokens must be 1 or more, got {batch_size} "
-                         f"and {max_new_tokens}")
-    if temperature < 0:
-        raise InputError(f"temperature must be 0 or more, got {temperature:g}")
     folder = Path(out)
     location = source_location(benchmark.source)
     info = RunRecord(
         tpru_version=__version__, model=backend.name, backend=backend_spec or backend.name,
         backend_options=dict(backend_options or {}), benchmark=benchmark.name,
-        benchmark_source=location, split=benchmark.split, prompt=prompt_name, seed=seed,
-        limit=limit, max_new_tokens=max_new_tokens, temperature=temperature,
-        batch_size=batch_size)
+        benchmark_source=location, split=benchmark.split, prompt=prompt_name,
+        seed=config.seed, limit=config.limit, max_new_tokens=config.max_new_tokens,
+        temperature=config.temperature, batch_size=config.batch_size)
     earlier = earlier_run(folder, info, resume)
     skips = Skips()
-    items, checked = read_items(benchmark, limit, earlier, skips)
+    items, checked = read_items(benchmark, config.limit, earlier, skips)
     if earlier is not None:
         check_benchmark(folder, earlier, location, checked)
     if not items:
@@ -193,19 +186,22 @@ def run_eval(backend: Backend, benchmark: Benchmark, out: str | os.PathLike[str]
                    resumed=(*earlier.resumed, now) if earlier else ())
     folder.mkdir(parents=True, exist_ok=True)
     _write_info(folder, info, items, done, skips)
+    write_eval_config(folder, config)
     if done:
         log.info("resuming %s: %d of %d items to run", folder, len(pending), len(items))
 
-    stop_after = None if stop_after_failures is None else max(stop_after_failures, batch_size)
+    stop_after = (None if config.stop_after_failures is None
+                  else max(config.stop_after_failures, config.batch_size))
     generated, in_a_row, last_error, finished = 0, 0, None, None
     try:
         with (folder / RESULTS_FILE).open("a", encoding="utf-8") as handle, \
                 progress_bar(f"{benchmark.name} · {backend.name}", show=show_progress,
                              unit="samples", total=len(pending)) as bar:
-            for batch in _batches(pending, batch_size):
+            for batch in _batches(pending, config.batch_size):
                 requests = [Request(id=item.id, prompt=render_prompt(item, prompt_name),
-                                    images=item.images, max_new_tokens=max_new_tokens,
-                                    temperature=temperature, seed=request_seed(seed, item.id))
+                                    images=item.images, max_new_tokens=config.max_new_tokens,
+                                    temperature=config.temperature,
+                                    seed=request_seed(config.seed, item.id))
                             for item in batch]
                 responses = backend.generate(requests)
                 _check_responses(backend, requests, responses)
