@@ -46,15 +46,22 @@ class Skips:
         self.warning_examples: dict[str, list[str]] = {}
         self._keep = examples_per_reason
 
-    def skip(self, reason: str, message: str) -> None:
-        """Record one skipped input; raise `InputError` instead when strict."""
+    def skip(self, reason: str, message: str, *, quiet: bool = False) -> None:
+        """Record one skipped input; raise `InputError` instead when strict.
+
+        Args:
+            quiet: count and keep the example, but do not log it: for a caller
+                that logs one summary line for many skips of one cause (4,000
+                unrendered episodes of one split are one problem, not 4,000).
+        """
         if self.strict:
             raise InputError(f"{message} (reason: {reason}; --strict stops at the first bad input)")
         self.counts[reason] += 1
         kept = self.examples.setdefault(reason, [])
         if len(kept) < self._keep:
             kept.append(message)
-        log.warning("skipped: %s", message)
+        if not quiet:
+            log.warning("skipped: %s", message)
 
     def warn(self, key: str, message: str) -> None:
         """Record input that is used anyway (e.g. an unknown key, ignored); never stops.

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from tpru.schema import Episode
+
 SIZE = (96, 72)
 
 
@@ -62,6 +64,21 @@ class Expected:
     skips: dict[str, int] = field(default_factory=dict)
 
 
+def check(episodes: list[Episode], expected: Expected, scenario: str, source: str) -> None:
+    """The episodes match what the fixture wrote, field by field."""
+    assert [e.id for e in episodes] == expected.ids
+    for episode in episodes:
+        assert (episode.scenario, episode.source) == (scenario, source)
+        assert list(episode.frames) == expected.frames[episode.id], episode.id
+        assert episode.description == expected.descriptions[episode.id], episode.id
+        steps = None if episode.steps is None else list(episode.steps)
+        assert steps == expected.steps[episode.id], episode.id
+        for key, value in expected.meta[episode.id].items():
+            assert episode.meta.get(key) == value, (episode.id, key)
+        # Records survive their JSON form (what the builder writes and reads back).
+        assert Episode.from_dict(json.loads(json.dumps(episode.to_dict()))) == episode
+
+
 # ---------------------------------------------------------------- ShareRobot
 
 SHAREROBOT_GOALS = ("pick up the banana and place it in the mug", "open the top drawer",
@@ -80,11 +97,13 @@ def write_sharerobot(root: Path, *, frames: int = 6, bad: bool = True) -> Expect
     names = ["62_robo_set#episode_1570", "7_bridge#episode_12", "62_robo_set#episode_3",
              "fmb#episode_40"]
     sources = ["robo_set", "bridge", "robo_set", "fmb"]
-    expected = Expected(ids=list(names))
+    # The frame folder stays in the id: episode numbers repeat across those folders.
+    keys = [f"rtx_frames_success_42/{name}" for name in names]
+    expected = Expected(ids=list(keys))
     planning: list[Any] = []
     context: list[Any] = []
     future: list[str] = []
-    for e, name in enumerate(names):
+    for e, (name, key) in enumerate(zip(names, keys, strict=True)):
         folder = f"rtx_frames_success_42/{name}" if e % 2 == 0 else f"frames/{name}"
         paths = [write_frame(root / folder / f"{i}.jpg", 100 + e, i) for i in range(frames)]
         refs = [f"{CLUSTER}/{name}/{i}.jpg" if e % 2 == 0 else f"{folder}/{i}.jpg"
@@ -118,16 +137,17 @@ def write_sharerobot(root: Path, *, frames: int = 6, bad: bool = True) -> Expect
                                            "probable next event?"},
                 {"from": "gpt", "value": f"<{steps[3]}>"}],
             "image": refs[:4]}))
-        expected.frames[name] = [str(p.resolve()) for p in paths]
-        expected.descriptions[name] = {
-            0: "picking up the banana and place it in the mug", 1: "opening the top drawer",
+        expected.frames[key] = [str(p.resolve()) for p in paths]
+        expected.descriptions[key] = {
+            0: "picking up the banana and placing it in the mug", 1: "opening the top drawer",
             2: "stacking the red cup on the blue cup", 3: "wiping the table with the sponge"}[e]
-        expected.steps[name] = steps if e == 1 else None
-        expected.meta[name] = {"source_dataset": sources[e],
-                               "selected_steps": [0, 2, 3],
-                               "question_types": ["Future_Prediction_Task", "Planning_Task",
-                                                  "Planning_with_Context_Task"],
-                               "plan": steps if e == 1 else steps[:3]}
+        expected.steps[key] = steps if e == 1 else None
+        expected.meta[key] = {"source_dataset": sources[e],
+                              "frames_folder": "rtx_frames_success_42",
+                              "selected_steps": [0, 2, 3],
+                              "question_types": ["Future_Prediction_Task", "Planning_Task",
+                                                 "Planning_with_Context_Task"],
+                              "plan": steps if e == 1 else steps[:3]}
     if bad:
         planning.append({"id": f"{CLUSTER}/9_viola#episode_1", "task": "Planning_Task",
                          "image": 5, "conversations": []})                        # bad_field
@@ -149,6 +169,36 @@ def write_sharerobot(root: Path, *, frames: int = 6, bad: bool = True) -> Expect
     return expected
 
 
+HUB_FILES = {"planning_task_generated_templates.json": "planning_task.json",
+             "planning_with_context_task_generated_templates.json":
+                 "planning_with_context_task.json",
+             "future_prediction_task_generated_templates.jsonl": "future_prediction_task.json"}
+
+
+def write_sharerobot_hub(root: Path) -> tuple[Expected, int]:
+    """`write_sharerobot`'s episodes as the hub lays out planning annotations.
+
+    ``root/planning/{train,test,jsons}/<question type>.json``: episodes 0 and 1
+    in train, 2 and 3 in test, and ``jsons/`` holding train and test again.
+    The frames are under ``root/frames_root`` (the ``image_root``). Returns
+    what an adapter should read, and how many entries ``jsons/`` repeats.
+    """
+    images = root / "frames_root"
+    expected = write_sharerobot(images, bad=False)
+    train_ids = tuple(expected.ids[:2])
+    repeated = 0
+    for name, hub_name in HUB_FILES.items():
+        text = (images / "annotations" / name).read_text(encoding="utf-8")
+        entries = ([json.loads(line) for line in text.splitlines() if line.strip()]
+                   if name.endswith(".jsonl") else json.loads(text))
+        train = [e for e in entries if e["id"].endswith(train_ids)]
+        test = [e for e in entries if e not in train]
+        for side, listed in (("train", train), ("test", test), ("jsons", train + test)):
+            _write_json(root / "planning" / side / hub_name, listed)
+        repeated += len(entries)
+    return expected, repeated
+
+
 # ---------------------------------------------------------------- GUI Odyssey
 
 GUI_STEPS: tuple[tuple[str, Any], ...] = (
@@ -161,8 +211,9 @@ GUI_TEXTS = ("CLICK at (512, 300)", "SCROLL UP from (500, 800) to (500, 200)", "
 def write_gui_odyssey(root: Path, *, episodes: int = 4, bad: bool = True) -> Expected:
     """A GUI Odyssey ``data/`` folder under `root`: annotations, screenshots and splits.
 
-    Episode 1 carries per-step low-level instructions; episode 2's
-    screenshots sit in a subfolder (the layout before preprocessing.py).
+    Episode 1 carries per-step low-level instructions and ``sam2_bbox``;
+    episode 2's screenshots sit in a subfolder (the layout before
+    preprocessing.py).
     """
     data = root / "data"
     ids = [f"81434714865150{e:02d}" for e in range(episodes)]
@@ -173,9 +224,10 @@ def write_gui_odyssey(root: Path, *, episodes: int = 4, bad: bool = True) -> Exp
                  for k in range(len(GUI_STEPS))]
         steps = [{"step": k, "screenshot": shot.name, "action": action, "info": info, "ps": ""}
                  for k, (shot, (action, info)) in enumerate(zip(shots, GUI_STEPS, strict=True))]
-        if e == 1:
+        if e == 1:  # a newer release's step fields
             for k, step in enumerate(steps):
                 step["low_level_instruction"] = f"Do step {k} on the screen"
+                step["sam2_bbox"] = [10 * k, 20, 10 * k + 50, 80]
         steps = steps[1:] + steps[:1]  # stored out of order: read back by step number
         annotation = {
             "episode_id": episode_id,
@@ -193,7 +245,7 @@ def write_gui_odyssey(root: Path, *, episodes: int = 4, bad: bool = True) -> Exp
         _write_json(data / "annotations" / f"{episode_id}.json", annotation)
         expected.frames[episode_id] = [str(p.resolve()) for p in shots]
         expected.descriptions[episode_id] = (f"utilizing DuckDuckGo to find event {e} and then "
-                                             "use TickTick to set a reminder.")
+                                             "using TickTick to set a reminder")
         expected.steps[episode_id] = ([f"Do step {k} on the screen" for k in range(len(shots))]
                                       if e == 1 else list(GUI_TEXTS))
         expected.meta[episode_id] = {
@@ -228,8 +280,10 @@ NAV_INSTRUCTIONS = ("Walk past the sofa and stop at the kitchen door.",
 
 def write_habitat(root: Path, *, frames: int = 6, bad: bool = True) -> Expected:
     """VLN-CE records: an R2R-style ``val_seen`` split (frames in ``frames/<id>/``) and an
-    RxR-style ``val_unseen_guide`` file (frames in ``rgb/<stem>/<id>/``)."""
+    RxR-style ``val_unseen_guide`` file (frames in ``rgb/<stem>/<id>/``), with the
+    release's ``embeddings.json.gz`` (a list of lists, not episodes) at the root."""
     expected = Expected(ids=[])
+    write_gzip_json(root / "embeddings.json.gz", [[0.25, -0.5, 0.125]] * 4)
     layouts = (("val_seen", "val_seen", [11, 12, 13]), ("val_unseen", "val_unseen_guide", [4]))
     n = 0
     for split, stem, episode_ids in layouts:
@@ -258,10 +312,11 @@ def write_habitat(root: Path, *, frames: int = 6, bad: bool = True) -> Expected:
             key = f"{stem}/{episode_id}"
             expected.ids.append(key)
             expected.frames[key] = [str(p) for p in paths]
-            expected.descriptions[key] = {0: "walking past the sofa and stop at the kitchen door.",
-                                          1: "going up the stairs and wait by the painting.",
-                                          2: "turning left at the hallway and enter the bedroom.",
-                                          3: "exiting the bathroom and stop next to the plant."}[n]
+            expected.descriptions[key] = {
+                0: "walking past the sofa and stopping at the kitchen door",
+                1: "going up the stairs and waiting by the painting",
+                2: "turning left at the hallway and entering the bedroom",
+                3: "exiting the bathroom and stopping next to the plant"}[n]
             names = ["move forward", "move forward", "turn left", "move forward", "turn right",
                      "stop"]
             expected.steps[key] = names if episode_id != 12 else None
@@ -272,9 +327,9 @@ def write_habitat(root: Path, *, frames: int = 6, bad: bool = True) -> Expected:
             records.append({"episode_id": 99, "instruction": {"instruction_text": "Go."}})
             records.append({"episode_id": [1], "instruction": "Go."})  # bad_field
             records.append({"episode_id": 98, "instruction": 5})       # bad_field
-        _write_gzip_json(root / split / f"{stem}.json.gz",
+        write_gzip_json(root / split / f"{stem}.json.gz",
                          {"episodes": records, "instruction_vocab": {"word_list": []}})
-        _write_gzip_json(root / split / f"{stem}_gt.json.gz", truth)
+        write_gzip_json(root / split / f"{stem}_gt.json.gz", truth)
     if bad:
         (root / "train").mkdir(parents=True, exist_ok=True)
         (root / "train" / "train.json.gz").write_bytes(b"plain text, not gzip")
@@ -365,7 +420,8 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data), encoding="utf-8")
 
 
-def _write_gzip_json(path: Path, data: Any) -> None:
+def write_gzip_json(path: Path, data: Any) -> None:
+    """`data` as gzip-compressed JSON, as VLN-CE ships its records."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(path, "wt", encoding="utf-8") as handle:
         json.dump(data, handle)

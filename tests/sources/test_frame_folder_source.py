@@ -182,7 +182,39 @@ def test_unknown_keys_in_episode_json_are_ignored_with_a_guess(
     assert skips.warning_examples["unknown key 'descripton'"][0] == (
         f"{info}: unknown key 'descripton' is ignored (did you mean 'description'?)")
     assert "did you mean 'scenario'?" in skips.warning_examples["unknown key 'scenerio'"][0]
-    assert "known: description, id, meta, scenario, steps" in \
+    assert "known: description, frames, id, key, meta, scenario, steps" in \
         skips.warning_examples["unknown key 'zzz'"][0]
     assert skips.warning_counts["unknown key 'descripton'"] == 2
     assert "unknown key 'descripton' is ignored (did you mean 'description'?)" in caplog.text
+
+
+def test_a_folder_of_scenario_folders_keeps_each_scenario(
+        tmp_path: Path, skips: Skips, write_image: Any) -> None:
+    root = tmp_path / "rec"
+    for folder in ["robot/ep1", "robot/ep2", "nav/ep1", "nav/day2/ep1"]:
+        write_image(root / folder / "0.jpg")
+    found = episodes(root, skips)
+    assert [(e.id, e.scenario) for e in found] == [
+        ("nav/day2/ep1", "nav"), ("nav/ep1", "nav"), ("robot/ep1", "robot"),
+        ("robot/ep2", "robot")]
+    # One episode directly below the root: the root's name is the scenario, as before.
+    write_image(root / "loose" / "0.jpg")
+    assert {e.scenario for e in episodes(root, skips)} == {"rec"}
+
+
+def test_frames_listed_in_episode_json_are_the_episode_in_that_order(
+        tmp_path: Path, skips: Skips, write_image: Any) -> None:
+    ep = tmp_path / "rec" / "ep"
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        write_image(ep / name)
+    (ep / "episode.json").write_text(json.dumps({"frames": ["c.jpg", "a.jpg"]}))
+    [episode] = episodes(tmp_path / "rec", skips)
+    assert [Path(f).name for f in episode.frames] == ["c.jpg", "a.jpg"]
+    assert not skips.warning_counts
+    (ep / "episode.json").write_text(json.dumps({"frames": ["a.jpg", "gone.jpg"]}))
+    assert episodes(tmp_path / "rec", skips) == []
+    assert skips.examples["missing_file"] == [
+        f"{ep / 'episode.json'}: frame 'gone.jpg' is not in the folder"]
+    (ep / "episode.json").write_text(json.dumps({"frames": ["../x/a.jpg"]}))
+    assert episodes(tmp_path / "rec", skips) == []
+    assert "should be the name of a file in the folder" in skips.examples["bad_field"][0]

@@ -133,7 +133,8 @@ def test_bad_lines_are_skipped_and_counted_naming_the_line(root: Path, reason: s
         {"id": "after", "scenario": "robot", "frames": ["ep/2.jpg"]}])
     assert [e.id for e in read(manifest, skips)] == ["ok", "after"]
     assert dict(skips.counts) == {reason: 1}
-    assert f"{manifest}, line 3" in skips.examples[reason][0]
+    assert skips.examples[reason][0].startswith(
+        f"{manifest}:3:" if reason == "invalid_json" else f"{manifest}, line 3")
 
 
 @pytest.mark.parametrize(("reason", "line"), BAD_LINES)
@@ -142,7 +143,8 @@ def test_bad_lines_stop_a_strict_run(root: Path, reason: str, line: Any) -> None
         {"id": "ok", "scenario": "robot", "frames": ["ep/1.jpg"]}, line])
     with pytest.raises(InputError, match=reason) as caught:
         read(manifest, Skips(strict=True))
-    assert f"{manifest}, line 2" in str(caught.value)
+    assert str(caught.value).startswith(
+        f"{manifest}:2:" if reason == "invalid_json" else f"{manifest}, line 2")
 
 
 def test_a_line_that_is_not_utf8_is_skipped(root: Path, skips: Skips) -> None:
@@ -151,6 +153,25 @@ def test_a_line_that_is_not_utf8_is_skipped(root: Path, skips: Skips) -> None:
         {"id": "ok", "scenario": "robot", "frames": ["ep/1.jpg"]}).encode() + b"\n")
     assert [e.id for e in read(manifest, skips)] == ["ok"]
     assert dict(skips.counts) == {"invalid_json": 1}
+
+
+def test_broken_json_is_reported_as_file_line_column(root: Path, skips: Skips) -> None:
+    """Columns count characters from 1 on the line itself: a record cut short is reported
+    at its end (not at column 1 of a line after it), a tab and a non-ASCII letter count
+    one each, a bad UTF-8 byte gets a column too, and a byte-order mark is not a problem."""
+    manifest = root / "m.jsonl"
+    good = json.dumps({"id": "ok", "scenario": "robot", "frames": ["ep/1.jpg"]}).encode()
+    manifest.write_bytes(b"\xef\xbb\xbf" + good + b"\n"
+                         + b'{"id": "x", "scenario": \n'          # cut short: column 25
+                         + b'\t{"id": "\xc3\xa9", "frames": [x]}\r\n'  # the x: column 25
+                         + b'{"id": "\xc3\xa9\xff"}\n'              # the bad byte: column 10
+                         + b'{"id": "y"}}\n')                      # extra data: column 12
+    assert [e.id for e in read(manifest, skips)] == ["ok"]
+    assert skips.examples["invalid_json"] == [
+        f"{manifest}:2:25: not valid JSON (Expecting value)",
+        f"{manifest}:3:25: not valid JSON (Expecting value)",
+        f"{manifest}:4:10: not UTF-8 (byte 0xff)",
+        f"{manifest}:5:12: not valid JSON (Extra data)"]
 
 
 def test_open_source_by_name(root: Path) -> None:

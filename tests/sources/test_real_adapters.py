@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 from real_fixtures import (
-    Expected,
     bricks_in,
+    check,
     write_gui_odyssey,
     write_habitat,
     write_lego_video,
@@ -26,18 +26,14 @@ from real_fixtures import (
 
 import tpru.sources
 from tpru.diagnostics import InputError, Skips
-from tpru.schema import Episode, Sample, read_jsonl
+from tpru.schema import Sample, read_jsonl
 from tpru.sources.base import load_frames
 from tpru.sources.gui_odyssey import GUIOdysseySource, action_text
 from tpru.sources.habitat import HabitatSource, action_name
 from tpru.sources.lego_video import LegoVideoSource, settled_steps
-from tpru.sources.sharerobot import (
-    ShareRobotSource,
-    goal_of,
-    numbered_items,
-    plan_of,
-    process_phrase,
-)
+from tpru.sources.sharerobot import ShareRobotSource
+from tpru.sources.sharerobot_plans import goal_of, numbered_items, plan_of
+from tpru.sources.text import process_phrase
 
 ADAPTERS = {
     "sharerobot": "tpru.sources.sharerobot:ShareRobotSource",
@@ -45,21 +41,6 @@ ADAPTERS = {
     "habitat": "tpru.sources.habitat:HabitatSource",
     "lego-video": "tpru.sources.lego_video:LegoVideoSource",
 }
-
-
-def check(episodes: list[Episode], expected: Expected, scenario: str, source: str) -> None:
-    """The episodes match what the fixture wrote, field by field."""
-    assert [e.id for e in episodes] == expected.ids
-    for episode in episodes:
-        assert (episode.scenario, episode.source) == (scenario, source)
-        assert list(episode.frames) == expected.frames[episode.id], episode.id
-        assert episode.description == expected.descriptions[episode.id], episode.id
-        steps = None if episode.steps is None else list(episode.steps)
-        assert steps == expected.steps[episode.id], episode.id
-        for key, value in expected.meta[episode.id].items():
-            assert episode.meta.get(key) == value, (episode.id, key)
-        # Records survive their JSON form (what the builder writes and reads back).
-        assert Episode.from_dict(json.loads(json.dumps(episode.to_dict()))) == episode
 
 
 # ---------------------------------------------------------------- ShareRobot
@@ -123,7 +104,7 @@ def test_sharerobot_text_parsing() -> None:
     assert plan_of("Planning_with_Context_Task", question, "<pour the tea>") == [
         "grasp the cup", "lift it", "pour the tea"]
     assert plan_of("Future_Prediction_Task", "After <pour>, what next?", "<serve>") == []
-    assert process_phrase("Put the cup on the tray.") == "putting the cup on the tray."
+    assert process_phrase("Put the cup on the tray.") == "putting the cup on the tray"
     assert process_phrase("LEGO car on the table") == "LEGO car on the table"
 
 

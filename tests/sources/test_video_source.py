@@ -177,3 +177,28 @@ def test_options_are_checked(tmp_path: Path, skips: Skips) -> None:
                     {"max_frames": 0}):
         with pytest.raises(ValueError):
             VideoSource(tmp_path, skips=skips, **options)
+
+
+@pytest.mark.parametrize("suffix", [".ts", ".m4v"])
+def test_transport_streams_and_m4v_files_are_videos(tmp_path: Path, skips: Skips,
+                                                     write_video: Any, scene_of: Any,
+                                                     suffix: str) -> None:
+    clip = write_video(tmp_path / "videos" / f"clip{suffix}", seconds=3)
+    [episode] = VideoSource(tmp_path / "videos", skips=skips, fps=1.0).iter_episodes()
+    assert episode.id == f"clip{suffix}"
+    # A transport stream's first frame may come a little after 0 (its muxer's delay).
+    assert all(f.startswith(f"{clip}#t=") for f in episode.frames)
+    assert [scene_of(f) for f in load_frames(episode.frames)] == [0, 1, 2]
+    assert not skips.counts
+
+
+def test_a_folder_without_videos_names_the_suffixes_it_accepts(tmp_path: Path,
+                                                                skips: Skips) -> None:
+    root = tmp_path / "clips"
+    root.mkdir()
+    for name in ("a.flv", "b.flv", "notes.txt", "a.flv.json"):
+        (root / name).write_text("x")
+    assert list(VideoSource(root, skips=skips).iter_episodes()) == []
+    assert skips.examples["empty_episode"] == [
+        f"{root}: no video files (.avi, .m4v, .mkv, .mov, .mp4, .ts, .webm); "
+        "it has .flv (2), .txt (1)"]

@@ -8,7 +8,10 @@ same scenario (so it is plausible), never one whose text is the same process
 after normalisation.
 
 Descriptions read best as a gerund or noun phrase ("stacking the red block
-on the blue block"), since they follow "the process of".
+on the blue block"), since they follow "the process of". Whatever wrote one
+(a source, a simulator, a model), its indefinite articles are made to agree
+with the word after them when the sentence is written ("a orange marker" ->
+"an orange marker").
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Iterable
+
+from tpru.sources.text import agree_articles
 
 DESCRIPTION_TEMPLATES = (
     "These photos show the process of {d}.",
@@ -33,8 +38,9 @@ def normalise_text(text: str) -> str:
 
 
 def clean_description(text: str) -> str:
-    """Trim and drop a final full stop; lower-case a leading capital of a normal word."""
-    text = " ".join(text.split()).rstrip(".").strip()
+    """Trim and drop a final full stop; lower-case a leading capital of a normal word;
+    make "a"/"an" agree with the word after them."""
+    text = agree_articles(" ".join(text.split()).rstrip(".").strip())
     if len(text) > 1 and text[0].isupper() and text[1].islower():
         text = text[0].lower() + text[1:]
     return text

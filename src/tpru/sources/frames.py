@@ -6,7 +6,7 @@ Layout (``frames:DIR`` on the command line)::
       pick_cube/            one episode: id "pick_cube"
         frame1.jpg          frames sorted naturally: frame2 before frame10
         frame2.jpg
-        episode.json        optional: id, scenario, description, steps, meta
+        episode.json        optional: id, scenario, description, steps, meta, frames
       kitchen/open_door/    nested folders work too: id "kitchen/open_door"
 
 Any folder that directly holds images (or an ``episode.json``) is an episode,
@@ -16,8 +16,19 @@ episode, whose id is the folder's name.
 
 Defaults when ``episode.json`` does not say otherwise: the id is the folder's
 path relative to ``DIR`` (posix form) and the scenario is ``DIR``'s own name,
-so ``frames:data/lego`` yields scenario ``lego``. Frames are listed by
-absolute path and never decoded here; the builder reads them later.
+so ``frames:data/lego`` yields scenario ``lego``. A ``DIR`` of scenario
+folders (every episode folder two or more levels down, ``DIR/robot/ep1``,
+``DIR/nav/ep1``) keeps them: the first level names the scenario. Frames are
+listed by absolute path and never decoded here; the builder reads them later.
+``frames`` in ``episode.json`` names the frame files in order (default: every
+image in the folder, sorted naturally).
+
+tpru's own simulator output reads back as it was made: ``frames:DIR`` on the
+``out`` folder of ``sim:`` (or the ``frames/`` of a demo folder) finds its
+``<simulator>/<W>x<H>-f<N>/<seed>-<task>/`` folders, whose ``episode.json``
+also holds the simulator's cache ``key``; from it come the scenario (the
+simulator), the id the ``sim:`` source gives (`sim_episode_id`) and the
+simulator, task and seed in ``meta``.
 
 Bad input (``episode.json`` that is not valid JSON or has a field of the
 wrong type, a ``steps`` list whose length differs from the number of frames,
@@ -48,7 +59,7 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 EPISODE_FILE = "episode.json"
 """The optional per-episode metadata file."""
 
-_INFO_KEYS = frozenset({"id", "scenario", "description", "steps", "meta"})
+_INFO_KEYS = frozenset({"id", "scenario", "description", "steps", "meta", "frames", "key"})
 _DIGITS = re.compile(r"(\d+)")
 
 
@@ -75,6 +86,7 @@ class EpisodeInfo:
     """What an ``episode.json`` (or a video's sidecar ``.json``) may say.
 
     Every field is optional; None means "use the source's default".
+    ``frames`` names the episode's frame files in order (frame folders only).
     """
 
     id: str | None = None
@@ -82,6 +94,17 @@ class EpisodeInfo:
     description: str | None = None
     steps: tuple[str, ...] | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    frames: tuple[str, ...] | None = None
+
+
+def sim_episode_id(simulator: str, task: str, seed: int) -> str:
+    """The id of a simulator's episode, the same from ``sim:`` and from its frames folder.
+
+    Example:
+        >>> sim_episode_id("nav", "maze", 7)
+        'sim-nav-maze-000007'
+    """
+    return f"sim-{simulator}-{task}-{seed:06d}"
 
 
 def read_episode_info(path: Path, skips: Skips) -> EpisodeInfo | None:
@@ -109,14 +132,29 @@ def read_episode_info(path: Path, skips: Skips) -> EpisodeInfo | None:
     if problem:
         skips.skip("bad_field", f"{path}: {problem}")
         return None
-    steps = data.get("steps")
+    steps, frames = data.get("steps"), data.get("frames")
+    key = data.get("key") or {}
+    sim = _sim_key(key)
+    meta = dict(data.get("meta") or {})
+    if sim is not None:
+        meta.update(simulator=sim[0], task=sim[1], seed=sim[2])
     return EpisodeInfo(
-        id=data.get("id"),
-        scenario=data.get("scenario"),
+        id=data.get("id") or (sim_episode_id(*sim) if sim else None),
+        scenario=data.get("scenario") or (sim[0] if sim else None),
         description=data.get("description"),
         steps=None if steps is None else tuple(steps),
-        meta=data.get("meta") or {},
+        meta=meta,
+        frames=None if frames is None else tuple(frames),
     )
+
+
+def _sim_key(key: Mapping[str, Any]) -> tuple[str, str, int] | None:
+    """(simulator, task, seed) from a simulator's cache key, or None if it is not one."""
+    simulator, task, seed = key.get("simulator"), key.get("task"), key.get("seed")
+    if isinstance(simulator, str) and isinstance(task, str) and isinstance(seed, int) \
+            and not isinstance(seed, bool) and simulator and task:
+        return simulator, task, seed
+    return None
 
 
 def check_info(data: Mapping[str, Any]) -> str | None:
@@ -128,16 +166,22 @@ def check_info(data: Mapping[str, Any]) -> str | None:
     description = data.get("description")
     if description is not None and not isinstance(description, str):
         return f"field 'description' should be text, got {type(description).__name__}"
-    steps = data.get("steps")
-    if steps is not None:
-        if not isinstance(steps, list):
-            return f"field 'steps' should be a list of texts, got {type(steps).__name__}"
-        for i, step in enumerate(steps):
-            if not isinstance(step, str):
-                return f"field 'steps': item {i} should be text, got {type(step).__name__}"
-    meta = data.get("meta")
-    if meta is not None and not isinstance(meta, dict):
-        return f"field 'meta' should be an object, got {type(meta).__name__}"
+    for key in ("steps", "frames"):
+        items = data.get(key)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            return f"field '{key}' should be a list of texts, got {type(items).__name__}"
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                return f"field '{key}': item {i} should be text, got {type(item).__name__}"
+    for name in data.get("frames") or ():
+        if not name or "/" in name or "\\" in name or name in (".", ".."):
+            return f"field 'frames': {name!r} should be the name of a file in the folder"
+    for key in ("meta", "key"):
+        value = data.get(key)
+        if value is not None and not isinstance(value, dict):
+            return f"field '{key}' should be an object, got {type(value).__name__}"
     return None
 
 
@@ -161,8 +205,12 @@ class FrameFolderSource:
     def iter_episodes(self) -> Iterator[Episode]:
         """Episodes in natural order of their folders' relative paths."""
         seen: dict[str, Path] = {}
-        for folder, images in self._episode_folders():
-            episode = self._episode(folder, images)
+        found = list(self._episode_folders())
+        # DIR/<scenario>/<episode>: every episode two or more levels down
+        by_scenario = bool(found) and all(
+            len(folder.relative_to(self.root).parts) >= 2 for folder, _ in found)
+        for folder, images in found:
+            episode = self._episode(folder, images, by_scenario)
             if episode is None:
                 continue
             if episode.id in seen:
@@ -172,11 +220,16 @@ class FrameFolderSource:
             seen[episode.id] = folder
             yield episode
 
-    def _episode(self, folder: Path, images: list[Path]) -> Episode | None:
+    def _episode(self, folder: Path, images: list[Path], by_scenario: bool) -> Episode | None:
         info_path = folder / EPISODE_FILE
         info = read_episode_info(info_path, self.skips)
         if info is None:
             return None
+        if info.frames is not None:
+            listed = self._listed_frames(info_path, info.frames)
+            if listed is None:
+                return None
+            images = listed
         if not images:
             self.skips.skip("empty_episode", f"{folder}: no image files "
                             f"({', '.join(sorted(IMAGE_SUFFIXES))})")
@@ -185,16 +238,29 @@ class FrameFolderSource:
             self.skips.skip("steps_count", f"{info_path}: {len(info.steps)} steps for "
                             f"{len(images)} frames")
             return None
-        default_id = folder.relative_to(self.root).as_posix()
+        relative = folder.relative_to(self.root)
+        default_id = relative.as_posix()
         return Episode(
             id=info.id or (self.root.name if default_id == "." else default_id),
-            scenario=info.scenario or self.root.name,
+            scenario=info.scenario or (relative.parts[0] if by_scenario else self.root.name),
             source="frames",
             frames=tuple(str(image) for image in images),
             steps=info.steps,
             description=info.description,
             meta=dict(info.meta),
         )
+
+    def _listed_frames(self, info_path: Path, names: tuple[str, ...]) -> list[Path] | None:
+        """The frame files ``episode.json`` names, or None (counted) when one is not there."""
+        frames = [info_path.parent / name for name in names]
+        for frame in frames:
+            if not frame.exists() and not frame.is_symlink():
+                self.skips.skip("missing_file", f"{info_path}: frame {frame.name!r} is not in "
+                                "the folder")
+                return None
+            if not self._is_frame_file(frame):
+                return None
+        return frames
 
     def _is_frame_file(self, path: Path) -> bool:
         """Whether `path` (named like an image) is a regular file; if not, count why.

@@ -22,6 +22,8 @@ An annotation (see the project's introduction.md)::
      "steps": [{"step": 0, "screenshot": "8143471486515003_0.png",
                 "action": "CLICK", "info": [[512, 300]], "ps": ""}, ...]}
 
+Newer copies add ``low_level_instruction`` and ``sam2_bbox`` to the steps.
+
 One episode per annotation: its frames are the steps' screenshots in step
 order, its description the instruction (else the task) as a gerund phrase
 (`tpru.sources.text.process_phrase`), and its per-frame steps the
@@ -30,8 +32,11 @@ built from the action (`action_text`: "CLICK at (512, 300)", "SCROLL UP from
 (500, 800) to (500, 200)", "TYPE 'hello'", "PRESS_BACK", "COMPLETE").
 Coordinates are on the release's 0-1000 grid. The documentation names the
 typing action TYPE and the release's own converter reads TEXT; both are
-accepted, as is INCOMPLETE for IMPOSSIBLE. The episode's membership in each
-split file is kept in ``meta["splits"]`` (``{"random_split": "train", ...}``).
+accepted, as is INCOMPLETE for IMPOSSIBLE. A step's other fields
+(``low_level_instruction``, ``ps``, ``sam2_bbox``, and any the release adds)
+are kept as they are, one object per frame, in ``meta["step_meta"]``. The
+episode's membership in each split file is kept in ``meta["splits"]``
+(``{"random_split": "train", ...}``).
 
 Options ``split_file`` (a path, or a name in ``splits/``: ``random_split.json``,
 ``random_split`` or ``random``) and ``split`` (``train`` or ``test``) keep
@@ -57,6 +62,9 @@ from tpru.diagnostics import InputError, Skips, json_problem
 from tpru.schema import Episode
 from tpru.sources.frames import natural_key
 from tpru.sources.text import process_phrase
+
+STEP_FIELDS = frozenset({"step", "screenshot", "action", "info"})
+"""The step fields that make a frame and its action text; the rest go to ``step_meta``."""
 
 _KEYS = {"KEY_HOME": "PRESS_HOME", "KEY_BACK": "PRESS_BACK", "KEY_APPSELECT": "PRESS_RECENT",
          "KEY_RECENT": "PRESS_RECENT"}
@@ -260,11 +268,12 @@ class GUIOdysseySource:
             frames=tuple(frames),
             steps=tuple(texts),
             description=process_phrase(text) if text else None,
-            meta=self._meta(data, task_info, episode_id, file.stem, actions, texts),
+            meta=self._meta(data, task_info, episode_id, file.stem, actions, texts, steps),
         )
 
     def _meta(self, data: Mapping[str, Any], task_info: Mapping[str, Any], episode_id: str,
-              stem: str, actions: list[str], texts: list[str]) -> dict[str, Any]:
+              stem: str, actions: list[str], texts: list[str],
+              steps: list[dict[str, Any]]) -> dict[str, Any]:
         device: Mapping[str, Any] = data.get("device_info") or {}
         meta: dict[str, Any] = {"dataset": "GUI Odyssey"}
         for key, value in (("device", device.get("device_name")),
@@ -280,6 +289,9 @@ class GUIOdysseySource:
                 meta[key] = value
         if texts != actions:
             meta["actions"] = actions
+        step_meta = [{k: v for k, v in step.items() if k not in STEP_FIELDS} for step in steps]
+        if any(step_meta):
+            meta["step_meta"] = step_meta
         splits = self.memberships.get(stem) or self.memberships.get(episode_id)
         if splits:
             meta["splits"] = dict(splits)

@@ -9,11 +9,19 @@ ground-truth actions in habitat-sim and saving the RGB sensor). Layout
 records file)::
 
     R2R_VLNCE_v1-3_preprocessed/
+      embeddings.json.gz           GloVe vectors for the instruction tokens: not read
       val_seen/
         val_seen.json.gz           {"episodes": [...]}  (RxR: val_seen_guide.json.gz, ...)
         val_seen_gt.json.gz        optional: {"<episode_id>": {"actions": [...],
                                                                "locations": [...]}}
         frames/<episode_id>/000.jpg, 001.jpg, ...   rendered beforehand
+
+Only split records are read: in a folder, a ``.json.gz`` file whose name
+starts with the name of the folder it is in (``val_seen/val_seen.json.gz``,
+RxR's ``val_seen/val_seen_guide.json.gz``), other than a ``_gt`` file. Other
+``.json.gz`` files (the release's ``embeddings.json.gz`` beside the split
+folders) are not episode records and are left alone, named in one log line;
+a records file named directly as PATH is read whatever its name.
 
 An episode record has ``episode_id``, ``trajectory_id``, ``scene_id``,
 ``instruction.instruction_text`` (a plain string is accepted too),
@@ -35,16 +43,19 @@ left, 3 turn right, 4 look up, 5 look down; names are accepted too) go into
 frame per action (the observation each action was taken from).
 
 An episode whose frames are missing is skipped and counted as
-``frames_not_rendered``, with a message saying where they were looked for and
-that they must be rendered with habitat-sim first. Records files that are not
-gzip-compressed JSON (``invalid_json``) and fields of the wrong type
-(``bad_field``) are counted too, naming the file.
+``frames_not_rendered``. A split is usually rendered all or not at all, so
+one warning per records file gives the count, the folder the frames were
+expected in and a few episode ids, rather than a warning per episode (the
+examples kept for ``build.json`` still say where each was looked for).
+Records files that are not gzip-compressed JSON (``invalid_json``) and fields
+of the wrong type (``bad_field``) are counted too, naming the file.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import logging
 import os
 import zlib
 from collections.abc import Iterator, Mapping
@@ -59,6 +70,10 @@ from tpru.sources.text import process_phrase
 
 RECORDS_SUFFIX = ".json.gz"
 GT_SUFFIX = "_gt.json.gz"
+SHOWN_IDS = 5
+"""Episode ids named in the one warning about a records file's unrendered episodes."""
+
+log = logging.getLogger("tpru")
 
 ACTION_NAMES = ("stop", "move forward", "turn left", "turn right", "look up", "look down")
 """habitat-sim's discrete navigation actions, by code."""
@@ -98,7 +113,7 @@ class HabitatSource:
             raise InputError(f"{frames_dir}: frames_dir is not a folder")
         self.records = self._records_files()
         if not self.records:
-            raise InputError(f"{path}: no VLN-CE records (*{RECORDS_SUFFIX}, "
+            raise InputError(f"{path}: no VLN-CE records (<split>/<split>{RECORDS_SUFFIX}, "
                              f"e.g. val_seen/val_seen{RECORDS_SUFFIX})")
         self.skips = skips
 
@@ -108,13 +123,25 @@ class HabitatSource:
                                for episode in self._read(records)), self.skips)
 
     def _records_files(self) -> list[Path]:
+        """The split records under `path` (see the module docstring), in natural order."""
         if self.path.is_file():
             return [self.path]
         found = [p for p in self.path.rglob(f"*{RECORDS_SUFFIX}")
                  if p.is_file() and not p.name.endswith(GT_SUFFIX)
                  and not any(part.startswith(".") for part in p.relative_to(self.path).parts)]
-        return sorted(found, key=lambda p: [natural_key(part)
-                                            for part in p.relative_to(self.path).parts])
+        records = [p for p in found if is_split_records(p)]
+        others = sorted(str(p.relative_to(self.path)) for p in found if not is_split_records(p))
+        if others:
+            named = ", ".join(others[:SHOWN_IDS]) + (
+                f" and {len(others) - SHOWN_IDS} more" if len(others) > SHOWN_IDS else "")
+            if not records:
+                raise InputError(f"{self.path}: no VLN-CE split records (named <split>/<split>"
+                                 f"{RECORDS_SUFFIX}); found only {named}: name a records "
+                                 "file itself to read it")
+            log.info("%s: not reading %s (not a split's episode records, which are named "
+                     "<split>/<split>%s)", self.path, named, RECORDS_SUFFIX)
+        return sorted(records, key=lambda p: [natural_key(part)
+                                              for part in p.relative_to(self.path).parts])
 
     def _read(self, records: Path) -> Iterator[Episode]:
         data = _load_gzip_json(records, self.skips)
@@ -128,6 +155,7 @@ class HabitatSource:
         stem = records.name.removesuffix(RECORDS_SUFFIX)
         gt_path = records.with_name(stem + GT_SUFFIX)
         truth = (gt_path, self._ground_truth(gt_path))
+        unrendered: list[str] = []
         for index, record in enumerate(episodes):
             where = f"{records}, episode {index}"
             problem = _check_record(record)
@@ -135,8 +163,12 @@ class HabitatSource:
                 self.skips.skip("bad_field", f"{where}: {problem}")
                 continue
             episode = self._episode(records, stem, record, truth, where)
-            if episode is not None:
+            if episode is None:
+                unrendered.append(str(record["episode_id"]))
+            else:
                 yield episode
+        if unrendered:
+            self._warn_unrendered(records, stem, unrendered, len(episodes))
 
     def _ground_truth(self, path: Path) -> Mapping[str, Any]:
         """The ``_gt`` file's entries by episode id; empty when absent or bad (counted)."""
@@ -156,10 +188,11 @@ class HabitatSource:
         folders = self._frame_folders(records.parent, stem, episode_id)
         frames = next((images for images in map(_images, folders) if images), None)
         if frames is None:
+            # Counted per episode, logged once per file by _warn_unrendered.
             self.skips.skip("frames_not_rendered", f"{where}: no rendered frames for episode "
                             f"{episode_id!r} (looked in {', '.join(map(str, folders))}); "
                             "VLN-CE stores no images: render each episode with habitat-sim "
-                            "first")
+                            "first", quiet=True)
             return None
         actions = self._actions(truth, episode_id)
         instruction = record["instruction"]
@@ -189,6 +222,18 @@ class HabitatSource:
             description=process_phrase(text) if text.strip() else None,
             meta=meta,
         )
+
+    def _warn_unrendered(self, records: Path, stem: str, ids: list[str], total: int) -> None:
+        """One warning for all of a records file's episodes without frames."""
+        base = self.frames_dir or records.parent
+        main = (self.frames_dir or records.parent / "frames") / "<episode_id>"
+        others = [str(p.relative_to(base)) + "/"
+                  for p in self._frame_folders(records.parent, stem, "<episode_id>") if p != main]
+        shown = ", ".join(ids[:SHOWN_IDS]) + (", ..." if len(ids) > SHOWN_IDS else "")
+        log.warning("skipped: %s: %s of %s episodes have no rendered frames (episodes %s): "
+                    "expected in %s/ (or %s); VLN-CE stores no images: render each episode "
+                    "with habitat-sim first, or set source_options.habitat.frames_dir",
+                    records, f"{len(ids):,}", f"{total:,}", shown, main, ", ".join(others))
 
     def _frame_folders(self, beside: Path, stem: str, episode_id: str) -> list[Path]:
         if self.frames_dir is not None:
@@ -254,3 +299,20 @@ def _check_record(record: Any) -> str | None:
     if path is not None and not isinstance(path, list):
         return f"field 'reference_path' should be a list, got {type(path).__name__}"
     return None
+
+
+def is_split_records(path: Path) -> bool:
+    """Whether `path` is named as a split's episode records: ``<split>/<split>*.json.gz``
+    (``val_seen/val_seen.json.gz``, ``val_seen/val_seen_guide.json.gz``), not ``_gt``.
+
+    Example:
+        >>> is_split_records(Path("R2R/val_seen/val_seen.json.gz"))
+        True
+        >>> is_split_records(Path("R2R/embeddings.json.gz"))
+        False
+    """
+    name, split = path.name, path.parent.name
+    if not name.endswith(RECORDS_SUFFIX) or name.endswith(GT_SUFFIX) or not split:
+        return False
+    stem = name.removesuffix(RECORDS_SUFFIX)
+    return stem == split or stem.startswith(split + "_")

@@ -20,9 +20,12 @@ written with three decimals (``/data/clip.mp4#t=1.500``), the form that
 Bad lines (not JSON, fields of the wrong type, an empty frame list, an id
 already used, a path escaping the root, a frame that is a FIFO or a device
 rather than a file) are skipped and counted, with a message naming the
-manifest and the line. A key the record does not know (``descripton``) is
-ignored with a warning that suggests the key meant; each unknown key is
-shown for its first few lines and then only counted.
+manifest and the line; a line that is not JSON is named ``FILE:LINE:COLUMN``
+(the column in characters from 1, as editors count), so an editor or a
+terminal can jump to it. A byte-order mark before the first line is ignored.
+A key the record does not know (``descripton``) is ignored with a warning
+that suggests the key meant; each unknown key is shown for its first few
+lines and then only counted.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from tpru.diagnostics import InputError, Skips, json_problem, warn_unknown_keys
+from tpru.diagnostics import InputError, Skips, warn_unknown_keys
 from tpru.schema import Episode, RecordError
 from tpru.sources.base import VIDEO_TIME_MARK, split_video_ref
 
@@ -114,15 +117,22 @@ class ManifestSource:
         return f"{self.path}, line {number}"
 
     def _parse(self, raw: bytes, number: int) -> Episode | None:
+        # Without its line end: json counts the newline, and a record cut short
+        # ('{"id": ') would be reported at column 1 of a next line that is not there.
+        raw = raw.rstrip(b"\r\n")
+        if number == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
         try:
             data = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError as err:
-            self.skips.skip("invalid_json", f"{self._where(number)}: not UTF-8 "
-                            f"at byte {err.start}")
+            # The bytes before the bad one decode: count their characters.
+            column = len(raw[:err.start].decode("utf-8", errors="replace")) + 1
+            self.skips.skip("invalid_json", f"{self.path}:{number}:{column}: not UTF-8 "
+                            f"(byte 0x{raw[err.start]:02x})")
             return None
         except json.JSONDecodeError as err:
-            self.skips.skip("invalid_json", f"{self._where(number)}: not valid JSON "
-                            f"({json_problem(err, line=False)})")
+            self.skips.skip("invalid_json", f"{self.path}:{number}:{err.colno}: not valid "
+                            f"JSON ({err.msg.removesuffix(' at')})")
             return None
         try:
             episode = Episode.from_dict(data)

@@ -2,10 +2,14 @@
 
 ``sharerobot:PATH`` names a JSON file (a list of entries), a JSONL file (one
 entry per line), or a folder searched recursively for both. The release ships
-one file per question type (``planning_task_generated_templates.json``,
-``future_prediction_task_generated_templates.json``, ...), and one episode's
-entries are spread over those files, so all files under a folder are read
-together. An entry, as the dataset's README shows it::
+one file per question type (``planning_task.json``,
+``future_prediction_task.json``, ...), and one episode's entries are spread
+over those files, so all files under a folder are read together. On the hub
+the planning annotations are ``planning/{train,test,jsons}/*.json``, where
+``jsons/`` holds train and test again: an entry listed twice (the same id,
+question type, step, conversation and images) is read once, and one log line
+says how many repeats were passed over. An entry, as the dataset's README
+shows it::
 
     {"id": ".../rtx_frames_success_42/62_robo_set#episode_1570",
      "task": "Future_Prediction_Task",
@@ -17,11 +21,16 @@ together. An entry, as the dataset's README shows it::
      "image": ["/path/to/image_0", ..., "/path/to/image_25"]}
 
 One episode per source episode: entries are grouped by the episode part of
-``id`` (``62_robo_set#episode_1570``: shard 62 of the source dataset
-``robo_set``, its episode 1570), which is also the episode's id. An ``id``
-without ``#episode_<k>`` is taken whole as the episode key. The frames are the
-union of the entries' images (a planning episode has 30), in natural order of
-their paths.
+``id``, which is also the episode's id.
+``rtx_frames_success_42/62_robo_set#episode_1570`` is episode 1570 of shard
+62 of the source dataset ``robo_set``, in the release's frame folder
+``rtx_frames_success_42`` (also kept in ``meta["frames_folder"]``). The
+folder stays in the id because episode numbers repeat across those folders:
+``rtx_frames_success_13/49_bridge#episode_7`` and
+``rtx_frames_success_14/49_bridge#episode_7`` are different episodes. An
+``id`` without ``#episode_<k>`` is taken whole as the episode key. The frames
+are the union of the entries' images (a planning episode has 30), in natural
+order of their paths.
 
 Text. The README's ``task`` names the question type (RoboVQA's ten types),
 not the robot's task; the long-horizon goal is quoted in ``<...>`` inside the
@@ -32,9 +41,9 @@ known imperative verb (`process_phrase`). The dataset documents no plan
 format; the plan is read from numbered items in the conversations ("1. pick
 up the banana", "1-<pick up the banana>"): a numbered answer, or the numbered
 steps already done in a planning-with-context question followed by its
-answer. The longest plan of the episode's entries is kept in ``meta["plan"]``;
-plan steps are not frames, so per-frame ``steps`` are set only when the counts
-happen to match.
+answer (`tpru.sources.sharerobot_plans`). The longest plan of the episode's
+entries is kept in ``meta["plan"]``; plan steps are not frames, so per-frame
+``steps`` are set only when the counts happen to match.
 
 Image paths are relative to ``image_root`` (default: the folder of PATH, or
 PATH itself when it is a folder). The published paths are absolute paths on
@@ -51,7 +60,9 @@ not JSON (``invalid_json``), an entry or field of the wrong type
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -62,85 +73,16 @@ from typing import Any
 from tpru.diagnostics import InputError, Skips, json_problem
 from tpru.schema import Episode
 from tpru.sources.frames import natural_key
+from tpru.sources.sharerobot_plans import goal_of, plan_of
 from tpru.sources.text import process_phrase
 
 ANNOTATION_SUFFIXES = frozenset({".json", ".jsonl"})
 """File name endings read as annotation files."""
 
-_EPISODE_KEY = re.compile(r"(?P<name>(?:(?P<shard>\d+)_)?(?P<source>[^/#]+)#episode_\d+)")
-_MARKER = re.compile(r"(?<![\w.<])(\d{1,2})\s*[.):-](?:\s+|(?=<))")
-_BRACKETED = re.compile(r"<([^<>]+)>")
-_IMAGE_TAG = re.compile(r"^\s*image\b", re.IGNORECASE)
-_NUMBERED_BEFORE = re.compile(r"\d{1,2}\s*[.):-]\s*$")
+_EPISODE_KEY = re.compile(r"(?:(?P<folder>rtx_frames_success_\d+)/)?"
+                          r"(?P<name>(?:(?P<shard>\d+)_)?(?P<source>[^/#]+)#episode_\d+)")
 
-# Imperative verbs that open robot, phone and navigation instructions; a
-# description starting with one reads as "the process of <verb>ing ...".
-def numbered_items(text: str) -> tuple[int, list[str]]:
-    """The first run of consecutively numbered items in `text`, and its first number.
-
-    Items look like ``1. pick up the cup`` (one per line or sentence) or
-    ``1-<pick up the cup>``; a bracketed item ends at its ``>``, any other at
-    the end of its line.
-
-    Example:
-        >>> numbered_items("Done: 1-<grasp the cup>, 2-<lift it>. What next?")
-        (1, ['grasp the cup', 'lift it'])
-        >>> numbered_items("no plan here, only 1.5 metres")
-        (0, [])
-    """
-    markers = list(_MARKER.finditer(text))
-    items: list[str] = []
-    start = 0
-    for i, marker in enumerate(markers):
-        number = int(marker.group(1))
-        if items and number != start + len(items):
-            break
-        end = markers[i + 1].start() if i + 1 < len(markers) else len(text)
-        item = _item_text(text[marker.end():end])
-        if not item:
-            break
-        if not items:
-            start = number
-        items.append(item)
-    return (start, items) if items else (0, [])
-
-
-def _item_text(chunk: str) -> str:
-    chunk = chunk.strip()
-    if chunk.startswith("<"):
-        closing = chunk.find(">")
-        chunk = chunk[1:closing] if closing > 0 else chunk[1:]
-    else:
-        chunk = chunk.split("\n", 1)[0]
-    return chunk.strip().rstrip(",;.").strip()
-
-
-def goal_of(question: str) -> str | None:
-    """The first ``<...>`` phrase of a planning question that is neither an image tag
-    nor a numbered step already done."""
-    for match in _BRACKETED.finditer(question):
-        phrase = match.group(1).strip()
-        if phrase and not _IMAGE_TAG.match(phrase) \
-                and not _NUMBERED_BEFORE.search(question[:match.start()]):
-            return phrase
-    return None
-
-
-def plan_of(question_type: str | None, question: str, answer: str) -> list[str]:
-    """The plan one question/answer pair spells out (see the module docstring)."""
-    h_start, done = numbered_items(question)
-    g_start, told = numbered_items(answer)
-    if done and h_start == 1 and told and g_start == len(done) + 1:
-        return done + told
-    if told and g_start == 1:
-        return told
-    if done and h_start == 1:
-        kind = (question_type or "").lower()
-        next_step = _item_text(answer)
-        if not told and next_step and ("context" in kind or "remaining" in kind):
-            return [*done, next_step]
-        return done
-    return []
+log = logging.getLogger("tpru")
 
 
 @dataclass
@@ -150,6 +92,7 @@ class _Group:
     where: str
     source_dataset: str | None
     shard: str | None
+    frames_folder: str | None
     images: dict[str, None] = field(default_factory=dict)  # ordered set
     task_text: str | None = None
     goal: str | None = None
@@ -188,8 +131,21 @@ class ShareRobotSource:
     def iter_episodes(self) -> Iterator[Episode]:
         """Episodes in the order their first entry appears (files in natural order)."""
         groups: dict[str, _Group] = {}
+        first_seen: dict[bytes, str] = {}
+        repeats = 0
+        example = ""
         for where, entry in self._entries():
+            digest = _fingerprint(entry)
+            if digest in first_seen:
+                repeats += 1
+                example = example or f"{where} repeats {first_seen[digest]}"
+                continue
+            first_seen[digest] = where
             self._add(groups, where, entry)
+        if repeats:
+            log.info("%s: passed over %s repeated %s, each read once already (e.g. %s; "
+                     "the hub's planning/jsons/ holds train/ and test/ again)", self.path,
+                     f"{repeats:,}", "entry" if repeats == 1 else "entries", example)
         for key, group in groups.items():
             episode = self._episode(key, group)
             if episode is not None:
@@ -237,12 +193,14 @@ class ShareRobotSource:
             self.skips.skip("bad_field", f"{where}: {problem}")
             return
         entry_id: str = entry["id"]
-        match = _EPISODE_KEY.search(entry_id.rsplit("/", 1)[-1])
-        key = match.group("name") if match else entry_id
+        match = _EPISODE_KEY.search("/".join(entry_id.rsplit("/", 2)[-2:]))
+        key = entry_id if match is None else "/".join(
+            part for part in match.group("folder", "name") if part)
         group = groups.get(key)
         if group is None:
             group = groups[key] = _Group(where, match.group("source") if match else None,
-                                         match.group("shard") if match else None)
+                                         match.group("shard") if match else None,
+                                         match.group("folder") if match else None)
         images = entry["image"]
         for image in [images] if isinstance(images, str) else images:
             group.images.setdefault(image, None)
@@ -285,6 +243,8 @@ class ShareRobotSource:
             meta["source_dataset"] = group.source_dataset
         if group.shard:
             meta["shard"] = int(group.shard)
+        if group.frames_folder:
+            meta["frames_folder"] = group.frames_folder
         if group.selected_steps:
             meta["selected_steps"] = sorted(group.selected_steps)
         if group.question_types:
@@ -329,6 +289,12 @@ class ShareRobotSource:
 
 
 _BAD = object()
+
+
+def _fingerprint(entry: Any) -> bytes:
+    """A digest of an entry's whole content, to read an entry listed twice once."""
+    text = json.dumps(entry, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
 
 def _parse_json(data: bytes, where: str, skips: Skips) -> Any:

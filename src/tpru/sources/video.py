@@ -1,7 +1,7 @@
 """Episodes from video files: each video is one episode.
 
 ``video:PATH`` names a video file or a folder searched (recursively) for
-``.mp4 .mkv .webm .avi .mov`` files, taken in natural order of their relative
+``.mp4 .m4v .mkv .webm .avi .mov .ts`` files, taken in natural order of their relative
 paths. An episode's id is the video's path relative to the folder (its file
 name when ``PATH`` is a file) and its scenario is ``"video"``, unless a
 sidecar file says otherwise: ``clip.mp4.json`` (or ``clip.json``) with the
@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -49,8 +50,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".webm", ".avi", ".mov"})
-"""File name endings (compared in lower case) that count as videos."""
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mkv", ".webm", ".avi", ".mov", ".ts"})
+"""File name endings (compared in lower case) that count as videos: containers PyAV
+(FFmpeg) opens, ``.ts`` being MPEG transport streams (camera and screen recorders)."""
 
 MODES = ("time", "keyframes")
 
@@ -109,9 +111,28 @@ def video_root(path: str | os.PathLike[str]) -> Path:
 def video_episodes(root: Path, episode: Callable[[Path], Episode | None],
                    skips: Skips) -> Iterator[Episode]:
     """`episode` of every video under `root` in natural order, skipping the Nones and
-    counting repeated ids."""
-    found = ((video, episode(video)) for video in find_videos(root))
+    counting repeated ids. A folder without videos is counted as an ``empty_episode``
+    whose message names the suffixes accepted (and those it has instead)."""
+    videos = find_videos(root)
+    if not videos:
+        skips.skip("empty_episode", no_videos_message(root))
+    found = ((video, episode(video)) for video in videos)
     yield from unique_ids(((v, e) for v, e in found if e is not None), skips)
+
+
+def no_videos_message(folder: Path) -> str:
+    """Why `folder` gives no episode: the suffixes accepted, and the ones found instead.
+
+    Example: ``/data/clips: no video files (.avi, .m4v, .mkv, .mov, .mp4, .ts, .webm);
+    it has .flv (3), .txt (1)``.
+    """
+    others = Counter(p.suffix.lower() or "(no suffix)" for p in folder.rglob("*")
+                     if p.is_file() and p.suffix.lower() not in VIDEO_SUFFIXES
+                     and p.suffix.lower() != ".json"
+                     and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    has = "; it has " + ", ".join(f"{s} ({n})" for s, n in sorted(others.items())) \
+        if others else ""
+    return f"{folder}: no video files ({', '.join(sorted(VIDEO_SUFFIXES))}){has}"
 
 
 class VideoSource:

@@ -28,7 +28,10 @@ options mean:
 ``sim:robot:stack,push`` limits a simulator to some of its tasks.
 
 Layout: ``<out>/<simulator>/<W>x<H>-f<frames>/<seed:06d>-<task>/000.jpg ...``
-with ``episode.json`` (written last) beside the frames.
+with ``episode.json`` (written last) beside the frames: the cache ``key``,
+``description``, ``steps``, ``frames`` (the file names, in order) and
+``meta``. ``frames:<out>`` reads such a folder back as the same episodes
+(see `tpru.sources.frames`).
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from tpru import __version__
 from tpru.diagnostics import InputError, Skips
 from tpru.registry import load
 from tpru.schema import Episode
-from tpru.sources.frames import EPISODE_FILE
+from tpru.sources.frames import EPISODE_FILE, sim_episode_id
 from tpru.sources.sim.common import EngineMissing, EpisodeSpec, Simulator
 
 log = logging.getLogger(__name__)
@@ -208,7 +211,7 @@ class SimSource:
             if spec is None:
                 return None
         return Episode(
-            id=f"sim-{self.name}-{key['task']}-{seed:06d}",
+            id=sim_episode_id(self.name, key["task"], seed),
             scenario=self.name,
             source="sim",
             frames=tuple(str(folder / f) for f in spec.frames),

@@ -39,9 +39,9 @@ from tpru.sources.sim.lego_parts import (
     counted,
     number,
     ordinal_word,
-    pick,
     row,
 )
+from tpru.sources.synthetic.draw import pick
 from tpru.sources.text import join_words, with_article
 
 
@@ -83,8 +83,8 @@ def wall(rng: np.random.Generator, steps: int) -> Model:
             text = (f"adding the {ordinal_word(k + 1)} course in {colour}, "
                     f"{'offset by half a brick' if k % 2 else 'in line with the first'}")
         parts.append(Step(text, tuple(bricks)))
-    description = (f"building a {length}-stud wall of 1x4 bricks in running bond, "
-                   f"{number(steps)} courses high: {join_words(colours)} from the bottom up")
+    description = (f"building {with_article(f'{length}-stud')} wall of 1x4 bricks in running "
+                   f"bond, {number(steps)} courses high: {join_words(colours)} from the bottom up")
     return Model("wall", description, tuple(parts), {"length": length, "courses": colours})
 
 
@@ -121,8 +121,8 @@ def pyramid(rng: np.random.Generator, steps: int) -> Model:
         parts.append(Step(f"laying {with_article(colour)} {side}x{side} {what} two bricks high "
                           f"{where}", tuple(bricks)))
     description = (f"building a stepped pyramid of {number(steps)} layers two bricks high, "
-                   f"from a {base}x{base} base to a 6x6 top: {join_words(colours)} from the "
-                   "bottom up")
+                   f"from {with_article(f'{base}x{base}')} base to a 6x6 top: "
+                   f"{join_words(colours)} from the bottom up")
     return Model("pyramid", description, tuple(parts), {"base": base, "layers": colours})
 
 
@@ -221,8 +221,8 @@ def mosaic(rng: np.random.Generator, steps: int) -> Model:
                   if colour in cells]
         parts.append(Step(f"laying the {ordinal_word(r + 1)} row: {join_words(counts)} "
                           f"1x1 plate{'s' * (cols > 1)}", plates))
-    description = (f"laying a {cols}x{steps} mosaic of {first} and {second} 1x1 plates in a "
-                   f"{pattern} pattern, one row at a time from one end")
+    description = (f"laying {with_article(f'{cols}x{steps}')} mosaic of {first} and {second} "
+                   f"1x1 plates in a {pattern} pattern, one row at a time from one end")
     return Model("mosaic", description, tuple(parts),
                  {"size": [cols, steps], "pattern": pattern, "colours": [first, second]})
 

@@ -175,11 +175,6 @@ def colour_run(rng: np.random.Generator, count: int, palette: Sequence[str] = BR
     return colours
 
 
-def pick(rng: np.random.Generator, items: Sequence[Any]) -> Any:
-    """One of `items`, drawn from `rng`."""
-    return items[int(rng.integers(len(items)))]
-
-
 def _run(pieces: dict[tuple[int, int], Shape], width: int, length: int,
          first: int = 0) -> list[tuple[int, Shape]]:
     """Cover ``length`` studs with ``width``-wide pieces: (offset, shape), longest first.

@@ -85,7 +85,7 @@ def plan(rng: np.random.Generator, n: int, size: tuple[int, int], task: str) -> 
         base = next(b for b in range(1, n + 1) if b * (b + 1) // 2 >= n)
         row_colours = sample(rng, VIVID, base)
         bricks = [(r + 2 * j, r, 2, row_colours[r]) for r in range(base) for j in range(base - r)]
-        shape = f"a {base}-row pyramid of {len(bricks)} 2x2 bricks"
+        shape = f"{with_article(f'{base}-row')} pyramid of {len(bricks)} 2x2 bricks"
         detail = "rows bottom to top: " + ", ".join(row_colours)
     total = len(bricks)
     dims = "2x2" if task == "pyramid" else "2x4"
