@@ -20,9 +20,13 @@ whether a ``--strict`` read passes; an adapter that refuses its input prints
 its one-line error. Adapters with no fixture and fixtures no check reads are
 listed at the end.
 
-To add another kind of adapter (benchmark loaders, say), write a runner
-``(check, path, options) -> list[str]`` and add it to `RUNNERS`, then add
-rows with ``runner="<its name>"`` to `CHECKS`.
+Benchmark loaders run with ``runner="benchmark"``: per fixture, the items
+read, the tasks and categories they fall in (LEGO-Puzzles: each released
+``category`` label and the paper's task and ability level it maps to), the
+first item's prompt in the benchmark's own protocol, and the skips. To add
+another kind of adapter, write a runner ``(check, path, options) ->
+list[str]`` and add it to `RUNNERS`, then add rows with ``runner="<its
+name>"`` to `CHECKS`.
 
 Exit status: 0, or 1 when an adapter failed with anything but its one-line
 error (`InputError`): a crash is a bug, refused input is a result.
@@ -46,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from tpru.diagnostics import InputError, Skips, first_line
+from tpru.eval.benchmarks import BENCHMARKS
 from tpru.sources import SOURCES, open_source
 
 SHOWN = 5
@@ -179,9 +184,13 @@ CHECKS: tuple[Check, ...] = (
     Check("gui-odyssey", "derived/gui-odyssey",
           "GUI Odyssey annotation and split file (derived), train side",
           prepare=gui_odyssey_screenshots),
-    # Benchmark loaders go here once `RUNNERS` has a "benchmark" runner, e.g.
-    # Check("muirbench", "derived/muirbench/test-00000-of-00001.parquet", "...",
-    #       runner="benchmark"),
+    Check("muirbench", "derived/muirbench/test-00000-of-00001.parquet",
+          "MuirBench hub parquet layout (derived)", runner="benchmark"),
+    Check("muirbench", "derived/muirbench/MUIRBench_vlmeval_layout.tsv",
+          "MuirBench in VLMEvalKit's MUIRBench.tsv layout (derived)", runner="benchmark"),
+    Check("lego-puzzles", "derived/lego-puzzles/lego_vlmeval_layout.tsv",
+          "LEGO-Puzzles VLMEvalKit TSV with the 12 released category labels (derived)",
+          runner="benchmark"),
 )
 
 
@@ -249,8 +258,50 @@ def run_source(check: Check, path: Path, options: dict[str, Any]) -> list[str]:
     return lines
 
 
+def run_benchmark(check: Check, path: Path, options: dict[str, Any]) -> list[str]:
+    """Read every item of a benchmark file with tpru's loader; a report of what it made of
+    the file: items, tasks and categories (with each released label's mapping, where the
+    loader keeps it in ``meta["label"]``), the first item's prompt, and the skips."""
+    from collections import Counter
+
+    from tpru.eval.benchmarks import load_benchmark
+    from tpru.eval.benchmarks.lego_puzzles import paper_task
+    from tpru.eval.prompts import render_prompt
+
+    skips = Skips()
+    with captured_logs() as logged, tempfile.TemporaryDirectory() as cache:
+        try:
+            bench = load_benchmark(f"{check.target}:{path}", cache_dir=cache)
+            items = list(bench.items(skips))
+        except InputError as err:
+            return [f"error: {first_line(err)}"]
+        prompt = render_prompt(items[0], bench.default_prompt) if items else ""
+    lines = [f"items {len(items):,}, split {bench.split}, images "
+             f"{sum(len(i.images) for i in items):,}, prompt {bench.default_prompt!r}"]
+    tasks = Counter(item.task for item in items)
+    lines.append("tasks: " + ", ".join(f"{t} {n}" for t, n in sorted(tasks.items())))
+    categories = Counter(str(item.category) for item in items)
+    lines.append("categories: " + ", ".join(f"{c} {n}" for c, n in sorted(categories.items())))
+    labels = {str(i.meta["label"]): (i.task, i.category) for i in items if "label" in i.meta}
+    for label, (task, category) in labels.items():
+        mapped = f"-> {task} ({category})" if paper_task(label) else "unmapped: kept as the task"
+        lines.append(f"  label {label} {mapped}")
+    if items:
+        first = items[0]
+        lines.append(f"first: {first.id!r}, {first.answer_form}, {len(first.images)} images, "
+                     f"answer {first.answer}, answerable {first.answerable}, "
+                     f"counterpart {first.counterpart}")
+        lines.append(f"  prompt: {prompt!r}")
+    for reason, count in sorted(skips.counts.items()):
+        lines.append(f"skipped {reason}: {count:,} (e.g. {skips.examples[reason][0]})")
+    lines.append(f"log lines: {len(logged)}")
+    lines.extend(f"  | {line}" for line in logged[:SHOWN])
+    return lines
+
+
 RUNNERS: dict[str, Callable[[Check, Path, dict[str, Any]], list[str]]] = {
     "source": run_source,
+    "benchmark": run_benchmark,
 }
 """How to run a check, by `Check.runner`."""
 
@@ -309,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         crashed |= crash
         for line in lines:
             print("   " + line)
-    missing = sorted(name for name in SOURCES if name not in checked
+    missing = sorted(name for name in (*SOURCES, *BENCHMARKS) if name not in checked
                      and (not only or name in only))
     if missing:
         print(f"== adapters with no fixture here: {', '.join(missing)}")

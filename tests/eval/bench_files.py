@@ -4,6 +4,11 @@
   ``image_type``, ``question``, ``options``, ``answer``, ``image_list`` as
   ``{"bytes", "path"}`` structs, ``counterpart_idx``), answerable items
   paired with unanswerable twins, image options included.
+- `write_muirbench_tsv`: the same MuirBench items in VLMEvalKit's
+  ``MUIRBench.tsv`` layout (options in columns ``A``.., base64 ``image``
+  lists, ``category`` for the task).
+- `write_lego_released`: LEGO-Puzzles' TSV with the 12 ``category`` labels of
+  the release (``1_Adjacency`` ... ``12_rotate_composition``).
 - `write_lego_tsv`: LEGO-Puzzles in VLMEvalKit's TSV (``index``, ``image``
   as a base64 list literal, one base64 string or another row's index,
   ``question`` with ``<image k>`` markers, ``A``..``D``, ``answer``,
@@ -114,7 +119,79 @@ def write_muirbench(path: Path, *, pairs: int = 3, bad: bool = True) -> Path:
     return path
 
 
+def write_muirbench_tsv(path: Path, rows: list[dict[str, Any]], *,
+                        extra_columns: bool = False) -> Path:
+    """`rows` (from `muirbench_rows`) in VLMEvalKit's ``MUIRBench.tsv`` layout.
+
+    Columns ``index``, ``question``, ``A``.. (as many as the longest option
+    list; shorter rows leave the rest empty), ``answer``, ``image`` (a list
+    literal of base64 PNGs; one bare base64 string for a one-image row) and
+    ``category`` (the task). With `extra_columns`, also ``image_relation``,
+    ``image_type`` and ``counterpart_idx``, which VLMEvalKit's file may lack.
+    """
+    letters = "ABCDEFG"[:max(len(r["options"]) for r in rows)]
+    extra = ["image_relation", "image_type", "counterpart_idx"] if extra_columns else []
+    header = ["index", "question", *letters, "answer", "image", "category", *extra]
+    lines = ["\t".join(header)]
+    for row in rows:
+        encoded = [base64.b64encode(i["bytes"]).decode("ascii") for i in row["image_list"]]
+        options = list(row["options"]) + [""] * (len(letters) - len(row["options"]))
+        cells = [row["idx"], row["question"], *options, row["answer"],
+                 encoded[0] if len(encoded) == 1 else repr(encoded), row["task"],
+                 *(str(row[k]) for k in extra)]
+        lines.append("\t".join(cells))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 # ------------------------------------------------------------------ LEGO-Puzzles
+
+LEGO_LABELS = {
+    # released category label: (the paper's task, its ability level)
+    "1_Adjacency": ("Adjacency", "spatial understanding"),
+    "2_Dependency": ("Dependency", "single-step reasoning"),
+    "3_Error": ("Outlier", "multi-step reasoning"),
+    "4_Height": ("Height", "spatial understanding"),
+    "5_Multi_view": ("Multiview", "spatial understanding"),
+    "6_Next_step": ("Next-Step", "single-step reasoning"),
+    "7_Ordering": ("Ordering", "multi-step reasoning"),
+    "8_Position": ("Position", "single-step reasoning"),
+    "9_reverse": ("Backwards", "multi-step reasoning"),
+    "10_rotate_1": ("Rotation", "spatial understanding"),
+    "11_rotate_2": ("Rotation", "spatial understanding"),
+    "12_rotate_composition": ("Rotation Status", "single-step reasoning"),
+}
+"""The 12 labels of the release, and what the loader must make of each."""
+
+
+def write_lego_released(path: Path, *, per_label: int = 2) -> Path:
+    """LEGO-Puzzles as released: `per_label` rows for each of `LEGO_LABELS`.
+
+    Columns ``index, image, question, A, B, C, D, answer, category,
+    question_type``; ``7_Ordering`` rows are ``sort`` items over four image
+    options (answer ``BDAC``), the rest choose among three texts (D empty).
+    """
+    header = ["index", "image", "question", "A", "B", "C", "D", "answer", "category",
+              "question_type"]
+    lines = ["\t".join(header)]
+    n = 0
+    for number, label in enumerate(LEGO_LABELS):
+        for k in range(per_label):
+            if label == "7_Ordering":
+                cells = [repr([_b64(300 + n + i) for i in range(5)]),
+                         "The model <image 1>. Put the steps in building order.",
+                         "<image 2>", "<image 3>", "<image 4>", "<image 5>", "BDAC", "sort"]
+            else:
+                cells = [repr([_b64(300 + n), _b64(301 + n)]),
+                         "Which brick is higher? <image 1> <image 2>", "left", "right",
+                         "same", "", "ABC"[(number + k) % 3], "choice"]
+            n += 5
+            lines.append("\t".join([str(len(lines) - 1), *cells[:7], label, cells[7]]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
 
 EXPECTED_LEGO = {
     # id: (task, answer, options, image count, question starts with images)

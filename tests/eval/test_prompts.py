@@ -38,6 +38,22 @@ def test_muirbench_protocol_text() -> None:
     assert render_prompt(_item(), "default") == expected
 
 
+def test_muirbench_authors_protocol_text() -> None:
+    """MuirBench's own ``create_prompt`` (hint on), on the item VLMEvalKit's test renders."""
+    assert render_prompt(_item(), "muirbench-authors") == (
+        f"Question: {IMG} Which image matches?\nChoices:\n(A) {IMG}\n(B) {IMG}\n(C) {NONE}\n"
+        "Hint: Please provide the correct option letter, such as A, B, C, D, directly.\n"
+        "Answer:")
+
+
+def test_muirbench_authors_protocol_for_the_letter_form() -> None:
+    item = _item(question=f"A {IMG} B {IMG}. Order them. ", options=None, answer="BA",
+                 images=("a", "b"))
+    assert render_prompt(item, "muirbench-authors") == (
+        f"Question: A {IMG} B {IMG}. Order them. \nHint: Answer with the sequence of letters "
+        "in the correct order directly, for example CABD.\nAnswer:")
+
+
 def test_direct_prompt_for_the_letter_form_asks_for_letters() -> None:
     item = _item(question=f"A {IMG} B {IMG} C {IMG}. Order them.", options=None, answer="CAB",
                  images=("a", "b", "c"))

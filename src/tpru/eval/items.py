@@ -48,8 +48,9 @@ class Item:
         answer: the gold: a letter ("C") or a letter sequence ("CABD").
         images: image file paths: the question's images in placeholder
             order, then the image options' images in option order.
-        task: the benchmark's task name (MuirBench ``task``, LEGO-Puzzles
-            ``category``, tpru's ``ordering``/``next_frame``/``prev_frame``).
+        task: the benchmark's task name (MuirBench ``task``, LEGO-Puzzles'
+            task as the paper names it, mapped from its ``category`` label;
+            tpru's ``ordering``/``next_frame``/``prev_frame``).
         category: a second grouping the benchmark defines (MuirBench
             ``image_relation``, LEGO-Puzzles' ability level), or None.
         scenario: MuirBench ``image_type``, tpru's scenario, or None.

@@ -8,7 +8,7 @@ benchmark names the one it was published with (`Benchmark.default_prompt`);
 ``--prompt NAME`` picks another.
 
 ``default`` and ``muirbench``: the direct-answer multiple-choice prompt of
-MuirBench as VLMEvalKit and lmms-eval build it::
+MuirBench as VLMEvalKit (``MUIRDataset.build_prompt``) and lmms-eval build it::
 
     {question}
     A. {option A}
@@ -18,6 +18,20 @@ MuirBench as VLMEvalKit and lmms-eval build it::
 An image option is written ``A. <image>``. For a sequence item (the letter
 form of ordering) the last line is `SEQUENCE_INSTRUCTION` instead, after the
 option lines if there are any.
+
+``muirbench-authors``: the prompt of MuirBench's own evaluation code
+(``eval/utils/preprocess.py``, ``create_prompt`` with its default hint),
+after MathVista's; no line ends with a space and the whole is stripped::
+
+    Question: {question}
+    Choices:
+    (A) {option A}
+    (B) {option B}
+    Hint: Please provide the correct option letter, such as A, B, C, D, directly.
+    Answer:
+
+For a sequence item the hint is "Hint: " and `SEQUENCE_INSTRUCTION`, and an
+item without options has no "Choices:" block (MuirBench has neither).
 
 ``lego``: VLMEvalKit's multiple-choice prompt, as its LEGO-Puzzles dataset
 uses it; every line ends with a newline, the last one included::
@@ -60,6 +74,7 @@ PromptBuilder = Callable[[Item], str]
 DIRECT_INSTRUCTION = "Answer with the option's letter from the given choices directly."
 SEQUENCE_INSTRUCTION = ("Answer with the sequence of letters in the correct order directly, "
                         "for example CABD.")
+AUTHORS_HINT = "Please provide the correct option letter, such as A, B, C, D, directly."
 LEGO_CHOICE = "Please select the correct answer from the options above. \n"
 LEGO_SORT = ("Please respond with only the sequence of letters (e.g., 'BDAC') "
              "that correctly orders the steps.\n")
@@ -74,6 +89,17 @@ def direct_prompt(item: Item) -> str:
     """MuirBench's direct-answer protocol (see the module docstring)."""
     last = DIRECT_INSTRUCTION if item.answer_form == "choice" else SEQUENCE_INSTRUCTION
     return "\n".join([item.question, *option_lines(item), last])
+
+
+def muirbench_authors_prompt(item: Item) -> str:
+    """MuirBench's own evaluation prompt (see the module docstring)."""
+    lines = [f"Question: {item.question}"]
+    if item.options:
+        lines += ["Choices:", *(f"({option_letter(i)}) {option}"
+                                for i, option in enumerate(item.options))]
+    hint = AUTHORS_HINT if item.answer_form == "choice" else SEQUENCE_INSTRUCTION
+    lines += [f"Hint: {hint}", "Answer:"]
+    return "\n".join(lines).strip()
 
 
 def lego_prompt(item: Item) -> str:
@@ -114,6 +140,7 @@ def _format_prompt() -> Callable[[str], str]:
 PROMPTS: dict[str, PromptBuilder] = {
     "default": direct_prompt,
     "muirbench": direct_prompt,
+    "muirbench-authors": muirbench_authors_prompt,
     "lego": lego_prompt,
     "tpru": tpru_prompt,
 }

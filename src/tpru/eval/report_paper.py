@@ -249,7 +249,10 @@ def compare_to_paper(summary: Summary, paper: PaperResults | None = None, *,
                          f"models ({', '.join(bench.rows)}); name one with --paper-model")
             continue
         breakdown = _breakdown_of(run, bench)
-        ours = {bench.column(g): (g, cell) for g, cell in run.groups.get(breakdown, {}).items()}
+        ours, clashes = _groups_by_column(run.groups.get(breakdown, {}), bench)
+        notes.extend(f"{run.label}: {breakdown}s {', '.join(groups)} all match the paper's "
+                     f"{bench.title} column '{column}'; not compared (one group per column)"
+                     for column, groups in clashes.items())
         ours["overall"] = ("overall", run.overall)
         for column in bench.columns:
             group, cell = ours.get(column, (None, None))
@@ -259,6 +262,25 @@ def compare_to_paper(summary: Summary, paper: PaperResults | None = None, *,
     for note in notes:
         log.warning("compare: %s", note)
     return Comparison(paper.source, tuple(rows), tuple(notes))
+
+
+def _groups_by_column(groups: Mapping[str, Accuracy], bench: PaperBenchmark
+                      ) -> tuple[dict[str | None, tuple[str, Accuracy]], dict[str, list[str]]]:
+    """The run's group for each paper column, and the columns several groups match.
+
+    Two groups on one column (a run from a loader that kept LEGO-Puzzles'
+    ``10_rotate_1`` and ``11_rotate_2`` apart, under aliases for Rotation)
+    would show one half's accuracy as the whole's, so such a column is left
+    out and named instead.
+    """
+    matched: dict[str | None, list[tuple[str, Accuracy]]] = {}
+    for group, cell in groups.items():
+        matched.setdefault(bench.column(group), []).append((group, cell))
+    ours = {column: found[0] for column, found in matched.items()
+            if column is None or len(found) == 1}
+    clashes = {column: [g for g, _ in found] for column, found in matched.items()
+               if column is not None and len(found) > 1}
+    return ours, clashes
 
 
 def _breakdown_of(run: RunReport, bench: PaperBenchmark) -> str:

@@ -8,7 +8,11 @@ Rows come from one of:
   or folder starts with the split are picked when a split is given);
 - a folder written by ``datasets.save_to_disk`` (a dataset or a dict of splits);
 - a JSONL file (one object per line) or a JSON file holding a list;
-- a TSV file (VLMEvalKit's format; LEGO-Puzzles).
+- a TSV file (VLMEvalKit's format: LEGO-Puzzles, VLMEvalKit's ``MUIRBench.tsv``).
+
+VLMEvalKit's layout puts the options in columns ``A``, ``B``, ... and may
+let a row reuse another row's images; `option_columns` and `SharedImages`
+read both for every loader that accepts it.
 """
 
 from __future__ import annotations
@@ -305,6 +309,52 @@ def as_list(value: Any) -> list[Any]:
                 return list(parsed)
         return [value]
     return [value]
+
+
+OPTION_COLUMNS = "ABCDEFGHIJ"
+"""The option columns of a VLMEvalKit multiple-choice TSV, in letter order."""
+
+
+def option_columns(row: Mapping[str, Any], item_id: str) -> tuple[str, ...]:
+    """The options of a VLMEvalKit row: columns A, B, ... up to the first empty one.
+
+    Raises:
+        RowError: a later column is filled after an empty one (a gap would shift
+            every letter after it), or only option A is given (nothing to choose).
+    """
+    values = [text(row.get(letter)) for letter in OPTION_COLUMNS]
+    count = next((i for i, v in enumerate(values) if v is None), len(values))
+    if any(v is not None for v in values[count:]):
+        raise RowError(f"item {item_id}: option {OPTION_COLUMNS[count]} is empty but a later "
+                       "one is not")
+    if count == 1:
+        raise RowError(f"item {item_id}: only option A is given; an item needs at least two")
+    return tuple(v for v in values[:count] if v is not None)
+
+
+def has_option_columns(table: SourceTable) -> bool:
+    """True for VLMEvalKit's layout: options in columns ``A`` and ``B`` (not one list)."""
+    return {"A", "B"} <= set(table.columns)
+
+
+class SharedImages:
+    """VLMEvalKit's image reuse: a short ``image`` cell names the row whose images it shows.
+
+    The whole table is indexed once (a TSV is read whole for this reason);
+    a lazily read table (parquet, hub) cannot refer back and is left as is.
+    """
+
+    def __init__(self, table: SourceTable, id_column: str | None,
+                 image_column: str | None) -> None:
+        self._cells: dict[str, Any] = {}
+        if isinstance(table.rows, list) and id_column and image_column:
+            self._cells = {str(row.get(id_column)): row.get(image_column) for row in table.rows}
+
+    def resolve(self, cell: Any) -> Any:
+        """`cell`, or the images of the row it names (a short text equal to a row index)."""
+        if isinstance(cell, str) and len(cell.strip()) < 16 and cell.strip() in self._cells:
+            return self._cells[cell.strip()]
+        return cell
 
 
 _ANSWER_WRAPPING = re.compile(r"</?answer>|[\s\"'().\[\]]", re.IGNORECASE)
