@@ -174,7 +174,8 @@ BAD = {
     "view of nothing": (["view", "{tmp}/nowhere"], "no such dataset folder"),
     "export of nothing": (["export", "{tmp}/nowhere", "--to", "easyr1", "--out", "{tmp}/x"],
                           "nowhere"),
-    "unfinished dataset": (["stats", "{tmp}"], "not a finished tpru dataset"),
+    "not a dataset": (["stats", "{tmp}"], "{tmp}: not a tpru dataset (no build.json); give a "
+                                          "folder written by tpru build"),
 }
 
 
@@ -196,6 +197,36 @@ def test_bad_input_gives_one_line_and_status_1(
     assert not out.exists()
     assert not (tmp_path / "out.partial").exists()
     assert (episodes / "robot" / "ep000" / "000.jpg").is_file()
+
+
+def test_a_folder_that_is_not_a_dataset_is_told_apart_from_an_unfinished_build(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 12, 14: stats and audit asked "was the build interrupted?" of any folder;
+    only a build's own folder (OUT.partial, or one holding its work files) is one."""
+    plain, partial = tmp_path / "photos", tmp_path / "data.partial"
+    plain.mkdir()
+    (plain / "a.jpg").write_bytes(b"jpeg")
+    (partial / "work").mkdir(parents=True)
+    moved = tmp_path / "moved"  # an unfinished build renamed: known by its work files
+    moved.mkdir()
+    (moved / "state.json").write_text("{}")
+    resume = ("; continue it with the same tpru build command and --resume, or delete that "
+              "folder\n")
+    for command in (["stats"], ["audit", "--model", "random"]):
+        for folder, message in [
+                (plain, f"{plain}: not a tpru dataset (no build.json); give a folder written "
+                        "by tpru build\n"),
+                (partial, f"{partial}: not a finished tpru dataset (no build.json); the "
+                          f"unfinished build is kept in {partial}{resume}"),
+                (moved, f"{moved}: not a finished tpru dataset (no build.json); the "
+                        f"unfinished build is kept in {moved}{resume}"),
+                (tmp_path / "data", f"{tmp_path / 'data'}: no such dataset folder; the "
+                                    f"unfinished build is kept in {partial}{resume}")]:
+            assert main([command[0], str(folder), *command[1:]]) == 1
+            err = capsys.readouterr().err
+            assert err == f"tpru {command[0]}: error: {message}", err
+            assert "interrupted?" not in err
+    assert not (plain / "audit").exists()
 
 
 @pytest.mark.parametrize("argv", [["build", "--workers", "two"], ["export", "x", "--out", "y"],

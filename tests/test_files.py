@@ -112,6 +112,48 @@ def test_report_replaces_its_own_files(run: Path, tmp_path: Path, fmt: str) -> N
                  str(table)]) != 0
 
 
+def test_report_plots_go_only_into_a_folder_tpru_wrote_or_a_new_one(
+        run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 12, 9: --plots used to write its PNGs over a user's files of the same name
+    and into a dataset's images/; it is refused like --out and --html."""
+    pytest.importorskip("matplotlib")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "overall.png").write_bytes(b"my chart")
+    dataset = tmp_path / "ds"
+    images = sorted((dataset / "images").rglob("*"))
+    table = tmp_path / "t.md"
+    for folder, message in [(mine, f"{mine}: is not a plots folder tpru wrote (and not empty); "
+                                   "choose another --plots"),
+                            (dataset / "images", "is not a plots folder tpru wrote"),
+                            (dataset / "plots", f"lies inside {dataset}, a folder tpru wrote"),
+                            (run, "contains the input"),
+                            (tmp_path / "t.md", "is not a plots folder tpru wrote")]:
+        if folder == table:
+            table.write_text("a file")
+        assert main(["report", str(run), "--bootstrap", "0", "--out", str(tmp_path / "r.md"),
+                     "--plots", str(folder)]) != 0, folder
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert (mine / "overall.png").read_bytes() == b"my chart"
+    assert sorted((dataset / "images").rglob("*")) == images
+    assert not (dataset / "plots").exists() and not (tmp_path / "r.md").exists()
+
+    plots = tmp_path / "plots"  # new: written and marked; a second report replaces it
+    for _ in range(2):
+        assert main(["report", str(run), "--bootstrap", "0", "--out", str(tmp_path / "r.md"),
+                     "--plots", str(plots)]) == 0
+    assert (plots / "overall.png").is_file()
+    assert (plots / OUTPUT_MARKER).read_text().strip() == "plots folder"
+    stale = plots / "radar-old-task.png"  # a radar this report does not draw is removed
+    stale.write_bytes(b"png")
+    assert main(["report", str(run), "--bootstrap", "0", "--plots", str(plots)]) == 0
+    assert not stale.exists()
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(run), "--bootstrap", "0", "--plots",
+                 str(tmp_path / "empty")]) == 0
+
+
 # --- demo --out ---------------------------------------------------------------------------
 
 def test_demo_into_an_earlier_demo_starts_its_episodes_afresh(tmp_path: Path) -> None:

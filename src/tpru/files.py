@@ -165,15 +165,23 @@ def check_output_file(path: PathLike, *, kind: str, signature: str,
     if target.is_dir():
         raise InputError(f"{target}: is a folder; {option} takes a file name")
     check_separate(target, inputs, option=option)
-    resolved = target.resolve()
-    for folder in resolved.parents:
-        if (folder / BUILD_FILE).is_file() or (folder / OUTPUT_MARKER).is_file():
-            if folder == resolved.parent and target.name in owned_names:
-                break
-            raise InputError(f"{target}: lies inside {folder}, a folder tpru wrote (a dataset, "
-                             f"export or run); choose another {option}")
+    folder = output_around(target)
+    if folder is not None and not (folder == target.resolve().parent
+                                   and target.name in owned_names):
+        raise InputError(f"{target}: lies inside {folder}, a folder tpru wrote (a dataset, "
+                         f"export or run); choose another {option}")
     if target.exists() and signature not in _head(target):
         raise InputError(f"{target}: is not {_a(kind)} tpru wrote; choose another {option}")
+
+
+def output_around(path: PathLike) -> Path | None:
+    """The nearest folder above `path` (resolved) that tpru wrote, a dataset (its
+    ``build.json``) or a marked output (`OUTPUT_MARKER`); None when there is none.
+    Writing there would mix a new file into a dataset, an export or a run."""
+    for folder in Path(path).resolve().parents:
+        if (folder / BUILD_FILE).is_file() or (folder / OUTPUT_MARKER).is_file():
+            return folder
+    return None
 
 
 def remove_stale_temps(target: Path) -> None:

@@ -52,6 +52,8 @@ def test_a_leaking_build_fails_naming_the_probe_and_resumes_to_write_it(
     err = capsys.readouterr().err
     assert "shortcut probes: ordering: transposition_centre answers" in err
     assert "against" in err and "by chance" in err and "probes.max_lift=null" in err
+    # The wording every message about an unfinished build shares, said once.
+    assert err.count(f"the unfinished build is kept in {tmp_path / 'data.partial'}; ") == 1
     assert not out.exists() and (tmp_path / "data.partial" / "train.jsonl").is_file()
 
     assert main([*args, "--resume", "probes.max_lift=null"]) == 0

@@ -79,3 +79,42 @@ def test_the_audit_after_a_build_reuses_the_model_stages_backend(
     assert report["controls"] == ["blind"]
     recorded = json.loads((out / "build.json").read_text(encoding="utf-8"))["config"]["audit"]
     assert recorded == to_dict(AuditConfig(model="random", controls=("blind",)))
+
+
+# ---------------------------------------------------------------- a build that stops
+
+UNFINISHED = "the unfinished build is kept in {}; continue it with the same tpru build command " \
+             "and --resume, or delete that folder"
+
+
+def test_a_failed_build_says_where_its_unfinished_folder_is(
+        episodes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 12, 11: a build that failed half-way left OUT.partial/ without a word."""
+    source = tmp_path / "episodes"
+    write_synthetic_episodes(source, episodes=3, frames=6, seed=0)
+    frame = sorted(source.rglob("*.jpg"))[-1]  # read after the first episodes were measured
+    frame.write_bytes(b"not a picture")
+    out = tmp_path / "data"
+    argv = ["build", "-q", "--source", f"frames:{source}", "--out", str(out), "--strict"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("tpru build: error: ")
+    assert frame.name in err and err.endswith(UNFINISHED.format(tmp_path / "data.partial") + "\n")
+    assert not out.exists() and (tmp_path / "data.partial").is_dir()
+
+    # Refused before anything was written: no folder, so not a word of one.
+    assert main([*argv, "tasks.frames_per_sample=12"]) == 1
+    assert "unfinished" not in capsys.readouterr().err
+
+
+def test_an_interrupted_build_says_where_its_folder_is_instead_of_a_bare_hint(
+        episodes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "_finish", interrupted)
+    assert main(["build", "-q", "--source", f"frames:{episodes}", "--out",
+                 str(tmp_path / "data")]) == 130
+    assert capsys.readouterr().err == "tpru build: interrupted; " + UNFINISHED.format(
+        tmp_path / "data.partial") + "\n"

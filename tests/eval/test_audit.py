@@ -209,6 +209,32 @@ def test_a_model_that_always_answers_none_fails_the_audit_on_negatives(
         assert main([*base, "--out", str(tmp_path / "unchecked"), "--controls", "blind"]) == 0
 
 
+def test_an_audit_that_checked_nothing_says_so_and_fails_under_strict(
+        tpru_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 12, 13: with --max-lift and every group below --min-samples, the audit
+    exited 0 as if it had passed a check it never made."""
+    base = ["audit", "-q", str(tpru_dataset), "--model", "random", "--controls", "blind",
+            "--max-lift", "0.15", "--min-samples", "100000"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    items = json.loads((tmp_path / "a" / AUDIT_FILE).read_text(encoding="utf-8"))["items"]
+    unchecked = (f"nothing was checked against max_lift 0.15: no blind or shuffled group has "
+                 f"min_samples 100000 items (the largest has {items}); audit more items or "
+                 "lower min_samples")
+    assert err == f"audit passed, but {unchecked}\n"
+    assert f"None, but {unchecked}." in (tmp_path / "a" / REPORT_FILE).read_text(
+        encoding="utf-8")
+    assert main([*base, "--out", str(tmp_path / "a"), "--resume", "--strict"]) == 1
+    assert capsys.readouterr().err == f"audit failed, but {unchecked}\n"
+    # Something checked, nothing above the threshold: --strict passes.
+    assert main([*base[:-1], "1", "--out", str(tmp_path / "b"), "--strict",
+                 "--max-lift", "1"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main([*base[:-4], "--out", str(tmp_path / "c"), "--strict"]) == 1
+    assert "--strict needs --max-lift" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
 # ----------------------------------------------------------- the shuffled control
 
 

@@ -161,3 +161,46 @@ def test_resume_drops_a_line_that_is_not_a_result_and_reruns_its_item(
     assert len(run.results) == 6
     expected = {r.id: r.correct for r in load_run(whole).results}
     assert {r.id: r.correct for r in run.results} == expected
+
+
+# ---------------------------------------------------------- checked before the model loads
+
+
+def test_a_resume_that_does_not_match_fails_before_the_model_loads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 12, 10: ``tpru eval --resume`` loaded the model (minutes for a 7B) and only
+    then compared the run's settings. A model that cannot load shows the order: a resume
+    that does not match must fail with the settings message, never the loading error."""
+    from helpers import make_dataset
+    from tpru.cli import main
+
+    dataset, out = make_dataset(tmp_path / "ds"), tmp_path / "run"
+    base = ["eval", "-q", "--bench", str(dataset), "--split", "test", "--out", str(out)]
+    assert main([*base, "--model", "random"]) == 0
+    results = (out / RESULTS_FILE).read_bytes()
+    missing = f"hf:{tmp_path / 'no-such-model'}"
+    opened: list[str] = []
+
+    def refuse_to_load(spec: str, **options: Any) -> Any:
+        opened.append(spec)
+        raise AssertionError(f"the model {spec} was loaded before the checks")
+
+    monkeypatch.setattr("tpru.models.open_backend", refuse_to_load)
+    for argv, message in [
+            (["--model", missing, "--resume"],
+             f"cannot resume: the run used backend 'random' (now '{missing}')"),
+            (["--model", missing, "--resume", "--seed", "3"], "seed 0 (now 3)"),
+            (["--model", "random", "--resume", "--max-new-tokens", "7"],
+             "max_new_tokens 1024 (now 7)"),
+            (["--model", "random", "--resume", "--split", "train"],
+             "split 'test' (now 'train'); pass --split test to continue it"),
+            (["--model", missing], "already holds a run; continue it with --resume")]:
+        assert main([*base, *argv]) == 1, argv
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    first = json.loads((dataset / "test.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    _edit_jsonl(dataset / "test.jsonl", 0, question=first["question"] + " Really?")
+    assert main([*base, "--model", "random", "--resume"]) == 1
+    assert "the benchmark changed since the run began" in capsys.readouterr().err
+    assert opened == [] and (out / RESULTS_FILE).read_bytes() == results

@@ -273,6 +273,49 @@ def test_batch_rules_follow_easyr1() -> None:
         check_batches(paper, train_samples=24750)
 
 
+@pytest.mark.parametrize(("samples", "gpus", "micro_update", "suggested"), [
+    (200, 8, 1, {"data.rollout_batch_size": 128}),  # the update batch of 128 kept
+    (100, 8, 1, {"data.rollout_batch_size": 100, "worker.actor.global_batch_size": 100}),
+    (300, 6, 5, {"data.rollout_batch_size": 254, "worker.actor.global_batch_size": 127}),
+    (24750, 8, 1, {}),
+])
+def test_a_small_split_is_refused_once_with_batch_sizes_that_fit_it(
+        samples: int, gpus: int, micro_update: int, suggested: dict[str, int]) -> None:
+    """Issue 12, 16: a split smaller than the recipe's batch was refused ("fewer than
+    one batch of 256"), then the next guess for another rule ("not a multiple of 128"):
+    the first refusal names sizes that pass every rule."""
+    paper = load_recipe("7b")
+    paper["trainer"] = {"nnodes": 1, "n_gpus_per_node": gpus}
+    paper["worker"]["actor"]["micro_batch_size_per_device_for_update"] = micro_update
+    if not suggested:
+        check_batches(paper, train_samples=samples)
+        return
+    with pytest.raises(InputError) as refused:
+        check_batches(paper, train_samples=samples)
+    message = str(refused.value)
+    assert "fewer than one batch of 256" in message or "not a multiple" in message
+    overrides = " ".join(f"{k}={v}" for k, v in suggested.items())
+    assert message.endswith(f". Batch sizes that fit {samples} train samples on {gpus} GPUs: "
+                            f"{overrides}"), message
+    for key, value in suggested.items():
+        section, *rest = key.split(".")
+        node = paper[section]
+        for part in rest[:-1]:
+            node = node[part]
+        node[rest[-1]] = value
+    check_batches(paper, train_samples=samples)  # the suggestion passes every rule
+
+
+def test_the_run_command_suggests_sizes_for_the_dataset(dataset_dir: Path,
+                                                        tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"fewer than one batch of 256 .* Batch sizes that fit "
+                                         r"4 train samples on 2 GPUs: data.rollout_batch_size=4 "
+                                         r"worker.actor.global_batch_size=4$"):
+        write_easyr1_run(dataset_dir, tmp_path / "run", gpus_per_node=2)
+    write_easyr1_run(dataset_dir, tmp_path / "run", gpus_per_node=2, overrides=[
+        "data.rollout_batch_size=4", "worker.actor.global_batch_size=4"])
+
+
 def _recorder(tmp_path: Path) -> Path:
     """A stand-in interpreter that records how launch.sh started it, for the launcher test."""
     path = tmp_path / "python-recorder"

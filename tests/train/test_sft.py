@@ -14,6 +14,7 @@ from test_grpo import (  # the same built dataset and helpers
     changed,
     evaluate,
     losses,
+    tiny_overrides,
     tpru_dataset,
     weights,
 )
@@ -57,6 +58,34 @@ def test_sft_trains_with_reasoning_targets_and_a_frozen_vision_tower(
     assert changed(before, after, "visual.") == 0  # frozen
     assert yaml.safe_load((out / CONFIG_FILE).read_text())["target"] == "reasoning"
     evaluate(result.model_dir, tpru_dataset, tmp_path / "eval")
+
+
+def test_the_tiny_recipe_trains_a_few_steps_and_saves_a_model_the_evaluation_loads(
+        tiny_model_dir: Path, tpru_dataset: Path, tmp_path: Path) -> None:
+    """configs/train/sft_tiny.yaml, the CPU smoke run beside grpo_tiny.yaml, as shipped
+    but for where its model, data and run folder are."""
+    out = tmp_path / "run"
+    config = load_train_config(SFTTrainConfig, RECIPE.parent / "sft_tiny.yaml",
+                               tiny_overrides(tiny_model_dir, tpru_dataset, out))
+    result = train_sft(config, show_progress=False)
+
+    assert result.steps == 2 and result.adapter_dir is None
+    assert len(losses(result)) == 2 and all(math.isfinite(x) and x > 0 for x in losses(result))
+    assert changed(weights(tiny_model_dir), weights(result.model_dir), "model.layers.") > 0
+    evaluate(result.model_dir, tpru_dataset, tmp_path / "eval")
+
+
+@pytest.mark.parametrize(("recipe", "trainer"), [("grpo_tiny.yaml", "grpo"),
+                                                 ("sft_tiny.yaml", "sft")])
+def test_a_tiny_recipe_names_the_commands_that_use_it(recipe: str, trainer: str) -> None:
+    """Its header is the recipe's how-to: the dataset it reads is the one its demo
+    command writes (never over the simulators' demo-out), trained by its own trainer."""
+    text = (RECIPE.parent / recipe).read_text(encoding="utf-8")
+    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    data_path = yaml.safe_load(text)["data"]["path"]
+    assert f"tpru train {trainer} configs/train/{recipe}" in header
+    demo = f"tpru demo --synthetic --out {Path(data_path).parent}"
+    assert demo in header and "demo-out" not in text
 
 
 def test_sft_lora_without_merging_leaves_an_adapter_the_evaluation_loads(

@@ -16,15 +16,16 @@ from pathlib import Path
 from tpru import __version__
 from tpru.builder.config import BuildConfig
 from tpru.config import to_dict
-from tpru.dataset import BUILD_FILE
+from tpru.dataset import BUILD_FILE, STATE_FILE
 from tpru.diagnostics import InputError, Skips
 from tpru.files import check_output_folder
 from tpru.schema import SCHEMA_VERSION, Episode
 from tpru.sources import source_labels
 from tpru.sources.base import Source
 
-STATE = "state.json"
-"""The file in ``DIR.partial`` that holds the build's fingerprint."""
+STATE = STATE_FILE
+"""The file in ``DIR.partial`` that holds the build's fingerprint (named where
+`tpru.dataset` recognises an unfinished build)."""
 
 RUNTIME_ONLY = ("out", "workers", "strict")
 """Config fields that never change a finished build's output, left out of ``build.json``."""

@@ -61,7 +61,7 @@ from tpru.builder.split import JoinRule, check_leakage, plan_splits
 from tpru.builder.split_report import split_report, warn_missing_scenarios
 from tpru.builder.work import EMBEDDINGS, RECORDS, THUMBS, WORK, load_tables, read_done
 from tpru.config import to_dict
-from tpru.dataset import BUILD_FILE, IMAGES_DIR
+from tpru.dataset import BUILD_FILE, IMAGES_DIR, partial_folder, unfinished_build_note
 from tpru.diagnostics import InputError, Skips
 from tpru.files import write_text_atomic
 from tpru.models import Backend, check_backend, open_backend
@@ -101,7 +101,7 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
     if not config.sources:
         raise InputError("no sources given (use --source KIND:PATH or 'sources:' in the config)")
     out = Path(os.path.abspath(config.out))
-    partial = out.with_name(out.name + ".partial")
+    partial = partial_folder(out)
     check_target(out, overwrite, config)
     skips = Skips(strict=config.strict)
     # Opening a source checks that it exists: fail before anything is written.
@@ -140,9 +140,9 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
     info = _formulate_all(config, partial, skips, show_progress, stages)
     skips.log_warning_totals()
     if info["probes"]["leaks"]:
-        raise ShortcutError(f"{leak_message(info['probes'])}. The samples are in {partial}; "
-                            "to write the dataset anyway: the same command with --resume "
-                            "probes.max_lift=null")
+        raise ShortcutError(f"{leak_message(info['probes'])}; " + unfinished_build_note(
+            partial, then="to write the dataset anyway, run the same command with --resume "
+                          "probes.max_lift=null"))
     _finish(partial, out, info)
     return BuildResult(out, info, stages.calls if stages else {}, backend)
 

@@ -22,9 +22,12 @@ from tpru.builder.config import BuildConfig
 from tpru.builder.formulate import KeptEpisode
 from tpru.builder.images import THUMB_SIDE
 from tpru.builder.model_stages import EpisodeNotes
+from tpru.dataset import WORK_DIR
 from tpru.diagnostics import InputError
 
-WORK = "work"
+WORK = WORK_DIR
+"""The folder of pass 1's files in ``DIR.partial`` (named where `tpru.dataset`
+recognises an unfinished build)."""
 RECORDS = "episodes.jsonl"
 THUMBS = "thumbs.u8"
 EMBEDDINGS = "embeddings.f32"

@@ -58,15 +58,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.run(args)
         return status
     except (InputError, ConfigError, RecordError, LeakageError) as err:
-        print(f"tpru {args.command}: error: {err}", file=sys.stderr)
+        print(f"tpru {args.command}: error: {_with_notes(err)}", file=sys.stderr)
         return EXIT_FAILURE
     except OSError as err:  # a folder that cannot be written, a full disk, ...
-        print(f"tpru {args.command}: error: {err}", file=sys.stderr)
+        print(f"tpru {args.command}: error: {_with_notes(err)}", file=sys.stderr)
         return EXIT_FAILURE
-    except KeyboardInterrupt:
-        hint = " (continue with --resume)" if args.command in RESUMABLE else ""
+    except KeyboardInterrupt as err:
+        notes = getattr(err, "__notes__", None)
+        hint = (f"; {'; '.join(notes)}" if notes
+                else " (continue with --resume)" if args.command in RESUMABLE else "")
         print(f"tpru {args.command}: interrupted{hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _with_notes(err: BaseException) -> str:
+    """The error's message and the notes a command added to it (`BaseException.add_note`:
+    where a failed build left its folder), on one line."""
+    return "; ".join([str(err), *getattr(err, "__notes__", ())])
 
 
 def make_parser() -> argparse.ArgumentParser:

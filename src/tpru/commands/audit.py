@@ -15,6 +15,7 @@ from tpru.commands.common import (
     int_at_least,
     load_config_arguments,
 )
+from tpru.diagnostics import InputError
 from tpru.eval.audit import (
     CONTROLS,
     DEFAULT_CONTROLS,
@@ -24,6 +25,7 @@ from tpru.eval.audit import (
     check_settings,
     describe,
     run_audit,
+    unchecked_message,
 )
 from tpru.eval.audit_config import AuditRunConfig
 
@@ -44,7 +46,9 @@ DESCRIPTION = (
     "images; a group's chance is the mean over its items. Lift = accuracy - chance, in "
     "points. With --max-lift, a group of a blind or shuffled control fails when its lift is "
     "above the threshold and it has at least --min-samples items (smaller groups are too "
-    "noisy to judge); the command then exits with status 1.\n\n"
+    "noisy to judge); the command then exits with status 1. When no group has that many "
+    "items nothing is checked: the command says so, and exits with status 1 under --strict."
+    "\n\n"
     "Each control is a resumable run folder (like tpru eval) in OUT/<control>/; OUT/audit.json "
     "and OUT/audit.md hold every group's accuracy, chance, lift and 95% bootstrap interval.\n\n"
     "Settings can also come from a YAML file and key=value overrides, with the keys of a "
@@ -84,10 +88,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(0.15: 15 points above chance); default: report only")
     p.add_argument("--min-samples", type=int, metavar="N",
                    help="only groups of at least N items can fail (default 20)")
+    p.add_argument("--strict", action="store_true",
+                   help="with --max-lift: exit 1 when no group had --min-samples items, so "
+                        "nothing was checked (default: say so and exit 0)")
     p.add_argument("--resume", action="store_true",
                    help="continue the audit in --out (same model, dataset, split, seed)")
     p.add_argument("--prompt", metavar="NAME",
-                   help="default, muirbench, lego or tpru (default: tpru)")
+                   help="default, muirbench, muirbench-authors, lego or tpru (default: tpru)")
     p.add_argument("--batch-size", type=int, metavar="N",
                    help="requests per backend call and per flush of results (default 8)")
     p.add_argument("--max-new-tokens", type=int, metavar="N",
@@ -99,13 +106,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def audit_command(args: argparse.Namespace) -> int:
-    """Run ``tpru audit``; returns 1 when a group fails --max-lift, else 0."""
+    """Run ``tpru audit``; returns 1 when a group fails --max-lift (or, with --strict, when
+    nothing was checked), else 0."""
     out = Path(args.out) if args.out else Path(args.dataset) / "audit"
     config = audit_config(args)
+    if args.strict and config.audit.max_lift is None:
+        raise InputError("--strict needs --max-lift (or audit.max_lift): without a threshold "
+                         "nothing is checked")
     result = run_audit(args.dataset, config.audit, out, batch_size=config.batch_size,
                        seed=config.seed, prompt=config.prompt, resume=args.resume,
                        show_progress=not getattr(args, "quiet", False))
-    return report_outcome(result, args.model)
+    return report_outcome(result, args.model, strict=args.strict)
 
 
 AUDIT_OPTIONS = ("split", "limit", "max_lift", "min_samples", "max_new_tokens")
@@ -137,9 +148,17 @@ def audit_config(args: argparse.Namespace) -> AuditRunConfig:
     return replace(loaded, audit=audit, **run)
 
 
-def report_outcome(result: AuditResult, model: str) -> int:
-    """Print the audit's summary (and its failure, on standard error); the exit status."""
+def report_outcome(result: AuditResult, model: str, *, strict: bool = False) -> int:
+    """Print the audit's summary (and its failure, on standard error); the exit status.
+
+    An audit with a threshold that checked nothing (every group smaller than
+    min_samples) passes, and says so; with `strict` it fails instead.
+    """
     _print_summary(result, model)
+    unchecked = unchecked_message(result)
+    if unchecked is not None:
+        print(f"audit {'failed' if strict else 'passed'}, but {unchecked}", file=sys.stderr)
+        return 1 if strict else 0
     if result.passed:
         return 0
     worst = describe(result.failures[0], result.max_lift)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,8 +89,12 @@ def build_command(args: argparse.Namespace) -> int:
     # The audit's backend is checked before the build, so a bad one fails in seconds.
     if audit.model and (audit.model != config.model.name or audit.options):
         check_backend(audit.model, **audit.options)
-    result = build(config, resume=args.resume, overwrite=args.overwrite,
-                   show_progress=not args.quiet)
+    try:
+        result = build(config, resume=args.resume, overwrite=args.overwrite,
+                       show_progress=not args.quiet)
+    except BaseException as err:  # an interruption too: the folder is kept for --resume
+        note_unfinished_build(err, Path(os.path.abspath(config.out)))
+        raise
     print_build_summary(result.path, result.info, result.calls)
     if audit.model is None:
         return 0
@@ -97,6 +102,22 @@ def build_command(args: argparse.Namespace) -> int:
 
     outcome = audit_dataset(config, audit, result, show_progress=not args.quiet)
     return report_outcome(outcome, audit.model)
+
+
+def note_unfinished_build(err: BaseException, out: Path) -> None:
+    """Add to `err` where the build it stopped left its folder, and what to do with it.
+
+    A failed or interrupted build keeps ``OUT.partial`` so that ``--resume``
+    can continue it; the note (printed after the error, on the same line)
+    says so, only when that folder exists and the error does not already name
+    it (the shortcut probes' failure, a refused resume).
+    """
+    from tpru.dataset import partial_folder, unfinished_build_note
+
+    partial = partial_folder(out)
+    if partial.is_dir() and str(partial) not in str(err):
+        # BaseException.add_note from Python 3.11; the same list by hand on 3.10.
+        err.__notes__ = [*getattr(err, "__notes__", ()), unfinished_build_note(partial)]
 
 
 def config_from_arguments(args: argparse.Namespace) -> tuple[BuildConfig, AuditConfig]:

@@ -39,7 +39,8 @@ EPILOG = (
     "parquet/JSONL/TSV file or folder in that benchmark's format), dataset:PATH or a "
     "dataset folder written by tpru build (its test split unless --split names another, "
     "or --split all for every split).\n"
-    "Prompts: default, muirbench, lego, tpru (each benchmark's own by default).\n\n"
+    "Prompts: default, muirbench (VLMEvalKit's), muirbench-authors (the MuirBench "
+    "authors' own), lego, tpru (each benchmark's own by default).\n\n"
     "Example:\n  tpru eval --model hf:Qwen/Qwen2.5-VL-7B-Instruct --bench muirbench "
     "--out runs/qwen7b-muir --batch-size 16\n"
     "  tpru eval --model hf:Qwen/Qwen2.5-VL-7B-Instruct --bench muirbench "
@@ -76,7 +77,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="continue the run in --out (same model, prompt, seed, and a benchmark "
                         "with the same content: checked by fingerprint, not by path)")
     p.add_argument("--prompt", metavar="NAME",
-                   help="default, muirbench, lego or tpru (default: the benchmark's own)")
+                   help="default, muirbench, muirbench-authors, lego or tpru (default: the "
+                        "benchmark's own)")
     p.add_argument("--batch-size", type=int, metavar="N",
                    help="requests per backend call and per flush of results (default 8)")
     p.add_argument("--max-new-tokens", type=int, metavar="N",
@@ -96,7 +98,7 @@ def eval_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from tpru.eval.benchmarks import load_benchmark
-    from tpru.eval.runner import run_eval
+    from tpru.eval.runner import plan_run, run_eval
     from tpru.models import open_backend
 
     config = eval_config(args)
@@ -104,11 +106,14 @@ def eval_command(args: argparse.Namespace) -> int:
         raise InputError(f"--cache-dir {args.cache_dir}: is a file, not a folder")
     benchmark = load_benchmark(args.bench, cache_dir=args.cache_dir or cache_dir(IMAGES_CACHE),
                                split=config.split)
+    # The run folder, and on --resume its settings and the benchmark's fingerprint, are
+    # checked before the model loads: a mismatch fails in a second, not after the loading.
+    plan = plan_run(benchmark, args.out, config, resume=args.resume, backend_spec=args.model)
     options = backend_options(args, seed=config.seed)
     backend = open_backend(args.model, **options)
     summary = run_eval(backend, benchmark, args.out, config, resume=args.resume,
                        show_progress=not getattr(args, "quiet", False), backend_spec=args.model,
-                       backend_options=options)
+                       backend_options=options, plan=plan)
     console = Console(highlight=False, soft_wrap=True)
     console.print(f"{benchmark.name}: {summary.correct}/{summary.items} correct "
                   f"({100 * summary.accuracy:.2f}%), {summary.errors} errors, "

@@ -60,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-failures", type=int, metavar="N",
                         help="show at most N failed samples per run in the HTML (default all)")
     parser.add_argument("--plots", metavar="DIR",
-                        help="also write PNG charts (overall bars, radars) into DIR")
+                        help="also write PNG charts (overall bars, radars) into DIR: a new "
+                             "or empty folder, or one an earlier report wrote (replaced)")
     parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                         help="bootstrap resamples per interval; 0 for none (default 1000)")
     parser.add_argument("--confidence", type=float, default=0.95,
@@ -108,13 +109,18 @@ def report_command(args: argparse.Namespace) -> int:
     from tpru.eval import report_html
     from tpru.files import check_output_file, write_text_atomic
 
-    # Both files are checked before either is written: never a run's own files, never a
-    # file tpru did not write (each format is known by how tpru begins it).
+    # Every output is checked before any is written: never a run's own files, never a
+    # file tpru did not write (each format is known by how tpru begins it), charts only
+    # into a new or empty folder or one an earlier report drew into.
     inputs = [f for run in runs for f in run.files]
     inputs += [Path(args.paper_results)] if args.paper_results else []
     if args.html:
         check_output_file(Path(args.html), kind="report page", inputs=inputs, option="--html",
                           signature=report_html.SIGNATURE)
+    if args.plots:
+        from tpru.eval.plots import check_plots_folder
+
+        check_plots_folder(Path(args.plots), inputs=inputs)
     if args.out:
         out = Path(args.out)
         signature = {"md": "# Evaluation report", "csv": "run,model,benchmark,",

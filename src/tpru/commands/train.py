@@ -113,7 +113,7 @@ GRPO = Command(
            "Examples:\n"
            "  python -m tpru.models.tiny runs/tiny-qwen    # a tiny random Qwen2.5-VL, offline\n"
            "  tpru train grpo configs/train/grpo_tiny.yaml model.name=runs/tiny-qwen "
-           "data.path=demo-out/dataset\n"
+           "data.path=demo-synthetic/dataset\n"
            "  accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml "
            "-m tpru.cli train grpo configs/train/grpo_7b.yaml data.path=data/tpru",
     add_arguments=add_trainer_arguments, run=grpo_command)

@@ -109,6 +109,15 @@ class AuditResult:
         """No group failed (always true when no threshold was given)."""
         return not self.failures
 
+    @property
+    def checked(self) -> tuple[AuditGroup, ...]:
+        """The groups held against `max_lift`: those of a blind or shuffled control with
+        at least `min_samples` items (none when no threshold was given). Empty with a
+        threshold, the audit passed without checking anything: too few items."""
+        if self.max_lift is None:
+            return ()
+        return _checked(self.groups, self.min_samples)
+
 
 def chance(item: Item) -> float:
     """The accuracy of a uniform random answer to `item`.
@@ -278,8 +287,10 @@ def render_markdown(result: AuditResult, settings: Mapping[str, Any]) -> str:
         rule = (f"lift above {100 * result.max_lift:.1f} points in a group of at least "
                 f"{result.min_samples} items")
         lines += ["## Failures", ""]
+        unchecked = unchecked_message(result)
         lines += ([f"- {describe(g, result.max_lift)}" for g in result.failures]
-                  or [f"None: no group has a {rule}."])
+                  or [f"None, but {unchecked}." if unchecked
+                      else f"None: no group has a {rule}."])
         if result.failures:
             lines += ["", f"A failure is a {rule}."]
         lines.append("")
@@ -388,11 +399,25 @@ def _cells(item: Item) -> list[tuple[str, str]]:
     return cells
 
 
+def _checked(groups: Iterable[AuditGroup], min_samples: int) -> tuple[AuditGroup, ...]:
+    return tuple(g for g in groups if g.control in SHORTCUT_CONTROLS and g.n >= min_samples)
+
+
 def _failures(groups: Iterable[AuditGroup], max_lift: float | None,
               min_samples: int) -> tuple[AuditGroup, ...]:
     if max_lift is None:
         return ()
     # A margin for rounding: 0.35 - 0.2 is 0.15000000000000002, not above 0.15.
-    failed = [g for g in groups if g.control in SHORTCUT_CONTROLS and g.n >= min_samples
-              and g.lift > max_lift + 1e-9]
+    failed = [g for g in _checked(groups, min_samples) if g.lift > max_lift + 1e-9]
     return tuple(sorted(failed, key=lambda g: -g.lift))
+
+
+def unchecked_message(result: AuditResult) -> str | None:
+    """Why an audit with a threshold checked nothing (no blind or shuffled group had
+    `min_samples` items), or None when it checked something or had no threshold."""
+    if result.max_lift is None or result.checked:
+        return None
+    largest = max((g.n for g in result.groups if g.control in SHORTCUT_CONTROLS), default=0)
+    return (f"nothing was checked against max_lift {result.max_lift:g}: no blind or shuffled "
+            f"group has min_samples {result.min_samples} items (the largest has {largest}); "
+            "audit more items or lower min_samples")

@@ -12,6 +12,10 @@ gap there, neither a zero (which would read as a score) nor a dropped axis
 without pyplot (no global state, no display needed) and rendered by
 matplotlib's Agg canvas.
 
+``--plots`` follows the rules of every output (`tpru.files`): charts go only
+into a new or empty folder, or one an earlier report wrote, never into a
+dataset (its ``images/``) or a folder of the user's (`check_plots_folder`).
+
 matplotlib is an optional dependency (``pip install 'tpru[eval]'``).
 
 Example:
@@ -24,7 +28,7 @@ from __future__ import annotations
 import io
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -32,6 +36,7 @@ from tpru.diagnostics import InputError
 from tpru.eval.report import Summary
 from tpru.eval.report_paper import Comparison
 from tpru.eval.report_splits import split_name
+from tpru.files import check_output_folder, mark_output, output_around
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -46,6 +51,9 @@ _PAPER_COLOUR = "#999999"
 _REFERENCES: tuple[tuple[str, str, Literal["--", ":"]], ...] = (
     ("chance", "chance", "--"), ("always_none", "always None", ":"))
 """The reference levels across each bar: RunReport field, legend label, line style."""
+
+PLOTS_KIND = "plots folder"
+"""The kind `write_plots` marks its folder with (`tpru.files.OUTPUT_MARKER`)."""
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -218,11 +226,38 @@ def _wrap(text: str, width: int = 14) -> str:
     return "\n".join(lines)
 
 
+def check_plots_folder(folder: Path, *, inputs: Iterable[Path] = ()) -> None:
+    """Refuse a plots folder that holds anything but the charts of an earlier report.
+
+    Charts replace files of the same name, so only an empty or new folder, or
+    one `write_plots` marked (`PLOTS_KIND`), may take them; never a folder
+    inside a dataset, export or run (a dataset's ``images/``), nor one of
+    `inputs` (the runs' files) or around them.
+
+    Raises:
+        InputError: one line naming the folder and why, and ``--plots``.
+    """
+    check_output_folder(folder, kind=PLOTS_KIND, overwrite=True, inputs=inputs,
+                        option="--plots")
+    around = output_around(folder)
+    if around is not None:
+        raise InputError(f"{folder}: lies inside {around}, a folder tpru wrote (a dataset, "
+                         "export or run); choose another --plots")
+
+
 def write_plots(summary: Summary, folder: Path,
                 comparison: Comparison | None = None) -> list[Path]:
     """Write ``overall.png`` and ``radar-<benchmark>-<breakdown>.png`` for each of
-    `radars` into `folder`; returns the files written."""
+    `radars` into `folder`; returns the files written.
+
+    The folder is checked first (`check_plots_folder`) and marked as a plots
+    folder, so the next report may replace it; radars of an earlier report that
+    this one does not draw are removed, so the folder shows this report only.
+    """
     folder = Path(folder)
+    check_plots_folder(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    mark_output(folder, PLOTS_KIND)
     written = [folder / "overall.png"]
     _save(overall_chart(summary, comparison), written[0])
     for benchmark, breakdown in radars(summary):
@@ -230,4 +265,6 @@ def write_plots(summary: Summary, folder: Path,
         path = folder / f"radar-{slug or 'benchmark'}-{breakdown}.png"
         _save(radar_chart(summary, breakdown, comparison, benchmark=benchmark), path)
         written.append(path)
+    for stale in set(folder.glob("radar-*.png")) - set(written):
+        stale.unlink()
     return written

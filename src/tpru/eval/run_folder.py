@@ -3,7 +3,8 @@ with exactly the results of an uninterrupted one (see `tpru.eval.runner`).
 
 - `earlier_run`: the run.json already in the folder, refused unless it
   names the same model, benchmark, split, prompt, seed and generation budget
-  (`IDENTITY`). A run.json from a tpru that did not record its split
+  (`IDENTITY`; before the model is loaded, `SETTINGS`, with the backend spec
+  for the model's name). A run.json from a tpru that did not record its split
   (``split`` null) is matched on its fingerprint instead.
 - `read_items` and `check_benchmark`: the benchmark's items, and a
   `tpru.eval.items.items_fingerprint` of them compared with the one run.json
@@ -32,6 +33,11 @@ log = logging.getLogger("tpru.eval")
 IDENTITY = ("model", "benchmark", "split", "prompt", "seed", "max_new_tokens", "temperature")
 """run.json fields a resumed run must match: anything that changes an answer (the
 benchmark's content is compared by its fingerprint)."""
+
+SETTINGS = ("backend", *(key for key in IDENTITY if key != "model"))
+"""The `IDENTITY` fields known before the model is loaded: the backend as the user named
+it stands for the model's name (``hf:PATH``, ``random``), which only the loaded backend
+gives (``random(seed=1)``)."""
 
 
 def source_location(source: str) -> str:
@@ -144,8 +150,10 @@ def check_benchmark(folder: Path, earlier: RunRecord, location: str,
                  folder, location, then)
 
 
-def earlier_run(folder: Path, info: RunRecord, resume: bool) -> RunRecord | None:
-    """The run.json already in `folder` when resuming it; refuse anything else there."""
+def earlier_run(folder: Path, info: RunRecord, resume: bool,
+                keys: Sequence[str] = IDENTITY) -> RunRecord | None:
+    """The run.json already in `folder` when resuming it, matching `info` on `keys`
+    (`check_identity`); refuse anything else there."""
     run_file = folder / RUN_FILE
     if not run_file.is_file():
         if folder.is_dir() and any(folder.iterdir()):
@@ -158,15 +166,27 @@ def earlier_run(folder: Path, info: RunRecord, resume: bool) -> RunRecord | None
         raise InputError(f"{folder}: already holds a run; continue it with --resume, "
                          "or choose another --out")
     earlier = RunRecord.load(run_file)
+    check_identity(folder, earlier, info, keys)
+    return earlier
+
+
+def check_identity(folder: Path, earlier: RunRecord, info: RunRecord,
+                   keys: Sequence[str]) -> None:
+    """Refuse a resume whose run.json (`earlier`) differs from `info` on one of `keys`.
+
+    ``backend`` is compared only where both name one (run.json from an older
+    tpru may not), and a split that run.json did not record is left to the
+    benchmark fingerprint (`_split_unrecorded`).
+    """
     differ = [f"{key} {getattr(earlier, key)!r} (now {getattr(info, key)!r})"
-              for key in IDENTITY
+              for key in keys
               if getattr(earlier, key) != getattr(info, key)
-              and not _split_unrecorded(key, earlier)]
+              and not _split_unrecorded(key, earlier)
+              and not (key == "backend" and None in (earlier.backend, info.backend))]
     if differ:
         hint = (f"; pass --split {earlier.split} to continue it"
                 if earlier.split not in (None, info.split) else "")
         raise InputError(f"{folder}: cannot resume: the run used {'; '.join(differ)}{hint}")
-    return earlier
 
 
 def _split_unrecorded(key: str, earlier: RunRecord) -> bool:

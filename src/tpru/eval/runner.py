@@ -77,7 +77,9 @@ from tpru.eval.prompts import PROMPTS, render_prompt
 from tpru.eval.report import RESULTS_FILE, RUN_FILE
 from tpru.eval.run_folder import (
     IDENTITY,
+    SETTINGS,
     check_benchmark,
+    check_identity,
     earlier_run,
     read_items,
     read_results,
@@ -92,8 +94,8 @@ from tpru.score.extract import extract_answer
 log = logging.getLogger("tpru.eval")
 
 __all__ = ["IDENTITY", "RESULTS_FILE", "RUN_FILE", "STOP_AFTER_FAILURES", "BackendFailing",
-           "EvalConfig", "RunSummary", "read_results", "request_seed", "result_record",
-           "run_eval", "source_location"]
+           "EvalConfig", "RunPlan", "RunSummary", "plan_run", "read_results", "request_seed",
+           "result_record", "run_eval", "source_location"]
 
 class BackendFailing(InputError):
     """The backend failed so many items in a row that the rest would most likely fail too."""
@@ -136,10 +138,68 @@ def request_seed(seed: int, item_id: str) -> int:
     return zlib.crc32(f"{seed}:{item_id}".encode())
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """What `plan_run` checked and read before a model is loaded.
+
+    Attributes:
+        folder: the run folder; earlier: its run.json when resuming, else None.
+        config: the run's settings; prompt: the prompt's name, resolved.
+        location: where the benchmark is read from (`source_location`).
+        items: the run's items; checked: the items its fingerprint covers.
+        skips: the benchmark rows skipped as bad input.
+    """
+
+    folder: Path
+    config: EvalConfig
+    prompt: str
+    location: str
+    earlier: RunRecord | None
+    items: list[Item]
+    checked: list[Item]
+    skips: Skips
+
+
+def plan_run(benchmark: Benchmark, out: str | os.PathLike[str],
+             config: EvalConfig | None = None, *, resume: bool = False,
+             backend_spec: str | None = None) -> RunPlan:
+    """Every check of a run that needs no model: the prompt, the run folder, and on
+    ``resume`` the settings and benchmark fingerprint in its run.json (`SETTINGS`).
+
+    A command calls it before it loads the model, so a resume whose settings do
+    not match fails in a second, not after minutes of loading a model that would
+    not be used; `run_eval` checks the model's own name once it is loaded.
+
+    Args:
+        backend_spec: the backend as the user named it (``hf:...``), compared
+            with the one run.json recorded; None: not compared here.
+
+    Raises:
+        InputError: as `run_eval`, but never about the model's name.
+    """
+    config = config or EvalConfig()
+    prompt_name = config.prompt or benchmark.default_prompt
+    if prompt_name not in PROMPTS:
+        raise InputError(f"unknown prompt {prompt_name!r} (prompts: {', '.join(PROMPTS)})")
+    folder = Path(out)
+    location = source_location(benchmark.source)
+    settings = _record(benchmark, config, prompt_name, location, model=None,
+                       backend=backend_spec)
+    earlier = earlier_run(folder, settings, resume, keys=SETTINGS)
+    skips = Skips()
+    items, checked = read_items(benchmark, config.limit, earlier, skips)
+    if earlier is not None:
+        check_benchmark(folder, earlier, location, checked)
+    if not items:
+        raise InputError(_no_items(benchmark, skips))
+    return RunPlan(folder, config, prompt_name, location, earlier, items, checked, skips)
+
+
 def run_eval(backend: Backend, benchmark: Benchmark, out: str | os.PathLike[str],
              config: EvalConfig | None = None, *, resume: bool = False,
              show_progress: bool = True, backend_spec: str | None = None,
-             backend_options: Mapping[str, Any] | None = None) -> RunSummary:
+             backend_options: Mapping[str, Any] | None = None,
+             plan: RunPlan | None = None) -> RunSummary:
     """Run `backend` on `benchmark` into the run folder `out` (see the module docstring).
 
     Args:
@@ -149,6 +209,8 @@ def run_eval(backend: Backend, benchmark: Benchmark, out: str | os.PathLike[str]
         resume: continue the run already in `out`; without it an existing run is refused.
         show_progress: show a progress bar.
         backend_spec, backend_options: how the backend was opened, for run.json.
+        plan: what `plan_run` already checked for these arguments (before the
+            model was loaded); None: checked here.
 
     Raises:
         InputError: a benchmark whose own prompt is unknown, a run folder that
@@ -158,25 +220,16 @@ def run_eval(backend: Backend, benchmark: Benchmark, out: str | os.PathLike[str]
             in a row; run.json and the results so far are written, and the run
             can be resumed.
     """
-    config = config or EvalConfig()
-    prompt_name = config.prompt or benchmark.default_prompt
-    if prompt_name not in PROMPTS:
-        raise InputError(f"unknown prompt {prompt_name!r} (prompts: {', '.join(PROMPTS)})")
-    folder = Path(out)
-    location = source_location(benchmark.source)
-    info = RunRecord(
-        tpru_version=__version__, model=backend.name, backend=backend_spec or backend.name,
-        backend_options=dict(backend_options or {}), benchmark=benchmark.name,
-        benchmark_source=location, split=benchmark.split, prompt=prompt_name,
-        seed=config.seed, limit=config.limit, max_new_tokens=config.max_new_tokens,
-        temperature=config.temperature, batch_size=config.batch_size)
-    earlier = earlier_run(folder, info, resume)
-    skips = Skips()
-    items, checked = read_items(benchmark, config.limit, earlier, skips)
+    if plan is None:
+        plan = plan_run(benchmark, out, config, resume=resume, backend_spec=backend_spec)
+    config, folder, earlier, items, skips = (plan.config, plan.folder, plan.earlier, plan.items,
+                                             plan.skips)
+    info = replace(_record(benchmark, config, plan.prompt, plan.location, model=backend.name,
+                           backend=backend_spec or backend.name),
+                   backend_options=dict(backend_options or {}))
     if earlier is not None:
-        check_benchmark(folder, earlier, location, checked)
-    if not items:
-        raise InputError(_no_items(benchmark, skips))
+        check_identity(folder, earlier, info, IDENTITY)
+    prompt_name, checked = plan.prompt, plan.checked
     done = read_results(folder / RESULTS_FILE) if earlier is not None else {}
     pending = [item for item in items if item.id not in done or done[item.id].error]
     now = _now()
@@ -225,6 +278,16 @@ def run_eval(backend: Backend, benchmark: Benchmark, out: str | os.PathLike[str]
                       errors=counts["errors"], correct=counts["correct"], generated=generated,
                       kept=len(items) - len(pending), skipped=dict(skips.counts),
                       last_error=last_error)
+
+
+def _record(benchmark: Benchmark, config: EvalConfig, prompt: str, location: str, *,
+            model: str | None, backend: str | None) -> RunRecord:
+    """run.json's account of what is run, before its fingerprint, times and counts."""
+    return RunRecord(
+        tpru_version=__version__, model=model, backend=backend, benchmark=benchmark.name,
+        benchmark_source=location, split=benchmark.split, prompt=prompt, seed=config.seed,
+        limit=config.limit, max_new_tokens=config.max_new_tokens,
+        temperature=config.temperature, batch_size=config.batch_size)
 
 
 def result_record(item: Item, response: Response) -> ResultLine:

@@ -35,6 +35,7 @@ import ast
 import copy
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,42 @@ def integer(config: Mapping[str, Any], key: str) -> int:
     return value
 
 
+@dataclass(frozen=True)
+class Batches:
+    """The numbers EasyR1's batch rules read from a config (`check_batches`)."""
+
+    rollout: int
+    """data.rollout_batch_size: prompts per step."""
+    mini: int | None
+    """data.mini_rollout_batch_size: the loader's batch when set, else `rollout`."""
+    n: int
+    update: int
+    """worker.actor.global_batch_size: prompts per actor update."""
+    micro_update: int
+    micro_experience: int
+    ulysses: int
+    tensor_parallel: int
+    gpus: int
+    offload: bool
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> Batches:
+        """Read them from `config` (EasyR1's defaults where it says nothing)."""
+        mini = get(config, "data.mini_rollout_batch_size")
+        return cls(
+            rollout=integer(config, "data.rollout_batch_size"),
+            mini=integer(config, "data.mini_rollout_batch_size") if mini is not None else None,
+            n=integer(config, "worker.rollout.n"),
+            update=integer(config, "worker.actor.global_batch_size"),
+            micro_update=integer(config, "worker.actor.micro_batch_size_per_device_for_update"),
+            micro_experience=integer(
+                config, "worker.actor.micro_batch_size_per_device_for_experience"),
+            ulysses=integer(config, "worker.actor.ulysses_size"),
+            tensor_parallel=integer(config, "worker.rollout.tensor_parallel_size"),
+            gpus=integer(config, "trainer.nnodes") * integer(config, "trainer.n_gpus_per_node"),
+            offload=bool(get(config, "worker.actor.fsdp.enable_cpu_offload")))
+
+
 def check_batches(config: Mapping[str, Any], *, train_samples: int) -> None:
     """Refuse batch sizes EasyR1 would reject at start-up, or that leave no full batch.
 
@@ -140,50 +177,106 @@ def check_batches(config: Mapping[str, Any], *, train_samples: int) -> None:
     parallel size divides the GPUs, and GRPO samples more than one response
     per prompt. The train loader drops an incomplete last batch, so a split
     smaller than one batch would train on nothing.
+
+    When the batch sizes are what is wrong, the message ends with sizes that
+    pass every rule for this split and these GPUs (`suggest_batches`), so one
+    correction is enough: the rules are not met one refusal at a time.
     """
-    rollout = integer(config, "data.rollout_batch_size")
-    mini = get(config, "data.mini_rollout_batch_size")
-    loader_batch = integer(config, "data.mini_rollout_batch_size") if mini is not None else rollout
-    n = integer(config, "worker.rollout.n")
-    update = integer(config, "worker.actor.global_batch_size")
-    micro_update = integer(config, "worker.actor.micro_batch_size_per_device_for_update")
-    micro_experience = integer(config, "worker.actor.micro_batch_size_per_device_for_experience")
-    ulysses = integer(config, "worker.actor.ulysses_size")
-    tensor_parallel = integer(config, "worker.rollout.tensor_parallel_size")
-    gpus = integer(config, "trainer.nnodes") * integer(config, "trainer.n_gpus_per_node")
+    b = Batches.of(config)
     problems = []
-    if min(rollout, loader_batch, n, update, micro_update, micro_experience, ulysses,
-           tensor_parallel, gpus) < 1:
+    if min(b.rollout, 1 if b.mini is None else b.mini, b.n, b.update, b.micro_update,
+           b.micro_experience, b.ulysses, b.tensor_parallel, b.gpus) < 1:
         problems.append("batch sizes, rollout.n, parallel sizes and GPU counts must be positive")
-    elif rollout % update:
-        problems.append(f"data.rollout_batch_size {rollout} is not a multiple of "
-                        f"worker.actor.global_batch_size {update}")
-    elif rollout * n % micro_experience:
-        problems.append(f"data.rollout_batch_size x worker.rollout.n = {rollout * n} is not a "
-                        f"multiple of micro_batch_size_per_device_for_experience "
-                        f"{micro_experience}")
+        sizes = []
     else:
-        per_device = update * n // max(1, gpus // ulysses)
-        if per_device == 0:
-            problems.append(f"an update of {update * n} samples is smaller than the {gpus} GPUs")
-        elif per_device % micro_update:
-            problems.append(f"{per_device} samples per GPU per update is not a multiple of "
-                            f"micro_batch_size_per_device_for_update {micro_update}")
-        elif get(config, "worker.actor.fsdp.enable_cpu_offload") and per_device != micro_update:
-            problems.append("worker.actor.fsdp.enable_cpu_offload needs one micro-batch per "
-                            f"update ({per_device} samples per GPU, micro-batches of "
-                            f"{micro_update})")
-    if gpus >= 1 and tensor_parallel >= 1 and gpus % tensor_parallel:
-        problems.append(f"{gpus} GPUs do not divide into worker.rollout.tensor_parallel_size "
-                        f"{tensor_parallel}")
-    if get(config, "algorithm.adv_estimator") in ("grpo", "rloo") and n < 2:
+        sizes = _rollout_problems(b, train_samples) + _update_problems(b)
+        problems += sizes
+    if b.gpus >= 1 and b.tensor_parallel >= 1 and b.gpus % b.tensor_parallel:
+        problems.append(f"{b.gpus} GPUs do not divide into worker.rollout.tensor_parallel_size "
+                        f"{b.tensor_parallel}")
+    if get(config, "algorithm.adv_estimator") in ("grpo", "rloo") and b.n < 2:
         problems.append("GRPO needs worker.rollout.n > 1 responses per prompt")
-    if loader_batch >= 1 and train_samples < loader_batch:
+    if not problems:
+        return
+    message = "EasyR1 would refuse this config: " + "; ".join(problems)
+    suggestion = suggest_batches(b, train_samples) if sizes else None
+    if suggestion:
+        message += (f". Batch sizes that fit {train_samples} train samples on {b.gpus} GPU"
+                    f"{'s' * (b.gpus != 1)}: " + " ".join(f"{k}={v}" for k, v in
+                                                         suggestion.items()))
+    raise InputError(message)
+
+
+def suggest_batches(b: Batches, train_samples: int) -> dict[str, int]:
+    """The overrides (``key: value``) of the largest rollout batch that passes every batch
+    rule with `train_samples` train samples, the other settings kept; empty when none does.
+
+    The actor's update batch is kept when a rollout batch fits it, else the
+    largest rollout batch with any smaller update batch is chosen. With
+    ``data.mini_rollout_batch_size`` set, nothing is suggested: its own rules
+    are EasyR1's to state.
+
+    Example:
+        >>> b = Batches(rollout=256, mini=None, n=5, update=128, micro_update=1,
+        ...             micro_experience=2, ulysses=1, tensor_parallel=2, gpus=8,
+        ...             offload=False)
+        >>> suggest_batches(b, 200)
+        {'data.rollout_batch_size': 128}
+    """
+    if b.mini is not None:
+        return {}
+    limit = min(b.rollout, train_samples)
+    best: tuple[int, int] | None = None
+    for update in [b.update, *range(min(b.update - 1, limit), 0, -1)]:
+        largest = limit - limit % update
+        if largest < 1 or (best is not None and largest <= best[0]):
+            continue
+        if _update_problems(replace(b, update=update)):
+            continue
+        rollout = next((r for r in range(largest, 0, -update)
+                        if not _rollout_problems(replace(b, rollout=r, update=update),
+                                                 train_samples)), None)
+        if rollout is not None and (best is None or rollout > best[0]):
+            best = (rollout, update)
+            if update == b.update:
+                break  # the update batch kept: the smallest change
+    if best is None:
+        return {}
+    changed = {"data.rollout_batch_size": (best[0], b.rollout),
+               "worker.actor.global_batch_size": (best[1], b.update)}
+    return {key: new for key, (new, old) in changed.items() if new != old}
+
+
+def _rollout_problems(b: Batches, train_samples: int) -> list[str]:
+    """The rules on the rollout batch: whole updates, whole micro-batches, a full batch."""
+    problems = []
+    if b.rollout % b.update:
+        problems.append(f"data.rollout_batch_size {b.rollout} is not a multiple of "
+                        f"worker.actor.global_batch_size {b.update}")
+    elif b.rollout * b.n % b.micro_experience:
+        problems.append(f"data.rollout_batch_size x worker.rollout.n = {b.rollout * b.n} is not "
+                        f"a multiple of micro_batch_size_per_device_for_experience "
+                        f"{b.micro_experience}")
+    loader = b.mini if b.mini is not None else b.rollout
+    if train_samples < loader:
+        key = "data.mini_rollout_batch_size" if b.mini is not None else "data.rollout_batch_size"
         problems.append(f"the train split has {train_samples} samples, fewer than one batch of "
-                        f"{loader_batch} (data.rollout_batch_size), so EasyR1 would train on "
-                        "nothing")
-    if problems:
-        raise InputError("EasyR1 would refuse this config: " + "; ".join(problems))
+                        f"{loader} ({key}), so EasyR1 would train on nothing")
+    return problems
+
+
+def _update_problems(b: Batches) -> list[str]:
+    """The rules on an actor update: a share for every GPU, in whole micro-batches."""
+    per_device = b.update * b.n // max(1, b.gpus // b.ulysses)
+    if per_device == 0:
+        return [f"an update of {b.update * b.n} samples is smaller than the {b.gpus} GPUs"]
+    if per_device % b.micro_update:
+        return [f"{per_device} samples per GPU per update is not a multiple of "
+                f"micro_batch_size_per_device_for_update {b.micro_update}"]
+    if b.offload and per_device != b.micro_update:
+        return ["worker.actor.fsdp.enable_cpu_offload needs one micro-batch per update "
+                f"({per_device} samples per GPU, micro-batches of {b.micro_update})"]
+    return []
 
 
 def check_run_files(config: Mapping[str, Any], run_dir: Path) -> None:
