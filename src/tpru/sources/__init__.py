@@ -29,9 +29,14 @@ SOURCES: dict[str, str] = {
     "gui-odyssey": "tpru.sources.gui_odyssey:GUIOdysseySource",
     "habitat": "tpru.sources.habitat:HabitatSource",
     "lego-video": "tpru.sources.lego_video:LegoVideoSource",
+    "lerobot": "tpru.sources.lerobot:LeRobotSource",
+    "segments": "tpru.sources.segments:SegmentsSource",
+    "coin": "tpru.sources.coin:COINSource",
+    "epic-kitchens": "tpru.sources.epic_kitchens:EpicKitchensSource",
 }
 
-EXTRAS: dict[str, str] = {"video": "data", "lego-video": "data", "sim": "sim"}
+EXTRAS: dict[str, str] = {"video": "data", "lego-video": "data", "sim": "sim",
+                          "segments": "data", "coin": "data", "epic-kitchens": "data"}
 """Which extra of tpru a source kind needs, for the install hint."""
 
 

@@ -309,29 +309,49 @@ def keyframe_times(path: str, *, fps: float, change_threshold: float) -> list[fl
     Raises:
         UnreadableVideo: the video cannot be opened or decoded to its end.
     """
-    times: list[float] = []
-    last_kept: np.ndarray | None = None
-    next_candidate = float("-inf")
-    first: float | None = None
+    picker = KeyframePicker(fps=fps, change_threshold=change_threshold)
     try:
         container, stream = open_video(path)
         with container:
             for frame in decoded_frames(container, stream):
-                t = frame.time
-                if t is None or t < next_candidate - REF_PRECISION:
-                    continue
-                # Candidates sit on a grid from the first frame, so they do not drift.
-                first = t if first is None else first
-                next_candidate = first + (math.floor((t - first) * fps + 1e-6) + 1) / fps
-                thumb = _grey_thumb(frame)
-                if last_kept is None or float(np.abs(thumb - last_kept).mean()) > change_threshold:
-                    times.append(t)
-                    last_kept = thumb
+                if frame.time is not None and picker.is_candidate(frame.time):
+                    picker.offer(frame.time, grey_thumb(frame))
     except UnreadableVideo:
         raise
     except Exception as err:  # decoders raise many kinds; all mean "unreadable"
         raise UnreadableVideo(video_problem(path, err)) from err
-    return times
+    return picker.times
+
+
+class KeyframePicker:
+    """Change-based keyframes over one run of frames, fed in time order.
+
+    Kept apart from the decoding loop so that a file holding several episodes
+    (LeRobot v3.0) can run one picker per episode while decoding the file once.
+    """
+
+    def __init__(self, *, fps: float, change_threshold: float) -> None:
+        self.fps = fps
+        self.change_threshold = change_threshold
+        self.times: list[float] = []
+        self._last_kept: np.ndarray | None = None
+        self._next_candidate = float("-inf")
+        self._first: float | None = None
+
+    def is_candidate(self, t: float) -> bool:
+        """Whether a frame at `t` falls on the scan grid (so its thumbnail is worth making)."""
+        return t >= self._next_candidate - REF_PRECISION
+
+    def offer(self, t: float, thumb: np.ndarray) -> None:
+        """Look at a candidate frame (`grey_thumb`) and keep it if the picture changed."""
+        # Candidates sit on a grid from the first frame, so they do not drift.
+        self._first = t if self._first is None else self._first
+        self._next_candidate = self._first + (
+            math.floor((t - self._first) * self.fps + 1e-6) + 1) / self.fps
+        if self._last_kept is None or \
+                float(np.abs(thumb - self._last_kept).mean()) > self.change_threshold:
+            self.times.append(t)
+            self._last_kept = thumb
 
 
 def _rgb(frame: VideoFrame) -> Image.Image:
@@ -339,9 +359,13 @@ def _rgb(frame: VideoFrame) -> Image.Image:
     return Image.fromarray(frame.to_ndarray(format="rgb24"))
 
 
-def _grey_thumb(frame: VideoFrame) -> np.ndarray:
-    small = frame.reformat(width=_THUMB[0], height=_THUMB[1], format="gray")
-    return small.to_ndarray().astype(np.float32)[: _THUMB[1], : _THUMB[0]] / 255.0
+def grey_thumb(frame: VideoFrame | Image.Image) -> np.ndarray:
+    """A small grey thumbnail (0-1) of a decoded frame or an image, for change detection."""
+    if isinstance(frame, Image.Image):
+        small = np.asarray(frame.convert("L").resize(_THUMB, Image.Resampling.BILINEAR))
+        return small.astype(np.float32) / 255.0
+    reformatted = frame.reformat(width=_THUMB[0], height=_THUMB[1], format="gray")
+    return reformatted.to_ndarray().astype(np.float32)[: _THUMB[1], : _THUMB[0]] / 255.0
 
 
 def decode_at_times(path: str, times: Sequence[float], *,
