@@ -48,7 +48,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -58,15 +58,13 @@ from tpru.sources.manifest import PathEscapesRoot, resolve_frame
 from tpru.sources.video import (
     REF_PRECISION,
     UnreadableVideo,
-    _end_time,  # the one reading of a stream's end; shared rather than copied
     decoded_frames,
+    grey_thumb,
     open_video,
+    stream_end,
     video_problem,
     video_ref,
 )
-
-if TYPE_CHECKING:
-    from av.video.frame import VideoFrame
 
 FrameChoice = Literal["end", "middle", "keyframe"]
 FRAME_CHOICES: tuple[FrameChoice, ...] = ("end", "middle", "keyframe")
@@ -77,9 +75,6 @@ fall on the first frame of the next step, and the frame must show this one's res
 
 END_TOLERANCE = 0.5
 """Seconds a segment may end after the video (annotations are rounded); cut to the end."""
-
-_THUMB = (32, 24)
-
 
 @dataclass(frozen=True)
 class Segment:
@@ -220,10 +215,10 @@ def video_span(path: str) -> tuple[float, float]:
         with container:
             decoded = decoded_frames(container, stream)
             first = next((f.time for f in decoded if f.time is not None), None)
-            decoded.close()  # before _end_time may read the packets again
+            decoded.close()  # before stream_end may read the packets again
             if first is None:
                 raise UnreadableVideo(f"{path}: no decodable frame")
-            return first, _end_time(container, stream) - first
+            return first, stream_end(container, stream) - first
     except UnreadableVideo:
         raise
     except Exception as err:  # decoders raise many kinds; all mean "unreadable"
@@ -261,7 +256,7 @@ def keyframe_times(path: str, spans: Sequence[tuple[float, float]], fallbacks: S
                         break
                     if before is None or t <= fallback + REF_PRECISION:
                         before = t
-                    thumb = _grey_thumb(frame)
+                    thumb = grey_thumb(frame)
                     if last is not None:
                         change = float(np.abs(thumb - last).mean())
                         if best is None or change > best[0]:
@@ -278,11 +273,6 @@ def keyframe_times(path: str, spans: Sequence[tuple[float, float]], fallbacks: S
     except Exception as err:  # decoders raise many kinds; all mean "unreadable"
         raise UnreadableVideo(video_problem(path, err)) from err
     return times
-
-
-def _grey_thumb(frame: VideoFrame) -> np.ndarray:
-    small = frame.reformat(width=_THUMB[0], height=_THUMB[1], format="gray")
-    return small.to_ndarray().astype(np.float32)[: _THUMB[1], : _THUMB[0]] / 255.0
 
 
 def number(value: Any) -> float | None:

@@ -272,10 +272,10 @@ def sample_times(path: str, *, fps: float) -> list[float]:
         with container:
             decoded = decoded_frames(container, stream)
             first = next((f.time for f in decoded if f.time is not None), None)
-            decoded.close()  # before _end_time may read the packets again
+            decoded.close()  # before stream_end may read the packets again
             if first is None:
                 raise UnreadableVideo(f"{path}: no decodable frame")
-            end = _end_time(container, stream)
+            end = stream_end(container, stream)
     except UnreadableVideo:
         raise
     except Exception as err:  # decoders raise many kinds; all mean "unreadable"
@@ -287,7 +287,7 @@ def sample_times(path: str, *, fps: float) -> list[float]:
     return times
 
 
-def _end_time(container: InputContainer, stream: VideoStream) -> float:
+def stream_end(container: InputContainer, stream: VideoStream) -> float:
     """When the stream ends, in seconds: from the header, else from the packets."""
     base = stream.time_base
     start = float(stream.start_time * base) if stream.start_time is not None and base else 0.0
