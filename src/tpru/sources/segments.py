@@ -61,9 +61,9 @@ from tpru.sources.video import (
     decoded_frames,
     grey_thumb,
     open_video,
-    stream_end,
     video_problem,
     video_ref,
+    video_span,
 )
 
 FrameChoice = Literal["end", "middle", "keyframe"]
@@ -202,27 +202,6 @@ class StepFrames:
 def end_time(start: float, end: float) -> float:
     """The time of a segment's ``end`` frame: `END_MARGIN` before its end, inside it."""
     return end - min(END_MARGIN, (end - start) / 2)
-
-
-def video_span(path: str) -> tuple[float, float]:
-    """``(first, length)``: the first decodable frame's time, and the seconds after it.
-
-    Raises:
-        UnreadableVideo: the video cannot be opened or has no decodable frame.
-    """
-    try:
-        container, stream = open_video(path)
-        with container:
-            decoded = decoded_frames(container, stream)
-            first = next((f.time for f in decoded if f.time is not None), None)
-            decoded.close()  # before stream_end may read the packets again
-            if first is None:
-                raise UnreadableVideo(f"{path}: no decodable frame")
-            return first, stream_end(container, stream) - first
-    except UnreadableVideo:
-        raise
-    except Exception as err:  # decoders raise many kinds; all mean "unreadable"
-        raise UnreadableVideo(video_problem(path, err)) from err
 
 
 def keyframe_times(path: str, spans: Sequence[tuple[float, float]], fallbacks: Sequence[float],

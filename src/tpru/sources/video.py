@@ -267,6 +267,25 @@ def sample_times(path: str, *, fps: float) -> list[float]:
     Raises:
         UnreadableVideo: the video cannot be opened or has no decodable frame.
     """
+    first, end = _first_and_end(path)
+    times: list[float] = []
+    step = 1.0 / fps
+    while (t := first + len(times) * step) < end or not times:
+        times.append(t)
+    return times
+
+
+def video_span(path: str) -> tuple[float, float]:
+    """``(first, length)``: the first decodable frame's time, and the seconds after it.
+
+    Raises:
+        UnreadableVideo: the video cannot be opened or has no decodable frame.
+    """
+    first, end = _first_and_end(path)
+    return first, end - first
+
+
+def _first_and_end(path: str) -> tuple[float, float]:
     try:
         container, stream = open_video(path)
         with container:
@@ -275,16 +294,11 @@ def sample_times(path: str, *, fps: float) -> list[float]:
             decoded.close()  # before stream_end may read the packets again
             if first is None:
                 raise UnreadableVideo(f"{path}: no decodable frame")
-            end = stream_end(container, stream)
+            return first, stream_end(container, stream)
     except UnreadableVideo:
         raise
     except Exception as err:  # decoders raise many kinds; all mean "unreadable"
         raise UnreadableVideo(video_problem(path, err)) from err
-    times: list[float] = []
-    step = 1.0 / fps
-    while (t := first + len(times) * step) < end or not times:
-        times.append(t)
-    return times
 
 
 def stream_end(container: InputContainer, stream: VideoStream) -> float:
