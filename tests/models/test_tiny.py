@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -93,9 +92,7 @@ def test_model_runs_a_forward_pass_with_an_image(tiny_model_dir: Path, images: l
 
 def test_cli_entry_rebuilds_the_same_files_and_another_seed_differs(
         tiny_model_dir: Path, tmp_path: Path) -> None:
-    started = time.perf_counter()
     main([str(tmp_path / "again")])
-    assert time.perf_counter() - started < 60, "the tiny model should build in seconds"
     assert _same_files(tiny_model_dir, tmp_path / "again")
 
     other = make_tiny_qwen25_vl(tmp_path / "seed1", seed=1)

@@ -110,15 +110,13 @@ def test_extract_answer_picks_the_form() -> None:
     assert extract_answer("Answer: C", IMAGES, 7) == Extraction("C", "answer_is")
 
 
-def test_pathological_inputs_are_fast() -> None:
-    # Quadratic regexes would take seconds on each of these.
-    import time
+def test_pathological_inputs_finish() -> None:
+    # Quadratic or backtracking regexes would take minutes on these (the suite would hang);
+    # how fast extraction runs is measured in bench/, not asserted here.
     for text in ("(" * 50_000, "<answer>" * 20_000, "\\boxed{" * 20_000, "1" + " " * 50_000 + "x",
                  "I" + " " * 50_000 + "x", "C, " * 30_000, "answer is " * 20_000):
-        start = time.perf_counter()
         extract_choice(text, PERMS)
         extract_sequence(text, None)
-        assert time.perf_counter() - start < 1.0, text[:20]
 
 
 # --- properties ---------------------------------------------------------------------------

@@ -117,7 +117,8 @@ def ordering_credit(predicted: str | None, gold: str, method: str = "displacemen
 
     A prediction that is not a permutation of the gold letters scores 0; a
     gold answer that is not a sequence of distinct letters (a single choice
-    letter) gets exact-match credit.
+    letter) gets exact-match credit. Any length of order is scored (16 images,
+    A..P, included): kendall counts the n(n-1)/2 pairs, the others are linear.
 
     Example:
         >>> ordering_credit("ACBD", "ABCD"), ordering_credit("ACBD", "ABCD", "position")
