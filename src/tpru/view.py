@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tpru.builder.probes import probe_rows
+from tpru.builder.probes import probe_rows, verdict
 from tpru.dataset import Dataset
 from tpru.diagnostics import InputError
 from tpru.files import check_output_file, write_text_atomic
@@ -237,17 +237,15 @@ def _probes_html(report: dict[str, Any]) -> str:
     """The build's shortcut probes (build.json ``probes``) as a table, leaks first."""
     e = html.escape
     leaks = report.get("leaks") or []
-    verdict = (f"<strong>{e(', '.join(leaks))} above chance</strong>" if leaks
+    summary = (f"<strong>{e(', '.join(leaks))} above chance</strong>" if leaks
                else "none above chance")
-    head = f"<p>Shortcut probes (rules that never see an image): {verdict}.</p>"
+    head = f"<p>Shortcut probes (rules that never see an image): {summary}.</p>"
     rows = []
     for task, name, r in probe_rows(report):
-        verdict = ("leak" if r.get("leaks") else "reference" if r.get("reference")
-                   else "at chance" if r.get("within") else "above chance")
         rows.append(f"<tr><td>{e(task)}</td><td>{e(name)}</td><td>{r['n']}</td>"
                     f"<td>{100 * r['accuracy']:.1f}%</td>"
                     f"<td>{100 * r['low']:.1f}-{100 * r['high']:.1f}%</td>"
-                    f"<td>{100 * r['chance']:.1f}%</td><td>{e(verdict)}</td></tr>")
+                    f"<td>{100 * r['chance']:.1f}%</td><td>{e(verdict(r))}</td></tr>")
     return (head + '<details><summary>probe table</summary><table class="probes">'
             "<tr><th>task</th><th>probe</th><th>n</th><th>accuracy</th><th>95% interval</th>"
             "<th>chance</th><th>verdict</th></tr>" + "".join(rows) + "</table></details>")

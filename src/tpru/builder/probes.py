@@ -382,15 +382,25 @@ def probe_rows(report: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]
     return sorted(rows, key=lambda r: not r[2].get("leaks"))
 
 
+def verdict(result: Mapping[str, Any]) -> str:
+    """``leak``, ``reference`` (always None), ``at chance`` or ``above chance`` (not enough
+    items or lift to fail the build)."""
+    if result.get("leaks"):
+        return "leak"
+    if result.get("reference"):
+        return "reference"
+    return "at chance" if result.get("within") else "above chance"
+
+
 def probes_markdown(report: Mapping[str, Any]) -> str:
     """A table of every probe: accuracy, its 95% interval, chance, and the verdict."""
     lines = ["| task | probe | reads | n | accuracy | 95% interval | chance | verdict |",
              "|---|---|---|---:|---:|---:|---:|---|"]
     for task, name, r in probe_rows(report):
-        verdict = ("**LEAK**" if r.get("leaks") else "reference" if r.get("reference")
-                   else "at chance" if r.get("within") else "above chance")
+        said = verdict(r)
         lines.append(f"| {task} | {name} | {r['reads']} | {r['n']} | {r['accuracy']:.1%} | "
-                     f"{r['low']:.1%}-{r['high']:.1%} | {r['chance']:.1%} | {verdict} |")
+                     f"{r['low']:.1%}-{r['high']:.1%} | {r['chance']:.1%} | "
+                     f"{'**LEAK**' if said == 'leak' else said} |")
     tv = [f"{task} {t['own_episode_tv']:.2f}" for task, t in
           sorted(report.get("tasks", {}).items()) if "own_episode_tv" in t]
     if tv:

@@ -41,31 +41,32 @@ def add_trainer_arguments(parser: argparse.ArgumentParser) -> None:
 
 def grpo_command(args: argparse.Namespace) -> int:
     """``tpru train grpo``: load the config, train, print where the model is."""
-    from tpru.train.config import GRPOTrainConfig, load_train_config
+    from tpru.train.config import GRPOTrainConfig
     from tpru.train.grpo import train_grpo
 
-    config = load_train_config(GRPOTrainConfig, args.config, args.overrides)
-    if args.print_config:
-        _print_config(config)
-        return 0
-    result = train_grpo(config, resume=args.resume, overwrite=args.overwrite,
-                        show_progress=not getattr(args, "quiet", False))
-    print_summary(result, "GRPO")
-    return 0
+    return _train(args, GRPOTrainConfig, train_grpo, "GRPO")
 
 
 def sft_command(args: argparse.Namespace) -> int:
     """``tpru train sft``: load the config, train, print where the model is."""
-    from tpru.train.config import SFTTrainConfig, load_train_config
+    from tpru.train.config import SFTTrainConfig
     from tpru.train.sft import train_sft
 
-    config = load_train_config(SFTTrainConfig, args.config, args.overrides)
+    return _train(args, SFTTrainConfig, train_sft, "SFT")
+
+
+def _train(args: argparse.Namespace, config_class: Any, train: Callable[..., Any],
+           label: str) -> int:
+    """Load `config_class` from the arguments; print it (--print-config) or `train` it."""
+    from tpru.train.config import load_train_config
+
+    config = load_train_config(config_class, args.config, args.overrides)
     if args.print_config:
         _print_config(config)
         return 0
-    result = train_sft(config, resume=args.resume, overwrite=args.overwrite,
-                       show_progress=not getattr(args, "quiet", False))
-    print_summary(result, "SFT")
+    result = train(config, resume=args.resume, overwrite=args.overwrite,
+                   show_progress=not getattr(args, "quiet", False))
+    print_summary(result, label)
     return 0
 
 
