@@ -94,6 +94,9 @@ def test_the_is_never_t_even_when_t_is_an_option() -> None:
     ("C → A → B → D", 4, "CABD", "letter_sequence"),
     ("C then A then B then D", 4, "CABD", "letter_sequence"),
     ("Images A, B, C, D are shuffled; finally: CABD", 4, "CABD", "letter_sequence"),
+    ("Answer: CABD\nI hope this helps.", 4, "CABD", "answer_is"),  # a run stops at its line
+    ("CABD\nI hope this helps.", 4, "CABD", "letter_sequence"),
+    ("C\nA\nB\nD", 4, "CABD", "letter_sequence"),                # one letter a line
     ("ABCDE", 4, None, "none"),          # five letters for four images
     ("CABE", 4, None, "none"),           # not a permutation of A..D
     ("A robot: B, C, D", 4, None, "none"),

@@ -290,10 +290,28 @@ def _as_sequence(run: str, n: int | None) -> str | None:
     return letters if sorted(letters) == list(LETTERS[:size]) else None
 
 
+def _run_sequence(run: str, n: int | None, *, last: bool) -> str | None:
+    """The valid sequence in a matched run, or in one of its lines.
+
+    A run may continue over a line break into the next line's first capital
+    ("CABD\nI hope this helps" reads as CABDI); the whole run is tried first,
+    then its lines, the last one first when `last`.
+    """
+    sequence = _as_sequence(run, n)
+    if sequence or "\n" not in run:
+        return sequence
+    lines = run.split("\n")
+    for line in reversed(lines) if last else lines:
+        sequence = _as_sequence(line, n)
+        if sequence:
+            return sequence
+    return None
+
+
 def last_sequence(text: str, n: int | None) -> str | None:
     """The last run of letters in `text` ("C, A, B, D") that is a valid sequence."""
     for match in reversed(list(_RUN.finditer(text))):
-        sequence = _as_sequence(match.group(1), n)
+        sequence = _run_sequence(match.group(1), n, last=True)
         if sequence:
             return sequence
     return None
@@ -303,7 +321,7 @@ def phrase_sequence(text: str, n: int | None) -> str | None:
     """The valid sequence named by the last answer phrase ("the correct order is CABD")."""
     for match in reversed(list(_PHRASE.finditer(text))):
         run = _RUN_AT.match(text, match.end())
-        sequence = _as_sequence(run.group(1), n) if run else None
+        sequence = _run_sequence(run.group(1), n, last=False) if run else None
         if sequence:
             return sequence
     return None
