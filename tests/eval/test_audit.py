@@ -347,3 +347,18 @@ def test_a_missing_dataset_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture
                  str(tmp_path / "audit")]) == 1
     err = capsys.readouterr().err
     assert "no such dataset folder" in err and err.count("\n") == 1
+
+
+def test_a_resume_that_cannot_go_on_fails_before_the_model_loads(
+        tpru_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A resumed audit with a changed setting is refused from its run folders alone: the
+    model (here one that cannot be opened at all) is never loaded."""
+    out = str(tmp_path / "a")
+    base = ["audit", "-q", str(tpru_dataset), "--controls", "blind", "--out", out]
+    assert main([*base, "--model", "random"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--model", "random", "--seed", "7", "--resume"]) == 1
+    assert "cannot resume: the run used seed 0 (now 7)" in capsys.readouterr().err
+    assert main([*base, "--model", "hf:/no/such/model", "--resume"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot resume" in err and "/no/such/model" in err

@@ -61,7 +61,7 @@ from tpru.eval.benchmarks import load_benchmark
 from tpru.eval.config import EvalConfig
 from tpru.eval.items import ALL_SPLITS, Benchmark, Item
 from tpru.eval.report import bootstrap_intervals, load_run
-from tpru.eval.runner import RUN_FILE, run_eval
+from tpru.eval.runner import RUN_FILE, plan_run, run_eval
 from tpru.files import write_text_atomic
 from tpru.models import open_backend
 from tpru.models.base import Backend
@@ -196,6 +196,13 @@ def run_audit(dataset: str | os.PathLike[str], config: AuditConfig,
                          + (f" in split {config.split!r}" if config.split is not None else ""))
 
     options = dict(config.options)
+    specs = {control: f"blind:{model}" if control == "blind" else model for control in chosen}
+    # Every control's run folder is checked before the model loads: a resume that cannot
+    # go on fails in a second, not after minutes of loading.
+    plans = {control: plan_run(_control_benchmark(base, control, items, skips, seed),
+                               folder / control, settings, resume=resume,
+                               backend_spec=specs[control])
+             for control in chosen}
     inner = backend if backend is not None else open_backend(model, **options)
     backends = {"blind": BlindBackend(inner), "shuffled": inner, "full": inner}
     groups: list[AuditGroup] = []
@@ -204,8 +211,8 @@ def run_audit(dataset: str | os.PathLike[str], config: AuditConfig,
         benchmark = _control_benchmark(base, control, items, skips, seed)
         summary = run_eval(backends[control], benchmark, folder / control, settings,
                            resume=resume, show_progress=show_progress,
-                           backend_spec=f"blind:{model}" if control == "blind" else model,
-                           backend_options=options)
+                           backend_spec=specs[control], backend_options=options,
+                           plan=plans[control])
         if summary.errors:
             log.warning("audit: %d items of the %s control failed in the backend and count as "
                         "wrong; run again with --resume to retry them", summary.errors, control)
