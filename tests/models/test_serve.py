@@ -92,6 +92,22 @@ def test_models_lists_the_served_model(server: Server) -> None:
     assert server.url.startswith("http://127.0.0.1:")
 
 
+def test_metrics_count_requests_and_answers_by_status(recorder: Recorder) -> None:
+    message = {"messages": [{"role": "user", "content": "x"}]}
+    with serve(recorder, faults=[None, "503", None]) as running:
+        for _ in range(3):
+            chat(running.url, message)
+        reply = httpx.get(running.url.removesuffix("/v1") + "/metrics", timeout=10)
+    assert reply.status_code == 200
+    assert reply.headers["content-type"].startswith("text/plain; version=0.0.4")
+    lines = reply.text.splitlines()
+    assert "tpru_serve_requests_total 3" in lines
+    assert 'tpru_serve_responses_total{status="200"} 2' in lines
+    assert 'tpru_serve_responses_total{status="503"} 1' in lines
+    assert "tpru_serve_requests_in_flight 0" in lines
+    assert running.stats.calls == 3  # reading the metrics is not a request counted
+
+
 def test_chat_turns_parts_back_into_the_same_request(server: Server, recorder: Recorder,
                                                      frames: list[Path]) -> None:
     body = {

@@ -20,9 +20,12 @@ class StageModelConfig:
             ``vllm:...``, ``openai:MODEL``); None turns every model stage off.
         options: keyword options of the backend, e.g. ``{base_url:
             "http://localhost:8000/v1", concurrency: 16}`` for ``openai:`` or
-            ``{dtype: bfloat16}`` for ``hf:``.
+            ``{dtype: bfloat16}`` for ``hf:``. A list as ``base_url`` (servers
+            of the same model, one per GPU node) spreads every stage's requests
+            over them (`tpru.models.openai_pool`).
         batch_size: requests per backend call; for ``openai:`` also the most
-            requests in flight (raise it with ``options.concurrency``).
+            requests in flight (raise it with ``options.concurrency``, and to at
+            least servers x concurrency with several servers).
         max_images: frames shown per episode, spread evenly over its kept frames
             (first and last included).
         max_new_tokens: generation budget per answer.

@@ -18,8 +18,11 @@ between pass 1 (frames read and filtered) and pass 2 (samples written):
 
 Every answer is cached by content (see `tpru.builder.model_calls`), so a
 rebuild asks nothing twice, and the stages' results are a pure function of
-the cached answers: the build stays byte-identical. Decisions and refusals
-are counted in ``build.json`` under ``model_stages``.
+the cached answers: the build stays byte-identical. That holds as well when
+the requests are spread over several servers (``model.options.base_url`` a
+list, see `tpru.models.openai_pool`): answers are cached and used in question
+order, whichever server gave them. Decisions and refusals are counted in
+``build.json`` under ``model_stages``.
 """
 
 from __future__ import annotations

@@ -17,6 +17,11 @@ raises for one bad item, so an evaluation run records it and moves on. (A
 server that fails every request, a wrong URL or key, is the caller's to
 notice: the evaluation runner stops after a run of failed items.)
 
+Several servers of one model (one vLLM server per GPU node) are one backend:
+give ``base_url`` a list and the requests are spread over them, a failed
+attempt retried on another server, a server that keeps failing dropped (see
+`tpru.models.openai_pool`).
+
 The API key is read from an environment variable (never passed as an
 argument, so it cannot end up in ``run.json`` with the other options) and is
 redacted from every error message, in case a server echoes it back.
@@ -42,6 +47,7 @@ import httpx
 
 from tpru.diagnostics import InputError
 from tpru.models.base import Request, Response
+from tpru.models.openai_pool import Attempt, ServerPool, spread
 from tpru.schema import IMAGE_PLACEHOLDER
 
 log = logging.getLogger(__name__)
@@ -149,11 +155,12 @@ class OpenAIBackend:
         model: the model name the server expects (``gpt-4o``, or the name a
             local server was started with).
         base_url: the API root ending in ``/v1``; default ``$OPENAI_BASE_URL``
-            or the OpenAI API.
+            or the OpenAI API. A list of API roots (servers of the same model)
+            spreads the requests over them (`tpru.models.openai_pool`).
         api_key_env: the environment variable holding the key; when it is unset
             no ``Authorization`` header is sent (local servers need none), except
             that the OpenAI API itself is refused up front.
-        concurrency: most requests in flight at once.
+        concurrency: most requests in flight at once, per server.
         timeout: seconds per HTTP phase (connect, write, read) before an attempt
             counts as timed out.
         max_retries: retries after the first attempt.
@@ -170,7 +177,7 @@ class OpenAIBackend:
         'openai:tiny'
     """
 
-    def __init__(self, model: str, *, base_url: str | None = None,
+    def __init__(self, model: str, *, base_url: str | Sequence[str] | None = None,
                  api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8,
                  timeout: float = 120, max_retries: int = 6, backoff: float = 1.0,
                  max_backoff: float = 60.0, extra_body: Mapping[str, Any] | None = None,
@@ -184,14 +191,9 @@ class OpenAIBackend:
                              "backoff and max_backoff not negative")
         self.model = model
         self.name = f"openai:{model}"
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL")
-                         or DEFAULT_BASE_URL).rstrip("/")
-        try:
-            scheme = httpx.URL(self.base_url).scheme
-        except httpx.InvalidURL:
-            scheme = ""
-        if scheme not in ("http", "https"):
-            raise InputError(f"openai backend: base_url {self.base_url!r} is not an http(s) URL")
+        self.base_urls = _base_urls(base_url)
+        self.base_url = self.base_urls[0]
+        self._pool = ServerPool(self.base_urls) if len(self.base_urls) > 1 else None
         self.api_key_env = api_key_env
         self.concurrency = concurrency
         self.timeout = timeout
@@ -202,17 +204,22 @@ class OpenAIBackend:
         self._rng = rng or random.Random()
         # The key itself is read when requests are sent and never kept on the
         # object, so nothing that saves or prints the backend can reveal it.
-        if not os.environ.get(api_key_env) and self.base_url == DEFAULT_BASE_URL:
+        if not os.environ.get(api_key_env) and DEFAULT_BASE_URL in self.base_urls:
             raise InputError(f"openai backend: set the environment variable {api_key_env} "
                              f"to your API key, or pass base_url for a local server")
 
     def __repr__(self) -> str:
         # Spelled out so that no default repr ever shows the key.
-        return (f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r}, "
+        urls = self.base_url if self._pool is None else list(self.base_urls)
+        return (f"OpenAIBackend(model={self.model!r}, base_url={urls!r}, "
                 f"concurrency={self.concurrency})")
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
-        """Answer every request, at most `concurrency` at a time, in request order."""
+        """Answer every request, at most `concurrency` at a time per server, in request order.
+
+        Raises:
+            InputError: with several servers, when every one of them has been dropped.
+        """
         return _run(self.agenerate(requests))
 
     async def agenerate(self, requests: Sequence[Request]) -> list[Response]:
@@ -223,11 +230,13 @@ class OpenAIBackend:
         headers = {"Content-Type": "application/json"}
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        limits = httpx.Limits(max_connections=self.concurrency,
-                              max_keepalive_connections=self.concurrency)
-        semaphore = asyncio.Semaphore(self.concurrency)
+        slots = self.concurrency * len(self.base_urls)
+        limits = httpx.Limits(max_connections=slots, max_keepalive_connections=slots)
         async with httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(self.timeout),
                                      limits=limits) as client:
+            if self._pool is not None:
+                return await spread(self, self._pool, client, requests, key)
+            semaphore = asyncio.Semaphore(self.concurrency)
 
             async def one(request: Request) -> Response:
                 # Held across retries and their waits: the images of at most
@@ -241,41 +250,66 @@ class OpenAIBackend:
                       key: str | None) -> Response:
         """One request with retries; every failure becomes a Response with `error`."""
         try:
-            payload = self._payload(request)
+            payload = self.payload(request)
         except OSError as err:
             return Response(id=request.id, text="", error=f"cannot read image: {err}")
-        url = f"{self.base_url}/chat/completions"
         started = time.monotonic()
         attempts = self.max_retries + 1
-        error = ""
         for attempt in range(attempts):
-            wait: float | None = None
-            try:
-                reply = await client.post(url, json=payload)
-            except httpx.TimeoutException as err:
-                error = f"timed out after {self.timeout:g} s ({type(err).__name__})"
-            except httpx.TransportError as err:
-                error = f"connection failed: {type(err).__name__}: {err}"
-            else:
-                if reply.status_code == 200:
-                    return self._parse(request, reply, attempt + 1, started, key)
-                error = f"HTTP {reply.status_code}: {_error_message(reply)}"
-                if reply.status_code < 500 and reply.status_code not in _RETRY_STATUS:
-                    break
-                wait = retry_after_seconds(reply.headers)
-            if attempt + 1 == attempts:
+            outcome = await self.attempt(client, self.base_url, request, payload, key,
+                                         attempt, started)
+            if outcome.response is not None:
+                return outcome.response
+            if not outcome.retry or attempt + 1 == attempts:
                 break
-            delay = self._delay(attempt, wait)
-            log.warning("request %s: %s; retry %d of %d in %.2f s", request.id,
-                        _redact(error, key), attempt + 1, self.max_retries, delay)
-            await asyncio.sleep(delay)
-        message = _redact(f"{error} (after {attempt + 1} attempt"
-                          f"{'s' if attempt else ''} to {url})", key)
+            await self.wait_to_retry(request, outcome, attempt, key)
+        return self.failed(request, outcome, attempt, key)
+
+    async def attempt(self, client: httpx.AsyncClient, base_url: str, request: Request,
+                      payload: Mapping[str, Any], key: str | None, attempt: int,
+                      started: float) -> Attempt:
+        """Send `payload` once to the server at `base_url` and say how it went."""
+        url = f"{base_url}/chat/completions"
+        try:
+            reply = await client.post(url, json=payload)
+        except httpx.TimeoutException as err:
+            return Attempt(url, f"timed out after {self.timeout:g} s ({type(err).__name__})",
+                           retry=True, server_fault=True)
+        except httpx.TransportError as err:
+            return Attempt(url, f"connection failed: {type(err).__name__}: {err}",
+                           retry=True, server_fault=True)
+        if reply.status_code == 200:
+            return Attempt(url, response=self._parse(request, reply, attempt + 1, started,
+                                                     key))
+        error = f"HTTP {reply.status_code}: {_error_message(reply)}"
+        if reply.status_code < 500 and reply.status_code not in _RETRY_STATUS:
+            return Attempt(url, error)
+        return Attempt(url, error, retry=True, server_fault=reply.status_code >= 500,
+                       wait=retry_after_seconds(reply.headers))
+
+    async def wait_to_retry(self, request: Request, outcome: Attempt, attempt: int,
+                            key: str | None) -> None:
+        """Log the failed attempt and wait before the next (see `_delay`)."""
+        delay = self._delay(attempt, outcome.wait)
+        log.warning("request %s: %s; retry %d of %d in %.2f s", request.id,
+                    _redact(outcome.error, key), attempt + 1, self.max_retries, delay)
+        await asyncio.sleep(delay)
+
+    def failed(self, request: Request, outcome: Attempt, attempt: int,
+               key: str | None) -> Response:
+        """The error response of a request whose last attempt was `outcome`."""
+        message = _redact(f"{outcome.error} (after {attempt + 1} attempt"
+                          f"{'s' if attempt else ''} to {outcome.url})", key)
         log.error("request %s failed: %s", request.id, message)
         return Response(id=request.id, text="", error=message,
                         usage={"attempts": attempt + 1})
 
-    def _payload(self, request: Request) -> dict[str, Any]:
+    def payload(self, request: Request) -> dict[str, Any]:
+        """The request body: the chat messages with the images read and encoded.
+
+        Raises:
+            OSError: an image cannot be read.
+        """
         payload: dict[str, Any] = {
             "model": self.model,
             "messages": chat_messages(request),
@@ -314,6 +348,31 @@ class OpenAIBackend:
         usage["attempts"] = attempts
         usage["seconds"] = round(time.monotonic() - started, 3)
         return Response(id=request.id, text=_content_text(message.get("content")), usage=usage)
+
+
+def _base_urls(base_url: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The servers' API roots, checked: `base_url`, its list, or the default."""
+    if base_url is None or isinstance(base_url, str):
+        urls = [base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL]
+    else:
+        urls = list(base_url)
+        if not urls:
+            raise InputError("openai backend: base_url is an empty list; give one URL or more")
+    roots: list[str] = []
+    for url in urls:
+        if not isinstance(url, str):
+            raise InputError(f"openai backend: base_url {url!r} is not an http(s) URL")
+        root = url.rstrip("/")
+        try:
+            scheme = httpx.URL(root).scheme
+        except httpx.InvalidURL:
+            scheme = ""
+        if scheme not in ("http", "https"):
+            raise InputError(f"openai backend: base_url {root!r} is not an http(s) URL")
+        if root in roots:
+            raise InputError(f"openai backend: base_url lists {root!r} twice")
+        roots.append(root)
+    return tuple(roots)
 
 
 def _redact(text: str, key: str | None) -> str:

@@ -10,6 +10,9 @@ returns a `Server` with its ``url`` (ending in ``/v1``). It answers:
   `Request` a direct caller would build (`tpru.models.serve_chat` holds
   this translation, both ways).
 - ``GET /v1/models``: the one model served.
+- ``GET /metrics``: what the server has received so far (chat completions,
+  answers by status, requests in flight), in Prometheus' text format, to
+  watch a server, or several behind one build, at work.
 
 Why it exists: to put a local model (``hf:PATH``) behind the same API as a
 hosted one, and to test `OpenAIBackend` against a real server. For tests the
@@ -106,6 +109,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, {"object": "list", "data": [{
                 "id": self.server.model_name, "object": "model", "created": 0,
                 "owned_by": "tpru"}]})
+        elif path == "/metrics":
+            self._text(200, self.server.stats.prometheus())
         else:
             self._error(404, f"no route GET {path}", "not_found")
 
@@ -189,12 +194,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _json(self, status: int, payload: Mapping[str, Any],
               headers: Mapping[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode("utf-8")
+        self._send(status, json.dumps(payload).encode("utf-8"), "application/json", headers)
+
+    def _text(self, status: int, text: str) -> None:
+        self._send(status, text.encode("utf-8"), "text/plain; version=0.0.4; charset=utf-8")
+
+    def _send(self, status: int, data: bytes, content_type: str,
+              headers: Mapping[str, str] | None = None) -> None:
         if self.counting:
             self.server.stats.answered(status)
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             for key, value in (headers or {}).items():
                 self.send_header(key, value)

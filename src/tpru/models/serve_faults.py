@@ -4,7 +4,8 @@ A test of a client (`OpenAIBackend`, the build stages that call one) gives
 `serve` a `FaultPlan` saying which requests get which `Fault`, and then reads
 what the server received from its `ServerStats`. They live apart from the HTTP
 handling so that serve.py reads as a server; `Fault`, `Call`, `FaultPlan` and
-`ServerStats` stay importable from `tpru.models.serve`, part of `serve`'s API.
+`ServerStats` stay importable from `tpru.models.serve`, part of `serve`'s API;
+the server also shows its `ServerStats` at ``GET /metrics``.
 """
 
 from __future__ import annotations
@@ -94,3 +95,23 @@ class ServerStats:
     def leave(self) -> None:
         with self.lock:
             self.in_flight -= 1
+
+    def prometheus(self) -> str:
+        """The counts in Prometheus' text exposition format (``GET /metrics``)."""
+        with self.lock:
+            statuses = sorted(self.statuses.items())
+            lines = [
+                "# HELP tpru_serve_requests_total Chat completion requests received, "
+                "retries included.",
+                "# TYPE tpru_serve_requests_total counter",
+                f"tpru_serve_requests_total {self.calls}",
+                "# HELP tpru_serve_responses_total Chat completion answers by HTTP status.",
+                "# TYPE tpru_serve_responses_total counter",
+                *(f'tpru_serve_responses_total{{status="{status}"}} {count}'
+                  for status, count in statuses),
+                "# HELP tpru_serve_requests_in_flight Chat completion requests being "
+                "answered now.",
+                "# TYPE tpru_serve_requests_in_flight gauge",
+                f"tpru_serve_requests_in_flight {self.in_flight}",
+            ]
+        return "\n".join(lines) + "\n"
