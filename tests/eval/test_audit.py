@@ -362,3 +362,27 @@ def test_a_resume_that_cannot_go_on_fails_before_the_model_loads(
     assert main([*base, "--model", "hf:/no/such/model", "--resume"]) == 1
     err = capsys.readouterr().err
     assert "cannot resume" in err and "/no/such/model" in err
+
+
+def test_eval_spreads_its_requests_over_every_base_url(
+        negative_heavy: Path, tmp_path: Path) -> None:
+    """``--base-url`` repeated: one run over two servers, each answering a share."""
+    import httpx
+
+    def served(url: str) -> int:
+        metrics = httpx.get(url.removesuffix("/v1") + "/metrics", timeout=10).text
+        return int(next(line.split()[1] for line in metrics.splitlines()
+                        if line.startswith("tpru_serve_requests_total ")))
+
+    with serve(NonePicker()) as first, serve(NonePicker()) as second:
+        out = tmp_path / "run"
+        assert main(["eval", "-q", "--model", "openai:none-picker", "--bench",
+                     f"dataset:{negative_heavy}", "--split", "all", "--out", str(out),
+                     "--base-url", first.url, "--base-url", second.url,
+                     "--concurrency", "1", "--batch-size", "4",
+                     "--option", f"api_key_env={NO_KEY}"]) == 0
+        run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+        assert run["backend_options"]["base_url"] == [first.url, second.url]
+        assert run["counts"]["errors"] == 0
+        assert served(first.url) > 0 and served(second.url) > 0
+        assert served(first.url) + served(second.url) == run["counts"]["items"]

@@ -182,8 +182,9 @@ def load_config_arguments(cls: type[T], items: Sequence[str]) -> T:
 
 def add_backend_options(p: argparse.ArgumentParser) -> None:
     """The options that `backend_options` reads (``tpru eval``, ``tpru audit``)."""
-    p.add_argument("--base-url", metavar="URL",
-                   help="server of an openai: model, e.g. http://localhost:8000/v1")
+    p.add_argument("--base-url", metavar="URL", action="append",
+                   help="server of an openai: model, e.g. http://localhost:8000/v1; repeat it "
+                        "to spread the requests over several servers (one per GPU node)")
     p.add_argument("--concurrency", type=int_at_least(1), metavar="N",
                    help="parallel requests to an openai: server")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
@@ -204,8 +205,8 @@ def backend_options(args: argparse.Namespace, *, seed: int,
             raise InputError(f"--option {option!r} is not of the form KEY=VALUE "
                              "(e.g. --option dtype=bfloat16)")
     result = apply_overrides(options or {}, args.option)
-    if args.base_url is not None:
-        result["base_url"] = args.base_url
+    if args.base_url:
+        result["base_url"] = args.base_url[0] if len(args.base_url) == 1 else args.base_url
     if args.concurrency is not None:
         result["concurrency"] = args.concurrency
     if args.model.rsplit(":", 1)[-1] == "random":
