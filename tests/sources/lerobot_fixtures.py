@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +39,18 @@ def episode_of(image: Image.Image) -> int:
     return round((level - 30) / 50)
 
 
-def write_mp4(path: Path, frames: Sequence[np.ndarray], codec: str = "libx264") -> None:
+Pixels = Callable[[int, int], np.ndarray]
+"""``pixels(episode, frame)``: the RGB frame to write (`frame_pixels` in the tests)."""
+
+
+def write_mp4(path: Path, frames: Sequence[np.ndarray], codec: str = "libx264", *,
+              fps: int = FPS, options: Mapping[str, str] | None = None) -> None:
     import av
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=FPS)
-        stream.width, stream.height = SIZE
+        stream = container.add_stream(codec, rate=fps, options=dict(options or {}))
+        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
         stream.pix_fmt = "yuv420p"
         for pixels in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
@@ -54,18 +59,18 @@ def write_mp4(path: Path, frames: Sequence[np.ndarray], codec: str = "libx264") 
             container.mux(packet)
 
 
-def _features(cameras: dict[str, str]) -> dict[str, Any]:
+def _features(cameras: dict[str, str], fps: int, size: tuple[int, int]) -> dict[str, Any]:
     features: dict[str, Any] = {
         "action": {"dtype": "float32", "shape": [2], "names": ["x", "y"]},
         "observation.state": {"dtype": "float32", "shape": [2], "names": ["x", "y"]},
     }
     for key, dtype in cameras.items():
-        features[key] = {"dtype": dtype, "shape": [SIZE[1], SIZE[0], 3],
+        features[key] = {"dtype": dtype, "shape": [size[1], size[0], 3],
                          "names": ["height", "width", "channels"]}
         if dtype == "video":
-            features[key]["info"] = {"video.height": SIZE[1], "video.width": SIZE[0],
+            features[key]["info"] = {"video.height": size[1], "video.width": size[0],
                                      "video.codec": "av1", "video.pix_fmt": "yuv420p",
-                                     "video.is_depth_map": False, "video.fps": FPS,
+                                     "video.is_depth_map": False, "video.fps": fps,
                                      "video.channels": 3, "has_audio": False}
     for key in ("timestamp",):
         features[key] = {"dtype": "float32", "shape": [1], "names": None}
@@ -74,23 +79,42 @@ def _features(cameras: dict[str, str]) -> dict[str, Any]:
     return features
 
 
-def _rows(episode: int, length: int, first_index: int, task_index: int,
-          cameras: dict[str, str], language: Sequence[str] | None) -> dict[str, Any]:
+Task = str | tuple[str, ...]
+"""An episode's task, or its tasks in the order its frames go through them."""
+
+
+def _tasks_of(task: Task) -> tuple[str, ...]:
+    return (task,) if isinstance(task, str) else task
+
+
+def _all_tasks(episodes: Sequence[tuple[int, Task]]) -> list[str]:
+    return sorted({t for _, task in episodes for t in _tasks_of(task)})
+
+
+def _listed(task: Task) -> list[str]:
+    """An episode's ``tasks`` as lerobot writes them: ``list(set(tasks))``, in no particular
+    order; reversed here, so a reader that takes the listed order for frame order fails."""
+    return list(reversed(_tasks_of(task)))
+
+
+def _rows(episode: int, length: int, first_index: int, task_index: Sequence[int],
+          cameras: dict[str, str], language: Sequence[str] | None, fps: int = FPS,
+          pixels: Pixels = frame_pixels) -> dict[str, Any]:
     rows: dict[str, Any] = {
         "action": [[0.1 * k, 0.0] for k in range(length)],
         "observation.state": [[0.1 * k, 1.0] for k in range(length)],
-        "timestamp": [k / FPS for k in range(length)],
+        "timestamp": [k / fps for k in range(length)],
         "frame_index": list(range(length)),
         "episode_index": [episode] * length,
         "index": list(range(first_index, first_index + length)),
-        "task_index": [task_index] * length,
+        "task_index": [task_index[k * len(task_index) // length] for k in range(length)],
     }
     for key, dtype in cameras.items():
         if dtype == "image":
             cells = []
             for k in range(length):
                 out = io.BytesIO()
-                Image.fromarray(frame_pixels(episode, k)).save(out, format="PNG")
+                Image.fromarray(pixels(episode, k)).save(out, format="PNG")
                 cells.append({"bytes": out.getvalue(), "path": f"frame_{k:06d}.png"})
             rows[key] = cells
     if language is not None:
@@ -109,15 +133,17 @@ def _table(rows: dict[str, Any]) -> Any:
                                                    else None)) for k, v in rows.items()})
 
 
-def _info(version: str, episodes: Sequence[tuple[int, str]], cameras: dict[str, str],
-          data_path: str, video_path: str | None) -> dict[str, Any]:
-    tasks = sorted({t for _, t in episodes})
+def _info(version: str, episodes: Sequence[tuple[int, Task]], cameras: dict[str, str],
+          data_path: str, video_path: str | None, fps: int = FPS,
+          size: tuple[int, int] = SIZE) -> dict[str, Any]:
+    tasks = _all_tasks(episodes)
     info: dict[str, Any] = {
         "codebase_version": version, "robot_type": "so100",
         "total_episodes": len(episodes), "total_frames": sum(n for n, _ in episodes),
-        "total_tasks": len(tasks), "chunks_size": 1000, "fps": FPS,
+        "total_tasks": len(tasks), "chunks_size": 1000, "fps": fps,
         "splits": {"train": f"0:{len(episodes)}"},
-        "data_path": data_path, "video_path": video_path, "features": _features(cameras),
+        "data_path": data_path, "video_path": video_path,
+        "features": _features(cameras, fps, size),
     }
     if version == "v2.1":
         info.update(total_videos=len(episodes) * len(cameras), total_chunks=1)
@@ -126,42 +152,54 @@ def _info(version: str, episodes: Sequence[tuple[int, str]], cameras: dict[str, 
     return info
 
 
-def write_v21(root: Path, episodes: Sequence[tuple[int, str]], *,
+def write_v21(root: Path, episodes: Sequence[tuple[int, Task]], *,
               cameras: dict[str, str] | None = None, codec: str = "libx264",
-              language: Sequence[str] | None = None) -> Path:
-    """A v2.1 dataset: ``episodes`` are ``(length, task)``; one parquet and mp4 per episode."""
+              language: Sequence[str] | None = None, fps: int = FPS,
+              pixels: Pixels = frame_pixels, video_options: Mapping[str, str] | None = None
+              ) -> Path:
+    """A v2.1 dataset: ``episodes`` are ``(length, task)``; one parquet and mp4 per episode.
+    A task given as a tuple of tasks spreads them evenly over the episode's frames.
+
+    `fps`, `pixels` and `video_options` (the encoder's, e.g. ``{"g": "2"}``) default to the
+    tests' small frames; the benchmarks pass bigger ones."""
     import pyarrow.parquet as pq
 
     cameras = cameras or {TOP: "video"}
-    tasks = sorted({t for _, t in episodes})
+    tasks = _all_tasks(episodes)
     info = _info("v2.1", episodes, cameras,
                  "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet",
-                 "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4")
+                 "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4",
+                 fps, _size(pixels))
     (root / "meta").mkdir(parents=True)
     (root / "meta" / "info.json").write_text(json.dumps(info, indent=4))
     (root / "meta" / "tasks.jsonl").write_text("".join(
         json.dumps({"task_index": i, "task": t}) + "\n" for i, t in enumerate(tasks)))
     lines, stats, first = [], [], 0
     for e, (length, task) in enumerate(episodes):
-        lines.append(json.dumps({"episode_index": e, "tasks": [task], "length": length}) + "\n")
+        lines.append(json.dumps({"episode_index": e, "tasks": _listed(task),
+                                 "length": length}) + "\n")
         stats.append(json.dumps({"episode_index": e, "stats": {}}) + "\n")
         data = root / f"data/chunk-000/episode_{e:06d}.parquet"
         data.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(_table(_rows(e, length, first, tasks.index(task), cameras, language)),
-                       data)
+        indices = [tasks.index(t) for t in _tasks_of(task)]
+        pq.write_table(_table(_rows(e, length, first, indices, cameras, language,
+                                    fps, pixels)), data)
         for key, dtype in cameras.items():
             if dtype == "video":
                 write_mp4(root / f"videos/chunk-000/{key}/episode_{e:06d}.mp4",
-                          [frame_pixels(e, k) for k in range(length)], codec)
+                          [pixels(e, k) for k in range(length)], codec, fps=fps,
+                          options=video_options)
         first += length
     (root / "meta" / "episodes.jsonl").write_text("".join(lines))
     (root / "meta" / "episodes_stats.jsonl").write_text("".join(stats))
     return root
 
 
-def write_v30(root: Path, episodes: Sequence[tuple[int, str]], *,
+def write_v30(root: Path, episodes: Sequence[tuple[int, Task]], *,
               video_files: Sequence[int] | None = None, codec: str = "libx264",
-              cameras: dict[str, str] | None = None) -> Path:
+              cameras: dict[str, str] | None = None, fps: int = FPS,
+              pixels: Pixels = frame_pixels,
+              video_options: Mapping[str, str] | None = None) -> Path:
     """A v3.0 dataset: all episodes in one data parquet; ``video_files[e]`` is the mp4 file
     index of episode e (default all in file-000), episodes packed one after another."""
     import pandas as pd
@@ -170,10 +208,11 @@ def write_v30(root: Path, episodes: Sequence[tuple[int, str]], *,
 
     cameras = cameras or {TOP: "video"}
     files = list(video_files or [0] * len(episodes))
-    tasks = sorted({t for _, t in episodes})
+    tasks = _all_tasks(episodes)
     info = _info("v3.0", episodes, cameras,
                  "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
-                 "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4")
+                 "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4",
+                 fps, _size(pixels))
     (root / "meta" / "episodes" / "chunk-000").mkdir(parents=True)
     (root / "meta" / "info.json").write_text(json.dumps(info, indent=4))
     pd.DataFrame({"task_index": range(len(tasks))}, index=tasks).to_parquet(
@@ -184,11 +223,13 @@ def write_v30(root: Path, episodes: Sequence[tuple[int, str]], *,
     video_frames: dict[int, list[np.ndarray]] = {}
     first = 0
     for e, (length, task) in enumerate(episodes):
-        for k, v in _rows(e, length, first, tasks.index(task), cameras, None).items():
+        indices = [tasks.index(t) for t in _tasks_of(task)]
+        for k, v in _rows(e, length, first, indices, cameras, None, fps,
+                          pixels).items():
             all_rows.setdefault(k, []).extend(v)
         start = offsets.get(files[e], 0.0)
         row: dict[str, Any] = {
-            "episode_index": e, "tasks": [task], "length": length,
+            "episode_index": e, "tasks": _listed(task), "length": length,
             "data/chunk_index": 0, "data/file_index": 0,
             "dataset_from_index": first, "dataset_to_index": first + length,
         }
@@ -197,12 +238,12 @@ def write_v30(root: Path, episodes: Sequence[tuple[int, str]], *,
                 row.update({f"videos/{key}/chunk_index": 0,
                             f"videos/{key}/file_index": files[e],
                             f"videos/{key}/from_timestamp": start,
-                            f"videos/{key}/to_timestamp": start + length / FPS})
+                            f"videos/{key}/to_timestamp": start + length / fps})
         row.update({"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0,
                     "stats/action/mean": [0.0, 0.0]})
         meta_rows.append(row)
-        offsets[files[e]] = start + length / FPS
-        video_frames.setdefault(files[e], []).extend(frame_pixels(e, k) for k in range(length))
+        offsets[files[e]] = start + length / fps
+        video_frames.setdefault(files[e], []).extend(pixels(e, k) for k in range(length))
         first += length
     (root / "data" / "chunk-000").mkdir(parents=True)
     pq.write_table(_table(all_rows), root / "data/chunk-000/file-000.parquet")
@@ -211,5 +252,11 @@ def write_v30(root: Path, episodes: Sequence[tuple[int, str]], *,
     for key, dtype in cameras.items():
         if dtype == "video":
             for index, frames in video_frames.items():
-                write_mp4(root / f"videos/{key}/chunk-000/file-{index:03d}.mp4", frames, codec)
+                write_mp4(root / f"videos/{key}/chunk-000/file-{index:03d}.mp4", frames, codec,
+                          fps=fps, options=video_options)
     return root
+
+
+def _size(pixels: Pixels) -> tuple[int, int]:
+    height, width = pixels(0, 0).shape[:2]
+    return width, height

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
 
@@ -89,16 +90,16 @@ def test_v30_packed_episodes_come_from_their_own_time_range(v30: Path, skips: Sk
 
 def test_v30_opens_a_packed_video_once_for_its_episodes(v30: Path, skips: Skips,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from tpru.sources import lerobot
+    from tpru.sources import lerobot_frames
 
     opened: list[str] = []
-    real = lerobot.open_video
+    real = lerobot_frames.open_video
 
     def counting(path: str):  # type: ignore[no-untyped-def]
         opened.append(Path(path).name)
         return real(path)
 
-    monkeypatch.setattr(lerobot, "open_video", counting)
+    monkeypatch.setattr(lerobot_frames, "open_video", counting)
     episodes = list(LeRobotSource(v30, skips=skips, mode="keyframes", fps=FPS,
                                   change_threshold=0.0).iter_episodes())
     assert opened == ["file-000.mp4", "file-001.mp4"]
@@ -146,6 +147,39 @@ def test_episode_and_task_filters(v21: Path, v30: Path, skips: Skips) -> None:
                 LeRobotSource(root, skips=skips, tasks="STACK").iter_episodes()] == [1]
     with pytest.raises(ValueError, match="episodes must be a list"):
         LeRobotSource(v21, skips=skips, episodes=["0"])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="episodes must be a list"):
+        LeRobotSource(v21, skips=skips, episodes=[])
+    assert not skips.counts and not skips.warning_counts
+
+
+@pytest.mark.parametrize("version", ["v21", "v30"])
+def test_episodes_asked_for_that_the_dataset_lacks(version: str, request: pytest.FixtureRequest,
+                                                   skips: Skips) -> None:
+    root = request.getfixturevalue(version)
+    source = LeRobotSource(root, skips=skips, episodes=[1, 7, 8, 9, 12])
+    assert [e.meta["episode_index"] for e in source.iter_episodes()] == [1]
+    assert skips.counts["missing_episode"] == 4
+    assert skips.examples["missing_episode"][0] == (
+        f"{root}: no episode 7-9, 12 (asked for in 'episodes'); it has episodes 0-2")
+    with pytest.raises(InputError, match=rf"^{re.escape(str(root))}: no episode 5, 40 "
+                                         r"\(asked for in 'episodes'\); it has episodes 0-2$"):
+        LeRobotSource(root, skips=Skips(), episodes=[40, 5])
+    with pytest.raises(InputError, match="--strict stops"):
+        LeRobotSource(root, skips=Skips(strict=True), episodes=[0, 3])
+
+
+def test_tasks_asked_for_that_match_nothing(v30: Path, skips: Skips) -> None:
+    source = LeRobotSource(v30, skips=skips, tasks=["stack", "pour"])
+    assert [e.meta["episode_index"] for e in source.iter_episodes()] == [1]
+    assert skips.warning_examples["unmatched task"] == [
+        f"{v30}: no task contains 'pour' (asked for in 'tasks')"]
+    assert not skips.counts
+    with pytest.raises(InputError, match=r"no task contains 'pour' or 'wipe' \(asked for in "
+                                         r"'tasks'\); its tasks: 'Pick up the pen', "):
+        LeRobotSource(v30, skips=Skips(), tasks=["pour", "wipe"])
+    with pytest.raises(InputError, match=r"none of the episodes asked for in 'episodes' has a "
+                                         r"task containing 'stack'$"):
+        LeRobotSource(v30, skips=Skips(), episodes=[0, 2], tasks="stack")
 
 
 def test_image_features_in_the_parquet(tmp_path: Path, skips: Skips,
@@ -158,6 +192,21 @@ def test_image_features_in_the_parquet(tmp_path: Path, skips: Skips,
     keyed = list(LeRobotSource(root, skips=skips, mode="keyframes", fps=FPS,
                                change_threshold=1.0).iter_episodes())
     assert [seen(e) for e in keyed] == [[(0, 0)], [(1, 0)], [(2, 0)]]
+    assert not skips.counts
+
+
+@pytest.mark.parametrize("writer", [write_v21, write_v30])
+def test_several_tasks_are_taken_in_frame_order(writer: Callable[..., Path], tmp_path: Path,
+                                                skips: Skips) -> None:
+    # lerobot lists an episode's tasks as list(set(...)); the fixture lists them reversed.
+    tasks = ("Open the drawer", "Put the pen in the drawer")
+    root = writer(tmp_path / "two_tasks", [(6, "Wipe the table"), (8, tasks)])
+    first, second = LeRobotSource(root, skips=skips, fps=5.0).iter_episodes()
+    assert second.description == "opening the drawer"
+    assert second.meta["tasks"] == list(tasks)
+    assert second.steps == (tasks[0], tasks[0], tasks[1], tasks[1])
+    assert (first.description, first.meta["tasks"], first.steps) == (
+        "wiping the table", ["Wipe the table"], None)
     assert not skips.counts
 
 

@@ -220,6 +220,13 @@ def test_coin_file_errors(tmp_path: Path) -> None:
     assert class_words("ArcWeld") == "arc weld"
 
 
+def test_coin_a_subset_no_video_has_is_an_error_naming_the_subsets(tmp_path: Path) -> None:
+    path = write_coin(tmp_path)
+    with pytest.raises(InputError, match=r"COIN.json: no video of subset 'train' "
+                                         r"\(its subsets: 'testing', 'training'\)"):
+        COINSource(path, skips=Skips(), video_root=str(tmp_path / "videos"), subset="train")
+
+
 # ---------------------------------------------------------------- EPIC-KITCHENS
 
 

@@ -11,7 +11,14 @@ import pytest
 from tpru.diagnostics import InputError, Skips
 from tpru.sources import open_source
 from tpru.sources.base import load_frames
-from tpru.sources.video import VideoSource, decode_at_times, spread, video_ref
+from tpru.sources.video import (
+    VideoSource,
+    decode_at_times,
+    decoded_frames,
+    open_video,
+    spread,
+    video_ref,
+)
 
 pytest.importorskip("av")
 
@@ -112,6 +119,31 @@ def test_decode_at_times_answers_in_the_order_asked(tmp_path: Path, write_video:
     # Given refs come back as they were.
     [frame] = decode_at_times(clip, [1.5], refs=["clip.mp4#t=1.5"])
     assert frame.ref == "clip.mp4#t=1.5"
+
+
+@pytest.mark.parametrize("encoder", [{"g": "2", "bf": "0"}, {"g": "5", "bf": "2"},
+                                     {"g": "250", "bf": "3"}])
+def test_decode_at_times_skips_keyframe_intervals_yet_gives_the_frames_asked(
+        tmp_path: Path, encoder: dict[str, str]) -> None:
+    from lerobot_fixtures import FPS, bar_of, frame_pixels, write_mp4
+
+    clip = tmp_path / "clip.mp4"
+    write_mp4(clip, [frame_pixels(0, k) for k in range(12)], options=encoder)
+    times = [0.5, 1.1, 0.0, 0.6, 0.3, 0.9]
+    frames = list(decode_at_times(str(clip), times))
+    assert [bar_of(f.image) for f in frames if f.image is not None] == [
+        round(t * FPS) for t in times]
+    # Decoding for one late frame leaves out the intervals before its keyframe.
+    container, stream = open_video(str(clip))
+    with container:
+        keyframes = [round(float(p.pts * p.time_base) * FPS) for p in container.demux(stream)
+                     if p.is_keyframe and p.pts is not None]
+        container.seek(0)
+        decoded = [round(f.time * FPS) for f in decoded_frames(
+            container, stream, next_wanted=lambda: 0.9) if f.time is not None]
+    first = max(k for k in keyframes if k <= 9)
+    assert decoded == list(range(first, 12))
+    assert first > 0 or encoder["g"] == "250"
 
 
 def test_decode_at_times_past_the_end_gives_error_frames(tmp_path: Path,

@@ -30,13 +30,15 @@ SOURCES: dict[str, str] = {
     "habitat": "tpru.sources.habitat:HabitatSource",
     "lego-video": "tpru.sources.lego_video:LegoVideoSource",
     "lerobot": "tpru.sources.lerobot:LeRobotSource",
+    "rlds": "tpru.sources.rlds:RLDSSource",
     "segments": "tpru.sources.segments:SegmentsSource",
     "coin": "tpru.sources.coin:COINSource",
     "epic-kitchens": "tpru.sources.epic_kitchens:EpicKitchensSource",
 }
 
 EXTRAS: dict[str, str] = {"video": "data", "lego-video": "data", "sim": "sim",
-                          "segments": "data", "coin": "data", "epic-kitchens": "data"}
+                          "segments": "data", "coin": "data", "epic-kitchens": "data",
+                          "rlds": "rlds"}
 """Which extra of tpru a source kind needs, for the install hint."""
 
 

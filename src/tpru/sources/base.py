@@ -6,7 +6,13 @@ builder reads them later through `load_frames`, which understands every kind
 of frame reference a source may produce:
 
 - a path to an image file (``/data/ep1/003.jpg``);
-- a frame inside a video, ``/data/clip.mp4#t=12.500`` (seconds).
+- a frame inside another file, ``PATH#KEY=...``, read by the function
+  `FRAME_READERS` gives for ``KEY``: a video frame ``/data/clip.mp4#t=12.500``
+  (seconds), an image stored in a TFRecord shard's record or in a parquet
+  cell (`tpru.sources.stored_images`).
+
+A reference is a plain string, so an episode pickles to a worker (or a Ray
+node) and is read there; nothing is copied out of a dataset's files first.
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tpru.diagnostics import Skips
+from tpru.registry import load
 from tpru.schema import Episode
 
 if TYPE_CHECKING:
@@ -24,6 +31,16 @@ if TYPE_CHECKING:
 
 VIDEO_TIME_MARK = "#t="
 """Separates a video path from a time in seconds in a frame reference."""
+
+FRAME_READERS: dict[str, tuple[str, str]] = {
+    "t": ("tpru.sources.video_decode:video_frames", "data"),
+    "record": ("tpru.sources.stored_images:record_frames", "rlds"),
+    "episode_index": ("tpru.sources.stored_images:parquet_frames", "data"),
+}
+"""Frames inside other files, by the first key of the reference's ``#`` part:
+``("module:function", extra)``. The function is called as ``function(path, refs)``
+for a run of consecutive references into one file and gives one `LoadedFrame`
+per reference, in order, never raising for bad input (an ``error`` instead)."""
 
 
 class Source(Protocol):
@@ -36,6 +53,37 @@ class Source(Protocol):
 
     def iter_episodes(self) -> Iterator[Episode]:
         """Episodes in a stable order (the same input gives the same order)."""
+        ...
+
+
+@runtime_checkable
+class SplitSource(Source, Protocol):
+    """A source whose episodes are costly to make, split so that workers make them.
+
+    Most sources list episodes cheaply (paths, JSON, table rows) and leave the
+    costly reading of frames to the build's workers through `load_frames`.
+    A source whose listing itself is costly (a simulator renders each
+    episode) lists cheap, picklable keys instead; a worker re-opens the
+    source from its ``KIND:PATH`` and options (`tpru.builder.worker`) and
+    makes the episode of each key, and the build's driver admits the made
+    episodes in key order. ``iter_episodes`` must give exactly
+    ``admit(open_episode(k) for k in episode_keys())``, so that a build
+    is the same whichever way it runs.
+    """
+
+    def episode_keys(self) -> Iterator[Any]:
+        """Picklable keys of the episodes that may be made, in order; cheap."""
+        ...
+
+    def open_episode(self, key: Any) -> Episode | None:
+        """The episode of `key` (the costly part; runs on a worker), or None if skipped."""
+        ...
+
+    def admit(self, opened: Iterator[Episode | None]) -> Iterator[Episode]:
+        """The episodes kept of those made, in key order (rules that need the ones before).
+
+        Stops reading `opened` once it has all it wants.
+        """
         ...
 
 
@@ -80,27 +128,37 @@ def split_video_ref(ref: str) -> tuple[str, float] | None:
         return None
 
 
+def frame_reader_key(ref: str) -> tuple[str, str | None]:
+    """``(path, key)``: the file `ref` reads from and its `FRAME_READERS` key; None for a
+    plain file (a ``#`` part naming no known key, or a video time that is not a number).
+
+    Example:
+        >>> frame_reader_key("/d/clip.mp4#t=1.5"), frame_reader_key("/d/a#b.jpg")
+        (('/d/clip.mp4', 't'), ('/d/a#b.jpg', None))
+    """
+    path, mark, fragment = ref.rpartition("#")
+    key = fragment.partition("=")[0]
+    if not mark or key not in FRAME_READERS or (key == "t" and split_video_ref(ref) is None):
+        return ref, None
+    return path, key
+
+
 def load_frames(refs: Sequence[str]) -> Iterator[LoadedFrame]:
-    """Read frames in order; a video is opened once for all its frames."""
+    """Read frames in order; a run of frames inside one file is read with one call of its
+    reader (a video opened once, a TFRecord record read once)."""
     i = 0
     while i < len(refs):
-        video = split_video_ref(refs[i])
-        if video is None:
+        path, key = frame_reader_key(refs[i])
+        if key is None:
             yield _read_file(refs[i])
             i += 1
             continue
-        path = video[0]
-        j = i
-        times: list[float] = []
-        while j < len(refs):
-            other = split_video_ref(refs[j])
-            if other is None or other[0] != path:
-                break
-            times.append(other[1])
+        j = i + 1
+        while j < len(refs) and frame_reader_key(refs[j]) == (path, key):
             j += 1
-        from tpru.sources.video import decode_at_times
-
-        yield from decode_at_times(path, times, refs=refs[i:j])
+        target, extra = FRAME_READERS[key]
+        read = load(target, what=f"reading {refs[i]}", extra=extra)
+        yield from read(path, refs[i:j])
         i = j
 
 

@@ -65,7 +65,8 @@ class COINSource:
         change_threshold: for ``keyframe``, the smallest change (0-1) that counts.
 
     Raises:
-        InputError: the file is missing, not JSON, or has no ``database`` object.
+        InputError: the file is missing, not JSON, or has no ``database`` object, or no
+            video is of `subset`.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, skips: Skips,
@@ -90,6 +91,11 @@ class COINSource:
         if not isinstance(data, dict) or not isinstance(data.get("database"), dict):
             raise InputError(f"{self.path}: not COIN's annotation file (no 'database' object)")
         self.database: dict[str, Any] = data["database"]
+        subsets = {e.get("subset") for e in self.database.values() if isinstance(e, dict)}
+        if subset is not None and subset not in subsets:
+            names = ", ".join(sorted(repr(s) for s in subsets if isinstance(s, str)))
+            raise InputError(f"{self.path}: no video of subset {subset!r} (its subsets: "
+                             f"{names or 'none'})")
 
     def iter_episodes(self) -> Iterator[Episode]:
         """One episode per video, in the file's order."""

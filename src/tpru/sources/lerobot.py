@@ -11,8 +11,11 @@ frame every ``1/fps`` seconds of the episode (no decoding: LeRobot frame k
 sits at ``k / dataset fps``), ``mode="keyframes"`` decodes and keeps the
 frames where the picture changed (`tpru.sources.video.KeyframePicker`).
 Video frames are references into the mp4 (``file.mp4#t=SECONDS``); image
-features stored in the parquet (``{bytes, path}``) are written once to
-``$TPRU_CACHE/lerobot/`` so the builder can read them as files.
+features stored in the parquet (``{bytes, path}``) are references into its
+cells (``file.parquet#episode_index=E&frame_index=F&column=C``), read by the
+build's worker, one episode's rows at a time. This module
+picks the episodes and makes their records; `tpru.sources.lerobot_frames`
+reads the files (frames, and the data parquet's rows).
 
 Files are visited in order and each is opened once for all the episodes it
 holds (a v3.0 mp4 or parquet packs many), so memory does not grow with the
@@ -23,20 +26,15 @@ tasks stay in ``meta``); a per-frame language column of the data parquet
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import pyarrow.parquet as pq
-from PIL import Image
-
-from tpru.diagnostics import InputError, Skips, first_line
-from tpru.paths import cache_dir
+from tpru.diagnostics import InputError, Skips
 from tpru.schema import Episode
+from tpru.sources.lerobot_frames import DataRows, FrameChooser
 from tpru.sources.lerobot_meta import (
     DatasetMeta,
     EpisodeRecord,
@@ -46,24 +44,7 @@ from tpru.sources.lerobot_meta import (
     resolve_root,
 )
 from tpru.sources.text import process_phrase
-from tpru.sources.video import (
-    MODES,
-    KeyframePicker,
-    UnreadableVideo,
-    check_video_options,
-    decoded_frames,
-    grey_thumb,
-    open_video,
-    sample_times,
-    spread,
-    video_problem,
-    video_ref,
-)
-
-LANGUAGE_COLUMN = re.compile(r"language|instruction|subtask|annotation|narration", re.I)
-"""Data parquet columns of text read as per-frame steps."""
-
-_CACHE = "lerobot"
+from tpru.sources.video import MODES, check_video_options
 
 
 class LeRobotSource:
@@ -91,20 +72,22 @@ class LeRobotSource:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         check_video_options(fps=fps, max_frames=max_frames, change_threshold=change_threshold)
-        if episodes is not None and not all(isinstance(e, int) for e in episodes):
+        if episodes is not None and (not all(isinstance(e, int) for e in episodes)
+                                     or not episodes):
             raise ValueError(f"episodes must be a list of episode indices, got {episodes!r}")
         self.meta = read_meta(resolve_root(path, revision=revision))
         # A hub snapshot's folder is named by commit: name the dataset by its repo id then.
         self.name = self.meta.root.name if Path(path).expanduser().is_dir() else str(path)
         self.skips = skips
         self.cameras = _pick_cameras(self.meta, camera)
-        self.mode, self.fps, self.max_frames = mode, fps, max_frames
-        self.change_threshold = change_threshold
         self.episodes = None if episodes is None else set(episodes)
         self.tasks = [tasks] if isinstance(tasks, str) else list(tasks or [])
         self.task_names = read_tasks(self.meta)
         iter_episode_records(self.meta, skips)  # a missing episodes file fails here
-        self._rows = _DataRows()
+        self._check_selection()
+        self._rows = DataRows()
+        self._frames = FrameChooser(self.meta, self._rows, skips, mode=mode, fps=fps,
+                                    change_threshold=change_threshold, max_frames=max_frames)
 
     def iter_episodes(self) -> Iterator[Episode]:
         """Camera by camera, the wanted episodes in metadata order, a file's episodes together."""
@@ -112,6 +95,45 @@ class LeRobotSource:
             records = (r for r in iter_episode_records(self.meta, self.skips) if self._wanted(r))
             for _, group in itertools.groupby(records, key=lambda r: self._file_of(r, camera)):
                 yield from self._group(camera, list(group))
+
+    def _check_selection(self) -> None:
+        """Refuse `episodes`/`tasks` that select no episode at all; otherwise count each
+        episode asked for that the dataset lacks (``missing_episode``) and warn about a task
+        substring that matches no task. One pass over the episodes metadata, only when
+        there is a selection."""
+        if self.episodes is None and not self.tasks:
+            return
+        indices: set[int] = set()
+        tasks: set[str] = set()
+        selected = 0
+        for record in iter_episode_records(self.meta, Skips()):  # bad records: counted later
+            indices.add(record.index)
+            tasks.update(record.tasks)
+            selected += self._wanted(record)
+        root = self.meta.root
+        missing = sorted(self.episodes - indices) if self.episodes is not None else []
+        unmatched = [w for w in self.tasks if not any(w.lower() in t.lower() for t in tasks)]
+        has = f"it has episodes {_ranges(sorted(indices))}" if indices else "it has no episodes"
+        if not selected:
+            if self.episodes is not None and len(missing) == len(self.episodes):
+                raise InputError(f"{root}: no episode {_ranges(missing)} (asked for in "
+                                 f"'episodes'); {has}")
+            if self.tasks and len(unmatched) == len(self.tasks):
+                shown = ", ".join(repr(t) for t in sorted(tasks)[:5])
+                raise InputError(f"{root}: no task contains "
+                                 f"{' or '.join(repr(t) for t in self.tasks)} (asked for in "
+                                 f"'tasks'); its tasks: {shown or '(none)'}"
+                                 f"{', ...' if len(tasks) > 5 else ''}")
+            raise InputError(f"{root}: none of the episodes asked for in 'episodes' has a "
+                             f"task containing {' or '.join(repr(t) for t in self.tasks)}")
+        if missing:  # one log line for all, one count each
+            self.skips.skip("missing_episode", f"{root}: no episode {_ranges(missing)} "
+                            f"(asked for in 'episodes'); {has}")
+            for index in missing[1:]:
+                self.skips.skip("missing_episode", f"{root}: no episode {index}", quiet=True)
+        for want in unmatched:
+            self.skips.warn("unmatched task", f"{root}: no task contains {want!r} (asked for "
+                            "in 'tasks')")
 
     def _wanted(self, record: EpisodeRecord) -> bool:
         if self.episodes is not None and record.index not in self.episodes:
@@ -125,10 +147,7 @@ class LeRobotSource:
 
     def _group(self, camera: str, records: list[EpisodeRecord]) -> Iterator[Episode]:
         """The episodes of `records`, whose `camera` frames all lie in one file."""
-        if self.meta.cameras[camera] == "image":
-            picked = self._image_frames(camera, records)
-        else:
-            picked = self._video_frames(camera, records)
+        picked = self._frames.choose(camera, records)
         for record, (indices, frames) in zip(records, picked, strict=True):
             if frames:
                 yield self._episode(camera, record, indices, frames)
@@ -136,131 +155,13 @@ class LeRobotSource:
                 self.skips.skip("empty_episode", f"{self.meta.root}: episode {record.index} "
                                 f"has length {record.length}")
 
-    def _time_indices(self, record: EpisodeRecord) -> list[int]:
-        """Frame indices one every ``1/fps`` seconds of the episode."""
-        step = self.meta.fps / self.fps
-        count = max(1, int((record.length - 1) / step + 1e-6) + 1) if record.length else 0
-        return sorted({min(record.length - 1, round(j * step)) for j in range(count)})
-
-    def _video_frames(self, camera: str,
-                      records: list[EpisodeRecord]) -> list[tuple[list[int], list[str]]]:
-        path = records[0].videos[camera].path
-        where = f"{path} (episodes {_indices(records)}, camera {camera})"
-        if not path.is_file():
-            self.skips.skip("missing_file", f"{where}: no such video")
-            return [([], [])] * len(records)
-        fps = self.meta.fps
-        try:
-            last = sample_times(str(path), fps=fps)[-1]  # checks a first frame decodes
-        except UnreadableVideo as err:
-            self.skips.skip("unreadable_video", f"{err} (episodes {_indices(records)}, "
-                            f"camera {camera})")
-            return [([], [])] * len(records)
-        out: list[tuple[list[int], list[str]]] = []
-        keyframes = self._video_keyframes(str(path), records, camera) \
-            if self.mode == "keyframes" else None
-        for n, record in enumerate(records):
-            start = record.videos[camera].start
-            if start + (record.length - 1) / fps > last + 0.5 / fps:
-                self.skips.skip("video_too_short", f"{path}: episode {record.index} runs to "
-                                f"{start + record.length / fps:.3f}s, the video ends at "
-                                f"{last + 1 / fps:.3f}s (camera {camera})")
-                out.append(([], []))
-                continue
-            indices = keyframes[n] if keyframes is not None else self._time_indices(record)
-            indices = [int(i) for i in spread([float(i) for i in indices], self.max_frames)]
-            out.append((indices, [video_ref(str(path), start + k / fps) for k in indices]))
-        return out
-
-    def _video_keyframes(self, path: str, records: list[EpisodeRecord],
-                         camera: str) -> list[list[int]] | None:
-        """Keyframe indices per episode, decoding the file once (None, counted, if it fails)."""
-        fps = self.meta.fps
-        pickers = [KeyframePicker(fps=self.fps, change_threshold=self.change_threshold)
-                   for _ in records]
-        ranges = [(r.videos[camera].start, r.videos[camera].start + r.length / fps)
-                  for r in records]
-        try:
-            container, stream = open_video(path)
-            with container:
-                for frame in decoded_frames(container, stream):
-                    t = frame.time
-                    n = next((i for i, (a, b) in enumerate(ranges)
-                              if a - 0.5 / fps <= t < b - 0.5 / fps), None) \
-                        if t is not None else None
-                    if t is not None and n is not None and pickers[n].is_candidate(t):
-                        pickers[n].offer(t, grey_thumb(frame))
-        except Exception as err:  # decoders raise many kinds; all mean "unreadable"
-            self.skips.skip("unreadable_video", f"{video_problem(path, err)} (episodes "
-                            f"{_indices(records)}, camera {camera})")
-            return [[] for _ in records]
-        return [sorted({round((t - a) * fps) for t in p.times})
-                for p, (a, _) in zip(pickers, ranges, strict=True)]
-
-    def _image_frames(self, camera: str,
-                      records: list[EpisodeRecord]) -> list[tuple[list[int], list[str]]]:
-        """Image-feature frames: the sampled rows' image bytes written to the cache once."""
-        out: list[tuple[list[int], list[str]]] = []
-        folder = cache_dir(_CACHE) / hashlib.sha1(
-            str(self.meta.root).encode()).hexdigest()[:12] / camera
-        for record in records:
-            images = self._rows.get(record, [camera], self.skips).get(camera, {})
-            if not images and not self._rows.failed:
-                self.skips.skip("missing_rows", f"{record.data_file}: no rows of episode "
-                                f"{record.index} ({camera})")
-            candidates = sorted(images) if self.mode == "keyframes" \
-                else [k for k in self._time_indices(record) if k in images]
-            if self.mode == "keyframes":
-                picker = KeyframePicker(fps=self.fps, change_threshold=self.change_threshold)
-                for k in candidates:
-                    if picker.is_candidate(k / self.meta.fps) and (
-                            image := self._open_image(images[k], record, camera)) is not None:
-                        picker.offer(k / self.meta.fps, grey_thumb(image))
-                candidates = [round(t * self.meta.fps) for t in picker.times]
-            indices = [int(i) for i in spread([float(i) for i in candidates], self.max_frames)]
-            frames = [self._image_file(images[k], folder, record, k) for k in indices]
-            kept = [(k, f) for k, f in zip(indices, frames, strict=True) if f is not None]
-            out.append(([k for k, _ in kept], [f for _, f in kept]))
-        return out
-
-    def _image_file(self, cell: Any, folder: Path, record: EpisodeRecord, k: int) -> str | None:
-        data = cell.get("bytes") if isinstance(cell, dict) else None
-        if not data:
-            relative = cell.get("path") if isinstance(cell, dict) else None
-            found = self.meta.root / str(relative) if relative else None
-            if found is not None and found.is_file():
-                return str(found)
-            self.skips.skip("missing_file", f"{record.data_file}: episode {record.index} frame "
-                            f"{k}: no image bytes and no file {relative!r}")
-            return None
-        suffix = ".jpg" if data[:2] == b"\xff\xd8" else ".png"
-        target = folder / f"episode_{record.index:06d}" / f"frame_{k:06d}{suffix}"
-        if not target.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_suffix(".part")
-            partial.write_bytes(data)
-            partial.replace(target)
-        return str(target)
-
-    def _open_image(self, cell: Any, record: EpisodeRecord, camera: str) -> Image.Image | None:
-        import io
-
-        data = cell.get("bytes") if isinstance(cell, dict) else None
-        try:
-            source = io.BytesIO(data) if data else self.meta.root / str(cell["path"])
-            with Image.open(source) as image:
-                return image.convert("RGB")
-        except Exception as err:  # PIL raises many kinds for a damaged image
-            self.skips.skip("unreadable_file", f"{record.data_file}: episode {record.index} "
-                            f"({camera}): cannot read an image ({first_line(err)})")
-            return None
-
     def _episode(self, camera: str, record: EpisodeRecord, indices: list[int],
                  frames: list[str]) -> Episode:
         steps = self._steps(record, indices)
+        tasks = self._tasks_in_frame_order(record)
         meta: dict[str, Any] = {
             "dataset": self.name, "lerobot_version": self.meta.version,
-            "episode_index": record.index, "camera": camera, "tasks": list(record.tasks),
+            "episode_index": record.index, "camera": camera, "tasks": tasks,
             "fps": self.meta.fps, "frame_indices": indices,
         }
         if self.meta.info.get("robot_type"):
@@ -272,9 +173,24 @@ class LeRobotSource:
             source="lerobot",
             frames=tuple(frames),
             steps=steps,
-            description=process_phrase(record.tasks[0]) if record.tasks else None,
+            description=process_phrase(tasks[0]) if tasks else None,
             meta=meta,
         )
+
+    def _tasks_in_frame_order(self, record: EpisodeRecord) -> list[str]:
+        """The episode's tasks in the order its frames go through them.
+
+        lerobot writes an episode's ``tasks`` as ``list(set(...))``, in no particular
+        order; the data parquet's ``task_index`` per frame gives the real one. Tasks the
+        frames do not name keep their listed order, after the others.
+        """
+        if len(record.tasks) < 2 or not self.task_names:
+            return list(record.tasks)
+        per_frame = self._rows.get(record, ["task_index"], self.skips).get("task_index", {})
+        seen = [self.task_names.get(int(per_frame[k])) for k in sorted(per_frame)
+                if per_frame[k] is not None]
+        ordered = [t for t in dict.fromkeys(seen) if t in record.tasks]
+        return ordered + [t for t in record.tasks if t not in ordered]
 
     def _steps(self, record: EpisodeRecord, indices: list[int]) -> tuple[str, ...] | None:
         """Per-frame text from a language column, or the frame's task when the episode has
@@ -296,67 +212,6 @@ class LeRobotSource:
         return tuple(steps) if any(steps) else None
 
 
-class _DataRows:
-    """Columns of the data parquet by episode and frame index, one file held at a time.
-
-    A v3.0 file holds many episodes: asking for more columns of the same file
-    reads it again once with all of them, so alternating requests do not re-read it.
-    """
-
-    def __init__(self) -> None:
-        self._path: Path | None = None
-        self._columns: set[str] = set()
-        self._table: dict[int, dict[str, dict[int, Any]]] = {}
-        self._schema: tuple[Path, list[str]] | None = None
-        self.failed, self._problem = False, ""
-        """Whether the file last asked for could not be read (each episode is counted)."""
-
-    def language_columns(self, path: Path) -> list[str]:
-        if self._schema is None or self._schema[0] != path:
-            try:
-                schema = pq.read_schema(path)
-            except Exception:  # reported when the rows are read
-                return []
-            self._schema = (path, [f.name for f in schema if LANGUAGE_COLUMN.search(f.name)
-                                   and str(f.type) in ("string", "large_string")])
-        return self._schema[1]
-
-    def get(self, record: EpisodeRecord, columns: list[str],
-            skips: Skips) -> dict[str, dict[int, Any]]:
-        if record.data_file != self._path or not set(columns) <= self._columns:
-            wanted = set(columns) | (self._columns if record.data_file == self._path else set())
-            self._path, self._columns, self._table = record.data_file, wanted, {}
-            self.failed = False
-            try:
-                self._table = _read_rows(record.data_file, sorted(wanted))
-            except Exception as err:  # a missing or damaged parquet
-                self.failed, self._problem = True, first_line(err)
-        if self.failed:
-            skips.skip("unreadable_file", f"{record.data_file}: cannot read ({self._problem}) "
-                       f"(episode {record.index})")
-            return {}
-        return self._table.get(record.index, {})
-
-
-def _read_rows(path: Path, columns: list[str]) -> dict[int, dict[str, dict[int, Any]]]:
-    """``episode -> column -> frame_index -> value``, read in batches."""
-    found: dict[int, dict[str, dict[int, Any]]] = {}
-    with pq.ParquetFile(path) as data:
-        names = set(data.schema_arrow.names)
-        missing = [c for c in columns if c not in names]
-        if missing:
-            raise InputError(f"no column {', '.join(missing)}")
-        for batch in data.iter_batches(columns=["episode_index", "frame_index", *columns],
-                                       batch_size=256):
-            rows = batch.to_pydict()
-            for i, (episode, frame) in enumerate(zip(rows["episode_index"], rows["frame_index"],
-                                                     strict=True)):
-                per = found.setdefault(int(episode), {})
-                for column in columns:
-                    per.setdefault(column, {})[int(frame)] = rows[column][i]
-    return found
-
-
 def _pick_cameras(meta: DatasetMeta, camera: str | None) -> list[str]:
     if not meta.cameras:
         raise InputError(f"{meta.info_path}: no video or image features")
@@ -370,6 +225,19 @@ def _pick_cameras(meta: DatasetMeta, camera: str | None) -> list[str]:
     return [camera]
 
 
-def _indices(records: list[EpisodeRecord]) -> str:
-    shown = ", ".join(str(r.index) for r in records[:5])
-    return shown + (f" and {len(records) - 5} more" if len(records) > 5 else "")
+def _ranges(indices: list[int]) -> str:
+    """Sorted indices as runs, for a message.
+
+    Example:
+        >>> _ranges([0, 1, 2, 5, 7, 8])
+        '0-2, 5, 7-8'
+    """
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+

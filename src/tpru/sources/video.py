@@ -9,7 +9,8 @@ optional keys of an ``episode.json`` (id, scenario, description, steps, meta).
 
 Frames are references ``"/abs/clip.mp4#t=12.500"``: the time, in seconds on
 the video stream's clock, of a frame the builder decodes later through
-`decode_at_times`. Two ways to choose them:
+`decode_at_times` (`tpru.sources.video_decode`, which also reads what this
+module learns of each video). Two ways to choose them:
 
 - ``mode="time"``: one frame every ``1/fps`` seconds. Only the container's
   header and first frame are read here.
@@ -26,53 +27,43 @@ chosen. A video that cannot be opened or decoded is skipped and counted as
 
 from __future__ import annotations
 
-import logging
-import math
 import os
 from collections import Counter
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
-
-import av
-import numpy as np
-from PIL import Image
+from typing import Literal
 
 from tpru.diagnostics import InputError, Skips
 from tpru.schema import Episode
-from tpru.sources.base import VIDEO_TIME_MARK, LoadedFrame, unique_ids
+from tpru.sources.base import unique_ids
 from tpru.sources.frames import EpisodeInfo, natural_key, read_episode_info
 
-if TYPE_CHECKING:
-    from av.container import InputContainer
-    from av.video.frame import VideoFrame
-    from av.video.stream import VideoStream
+# Change detection lives apart from PyAV (the rlds source uses it without video); re-exported.
+from tpru.sources.keyframes import REF_PRECISION as REF_PRECISION
+from tpru.sources.keyframes import KeyframePicker as KeyframePicker
+from tpru.sources.keyframes import grey_thumb as grey_thumb
+from tpru.sources.keyframes import spread as spread
 
-log = logging.getLogger(__name__)
+# Reading frames out of a video (PyAV) lives apart from this source; re-exported for the
+# sources built on it (LeRobot, segments, lego-video).
+from tpru.sources.video_decode import decode_at_times as decode_at_times
+from tpru.sources.video_decode import decoded_frames as decoded_frames
+from tpru.sources.video_decode import keyframe_times as keyframe_times
+from tpru.sources.video_decode import sample_times as sample_times
+from tpru.sources.video_decode import stream_end as stream_end
+from tpru.sources.video_decode import video_problem as video_problem
+from tpru.sources.video_decode import video_ref as video_ref
+from tpru.sources.video_decode import video_span as video_span
+
+# Opening videos, and the one held open between reads, live apart from PyAV's import.
+from tpru.sources.video_readers import UnreadableVideo as UnreadableVideo
+from tpru.sources.video_readers import open_video as open_video
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mkv", ".webm", ".avi", ".mov", ".ts"})
 """File name endings (compared in lower case) that count as videos: containers PyAV
 (FFmpeg) opens, ``.ts`` being MPEG transport streams (camera and screen recorders)."""
 
 MODES = ("time", "keyframes")
-
-REF_PRECISION = 0.0005
-"""Refs carry milliseconds: a frame this much before a requested time still matches it."""
-
-_SEEK_AFTER = 1.0
-"""Seek only when the first wanted time is this far in; decoding a second is cheaper."""
-
-_THUMB = (32, 24)
-
-
-class UnreadableVideo(Exception):
-    """A video that cannot be opened or decoded; the message names the file."""
-
-
-def video_ref(path: str, seconds: float) -> str:
-    """The frame reference for `seconds` into video `path` (three decimals)."""
-    return f"{path}{VIDEO_TIME_MARK}{seconds:.3f}"
-
 
 def find_videos(path: Path) -> list[Path]:
     """`path` itself if it is a file, else the videos below it (hidden ones left out),
@@ -211,249 +202,3 @@ def sidecar_path(video: Path) -> Path:
     """``clip.mp4.json`` if present, else ``clip.json``."""
     full = video.with_name(video.name + ".json")
     return full if full.is_file() else video.with_suffix(".json")
-
-
-def spread(items: list[float], limit: int) -> list[float]:
-    """At most `limit` of `items`, evenly spaced, keeping the first and last."""
-    if len(items) <= limit:
-        return items
-    if limit == 1:
-        return items[:1]
-    last = len(items) - 1
-    return [items[(j * last) // (limit - 1)] for j in range(limit)]
-
-
-def open_video(path: str) -> tuple[InputContainer, VideoStream]:
-    container = av.open(path)
-    if not container.streams.video:
-        container.close()
-        raise UnreadableVideo(f"{path}: no video stream")
-    stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
-    return container, stream
-
-
-def decoded_frames(container: InputContainer,
-                   stream: VideoStream) -> Generator[VideoFrame, None, None]:
-    """The stream's frames in presentation order, passing over packets the decoder rejects.
-
-    A damaged packet (a cut or corrupt stretch) costs its own frames, not the
-    rest of the video; the decoder picks up again at the next keyframe. Errors
-    reading the file itself still raise.
-    """
-    rejected = 0
-    for packet in container.demux(stream):
-        try:
-            frames = packet.decode()
-        except av.error.FFmpegError as err:
-            rejected += 1
-            log.debug("%s: packet at pts %s rejected: %s", container.name, packet.pts, err)
-            continue
-        yield from frames
-    if rejected:
-        log.info("%s: %d damaged packets passed over", container.name, rejected)
-
-
-def video_problem(path: str, err: Exception) -> str:
-    return f"{path}: {type(err).__name__}: {err}"
-
-
-def sample_times(path: str, *, fps: float) -> list[float]:
-    """Times of one frame every ``1/fps`` seconds, from the first frame to the end.
-
-    Reads the header and decodes the first frame only, so that a video that
-    cannot be decoded at all is found here rather than at build time.
-
-    Raises:
-        UnreadableVideo: the video cannot be opened or has no decodable frame.
-    """
-    first, end = _first_and_end(path)
-    times: list[float] = []
-    step = 1.0 / fps
-    while (t := first + len(times) * step) < end or not times:
-        times.append(t)
-    return times
-
-
-def video_span(path: str) -> tuple[float, float]:
-    """``(first, length)``: the first decodable frame's time, and the seconds after it.
-
-    Raises:
-        UnreadableVideo: the video cannot be opened or has no decodable frame.
-    """
-    first, end = _first_and_end(path)
-    return first, end - first
-
-
-def _first_and_end(path: str) -> tuple[float, float]:
-    try:
-        container, stream = open_video(path)
-        with container:
-            decoded = decoded_frames(container, stream)
-            first = next((f.time for f in decoded if f.time is not None), None)
-            decoded.close()  # before stream_end may read the packets again
-            if first is None:
-                raise UnreadableVideo(f"{path}: no decodable frame")
-            return first, stream_end(container, stream)
-    except UnreadableVideo:
-        raise
-    except Exception as err:  # decoders raise many kinds; all mean "unreadable"
-        raise UnreadableVideo(video_problem(path, err)) from err
-
-
-def stream_end(container: InputContainer, stream: VideoStream) -> float:
-    """When the stream ends, in seconds: from the header, else from the packets."""
-    base = stream.time_base
-    start = float(stream.start_time * base) if stream.start_time is not None and base else 0.0
-    if stream.duration is not None and base:
-        return start + float(stream.duration * base)
-    if container.duration is not None:
-        return start + container.duration / av.time_base
-    end = start
-    container.seek(0)
-    for packet in container.demux(stream):
-        if packet.pts is not None and base:
-            end = max(end, float((packet.pts + (packet.duration or 0)) * base))
-    return end
-
-
-def keyframe_times(path: str, *, fps: float, change_threshold: float) -> list[float]:
-    """Times of the frames where the picture changed (see the module docstring).
-
-    Raises:
-        UnreadableVideo: the video cannot be opened or decoded to its end.
-    """
-    picker = KeyframePicker(fps=fps, change_threshold=change_threshold)
-    try:
-        container, stream = open_video(path)
-        with container:
-            for frame in decoded_frames(container, stream):
-                if frame.time is not None and picker.is_candidate(frame.time):
-                    picker.offer(frame.time, grey_thumb(frame))
-    except UnreadableVideo:
-        raise
-    except Exception as err:  # decoders raise many kinds; all mean "unreadable"
-        raise UnreadableVideo(video_problem(path, err)) from err
-    return picker.times
-
-
-class KeyframePicker:
-    """Change-based keyframes over one run of frames, fed in time order.
-
-    Kept apart from the decoding loop so that a file holding several episodes
-    (LeRobot v3.0) can run one picker per episode while decoding the file once.
-    """
-
-    def __init__(self, *, fps: float, change_threshold: float) -> None:
-        self.fps = fps
-        self.change_threshold = change_threshold
-        self.times: list[float] = []
-        self._last_kept: np.ndarray | None = None
-        self._next_candidate = float("-inf")
-        self._first: float | None = None
-
-    def is_candidate(self, t: float) -> bool:
-        """Whether a frame at `t` falls on the scan grid (so its thumbnail is worth making)."""
-        return t >= self._next_candidate - REF_PRECISION
-
-    def offer(self, t: float, thumb: np.ndarray) -> None:
-        """Look at a candidate frame (`grey_thumb`) and keep it if the picture changed."""
-        # Candidates sit on a grid from the first frame, so they do not drift.
-        self._first = t if self._first is None else self._first
-        self._next_candidate = self._first + (
-            math.floor((t - self._first) * self.fps + 1e-6) + 1) / self.fps
-        if self._last_kept is None or \
-                float(np.abs(thumb - self._last_kept).mean()) > self.change_threshold:
-            self.times.append(t)
-            self._last_kept = thumb
-
-
-def _rgb(frame: VideoFrame) -> Image.Image:
-    # VideoFrame.to_image is untyped in PyAV's stubs; this is the same conversion.
-    return Image.fromarray(frame.to_ndarray(format="rgb24"))
-
-
-def grey_thumb(frame: VideoFrame | Image.Image) -> np.ndarray:
-    """A small grey thumbnail (0-1) of a decoded frame or an image, for change detection."""
-    if isinstance(frame, Image.Image):
-        small = np.asarray(frame.convert("L").resize(_THUMB, Image.Resampling.BILINEAR))
-        return small.astype(np.float32) / 255.0
-    reformatted = frame.reformat(width=_THUMB[0], height=_THUMB[1], format="gray")
-    return reformatted.to_ndarray().astype(np.float32)[: _THUMB[1], : _THUMB[0]] / 255.0
-
-
-def decode_at_times(path: str, times: Sequence[float], *,
-                    refs: Sequence[str] | None = None) -> Iterator[LoadedFrame]:
-    """Decode the frames of one video at `times` (seconds), in the order asked.
-
-    The container is opened once; decoding starts at the first wanted time
-    (seeking to the keyframe before it) and runs forward. Each time gets the
-    first frame at or after it (refs carry milliseconds, so a frame up to
-    half a millisecond earlier counts), or the last frame when the time falls
-    within a frame's duration after it. Nothing raises: a missing file gives
-    ``missing_file`` frames, and every frame that a truncated or corrupt
-    video could not deliver comes back with ``error="unreadable_video"`` and
-    a message naming the file.
-
-    Args:
-        path: the video file.
-        times: seconds on the stream's clock, in any order.
-        refs: the references to put in the frames (default: `video_ref` of
-            each time); pass the episode's own to get them back unchanged.
-    """
-    labels = list(refs) if refs is not None else [video_ref(path, t) for t in times]
-    if len(labels) != len(times):
-        raise ValueError(f"{len(labels)} refs for {len(times)} times")
-    order = sorted(range(len(times)), key=lambda i: times[i])
-    wanted = [(times[i], labels[i]) for i in order]
-    ready: dict[int, LoadedFrame] = {}
-    next_out = 0
-    # Decode in time order but hand frames out in the order asked, holding only
-    # those that are ready early (none when `times` is already sorted).
-    for position, frame in enumerate(_decode_sorted(path, wanted)):
-        ready[order[position]] = frame
-        while next_out in ready:
-            yield ready.pop(next_out)
-            next_out += 1
-
-
-def _decode_sorted(path: str, wanted: list[tuple[float, str]]) -> Iterator[LoadedFrame]:
-    """One frame per entry of `wanted` (sorted by time), in that order."""
-    if not wanted:
-        return
-    if not os.path.exists(path):
-        for _, ref in wanted:
-            yield LoadedFrame(ref, error="missing_file", message=f"{path}: no such file")
-        return
-    done = 0
-    problem = "the video ends before this time"
-    try:
-        container, stream = open_video(path)
-        with container:
-            rate = stream.average_rate
-            after_last = 1.5 / float(rate) if rate else 0.1
-            if wanted[0][0] > _SEEK_AFTER and stream.time_base:
-                container.seek(int(wanted[0][0] / stream.time_base), stream=stream,
-                               backward=True, any_frame=False)
-            last: tuple[float, VideoFrame] | None = None
-            for frame in decoded_frames(container, stream):
-                t = frame.time
-                if t is None:
-                    continue
-                while done < len(wanted) and t >= wanted[done][0] - REF_PRECISION:
-                    yield LoadedFrame(wanted[done][1], image=_rgb(frame))
-                    done += 1
-                if done == len(wanted):
-                    return
-                last = (t, frame)
-            while last is not None and done < len(wanted) \
-                    and wanted[done][0] - last[0] <= after_last:
-                yield LoadedFrame(wanted[done][1], image=_rgb(last[1]))
-                done += 1
-    except Exception as err:  # decoders raise many kinds; none may stop a build
-        problem = (str(err).removeprefix(f"{path}: ") if isinstance(err, UnreadableVideo)
-                   else f"{type(err).__name__}: {err}")
-        log.debug("%s: decoding stopped: %s", path, problem)
-    for time, ref in wanted[done:]:
-        yield LoadedFrame(ref, error="unreadable_video",
-                          message=f"{path}: no frame at {time:.3f}s ({problem})")

@@ -176,19 +176,32 @@ class SimSource:
 
     def iter_episodes(self) -> Iterator[Episode]:
         """`episodes` episodes in seed order; a failed or repeated one is skipped and replaced."""
+        return self.admit(self.open_episode(seed) for seed in self.episode_keys())
+
+    def episode_keys(self) -> Iterator[int]:
+        """The seeds that may be rendered, in order (`admit` stops when it has enough)."""
+        return iter(range(self.seed, self.seed + 2 * self.episodes + MAX_EXTRA_SEEDS))
+
+    def open_episode(self, key: int) -> Episode | None:
+        """The episode of seed `key`, rendered unless cached; None if the render failed."""
+        return self._episode(key)
+
+    def admit(self, opened: Iterator[Episode | None]) -> Iterator[Episode]:
+        """The rendered episodes in seed order, a repeated description skipped, up to
+        `episodes`. With a build's workers the renders run there (see
+        `tpru.sources.base.SplitSource`); this runs where the build is driven."""
         seen: set[str] = set()
         made = 0
         limit = 2 * self.episodes + MAX_EXTRA_SEEDS
         try:
-            for seed in range(self.seed, self.seed + limit):
-                episode = self._episode(seed)
+            for episode in opened:
                 if episode is None:
                     continue
                 assert episode.description is not None
                 if episode.description in seen:
                     self.skips.skip("duplicate_description",
-                                    f"{self.folder_of(seed)}: described like an earlier "
-                                    f"episode ({episode.description!r})")
+                                    f"{self.folder_of(episode.meta['seed'])}: described like "
+                                    f"an earlier episode ({episode.description!r})")
                     continue
                 seen.add(episode.description)
                 yield episode
@@ -198,9 +211,13 @@ class SimSource:
             log.warning("sim:%s: only %d of %d episodes after trying %d seeds", self.name,
                         made, self.episodes, limit)
         finally:
-            close = getattr(self.simulator, "close", None)
-            if callable(close):
-                close()
+            self.close()
+
+    def close(self) -> None:
+        """Stop the simulator's engine, if it keeps one running (a browser)."""
+        close = getattr(self.simulator, "close", None)
+        if callable(close):
+            close()
 
     def _episode(self, seed: int) -> Episode | None:
         folder = self.folder_of(seed)
@@ -247,6 +264,9 @@ class SimSource:
             self.skips.skip("sim_render_failed", f"{folder}: {self.name} task {key['task']} "
                             f"seed {seed} failed: {type(err).__name__}: {err}")
             return None
+        except BaseException:  # interrupted (Ctrl-C, a render a build no longer needs)
+            shutil.rmtree(work, ignore_errors=True)
+            raise
         record = {"key": key, "description": spec.description, "steps": list(spec.steps),
                   "frames": list(spec.frames), "meta": dict(spec.meta)}
         (work / EPISODE_FILE).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n",

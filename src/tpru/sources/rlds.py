@@ -1,0 +1,398 @@
+"""Episodes from TFDS/RLDS datasets (Open X-Embodiment): ``rlds:PATH``.
+
+PATH is a prepared TFDS dataset folder (``<name>/<version>/`` with
+``dataset_info.json``, ``features.json`` and ``<name>-<split>.tfrecord-*``
+shards; see `tpru.sources.rlds_layout`) or a folder searched for them (one
+dataset each, the newest version of each). One episode per RLDS episode (one
+``tf.train.Example``) and camera.
+
+- Camera: ``camera`` names an image feature under ``steps/observation/``
+  (default ``image``, else the first RGB image feature; ``all``: one episode
+  per camera).
+- Language: detected from ``features.json``: step-level
+  ``steps/language_instruction``, RT-1's ``steps/observation/natural_language_instruction``,
+  episode-level ``episode_metadata/...``, else a text feature named like an
+  instruction; ``language`` overrides it. The first instruction is the
+  episode's description (`process_phrase`); when it changes within the
+  episode, each frame's instruction is its step.
+- Frames: ``mode="steps"`` takes every ``stride``-th step; ``mode="keyframes"``
+  decodes a candidate every ``stride`` steps and keeps those where the picture
+  changed (`tpru.sources.keyframes.KeyframePicker`); at most ``max_frames``,
+  spread evenly. Each kept frame is a reference into the shard
+  (``SHARD#record=R&byte=B&feature=steps/observation/image&step=K``,
+  `tpru.sources.stored_images`): the build's worker reads the record again
+  and takes the images from it, so nothing is copied out of the dataset.
+
+Shards are read in order, one record (episode) in memory at a time, with their
+CRC-32C checksums checked (`tpru.sources.tfrecord`). Bad input is counted
+under ``drops.inputs`` naming the shard and episode: ``missing_file``,
+``unreadable_file``, ``truncated_record``, ``damaged_record``,
+``unreadable_image``, ``empty_episode``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from PIL import Image
+
+from tpru.diagnostics import InputError, Skips, first_line
+from tpru.schema import Episode
+from tpru.sources.base import unique_ids
+from tpru.sources.keyframes import KeyframePicker, grey_thumb, spread
+from tpru.sources.rlds_layout import Dataset, Feature, Shard, find_datasets, read_dataset
+from tpru.sources.stored_images import record_ref
+from tpru.sources.text import process_phrase
+from tpru.sources.tfrecord import Record, feature_values, iter_records, parse_example
+
+MODES = ("steps", "keyframes")
+OBSERVATION = "steps/observation/"
+
+LANGUAGE_KEYS = (
+    "steps/language_instruction",
+    "steps/observation/natural_language_instruction",
+    "steps/observation/language_instruction",
+    "episode_metadata/language_instruction",
+    "episode_metadata/natural_language_instruction",
+)
+"""Where Open X-Embodiment datasets keep the instruction, tried in this order."""
+
+_LANGUAGE_NAME = re.compile(r"instruction|language|task|goal", re.I)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What to read from one dataset: its splits, camera keys and language feature."""
+
+    dataset: Dataset
+    label: str
+    splits: tuple[str, ...]
+    cameras: tuple[str, ...]
+    language: Feature | None
+
+
+class RLDSSource:
+    """Episodes from TFDS/RLDS datasets (see the module docstring).
+
+    Args:
+        path: a TFDS dataset folder, or a folder holding several.
+        skips: where bad shards, records and images are counted.
+        camera: an image feature under ``steps/observation/`` (``image``, ``wrist_image``),
+            ``all``, or None for ``image`` (else the first RGB image feature).
+        language: the feature holding the instruction (``language_instruction``,
+            ``observation/natural_language_instruction``, ``episode_metadata/task``;
+            keys are tried as given, then under ``steps/``), or None to detect it.
+        split: a split name or a list of them; None reads every split.
+        mode: ``steps`` (every ``stride``-th step) or ``keyframes`` (change-based).
+        stride: steps between frames (``steps``) or between candidates (``keyframes``).
+        change_threshold: for ``keyframes``, the mean grey difference (0-1) that counts
+            as a change.
+        max_frames: at most this many frames per episode, spread evenly.
+        episodes: only these episode indices (positions within each split).
+        tasks: only episodes whose instruction contains one of these (case-insensitive).
+
+    Raises:
+        InputError: no dataset there, a missing or malformed ``dataset_info.json`` or
+            ``features.json``, no image feature, an unknown camera, language key or split,
+            a ``gs://`` path.
+        ValueError: an option is out of range.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, skips: Skips, camera: str | None = None,
+                 language: str | None = None, split: str | Sequence[str] | None = None,
+                 mode: Literal["steps", "keyframes"] = "steps", stride: int = 1,
+                 change_threshold: float = 0.03, max_frames: int = 64,
+                 episodes: Sequence[int] | None = None,
+                 tasks: Sequence[str] | str | None = None) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if not isinstance(stride, int) or stride < 1:
+            raise ValueError(f"stride must be a whole number of steps, at least 1, got {stride!r}")
+        if not isinstance(max_frames, int) or max_frames < 1:
+            raise ValueError(f"max_frames must be at least 1, got {max_frames!r}")
+        if not 0 <= change_threshold <= 1:
+            raise ValueError(f"change_threshold must be between 0 and 1, got {change_threshold}")
+        if episodes is not None and not all(isinstance(e, int) for e in episodes):
+            raise ValueError(f"episodes must be a list of episode indices, got {episodes!r}")
+        root = _local_root(path)
+        self.skips = skips
+        self.mode, self.stride, self.max_frames = mode, stride, max_frames
+        self.change_threshold = change_threshold
+        self.episodes = None if episodes is None else set(episodes)
+        self.tasks = [t.lower() for t in ([tasks] if isinstance(tasks, str) else tasks or [])]
+        datasets = [read_dataset(folder) for folder in find_datasets(root, skips)]
+        wanted = None if split is None else [split] if isinstance(split, str) else list(split)
+        if wanted is not None:
+            known = {name for d in datasets for name in d.splits}
+            unknown = [s for s in wanted if s not in known]
+            if unknown:
+                raise InputError(f"{root}: no split {', '.join(map(repr, unknown))} (splits: "
+                                 f"{', '.join(sorted(known))})")
+        self.plans = [_plan(d, camera, language, wanted) for d in datasets]
+
+    def iter_episodes(self) -> Iterator[Episode]:
+        """Dataset by dataset, split by split in ``dataset_info.json`` order, shard by shard."""
+        yield from unique_ids(((where, episode) for plan in self.plans
+                               for where, episode in self._dataset(plan)), self.skips)
+
+    def _dataset(self, plan: _Plan) -> Iterator[tuple[str, Episode]]:
+        for split in plan.splits:
+            first = 0
+            for shard in plan.dataset.splits[split]:
+                first = shard.first if shard.first is not None else first
+                if self._shard_unwanted(shard, first):
+                    first += shard.length or 0
+                    continue
+                read = 0
+                for record, where in self._records(plan, split, shard, first):
+                    read = record.index + 1
+                    if record.data is not None and self._wanted_index(first + record.index):
+                        yield from ((where, e) for e in self._episodes(
+                            plan, split, first + record.index, shard, record, where))
+                first += max(read, shard.length or 0)
+
+    def _shard_unwanted(self, shard: Shard, first: int) -> bool:
+        if self.episodes is None or shard.length is None:
+            return False
+        return not any(first <= e < first + shard.length for e in self.episodes)
+
+    def _wanted_index(self, index: int) -> bool:
+        return self.episodes is None or index in self.episodes
+
+    def _records(self, plan: _Plan, split: str, shard: Shard,
+                 first: int) -> Iterator[tuple[Record, str]]:
+        """The shard's records with a name for messages; problems are counted here."""
+        where = f"{shard.path}"
+        if not shard.path.is_file():
+            lost = f" ({shard.length} episodes)" if shard.length is not None else ""
+            self.skips.skip("missing_file", f"{where}: no such shard of split {split!r} of "
+                            f"{plan.dataset.root}{lost}")
+            return
+        count = 0
+        try:
+            for record in iter_records(shard.path):
+                count = record.index + 1
+                name = f"{where}: record {record.index} (episode {first + record.index})"
+                if record.data is None:
+                    left = shard.length - record.index - 1 if shard.length is not None \
+                        and record.reason != "bad_checksum" else 0
+                    more = f"; the {left} records after it are lost too" if left > 0 else ""
+                    self.skips.skip("truncated_record" if record.reason == "truncated"
+                                    else "damaged_record",
+                                    f"{name} at byte {record.offset}: {record.problem}{more}")
+                    if record.reason != "bad_checksum":
+                        return
+                yield record, name
+        except OSError as err:
+            self.skips.skip("unreadable_file", f"{where}: cannot read ({first_line(err)})")
+            return
+        if shard.length is not None and count < shard.length:
+            self.skips.skip("truncated_record", f"{where}: {count} records, dataset_info.json "
+                            f"gives {shard.length} (episodes {first + count} to "
+                            f"{first + shard.length - 1} are lost)")
+
+    def _episodes(self, plan: _Plan, split: str, index: int, shard: Shard, record: Record,
+                  where: str) -> Iterator[Episode]:
+        assert record.data is not None
+        try:
+            features = parse_example(record.data)
+        except ValueError as err:
+            self.skips.skip("damaged_record", f"{where}: {err}")
+            return
+        texts = _texts(features, plan.language)
+        if self.tasks and not any(want in text.lower() for want in self.tasks for text in texts):
+            return
+        for camera in plan.cameras:
+            images = feature_values(features[camera]) if camera in features else []
+            if not images:
+                self.skips.skip("empty_episode", f"{where}: no {camera} images")
+                continue
+            steps = self._pick(images, where, camera)
+            if not steps:
+                self.skips.skip("empty_episode", f"{where}: no {camera} image decodes")
+                continue
+            frames = [record_ref(shard.path, record.index, record.offset, camera, k)
+                      for k in steps]
+            yield self._episode(plan, split, index, shard, record, camera, steps, frames,
+                                    texts, features)
+
+    def _pick(self, images: list[bytes], where: str, camera: str) -> list[int]:
+        """The step indices to keep, each one's image checked (`_readable`); in keyframes
+        mode each candidate's image is decoded to compare it with the last one kept."""
+        if self.mode == "keyframes":
+            picker = KeyframePicker(fps=1 / self.stride, change_threshold=self.change_threshold)
+            for k in range(len(images)):
+                if picker.is_candidate(k) and \
+                        (image := self._decode(images[k], where, camera, k)) is not None:
+                    picker.offer(k, grey_thumb(image))
+            return [int(k) for k in spread([float(round(t)) for t in picker.times],
+                                           self.max_frames)]
+        # Thinned before decoding: a long episode's steps left out are never decoded.
+        chosen = spread([float(k) for k in range(0, len(images), self.stride)], self.max_frames)
+        return [int(k) for k in chosen if self._readable(images[int(k)], where, camera, int(k))]
+
+    def _readable(self, data: bytes, where: str, camera: str, step: int) -> bool:
+        """Whether a step's image can be read, counting one that cannot.
+
+        A JPEG or PNG that is whole (`_whole`) passes without decoding its pixels: the
+        builder decodes every kept image anyway, and one damaged inside is dropped there
+        and counted (``unreadable_image``) with its file named. Anything else (a cut image,
+        another format) is decoded here, and skipped with its shard, episode and step
+        named if that fails.
+        """
+        return _whole(data) or self._decode(data, where, camera, step) is not None
+
+    def _decode(self, data: bytes, where: str, camera: str, step: int) -> Image.Image | None:
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                return image.convert("RGB")
+        except Exception as err:  # PIL raises many kinds for a damaged image
+            self.skips.skip("unreadable_image", f"{where}: {camera} of step {step} cannot be "
+                            f"decoded ({first_line(err)})")
+            return None
+
+    def _episode(self, plan: _Plan, split: str, index: int, shard: Shard, record: Record,
+                 camera: str, steps: list[int], frames: list[str], texts: list[str],
+                 features: Mapping[str, Any]) -> Episode:
+        name = camera.removeprefix(OBSERVATION)
+        instruction = next((t for t in texts if t), "")
+        distinct = list(dict.fromkeys(t for t in texts if t))
+        meta: dict[str, Any] = {
+            "dataset": plan.label, "version": plan.dataset.version, "split": split,
+            "episode_index": index, "shard": shard.path.name, "record": record.index,
+            "camera": name, "step_indices": steps,
+            "num_steps": len(feature_values(features[camera])),
+        }
+        if plan.language is not None:
+            meta["language_key"] = plan.language.key
+        if instruction:
+            meta["instruction"] = instruction
+        if len(distinct) > 1:
+            meta["instructions"] = distinct
+        metadata = _episode_metadata(features, plan.dataset.features)
+        if metadata:
+            meta["episode_metadata"] = metadata
+        episode_id = f"{plan.label}/{split}/{index:06d}"
+        return Episode(
+            id=f"{episode_id}/{name}" if len(plan.cameras) > 1 else episode_id,
+            scenario="robot",
+            source="rlds",
+            frames=tuple(frames),
+            steps=_steps(texts, steps) if len(distinct) > 1 else None,
+            description=(process_phrase(instruction) or None) if instruction else None,
+            meta=meta,
+        )
+
+
+_JPEG = (b"\xff\xd8\xff", b"\xff\xd9")
+_PNG = (b"\x89PNG\r\n\x1a\n", b"\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+def _whole(data: bytes) -> bool:
+    r"""Whether `data` starts as a JPEG or PNG does and ends with that format's end marker
+    (a JPEG's EOI, a PNG's IEND chunk): an image cut short fails, without decoding it.
+
+    Example:
+        >>> _whole(b"\xff\xd8\xff\xe0" + bytes(100) + b"\xff\xd9"), _whole(b"\xff\xd8\xff\xe0")
+        (True, False)
+    """
+    return any(data.startswith(head) and data.endswith(tail) and len(data) > len(head + tail)
+               for head, tail in (_JPEG, _PNG))
+
+
+def _local_root(path: str | os.PathLike[str]) -> Path:
+    text = os.fspath(path)
+    if "://" in text:
+        raise InputError(f"{text}: rlds: reads local folders only (no TensorFlow, so no "
+                         "gs:// or other remote paths); copy the dataset first, e.g. "
+                         f"gsutil -m cp -r {text.rstrip('/')} DIR, then use rlds:DIR")
+    root = Path(os.path.abspath(Path(text).expanduser()))
+    if not root.is_dir():
+        raise InputError(f"{text}: no such folder")
+    return root
+
+
+def _plan(dataset: Dataset, camera: str | None, language: str | None,
+          splits: list[str] | None) -> _Plan:
+    label = f"{dataset.name}/{dataset.config}" if dataset.config else dataset.name
+    chosen = tuple(s for s in dataset.splits if splits is None or s in splits)
+    return _Plan(dataset, label, chosen, _cameras(dataset, camera),
+                 _language(dataset, language))
+
+
+def _cameras(dataset: Dataset, camera: str | None) -> tuple[str, ...]:
+    images = {key.removeprefix(OBSERVATION): f for key, f in dataset.features.items()
+              if f.kind == "image" and f.per_step and key.startswith(OBSERVATION)}
+    if not images:
+        shown = ", ".join(list(dataset.features)[:12]) or "none"
+        raise InputError(f"{dataset.features_path}: no image feature under steps/observation/ "
+                         f"(features: {shown})")
+    if camera == "all":
+        return tuple(OBSERVATION + name for name in images)
+    if camera is None:
+        rgb = [n for n, f in images.items() if f.dtype in ("uint8", "") and
+               (not f.shape or f.shape[-1] == 3)]
+        return (OBSERVATION + ("image" if "image" in images else (rgb or list(images))[0]),)
+    name = camera.removeprefix("steps/").removeprefix("observation/")
+    if name not in images:
+        raise InputError(f"{dataset.features_path}: no camera {camera!r} (cameras: "
+                         f"{', '.join(images)}, or all)")
+    return (OBSERVATION + name,)
+
+
+def _language(dataset: Dataset, language: str | None) -> Feature | None:
+    texts = {key: f for key, f in dataset.features.items() if f.kind == "text"}
+    if language is not None:
+        for key in (language, f"steps/{language}"):
+            if key in texts:
+                return texts[key]
+        raise InputError(f"{dataset.features_path}: no text feature {language!r} (text "
+                         f"features: {', '.join(texts) or 'none'})")
+    for key in LANGUAGE_KEYS:
+        if key in texts:
+            return texts[key]
+    return next((f for key, f in texts.items() if _LANGUAGE_NAME.search(key.rsplit("/", 1)[-1])
+                 and "embedding" not in key), None)
+
+
+def _texts(features: Mapping[str, Any], language: Feature | None) -> list[str]:
+    """The instruction per step (one for an episode-level feature), decoded."""
+    if language is None or language.key not in features:
+        return []
+    return [_text(v) for v in feature_values(features[language.key])]
+
+
+def _text(value: Any) -> str:
+    text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+    return " ".join(text.replace("\x00", " ").split())
+
+
+def _steps(texts: list[str], steps: list[int]) -> tuple[str, ...]:
+    """Each kept step's instruction; the last one before it where a step has none."""
+    out, last = [], ""
+    for k in range(max(steps) + 1):
+        last = (texts[k] if k < len(texts) else "") or last
+        if k in steps:
+            out.append(last)
+    return tuple(out)
+
+
+def _episode_metadata(features: Mapping[str, Any],
+                      specs: Mapping[str, Feature]) -> dict[str, Any]:
+    """The episode's single-valued metadata (texts and scalars), for ``meta``."""
+    found: dict[str, Any] = {}
+    for key, spec in specs.items():
+        if spec.per_step or spec.shape or spec.kind not in ("text", "tensor") \
+                or key not in features:
+            continue
+        values = feature_values(features[key])
+        if len(values) == 1:
+            found[key.removeprefix("episode_metadata/")] = _text(values[0]) \
+                if isinstance(values[0], bytes) else values[0]
+    return found
