@@ -161,7 +161,7 @@ BAD = {
     "bad override value": (["build", "--source", "frames:{episodes}", "--out", "{out}",
                             "tasks.frames_per_sample=two"], "tasks.frames_per_sample"),
     "value out of range": (["build", "--source", "frames:{episodes}", "--out", "{out}",
-                            "tasks.frames_per_sample=12"], "between 3 and 8"),
+                            "tasks.frames_per_sample=17"], "between 3 and 16"),
     "unknown config key": (["build", "--source", "frames:{episodes}", "--out", "{out}",
                             "tasks.colour=red"], "unknown key tasks.colour"),
     "missing config file": (["build", "{tmp}/nowhere.yaml", "--out", "{out}"],

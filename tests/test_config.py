@@ -35,7 +35,7 @@ def test_overrides_are_yaml_values() -> None:
 
 @pytest.mark.parametrize(("data", "message"), [
     ({"tasks": {"frames_per_sample": "two"}}, "tasks.frames_per_sample: expected an integer"),
-    ({"tasks": {"frames_per_sample": 9}}, "between 3 and 8"),
+    ({"tasks": {"frames_per_sample": 17}}, "between 3 and 16"),
     ({"filtr": {}}, "unknown key filtr"),
     ({"filter": {"blur": 3}}, "unknown key filter.blur"),
     ({"image": {"format": "gif"}}, "image.format: 'gif' is not one of"),

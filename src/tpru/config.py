@@ -69,6 +69,7 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
         if value is None and type(None) in args:
             return None
         errors = []
+        kinds = []
         for arg in args:
             if arg is type(None):
                 continue
@@ -76,8 +77,16 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
                 return _convert(arg, value, where)
             except ConfigError as err:
                 errors.append(str(err))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of "
-                          f"{hint}")
+                kinds.append(_kind(arg))
+        # A list or mapping of the right shape with a wrong item: that item's error.
+        shape = "a mapping" if isinstance(value, Mapping) else \
+            "a list" if isinstance(value, Sequence) and not isinstance(value, str) else None
+        if shape is not None and kinds.count(shape) == 1:
+            raise ConfigError(errors[kinds.index(shape)])
+        if len(errors) == 1:
+            raise ConfigError(errors[0])
+        raise ConfigError(f"{where}: expected {', '.join(kinds[:-1])} or {kinds[-1]}, "
+                          f"got {value!r}")
     if origin is typing.Literal:
         if value not in get_args(hint):
             choices = ", ".join(repr(a) for a in get_args(hint))
@@ -97,7 +106,9 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
         key_t, val_t = get_args(hint) or (Any, Any)
-        return {_convert(key_t, k, where): _convert(val_t, v, f"{where}.{k}")
+        # `to_dict` (and JSON) write every key as text: read "3" back as the number 3.
+        return {_convert(key_t, _number_key(k) if key_t is int else k, where):
+                _convert(val_t, v, f"{where}.{k}")
                 for k, v in value.items()}
     if hint is Any:
         return value
@@ -118,6 +129,26 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected text, got {value!r}")
         return value
     raise ConfigError(f"{where}: unsupported type {hint}")
+
+
+def _kind(hint: Any) -> str:
+    """What a value of `hint` is, in a config error's words."""
+    origin = get_origin(hint)
+    if origin in (tuple, list, Sequence) or hint in (tuple, list):
+        return "a list"
+    if origin in (dict, Mapping) or hint is dict or dataclasses.is_dataclass(hint):
+        return "a mapping"
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(hint))
+    return {int: "an integer", float: "a number", bool: "true or false",
+            str: "text"}.get(hint, str(hint))
+
+
+def _number_key(key: Any) -> Any:
+    """A mapping key written as text ("3") back as the integer it was."""
+    if isinstance(key, str) and key.strip().lstrip("-").isdigit():
+        return int(key)
+    return key
 
 
 def to_dict(obj: Any) -> Any:

@@ -103,7 +103,7 @@ def test_a_failed_build_says_where_its_unfinished_folder_is(
     assert not out.exists() and (tmp_path / "data.partial").is_dir()
 
     # Refused before anything was written: no folder, so not a word of one.
-    assert main([*argv, "tasks.frames_per_sample=12"]) == 1
+    assert main([*argv, "tasks.frames_per_sample=17"]) == 1
     assert "unfinished" not in capsys.readouterr().err
 
 

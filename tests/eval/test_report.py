@@ -206,7 +206,10 @@ def test_csv_parses_back(tpru: Run) -> None:
     assert float(keyed[("task", "prev_frame")]["accuracy"]) == pytest.approx(200 / 3, abs=1e-4)
     assert keyed[("negative", "positive")]["n"] == "7"
     assert keyed[("overall", "overall")]["paper"] == ""
-    assert len(rows) == 1 + 3 + 4 + 2
+    assert (keyed[("frames", "4")]["n"], keyed[("frames", "4")]["correct"]) == ("4", "3")
+    assert keyed[("frames_by_task", "next_frame / 3")]["n"] == "3"
+    # overall, tasks, scenarios, positive/negative, frames 3 and 4, frames per task
+    assert len(rows) == 1 + 3 + 4 + 2 + 2 + 3
 
 
 def test_json_parses_back(tpru: Run, muir: Run) -> None:
@@ -337,7 +340,8 @@ def test_plots_are_written_and_not_blank(tmp_path: Path, tpru: Run, muir: Run) -
     written = write_plots(summary, tmp_path / "plots", compare_to_paper(summary))
     names = [p.name for p in written]
     assert names == ["overall.png", "radar-tpru-test-task.png", "radar-tpru-test-scenario.png",
-                     "radar-muirbench-task.png", "radar-lego-puzzles-category.png"]
+                     "radar-muirbench-task.png", "radar-lego-puzzles-category.png",
+                     "length-tpru-test.png"]  # TPRU-Test's items show 3 and 4 frames
     for path in written:
         _check_png(path)
     _check_png(png_bytes(overall_chart(summary)))
@@ -456,9 +460,10 @@ def test_html_lists_every_failed_sample(report: Path) -> None:
                                     "prev_frame"]
     assert page.filters["category"] == ["temporal"]
     assert "Compared with the paper" in text and "Showing 5 of 5 failed samples" in text
-    # 3 failed TPRU items of 4 + 6 + 6 images, 2 MuirBench items of 2, 4 charts (overall;
-    # radars of TPRU-Test by task and scenario, of MuirBench by task)
-    assert len(page.images) == 16 + 4 + 4
+    # 3 failed TPRU items of 4 + 6 + 6 images, 2 MuirBench items of 2, 5 charts (overall;
+    # radars of TPRU-Test by task and scenario, of MuirBench by task; TPRU-Test's accuracy
+    # against sequence length)
+    assert len(page.images) == 16 + 4 + 5
     for src in page.images:
         if not src.startswith("data:image/png;base64,"):
             assert not src.startswith(("/", "file:", "http")), src
@@ -498,8 +503,8 @@ def test_browser_renders_failures_and_loads_every_image(report: Path, tmp_path: 
     text = "".join(page.text)
     for item_id in (*TPRU_FAILED, *MUIR_FAILED):
         assert item_id in text
-    assert len(page.images) == 24
-    assert page.body.get("data-loaded-images") == "24", page.body
+    assert len(page.images) == 25
+    assert page.body.get("data-loaded-images") == "25", page.body
     assert "5 shown" in text  # the filter script ran
 
 

@@ -12,15 +12,19 @@ candidates come from does not tell a negative from a positive.
 
 `NeighbourIndex` uses faiss when it is installed (an exact inner-product
 index, or HNSW beyond ``HNSW_FROM`` frames, so a million frames stay fast),
-and plain numpy otherwise.
+and plain numpy otherwise. A build keeps its exact indexes on disk
+(`NeighbourIndex.on_disk`), mapped into memory only while searched, so the
+driver's memory does not grow with the number of frames.
 """
 
 from __future__ import annotations
 
 import logging
+import mmap
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -40,6 +44,9 @@ class NeighbourIndex:
         self.rows = rows
         self._vectors: np.ndarray | None = np.ascontiguousarray(vectors, dtype=np.float32)
         self._faiss = None
+        self._maps: list[mmap.mmap] = []
+        """The on-disk index's maps of its vectors and rows (`on_disk`)."""
+        self._size = len(rows)
         try:
             import faiss
         except ImportError:
@@ -59,22 +66,78 @@ class NeighbourIndex:
         self._faiss = index
         self._vectors = None  # faiss keeps its own copy
 
+    @classmethod
+    def on_disk(cls, path: Path, embeddings: np.ndarray, ranges: Sequence[range]
+                ) -> NeighbourIndex:
+        """An exact index over the frame rows in `ranges`, its vectors and rows written to
+        `path` (``.f32``) and beside it (``.rows``), memory-mapped, and dropped from this
+        process's memory after each search: at most ``HNSW_FROM`` vectors are mapped at a
+        time, whatever the number of frames. Its results are the in-memory index's (the
+        same faiss search over the same vectors). `embeddings` may be a memory map: it is
+        read one range at a time. Beyond ``HNSW_FROM`` frames the index is HNSW, in
+        memory, as before."""
+        size = sum(len(r) for r in ranges)
+        if size > HNSW_FROM or size == 0:
+            rows = np.concatenate([np.arange(r.start, r.stop) for r in ranges]) if ranges \
+                else np.zeros(0, np.int64)
+            return cls(embeddings[rows], rows.astype(np.int64))
+        with path.with_suffix(".f32").open("wb") as vectors, \
+                path.with_suffix(".rows").open("wb") as rows_file:
+            for r in ranges:
+                vectors.write(np.ascontiguousarray(embeddings[r.start:r.stop],
+                                                   dtype=np.float32).tobytes())
+                rows_file.write(np.arange(r.start, r.stop, dtype=np.int64).tobytes())
+        index = cls(np.zeros((0, embeddings.shape[1]), np.float32), np.zeros(0, np.int64))
+        index._vectors = None
+        index._faiss = None
+        index._maps = [_map(path.with_suffix(".f32")), _map(path.with_suffix(".rows"))]
+        index._vectors = np.frombuffer(index._maps[0], dtype=np.float32).reshape(size, -1)
+        index.rows = np.frombuffer(index._maps[1], dtype=np.int64)
+        index._size = size
+        return index
+
     def __len__(self) -> int:
-        return len(self.rows)
+        return self._size
 
     def search(self, query: np.ndarray, k: int) -> list[int]:
         """Frame rows of the `k` nearest neighbours of `query`, nearest first."""
-        k = min(k, len(self.rows))
+        k = min(k, len(self))
         if k <= 0:
             return []
+        if self._maps:
+            return self._search_file(query, k)
         if self._faiss is not None:
             _, found = self._faiss.search(query.reshape(1, -1).astype(np.float32), k)
             return [int(self.rows[i]) for i in found[0] if i >= 0]
+        return self._search_numpy(query, k)
+
+    def _search_numpy(self, query: np.ndarray, k: int) -> list[int]:
         assert self._vectors is not None
         scores = self._vectors @ query.astype(np.float32)
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.lexsort((top, -scores[top]))]
         return [int(self.rows[i]) for i in top]
+
+    def _search_file(self, query: np.ndarray, k: int) -> list[int]:
+        """`search` over the memory-mapped vectors, whose pages it then lets go."""
+        assert self._vectors is not None
+        try:
+            import faiss
+        except ImportError:
+            found = self._search_numpy(query, k)
+        else:
+            _, top = faiss.knn(query.reshape(1, -1).astype(np.float32), self._vectors, k,
+                               metric=faiss.METRIC_INNER_PRODUCT)
+            found = [int(self.rows[i]) for i in top[0] if i >= 0]
+        for mapped in self._maps:
+            mapped.madvise(mmap.MADV_DONTNEED)
+        return found
+
+
+def _map(path: Path) -> mmap.mmap:
+    """A read-only map of the whole file at `path`."""
+    with path.open("rb") as handle:
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 @dataclass
@@ -95,6 +158,16 @@ class FrameTable:
     """(n,) S32 content hash of each frame's stored image."""
     ext: np.ndarray
     """(n,) S4 file extension of each frame's stored image."""
+
+    def release(self) -> None:
+        """Drop the pages of the memory-mapped columns from this process's memory (they
+        stay in the page cache, and come back when read): rows read at random would
+        otherwise leave every page mapped, and the process as large as the files."""
+        for column in (self.episode, self.position, self.phash, self.thumbs,
+                       self.embeddings, self.digest, self.ext):
+            mapped = getattr(column, "_mmap", None)
+            if mapped is not None:
+                mapped.madvise(mmap.MADV_DONTNEED)
 
     def image(self, row: int) -> str:
         """The path of a frame's image inside the dataset."""

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tpru.builder import lengths
+from tpru.builder.lengths import CandidatesSpec, FramesSpec
 from tpru.builder.model_config import DescribeConfig, JudgeConfig, StageModelConfig
 from tpru.builder.tasks import FORMULATORS, OrderTask
 
@@ -38,7 +40,7 @@ class FilterConfig:
             by more than this (mean absolute grey or colour thumbnail difference,
             0-1) is ``static``.
         min_frames: episodes with fewer kept frames are ``too_few_frames``;
-            never less than ``TaskConfig.frames_per_sample``.
+            never less than the shortest of ``TaskConfig.frames_per_sample``.
     """
 
     min_side: int = 64
@@ -112,9 +114,13 @@ class TaskConfig:
     Attributes:
         tasks: which of ordering, next_frame, prev_frame to make (the names
             of `tpru.builder.tasks.FORMULATORS`).
-        frames_per_sample: frames in a sequence (paper: 4; 3 to 8 supported).
+        frames_per_sample: frames in a sequence (paper: 4; 3 to 16): one
+            number, a list of lengths each window draws among uniformly, or a
+            mapping of length to weight (``{3: 1, 4: 2}``); see
+            `tpru.builder.lengths`. ``meta.frames`` records each sample's.
         candidates: image or permutation choices besides "None of the choices
-            provided" (paper: 4).
+            provided" (paper: 4; 2 to 8): one number, or a mapping of task to
+            number (``{ordering: 4, next_frame: 6, prev_frame: 6}``).
         windows_per_episode: sequences drawn from each episode; each yields
             one sample per task.
         ordering_forms: ``options`` (permutations as choices) and/or
@@ -133,8 +139,8 @@ class TaskConfig:
     """
 
     tasks: tuple[str, ...] = tuple(FORMULATORS)
-    frames_per_sample: int = 4
-    candidates: int = 4
+    frames_per_sample: FramesSpec = 4
+    candidates: CandidatesSpec = 4
     windows_per_episode: int = 1
     ordering_forms: tuple[Literal["options", "letters"], ...] = ("options", "letters")
     negative_rate: float = 0.3
@@ -146,15 +152,12 @@ class TaskConfig:
         unknown = [t for t in self.tasks if t not in FORMULATORS]
         if unknown or not self.tasks:
             raise ValueError(f"tasks.tasks must be a non-empty list of {', '.join(FORMULATORS)}")
-        if not 3 <= self.frames_per_sample <= 8:
-            raise ValueError("tasks.frames_per_sample must be between 3 and 8")
-        if not 2 <= self.candidates <= 8:
-            raise ValueError("tasks.candidates must be between 2 and 8")
-        wrong_orders = math.factorial(self.frames_per_sample) - 1
-        ordered = any(isinstance(FORMULATORS[t], OrderTask) for t in self.tasks)
-        if ordered and self.candidates > wrong_orders:
-            raise ValueError(f"tasks.candidates={self.candidates} needs more wrong orders than "
-                             f"{self.frames_per_sample} frames have")
+        shortest = self.shortest
+        wrong_orders = math.factorial(shortest) - 1
+        for task, count in self.candidate_counts.items():
+            if isinstance(FORMULATORS[task], OrderTask) and count > wrong_orders:
+                raise ValueError(f"tasks.candidates={count} for {task} needs more wrong orders "
+                                 f"than {shortest} frames have ({wrong_orders})")
         if self.windows_per_episode < 1:
             raise ValueError("tasks.windows_per_episode must be at least 1")
         if not 0.0 <= self.negative_rate <= 1.0:
@@ -163,6 +166,21 @@ class TaskConfig:
             raise ValueError("tasks.negative_kinds is empty but negative_rate > 0")
         if not self.ordering_forms:
             raise ValueError("tasks.ordering_forms must name options and/or letters")
+
+    @property
+    def length_weights(self) -> dict[int, float]:
+        """Window length -> weight, by length (one entry for a plain number)."""
+        return lengths.length_weights(self.frames_per_sample)
+
+    @property
+    def shortest(self) -> int:
+        """The fewest frames a window can have."""
+        return min(self.length_weights)
+
+    @property
+    def candidate_counts(self) -> dict[str, int]:
+        """Task -> candidates, for each task of `tasks`."""
+        return lengths.candidate_counts(self.candidates, self.tasks, tuple(FORMULATORS))
 
 
 @dataclass(frozen=True)
@@ -297,6 +315,19 @@ class SimConfig:
 
 
 @dataclass(frozen=True)
+class RayConfig:
+    """Where the Ray engine runs (``engine: ray``; see docs/scaling.md).
+
+    Attributes:
+        address: a running cluster's head, ``HOST:PORT`` (``ray start --head``
+            prints it), ``auto`` or ``ray://HOST:PORT``; None starts Ray on this
+            machine with ``workers`` CPUs.
+    """
+
+    address: str | None = None
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     """Everything `tpru build` needs; written into ``build.json``.
 
@@ -305,7 +336,12 @@ class BuildConfig:
         out: the dataset folder to write (``--out``; default ``dataset``, in the
             current folder).
         seed: every random choice derives from it.
-        workers: processes reading and measuring frames.
+        workers: processes reading and measuring frames (with ``engine: local``, or
+            the CPUs of a Ray started on this machine).
+        engine: ``local`` (processes on this machine) or ``ray`` (the tasks of
+            pass 1 on a Ray cluster, `tpru.builder.ray_engine`); the output is
+            the same either way.
+        ray: the Ray engine's cluster.
         strict: stop at the first bad input instead of skipping it.
         scenario: overrides the scenario of every episode when set.
         source_options: options per source kind, passed to its reader, e.g.
@@ -323,6 +359,8 @@ class BuildConfig:
     out: str = "dataset"
     seed: int = 0
     workers: int = 1
+    engine: Literal["local", "ray"] = "local"
+    ray: RayConfig = field(default_factory=RayConfig)
     strict: bool = False
     scenario: str | None = None
     filter: FilterConfig = field(default_factory=FilterConfig)
@@ -361,4 +399,4 @@ class BuildConfig:
     @property
     def min_frames(self) -> int:
         """Fewest kept frames an episode needs."""
-        return max(self.filter.min_frames, self.tasks.frames_per_sample)
+        return max(self.filter.min_frames, self.tasks.shortest)

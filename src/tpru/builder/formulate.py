@@ -16,9 +16,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from tpru.builder.candidates import DistractorPolicy, FrameTable, NeighbourIndex, pick_distractors
 from tpru.builder.config import BuildConfig
 from tpru.builder.describe import DescriptionPool, description_sentence
+from tpru.builder.difficulty import difficulty_record
+from tpru.builder.lengths import window_lengths
 from tpru.builder.tasks import (
     FORMULATORS,
     Header,
@@ -74,21 +78,24 @@ class Twin:
     rng: random.Random
 
 
-def choose_windows(n_frames: int, length: int, count: int, rng: random.Random
+def choose_windows(n_frames: int, lengths: Sequence[int], rng: random.Random
                    ) -> list[list[int]]:
-    """Up to `count` distinct sorted windows of `length` frame positions.
+    """Up to ``len(lengths)`` distinct sorted windows of frame positions, the k-th
+    ``lengths[k]`` long.
 
     The first spans the episode evenly (first and last frame included), so
     the whole described process is shown; the others are seeded draws.
     """
-    if n_frames < length:
+    count = len(lengths)
+    if not lengths or n_frames < max(lengths):
         return []
+    length = lengths[0]
     even = [round(i * (n_frames - 1) / (length - 1)) for i in range(length)]
     windows = [even]
     attempts = 0
     while len(windows) < count and attempts < 20 * count:
         attempts += 1
-        draw = sorted(rng.sample(range(n_frames), length))
+        draw = sorted(rng.sample(range(n_frames), lengths[len(windows)]))
         if draw not in windows:
             windows.append(draw)
     return windows
@@ -112,8 +119,14 @@ class Formulator:
         self.policy = DistractorPolicy(config.tasks.same_episode_distractors,
                                        config.split.near_dup_hamming,
                                        config.filter.dup_pixel_diff)
+        self.candidates = config.tasks.candidate_counts
+        """Task -> image or order choices besides None."""
+        self.windows_by_frames: Counter[int] = Counter()
+        self.lengths_limited = 0
+        """Windows whose episode was too short for some of ``tasks.frames_per_sample``."""
         self.skipped: Counter[str] = Counter()
         self.missing_asked_as_positive = 0
+        self.missing_asked_as_mismatch = 0
         """``missing`` negatives with no own frame to stand in for the truth, asked as positives."""
         self._form_turns: Counter[str] = Counter()
         """Samples of each order task so far, to use ``tasks.ordering_forms`` in turn."""
@@ -124,9 +137,14 @@ class Formulator:
         tcfg = self.config.tasks
         rng = seeded(self.config.seed, episode.id)
         rows = list(episode.rows)
-        for w, positions in enumerate(choose_windows(len(rows), tcfg.frames_per_sample,
-                                                     tcfg.windows_per_episode, rng)):
+        # Lengths from their own generator: a plain frames_per_sample draws nothing.
+        lengths, limited = window_lengths(tcfg.length_weights, len(rows),
+                                          tcfg.windows_per_episode,
+                                          seeded(self.config.seed, episode.id, "lengths"))
+        for w, positions in enumerate(choose_windows(len(rows), lengths, rng)):
             window = [rows[p] for p in positions]
+            self.windows_by_frames[len(window)] += 1
+            self.lengths_limited += limited
             for task in tcfg.tasks:
                 yield from self._samples(e, w, task, window, rng)
 
@@ -144,12 +162,14 @@ class Formulator:
         meta: dict[str, Any] = {
             "split": split,
             "window": [int(self.table.position[r]) for r in window],
+            "frames": len(window),
         }
         if episode.captions:
             meta["captions"] = [episode.captions.get(p) for p in meta["window"]]
         if isinstance(spec, OrderTask) and self._next_form(task) == "letters":
             intro = self._intro(episode.description, rng, meta, episode.paraphrases)
-            return [spec.letters(header, frames, intro, rng=rng, wording=wording, meta=meta)]
+            return [self._rated(spec.letters(header, frames, intro, rng=rng, wording=wording,
+                                             meta=meta))]
         kind, shown_description = self._negative(episode, split, rng)
         intro = self._intro(shown_description, rng, meta,
                             episode.paraphrases if kind != "mismatch" else ())
@@ -177,12 +197,12 @@ class Formulator:
                        kind: str | None, twin: Twin | None, rng: random.Random
                        ) -> list[Sample]:
         """An order sample with options, and its positive twin where one is due."""
-        candidates = self.config.tasks.candidates
+        candidates = self.candidates[draft.task]
         gold = self.balancer.draw((draft.split, draft.task), candidates + 1)
         state = rng.getstate()
-        sample = spec.options(draft.header, draft.frames, draft.intro, candidates=candidates,
-                              gold=gold, negative_kind=kind, rng=rng, wording=draft.wording,
-                              meta=draft.meta)
+        sample = self._rated(spec.options(draft.header, draft.frames, draft.intro,
+                                          candidates=candidates, gold=gold, negative_kind=kind,
+                                          rng=rng, wording=draft.wording, meta=draft.meta))
         if twin is None:
             return [sample]
         return [sample, self._order_twin(spec, draft, sample, twin, episode, state)]
@@ -193,22 +213,31 @@ class Formulator:
         """An image-choice sample, and its positive twin where one is due; none when too
         few distractors are found."""
         split, meta = draft.split, draft.meta
-        candidates = self.config.tasks.candidates
+        candidates = self.candidates[draft.task]
         truth = window[spec.truth]
-        chosen = self._distractors(episode, split, truth, window, kind, rng)
+        chosen = self._distractors(draft.task, episode, split, truth, window, kind, rng)
         if chosen is None and kind == "missing":
-            # No frame of this episode can stand in for the truth: ask it as a positive.
-            self.missing_asked_as_positive += 1
-            kind, twin = None, None
-            meta.pop("twin", None)
-            chosen = self._distractors(episode, split, truth, window, kind, rng)
+            # No frame of this episode can stand in for the truth (a long window uses them
+            # up): make it a mismatch negative where one can be, so the share of negatives
+            # does not depend on the window's length, which the question shows; else ask it
+            # as a positive.
+            intro = self._mismatch_intro(episode, split, rng, meta)
+            if intro is not None:
+                self.missing_asked_as_mismatch += 1
+                kind, draft = "mismatch", replace(draft, intro=intro)
+            else:
+                self.missing_asked_as_positive += 1
+                kind, twin = None, None
+                meta.pop("twin", None)
+            chosen = self._distractors(draft.task, episode, split, truth, window, kind, rng)
         if chosen is None:
             self.skipped["not_enough_distractors"] += 1
             return []
         # Drawn only for a sample that is written, so the letters stay balanced.
         gold = self.balancer.draw((split, draft.task), candidates + 1)
         sample = self._image_sample(spec, draft.header, draft.frames, truth, chosen,
-                                    draft.intro, gold, kind, rng, draft.wording, meta)
+                                    draft.intro, gold, kind, rng, draft.wording, meta,
+                                    candidates)
         if twin is None:
             return [sample]
         if kind == "missing":  # the truth takes the place of an own-episode stand-in
@@ -223,32 +252,45 @@ class Formulator:
         twin_header = Header(twin.id, draft.header.scenario, draft.header.episode_id)
         return [sample, self._image_sample(spec, twin_header, draft.frames, truth, chosen,
                                            intro, gold, None, twin.rng, draft.wording,
-                                           twin_meta)]
+                                           twin_meta, candidates)]
 
-    def _distractors(self, episode: KeptEpisode, split: str, truth: int, window: list[int],
-                     kind: str | None, rng: random.Random) -> list[int] | None:
+    def _distractors(self, task: str, episode: KeptEpisode, split: str, truth: int,
+                     window: list[int], kind: str | None, rng: random.Random
+                     ) -> list[int] | None:
         return pick_distractors(self.table, truth, window, list(episode.rows),
                                 self.indexes.get((split, episode.scenario)),
-                                distractors_needed(self.config.tasks.candidates, kind),
+                                distractors_needed(self.candidates[task], kind),
                                 self.policy, rng, missing=kind == "missing")
 
     def _image_sample(self, spec: ImageChoiceTask, header: Header, frames: list[str], truth: int,
                       chosen: list[int], intro: str, gold: int, kind: str | None,
-                      rng: random.Random, wording: int, meta: dict[str, Any]) -> Sample:
-        """A next/previous-frame sample, with where each candidate came from in meta."""
+                      rng: random.Random, wording: int, meta: dict[str, Any],
+                      candidates: int) -> Sample:
+        """A next/previous-frame sample, with where each candidate came from and its
+        difficulty in meta."""
         table = self.table
         meta = {**meta,
                 "distractors": [{"episode": self.episodes[int(table.episode[r])].id,
                                  "frame": int(table.position[r])} for r in chosen]}
         meta["distractor_episodes"] = sorted({d["episode"] for d in meta["distractors"]})
         sample = spec.formulate(header, frames, [table.image(r) for r in chosen], intro,
-                                candidates=self.config.tasks.candidates, gold=gold,
+                                candidates=candidates, gold=gold,
                                 negative_kind=kind, rng=rng, wording=wording, meta=meta)
         row_of = {table.image(r): r for r in (truth, *chosen)}
         images = iter(sample.option_images)
-        candidates = [None if option != IMAGE_OPTION else self._provenance(row_of[next(images)])
+        provenance = [None if option != IMAGE_OPTION else self._provenance(row_of[next(images)])
                       for option in sample.options or ()]
-        return replace(sample, meta={**sample.meta, "candidates": candidates})
+        sample = replace(sample, meta={**sample.meta, "candidates": provenance})
+        hardest = max(float(np.dot(table.embeddings[r], table.embeddings[truth]))
+                      for r in chosen)
+        return self._rated(sample, hardest)
+
+    @staticmethod
+    def _rated(sample: Sample, similarity: float | None = None) -> Sample:
+        """`sample` with its ``meta.difficulty`` (see `tpru.builder.difficulty`)."""
+        record = difficulty_record(sample.meta["window"], sample.meta["negative_kind"],
+                                   similarity)
+        return replace(sample, meta={**sample.meta, "difficulty": record})
 
     def _provenance(self, row: int) -> dict[str, Any]:
         episode = self.episodes[int(self.table.episode[row])]
@@ -268,7 +310,7 @@ class Formulator:
         if negative.meta["negative_kind"] == "mismatch":
             orders = [o for o in negative.options or () if o != NONE_OPTION]
             intro = self._intro(episode.description, twin.rng, meta, episode.paraphrases)
-        candidates = self.config.tasks.candidates
+        candidates = self.candidates[draft.task]
         gold = self.balancer.draw((draft.split, draft.task), candidates + 1)
         sample = spec.options(Header(twin.id, negative.scenario, negative.episode_id),
                               draft.frames, intro, candidates=candidates, gold=gold,
@@ -276,14 +318,14 @@ class Formulator:
                               orders=orders)
         if sample.images != negative.images:  # pragma: no cover - same state, same shuffle
             raise AssertionError("a twin must show the images of its negative")
-        return sample
+        return self._rated(sample)
 
     @staticmethod
     def _twin_meta(meta: Mapping[str, Any], negative_id: str) -> dict[str, Any]:
         """The negative's meta for its twin: the same window, linked back, no negative's text."""
         twin = {k: v for k, v in meta.items()
                 if k not in ("twin", "shown_description", "negative_source", "distractors",
-                             "distractor_episodes", "candidates")}
+                             "distractor_episodes", "candidates", "difficulty")}
         twin["twin"] = negative_id
         return twin
 
@@ -304,6 +346,22 @@ class Formulator:
                                                   self.config.text.paraphrase_rate)
         meta["description_template"] = template
         return sentence
+
+    def _mismatch_intro(self, episode: KeptEpisode, split: str, rng: random.Random,
+                        meta: dict[str, Any]) -> str | None:
+        """The intro of a mismatch negative in place of a `missing` one that cannot be made
+        (its shown description recorded in `meta`), or None where mismatch is not a kind
+        in use or there is no description to show."""
+        if "mismatch" not in self.config.tasks.negative_kinds or not episode.description:
+            return None
+        shown = episode.negative or self.pool.negative_for(split, episode.scenario,
+                                                           episode.description, rng)
+        if shown is None:
+            return None
+        meta["shown_description"] = shown
+        if episode.negative and shown == episode.negative:
+            meta["negative_source"] = "model"
+        return self._intro(shown, rng, meta)
 
     def _negative(self, episode: KeptEpisode, split: str, rng: random.Random
                   ) -> tuple[str | None, str | None]:

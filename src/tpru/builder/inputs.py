@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,7 +27,7 @@ STATE = STATE_FILE
 """The file in ``DIR.partial`` that holds the build's fingerprint (named where
 `tpru.dataset` recognises an unfinished build)."""
 
-RUNTIME_ONLY = ("out", "workers", "strict")
+RUNTIME_ONLY = ("out", "workers", "engine", "ray", "strict")
 """Config fields that never change a finished build's output, left out of ``build.json``."""
 
 
@@ -87,14 +87,21 @@ def check_resumable(partial: Path, fingerprint: str) -> None:
                          "configuration or tpru version; run without --resume to start over")
 
 
-def iter_episodes(config: BuildConfig, sources: Sequence[tuple[str, Source]], skips: Skips
-                   ) -> Iterator[Episode]:
-    """The sources' episodes in turn, with ids made unique (the rule: `tpru.builder.pipeline`)."""
+def iter_episodes(config: BuildConfig, sources: Sequence[tuple[str, Source]], skips: Skips,
+                  listed: Callable[[str, Source], Iterable[Episode]] | None = None
+                  ) -> Iterator[Episode]:
+    """The sources' episodes in turn, with ids made unique (the rule: `tpru.builder.pipeline`).
+
+    Args:
+        listed: a source's episodes (default: its ``iter_episodes``); the build's
+            makes a split source's episodes on its workers (`tpru.builder.worker`).
+    """
     specs = [spec for spec, _ in sources]
     labels = source_labels(specs)
     owner: dict[str, int] = {}  # episode id -> the source that gave it
     for s, (spec, source) in enumerate(sources):
-        for episode in source.iter_episodes():
+        episodes = listed(spec, source) if listed else source.iter_episodes()
+        for episode in episodes:
             if config.scenario:
                 episode = replace(episode, scenario=config.scenario)
             first = owner.get(episode.id)

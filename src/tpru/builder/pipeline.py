@@ -8,7 +8,9 @@ The build runs in two passes inside ``<out>.partial/``:
    files beside it. This pass is the expensive one and is resumable: a
    record is only counted once its line is complete, so ``--resume`` picks up
    after the last finished episode.
-2. Formulate (one process, streaming): group episodes that share images,
+2. Formulate (one process, streaming, with the per-frame tables, the exact
+   indexes and the probes' records in work files rather than in memory, so
+   its memory does not grow with the frames): group episodes that share images,
    assign splits, index embeddings per scenario and split, and write samples
    per split while linking their images into ``images/``. Then the leakage
    check, ``build.json`` (written last) and a rename of the folder to
@@ -32,9 +34,8 @@ import json
 import logging
 import os
 import shutil
-from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ import numpy as np
 from tpru import __version__
 from tpru.builder.candidates import NeighbourIndex
 from tpru.builder.config import BuildConfig
+from tpru.builder.engine import Engine, open_engine, tally
 from tpru.builder.formulate import Formulator
 from tpru.builder.inputs import (
     RUNTIME_ONLY,
@@ -54,12 +56,13 @@ from tpru.builder.inputs import (
     config_fingerprint,
     iter_episodes,
 )
-from tpru.builder.measure import EpisodeResult, measure_episode, stage_path
+from tpru.builder.measure import stage_path
 from tpru.builder.model_stages import StagesResult, check_prompts, run_model_stages
-from tpru.builder.probes import ProbeItem, ShortcutError, leak_message, run_probes
+from tpru.builder.probes import ProbeItem, ProbeLog, ShortcutError, leak_message, run_probes
 from tpru.builder.split import JoinRule, check_leakage, plan_splits
 from tpru.builder.split_report import split_report, warn_missing_scenarios
 from tpru.builder.work import EMBEDDINGS, RECORDS, THUMBS, WORK, load_tables, read_done
+from tpru.builder.worker import episodes_of, measure_shard
 from tpru.config import to_dict
 from tpru.dataset import BUILD_FILE, IMAGES_DIR, partial_folder, unfinished_build_note
 from tpru.diagnostics import InputError, Skips
@@ -70,6 +73,7 @@ from tpru.records import BuildRecord
 from tpru.schema import Episode, dumps
 from tpru.sources import open_source
 from tpru.sources.base import Source
+from tpru.sources.video_readers import READERS
 
 log = logging.getLogger("tpru")
 
@@ -114,22 +118,13 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
         check_backend(config.model.name, **config.model.options)
         check_prompts(config)
     check_ratios(config, skips)
-    stamp = config_fingerprint(config)
     work = partial / WORK
-    if partial.exists() and resume:
-        check_resumable(partial, stamp)
-        log.info("resuming the build in %s", partial)
-    else:
-        if resume:
-            log.warning("nothing to resume in %s; starting a new build", partial)
-        if partial.exists():
-            log.warning("discarding the unfinished build in %s (use --resume to continue it)",
-                        partial)
-            shutil.rmtree(partial)
-        work.mkdir(parents=True)
-        (partial / STATE).write_text(json.dumps({"fingerprint": stamp}))
-
-    _measure_all(config, sources, work, skips, show_progress)
+    # A cluster that cannot be reached, or lacks CPUs, fails before anything is written.
+    with open_engine(config) as engine:
+        _start_work(partial, config_fingerprint(config), resume)
+        engine_record = _measure_all(config, sources, options, work, skips, show_progress,
+                                     engine)
+    READERS.close()  # the video the last episode read here was held open for the next
     backend = None
     stages = None
     if config.uses_model:
@@ -138,6 +133,8 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
         stages = run_model_stages(config, work, work / RECORDS, backend=backend,
                                   show_progress=show_progress)
     info = _formulate_all(config, partial, skips, show_progress, stages)
+    if engine_record is not None:
+        info["engine"] = engine_record
     skips.log_warning_totals()
     if info["probes"]["leaks"]:
         raise ShortcutError(f"{leak_message(info['probes'])}; " + unfinished_build_note(
@@ -150,26 +147,60 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
 # ---------------------------------------------------------------- pass 1: measure
 
 
-def _measure_all(config: BuildConfig, sources: Sequence[tuple[str, Source]], work: Path,
-                 skips: Skips, show_progress: bool) -> None:
+def _start_work(partial: Path, stamp: str, resume: bool) -> None:
+    """A fresh work folder stamped with the config's fingerprint, or the one to resume."""
+    if partial.exists() and resume:
+        check_resumable(partial, stamp)
+        log.info("resuming the build in %s", partial)
+        return
+    if resume:
+        log.warning("nothing to resume in %s; starting a new build", partial)
+    if partial.exists():
+        log.warning("discarding the unfinished build in %s (use --resume to continue it)",
+                    partial)
+        shutil.rmtree(partial)
+    (partial / WORK).mkdir(parents=True)
+    (partial / STATE).write_text(json.dumps({"fingerprint": stamp}))
+
+
+NODES = "nodes.tsv"
+"""In the work folder: the node that measured each recorded episode and its frames, one
+line per record, written just before it (for build.json's per-node counts)."""
+
+
+def _measure_all(config: BuildConfig, sources: Sequence[tuple[str, Source]],
+                 options: Mapping[str, Mapping[str, Any]], work: Path, skips: Skips,
+                 show_progress: bool, engine: Engine) -> dict[str, Any] | None:
+    """Pass 1 on `engine`; what build.json records of the engine (None for the local one)."""
     done, _, next_ordinal = read_done(work)
     stage = work / "frames"
+    nodes = _trim_lines(work / NODES, next_ordinal)
+
+    def listed(spec: str, source: Source) -> Iterator[Episode]:
+        return episodes_of(engine, spec, source, options, skips)
 
     def pending() -> Iterator[tuple[Episode, int]]:
         ordinal = next_ordinal
-        for episode in iter_episodes(config, sources, skips):
+        for episode in iter_episodes(config, sources, skips, listed=listed):
             if episode.id in done:
                 continue
             yield episode, ordinal
             ordinal += 1
 
     with (work / RECORDS).open("ab") as records, (work / THUMBS).open("ab") as thumbs, \
-            (work / EMBEDDINGS).open("ab") as embeddings, \
+            (work / EMBEDDINGS).open("ab") as embeddings, (work / NODES).open("a") as nodes_file, \
             progress_bar("reading frames", show=show_progress, unit="frames") as bar:
         if done:
             bar.note(f"{len(done)} episodes already done")
-        for result in _ordered_map(measure_episode, pending(), config, stage):
+        if engine.record() is not None:
+            bar.note(f"{engine.name}: {engine.describe()}")
+        measured = engine.map(measure_shard, pending(), config, stage,
+                              weight=lambda item: len(item[0].frames))
+        for result, node in measured:
             record = result.record
+            nodes.append((node, record["frames_read"]))
+            nodes_file.write(f"{node}\t{record['frames_read']}\n")
+            nodes_file.flush()
             if record["frames"]:
                 record["embedding_dim"] = int(result.embeddings.shape[1])
                 thumbs.write(np.ascontiguousarray(result.thumbs, np.uint8).tobytes())
@@ -179,27 +210,29 @@ def _measure_all(config: BuildConfig, sources: Sequence[tuple[str, Source]], wor
             records.write((json.dumps(record, sort_keys=True) + "\n").encode())
             records.flush()
             bar.advance(record["frames_read"])
+    described = engine.record()
+    if described is None:
+        return None
+    return {**described, "nodes": tally([n for n, _ in nodes], [f for _, f in nodes])}
 
 
-def _ordered_map(fn: Callable[..., EpisodeResult], items: Iterator[tuple[Episode, int]],
-                 config: BuildConfig, stage: Path) -> Iterator[EpisodeResult]:
-    """fn over items in order, with at most a few episodes in flight per worker."""
-    if config.workers == 1:
-        for episode, ordinal in items:
-            yield fn(episode, ordinal, config, stage)
-        return
-    window: deque[Future[EpisodeResult]] = deque()
-    with ProcessPoolExecutor(max_workers=config.workers) as pool:
-        try:
-            for episode, ordinal in items:
-                window.append(pool.submit(fn, episode, ordinal, config, stage))
-                if len(window) >= 4 * config.workers:
-                    yield window.popleft().result()
-            while window:
-                yield window.popleft().result()
-        finally:
-            for future in window:
-                future.cancel()
+def _trim_lines(path: Path, count: int) -> list[tuple[str, int]]:
+    """The first `count` ``node<TAB>frames`` lines of `path`, the rest cut off.
+
+    A line is written before its episode's record, so a build killed between
+    the two leaves one line too many; a record without its line (a work folder
+    from before this file) counts under ``unknown``.
+    """
+    lines: list[tuple[str, int]] = []
+    if path.exists():
+        for line in path.read_text().splitlines(keepends=True)[:count]:
+            node, _, frames = line.rstrip("\n").partition("\t")
+            if not line.endswith("\n") or not frames.isdigit():
+                break
+            lines.append((node, int(frames)))
+    missing = count - len(lines)
+    path.write_text("".join(f"{node}\t{frames}\n" for node, frames in lines))
+    return [*lines, *[("unknown", 0)] * missing]
 
 
 # ---------------------------------------------------------------- pass 2: formulate
@@ -217,20 +250,28 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
     rule = JoinRule(config.split.near_dup_hamming, config.filter.dup_pixel_diff,
                     config.split.join_min_frames)
     plan = plan_splits(table, [e.id for e in episodes], [e.scenario for e in episodes],
-                       config.split.ratios, config.seed, rule)
+                       config.split.ratios, config.seed, rule, scratch=work)
     split_of = plan.split_of
+    table.release()
     warn_missing_scenarios(plan, skips)
 
-    indexes: dict[tuple[str, str], NeighbourIndex] = {}
-    for key in sorted({(split_of[e], ep.scenario) for e, ep in enumerate(episodes)}):
-        rows = np.concatenate([np.arange(ep.rows.start, ep.rows.stop) for e, ep in
-                               enumerate(episodes) if (split_of[e], ep.scenario) == key])
-        indexes[key] = NeighbourIndex(table.embeddings[rows], rows.astype(np.int64))
+    # One exact index per scenario and split, on disk (see NeighbourIndex.on_disk).
+    shards: dict[tuple[str, str], list[range]] = {}
+    for e, ep in enumerate(episodes):
+        shards.setdefault((split_of[e], ep.scenario), []).append(ep.rows)
+    (work / "index").mkdir(exist_ok=True)
+    indexes = {}
+    for i, key in enumerate(sorted(shards)):
+        indexes[key] = NeighbourIndex.on_disk(work / "index" / str(i), table.embeddings,
+                                              shards[key])
+        table.release()
+    del shards
 
     # One row per distinct image: the images each split's samples use are marked on it.
     unique = np.unique(table.digest)
     formulator = Formulator(config, table, split_of, episodes, indexes)
-    probe_items: list[ProbeItem] = []
+    # In a file, not in memory: the probes read it back after the last sample.
+    probe_items = ProbeLog(work / "probes.jsonl")
     split_names = [s for s in config.split.ratios if s in set(split_of)]
     split_episodes: dict[str, set[str]] = {s: set() for s in split_names}
     split_images = {s: np.zeros(len(unique), dtype=bool) for s in split_names}
@@ -249,7 +290,7 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
                     counts[split][sample.task] += 1
                     item = ProbeItem.from_sample(sample, split)
                     if item is not None:
-                        probe_items.append(item)
+                        probe_items.add(item)
                     split_episodes[split].add(sample.episode_id)
                     split_episodes[split].update(sample.meta.get("distractor_episodes", []))
                     # Read the images back from the sample: the check sees what is written.
@@ -261,12 +302,15 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
                             linked[i] = True
                             digest, ext = name.split(".")
                             _link(stage_path(stage, digest, ext), partial / image)
+                table.release()
                 bar.advance(1)
     finally:
         for handle in handles.values():
             handle.close()
+        probe_items.close()
 
-    shared = check_leakage(split_episodes, split_images, unique, table, plan.episode_ids, rule)
+    shared = check_leakage(split_episodes, split_images, unique, table, plan.episode_ids, rule,
+                           scratch=work)
 
     examples = loaded.examples
     for reason, items in skips.examples.items():
@@ -289,6 +333,10 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
             "samples": {s: dict(sorted(counts[s].items())) for s in split_names},
             "samples_total": sum(sum(c.values()) for c in counts.values()),
             "missing_asked_as_positive": formulator.missing_asked_as_positive,
+            "missing_asked_as_mismatch": formulator.missing_asked_as_mismatch,
+            "windows_by_frames": {str(n): c for n, c in
+                                  sorted(formulator.windows_by_frames.items())},
+            "windows_lengths_limited": formulator.lengths_limited,
             "episodes_by_split": {s: sum(1 for x in split_of if x == s) for s in split_names},
         },
         split_report=split_report(plan, shared),

@@ -40,12 +40,14 @@ The probes:
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from tpru.diagnostics import InputError
 from tpru.schema import NONE_OPTION, Sample
@@ -159,13 +161,39 @@ def always_none(item: ProbeItem) -> Picks:
 # ---------------------------------------------------------------- learned rules
 
 
-def majority_letter(fit: Sequence[ProbeItem]) -> Rule:
-    counts = Counter(item.gold for item in fit)
-    if not counts:
-        return lambda item: frozenset()
-    top = max(counts.values())
-    letters = frozenset(g for g, c in counts.items() if c == top)
-    return lambda item: frozenset(g for g in letters if g < len(item.options))
+class Learner(Protocol):
+    """A learned rule in the making: fed the items it learns from one at a time, so the
+    items can be read back from a file instead of held in memory."""
+
+    def add(self, item: ProbeItem) -> None: ...
+
+    def rule(self) -> Rule: ...
+
+
+class _MajorityLetter:
+    def __init__(self) -> None:
+        self.counts: Counter[int] = Counter()
+
+    def add(self, item: ProbeItem) -> None:
+        self.counts[item.gold] += 1
+
+    def rule(self) -> Rule:
+        if not self.counts:
+            return lambda item: frozenset()
+        top = max(self.counts.values())
+        letters = frozenset(g for g, c in self.counts.items() if c == top)
+        return lambda item: frozenset(g for g in letters if g < len(item.options))
+
+
+def majority_letter(fit: Iterable[ProbeItem]) -> Rule:
+    """The letter most often gold in `fit`, answered wherever the item has it."""
+    return _learn(_MajorityLetter(), fit)
+
+
+def _learn(learner: Learner, fit: Iterable[ProbeItem]) -> Rule:
+    for item in fit:
+        learner.add(item)
+    return learner.rule()
 
 
 def _own_episode_count(item: ProbeItem) -> int | None:
@@ -186,17 +214,21 @@ def _other_scenario_count(item: ProbeItem) -> int | None:
     return sum(1 for c in item.candidates if c and c.get("scenario") != item.scenario)
 
 
-def by_feature(feature: Callable[[ProbeItem], int | None]) -> Callable[[Sequence[ProbeItem]],
-                                                                        Rule]:
-    """A learned rule: per value of `feature`, None where it is the better guess."""
+class _ByFeature:
+    """Per value of a feature: negatives and items with a None option seen."""
 
-    def fit(items: Sequence[ProbeItem]) -> Rule:
-        seen: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # value -> [negatives, all]
-        for item in items:
-            value = feature(item)
-            if value is not None and item.none is not None:
-                seen[value][0] += int(item.negative)
-                seen[value][1] += 1
+    def __init__(self, feature: Callable[[ProbeItem], int | None]) -> None:
+        self.feature = feature
+        self.seen: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # value -> [neg, all]
+
+    def add(self, item: ProbeItem) -> None:
+        value = self.feature(item)
+        if value is not None and item.none is not None:
+            self.seen[value][0] += int(item.negative)
+            self.seen[value][1] += 1
+
+    def rule(self) -> Rule:
+        feature, seen = self.feature, self.seen
         total = [sum(v[0] for v in seen.values()), sum(v[1] for v in seen.values())]
 
         def rule(item: ProbeItem) -> Picks:
@@ -212,7 +244,10 @@ def by_feature(feature: Callable[[ProbeItem], int | None]) -> Callable[[Sequence
 
         return rule
 
-    return fit
+
+def by_feature(feature: Callable[[ProbeItem], int | None]) -> Callable[[], Learner]:
+    """A learned rule: per value of `feature`, None where it is the better guess."""
+    return lambda: _ByFeature(feature)
 
 
 # ---------------------------------------------------------------- the table
@@ -224,26 +259,27 @@ class Probe:
     reads: str
     """``options`` (the option texts), ``answers`` (other samples' gold letters) or
     ``provenance`` (where the image candidates came from)."""
-    fit: Callable[[Sequence[ProbeItem]], Rule]
-    learned: bool = False
+    rule: Rule | None = None
+    """The rule of a probe that learns nothing."""
+    learner: Callable[[], Learner] | None = None
+    """A new learner, for a learned probe."""
     reference: bool = False
     """Reported as a reference line, never failing the build."""
 
-
-def _fixed(rule: Rule) -> Callable[[Sequence[ProbeItem]], Rule]:
-    return lambda items: rule
+    @property
+    def learned(self) -> bool:
+        return self.learner is not None
 
 
 PROBES: tuple[Probe, ...] = (
-    Probe("transposition_centre", "options", _fixed(transposition_centre)),
-    Probe("kendall_centre", "options", _fixed(kendall_centre)),
-    Probe("longest_option", "options", _fixed(longest_option)),
-    Probe("majority_letter", "answers", majority_letter, learned=True),
-    Probe("always_none", "options", _fixed(always_none), reference=True),
-    Probe("own_episode_count", "provenance", by_feature(_own_episode_count), learned=True),
-    Probe("candidate_episodes", "provenance", by_feature(_candidate_episodes), learned=True),
-    Probe("other_scenario_count", "provenance", by_feature(_other_scenario_count),
-          learned=True),
+    Probe("transposition_centre", "options", transposition_centre),
+    Probe("kendall_centre", "options", kendall_centre),
+    Probe("longest_option", "options", longest_option),
+    Probe("majority_letter", "answers", learner=_MajorityLetter),
+    Probe("always_none", "options", always_none, reference=True),
+    Probe("own_episode_count", "provenance", learner=by_feature(_own_episode_count)),
+    Probe("candidate_episodes", "provenance", learner=by_feature(_candidate_episodes)),
+    Probe("other_scenario_count", "provenance", learner=by_feature(_other_scenario_count)),
 )
 
 
@@ -263,42 +299,75 @@ def wilson(successes: float, n: int) -> tuple[float, float]:
     return low, high
 
 
-def _folds(items: Sequence[ProbeItem]) -> list[tuple[list[ProbeItem], list[ProbeItem]]]:
-    """(learn from, answer on): train and the rest, or two halves of the episodes."""
-    train = [i for i in items if i.split == "train"]
-    rest = [i for i in items if i.split != "train"]
-    if train and rest:
-        return [(train, rest)]
-    halves: tuple[list[ProbeItem], list[ProbeItem]] = ([], [])
-    for item in items:
-        halves[hashlib.sha256(item.episode_id.encode()).digest()[0] % 2].append(item)
-    return [(halves[0], halves[1]), (halves[1], halves[0])]
+def _half(item: ProbeItem) -> int:
+    """Which half of the episodes the item's episode is in, when there is no train split."""
+    return hashlib.sha256(item.episode_id.encode()).digest()[0] % 2
 
 
-def score_probe(probe: Probe, items: Sequence[ProbeItem], negative_share: float
-                ) -> dict[str, Any] | None:
-    """Accuracy, chance and interval of one probe on one task's items; None if it never
-    applies."""
-    folds = _folds(items) if probe.learned else [(list(items), list(items))]
-    n = 0
-    right = 0.0
-    chance = 0.0
-    for fit, answer_on in folds:
-        rule = probe.fit(fit)
-        for item in answer_on:
-            picked = rule(item)
-            if not picked:
-                continue
-            n += 1
-            right += (item.gold in picked) / len(picked)
-            chance += sum(_prior(item, i, negative_share) for i in picked) / len(picked)
-    if n == 0:
-        return None
-    low, high = wilson(right, n)
-    accuracy, chance = right / n, chance / n
-    return {"n": n, "accuracy": round(accuracy, 4), "chance": round(chance, 4),
-            "low": round(low, 4), "high": round(high, 4), "lift": round(accuracy - chance, 4),
-            "within": low <= chance, "reads": probe.reads, "reference": probe.reference}
+Side = Callable[[ProbeItem], bool]
+
+
+@dataclass
+class _TaskStats:
+    """What the first reading of a task's items learns: counts, and which folds it has."""
+
+    n: int = 0
+    with_none: int = 0
+    negatives: int = 0
+    train: bool = False
+    rest: bool = False
+    own: dict[bool, Counter[int]] = field(
+        default_factory=lambda: {True: Counter(), False: Counter()})
+
+    def add(self, item: ProbeItem) -> None:
+        self.n += 1
+        if item.none is not None:
+            self.with_none += 1
+            self.negatives += int(item.negative)
+        self.train |= item.split == "train"
+        self.rest |= item.split != "train"
+        count = _own_episode_count(item)
+        if count is not None:
+            self.own[item.negative][count] += 1
+
+    @property
+    def share(self) -> float:
+        return self.negatives / self.with_none if self.with_none else 0.0
+
+    def folds(self) -> list[tuple[Side, Side]]:
+        """(learn from, answer on) for the learned probes: train and the rest, or two
+        halves of the episodes, each learning from one and answering on the other."""
+        if self.train and self.rest:
+            return [(lambda i: i.split == "train", lambda i: i.split != "train")]
+        return [(lambda i: _half(i) == 0, lambda i: _half(i) == 1),
+                (lambda i: _half(i) == 1, lambda i: _half(i) == 0)]
+
+
+@dataclass
+class _Score:
+    """A probe's running score on one task."""
+
+    n: int = 0
+    right: float = 0.0
+    chance: float = 0.0
+
+    def add(self, item: ProbeItem, picked: Picks, negative_share: float) -> None:
+        if not picked:
+            return
+        self.n += 1
+        self.right += (item.gold in picked) / len(picked)
+        self.chance += sum(_prior(item, i, negative_share) for i in picked) / len(picked)
+
+    def result(self, probe: Probe) -> dict[str, Any] | None:
+        """Accuracy, chance and interval; None if the probe never applied."""
+        if self.n == 0:
+            return None
+        low, high = wilson(self.right, self.n)
+        accuracy, chance = self.right / self.n, self.chance / self.n
+        return {"n": self.n, "accuracy": round(accuracy, 4), "chance": round(chance, 4),
+                "low": round(low, 4), "high": round(high, 4),
+                "lift": round(accuracy - chance, 4), "within": low <= chance,
+                "reads": probe.reads, "reference": probe.reference}
 
 
 def _prior(item: ProbeItem, option: int, negative_share: float) -> float:
@@ -322,6 +391,11 @@ def run_probes(items: Iterable[ProbeItem], *, max_lift: float | None,
                min_samples: int) -> dict[str, Any]:
     """Every probe on every task: the report ``build.json`` keeps under ``probes``.
 
+    `items` is read a few times in turn (counts, then the learned probes'
+    fits, then the answers, one reading per fold), never held: a `ProbeLog`
+    keeps a large build's items in a file. A one-shot iterator is read into a
+    list first.
+
     Returns:
         ``{"max_lift", "min_samples", "leaks": ["task/probe", ...], "tasks": {task:
         {"n", "negative_share", "own_episode_tv", "probes": {name: {"n", "accuracy",
@@ -329,36 +403,92 @@ def run_probes(items: Iterable[ProbeItem], *, max_lift: float | None,
         ``own_episode_tv`` is the total variation distance between the numbers
         of own-episode candidates of positives and of negatives.
     """
-    by_task: dict[str, list[ProbeItem]] = defaultdict(list)
+    if iter(items) is items:
+        items = list(items)
+    stats: dict[str, _TaskStats] = defaultdict(_TaskStats)
     for item in items:
-        by_task[item.task].append(item)
+        stats[item.task].add(item)
+    folds = {task: s.folds() for task, s in stats.items()}
+    learned = [p for p in PROBES if p.learner is not None]
+    learners = {(task, p.name, f): p.learner() for task in stats for p in learned
+                for f in range(len(folds[task])) if p.learner is not None}
+    for item in items:
+        for f, (learn_from, _) in enumerate(folds[item.task]):
+            if learn_from(item):
+                for probe in learned:
+                    learners[item.task, probe.name, f].add(item)
+    rules = {key: learner.rule() for key, learner in learners.items()}
+    scores = {(task, p.name): _Score() for task in stats for p in PROBES}
+    # One reading per fold, so that a learned probe's sums run over its folds in order.
+    for f in range(max((len(x) for x in folds.values()), default=0)):
+        for item in items:
+            share, task_folds = stats[item.task].share, folds[item.task]
+            for probe in PROBES:
+                if probe.rule is not None and f == 0:
+                    rule = probe.rule
+                elif probe.learned and f < len(task_folds) and task_folds[f][1](item):
+                    rule = rules[item.task, probe.name, f]
+                else:
+                    continue
+                scores[item.task, probe.name].add(item, rule(item), share)
     tasks: dict[str, Any] = {}
     leaks: list[str] = []
-    for task in sorted(by_task):
-        task_items = by_task[task]
-        with_none = [i for i in task_items if i.none is not None]
-        share = sum(i.negative for i in with_none) / len(with_none) if with_none else 0.0
-        report: dict[str, Any] = {"n": len(task_items), "negative_share": round(share, 4),
-                                  "probes": {}}
-        own: dict[bool, Counter[int]] = {True: Counter(), False: Counter()}
-        for item in task_items:
-            count = _own_episode_count(item)
-            if count is not None:
-                own[item.negative][count] += 1
+    for task in sorted(stats):
+        task_stats = stats[task]
+        report: dict[str, Any] = {"n": task_stats.n,
+                                  "negative_share": round(task_stats.share, 4), "probes": {}}
+        own = task_stats.own
         if own[True] or own[False]:
             report["own_episode_tv"] = round(total_variation(own[True], own[False]), 4)
         for probe in PROBES:
-            result = score_probe(probe, task_items, share)
+            result = scores[task, probe.name].result(probe)
             if result is None:
                 continue
             result["leaks"] = bool(
-                not probe.reference and max_lift is not None and len(task_items) >= min_samples
+                not probe.reference and max_lift is not None and task_stats.n >= min_samples
                 and result["lift"] > max_lift and not result["within"])
             if result["leaks"]:
                 leaks.append(f"{task}/{probe.name}")
             report["probes"][probe.name] = result
         tasks[task] = report
     return {"max_lift": max_lift, "min_samples": min_samples, "leaks": leaks, "tasks": tasks}
+
+
+class ProbeLog:
+    """Probe items in a file, one JSON line each, instead of in memory.
+
+    Pass 2 adds the item of every choice sample it writes and hands the log to
+    `run_probes`, which reads it back a few times: the driver's memory does
+    not grow with the number of samples.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle = path.open("w", encoding="utf-8", newline="\n")
+
+    def add(self, item: ProbeItem) -> None:
+        self._handle.write(json.dumps(
+            [item.id, item.split, item.task, item.episode_id, item.scenario,
+             item.options, item.gold, item.candidates], separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> ProbeLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[ProbeItem]:
+        if not self._handle.closed:
+            self._handle.flush()
+        with self.path.open(encoding="utf-8") as handle:
+            for line in handle:
+                id_, split, task, episode, scenario, options, gold, candidates = \
+                    json.loads(line)
+                yield ProbeItem(id_, split, task, episode, scenario, tuple(options), gold,
+                                None if candidates is None else tuple(candidates))
 
 
 def leak_message(report: Mapping[str, Any]) -> str:

@@ -19,9 +19,13 @@ shared chunk is confirmed by the full hash and the thumbnail difference.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -29,6 +33,11 @@ from tpru.builder.candidates import FrameTable
 
 BUCKET_WINDOW = 64
 """In a very large bucket, each frame is compared with this many neighbours in hash order."""
+
+PARTITION_ROWS = 1 << 16
+"""The grouping and the leakage check compare frames a partition of about this many rows at
+a time (and read the table in blocks of this many), so their memory does not grow with the
+number of frames."""
 
 
 class LeakageError(Exception):
@@ -85,41 +94,102 @@ def near_duplicate_pairs(phashes: np.ndarray, thumbs: np.ndarray, max_hamming: i
     compared, all at once in numpy, with the next `BUCKET_WINDOW` rows of its
     bucket: exact for buckets up to that size, a close approximation beyond.
     """
-    pairs = _near_duplicates(phashes, thumbs, max_hamming, max_pixel_diff, same, thumb_rows)
+    labels = None if same is None else np.unique(np.asarray(same), return_inverse=True)[1]
+    pairs = _unique_pairs(_near_duplicates(np.asarray(phashes, dtype=np.uint64), thumbs,
+                                           max_hamming, max_pixel_diff, labels, thumb_rows,
+                                           None))
     return [(i, j) for i, j in pairs.tolist()]
 
 
+class _Labels(Protocol):
+    """Per-row labels, read a partition at a time: an array, or one computed on demand."""
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray: ...
+
+
+def _partitions(n: int, part_of: Callable[[np.ndarray], np.ndarray], parts: int,
+                labels: _Labels | None, scratch: Path | None) -> Iterator[np.ndarray]:
+    """The rows 0..n-1 whose label is not negative, grouped by ``part_of(rows)`` (a number
+    below `parts`), each group in row order. With more than one part the rows are written
+    to a file per part under `scratch` (the system's temporary folder if None) and read
+    back one part at a time, so no array the size of the table is ever held."""
+
+    def block(start: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.arange(start, min(n, start + PARTITION_ROWS), dtype=np.int64)
+        if labels is not None:
+            rows = rows[np.asarray(labels[rows]) >= 0]
+        return rows, np.asarray(part_of(rows), dtype=np.int64)
+
+    if parts == 1:
+        yield np.concatenate([block(start)[0] for start in range(0, n, PARTITION_ROWS)]
+                             or [np.zeros(0, np.int64)])
+        return
+    with tempfile.TemporaryDirectory(prefix="tpru-links-", dir=scratch) as tmp, \
+            ExitStack() as stack:
+        paths = [Path(tmp) / str(p) for p in range(parts)]
+        files = [stack.enter_context(path.open("wb")) for path in paths]
+        for start in range(0, n, PARTITION_ROWS):
+            rows, part = block(start)
+            order = np.argsort(part, kind="stable")
+            bounds = np.searchsorted(part[order], np.arange(parts + 1))
+            for p in range(parts):
+                files[p].write(rows[order[bounds[p]:bounds[p + 1]]].tobytes())
+        stack.close()
+        for path in paths:
+            yield np.fromfile(path, dtype=np.int64)
+
+
+def _parts(n: int) -> int:
+    return max(1, -(-n // PARTITION_ROWS))
+
+
 def _near_duplicates(phashes: np.ndarray, thumbs: np.ndarray, max_hamming: int,
-                     max_pixel_diff: float, same: Sequence[object] | np.ndarray | None,
-                     thumb_rows: np.ndarray | None) -> np.ndarray:
-    """`near_duplicate_pairs` as a sorted (k, 2) array."""
-    hashes = np.asarray(phashes, dtype=np.uint64)
-    n = len(hashes)
-    labels = None if same is None else np.unique(np.asarray(same), return_inverse=True)[1]
+                     max_pixel_diff: float, labels: _Labels | None,
+                     thumb_rows: np.ndarray | None, scratch: Path | None) -> list[np.ndarray]:
+    """`near_duplicate_pairs` as (k, 2) arrays of rows (i < j), not yet made unique.
+
+    Rows are compared only with rows whose chunk of the hash is equal, so each
+    chunk's rows are split into partitions by that chunk's value and each
+    partition is compared on its own: the same pairs, in bounded memory.
+    Rows with a negative label take no part.
+    """
+    n = len(phashes)
     found: list[np.ndarray] = [np.zeros((0, 2), dtype=np.int64)]
     if n < 2:
-        return found[0]
+        return found
     limit = np.float32(max_pixel_diff * 255.0 * thumbs.shape[1]) if thumbs.ndim == 2 else 0
+    parts = _parts(n)
     for shift, mask in _chunks(64, max_hamming + 1):
-        keys = (hashes >> np.uint64(shift)) & np.uint64(mask)
-        order = np.lexsort((hashes, keys))
-        sorted_keys = keys[order]
-        for k in range(1, min(BUCKET_WINDOW, n - 1) + 1):
-            a, b = order[:-k], order[k:]
-            near = (sorted_keys[:-k] == sorted_keys[k:]) & \
-                (np.bitwise_count(hashes[a] ^ hashes[b]) <= max_hamming)
-            if labels is not None:
-                near &= labels[a] != labels[b]
-            if not near.any():
-                if not (sorted_keys[:-k] == sorted_keys[k:]).any():
-                    break  # no bucket has more than k members
+        def chunk_of(rows: np.ndarray, shift: int = shift, mask: int = mask) -> np.ndarray:
+            hashes = np.asarray(phashes[rows], dtype=np.uint64)
+            return np.asarray((hashes >> np.uint64(shift)) & np.uint64(mask))
+
+        for rows in _partitions(n, lambda r: chunk_of(r) % np.uint64(parts), parts, labels,
+                                scratch):
+            if len(rows) < 2:
                 continue
-            a, b = a[near], b[near]
-            ta, tb = (a, b) if thumb_rows is None else (thumb_rows[a], thumb_rows[b])
-            diff = np.abs(thumbs[ta].astype(np.int16) - thumbs[tb].astype(np.int16)).sum(axis=1)
-            a, b = a[diff <= limit], b[diff <= limit]
-            found.append(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1))
-    return _unique_pairs(found)
+            hashes = np.asarray(phashes[rows], dtype=np.uint64)
+            keys = chunk_of(rows)
+            order = np.lexsort((hashes, keys))
+            sorted_keys = keys[order]
+            label = None if labels is None else np.asarray(labels[rows])
+            for k in range(1, min(BUCKET_WINDOW, len(rows) - 1) + 1):
+                a, b = order[:-k], order[k:]
+                near = (sorted_keys[:-k] == sorted_keys[k:]) & \
+                    (np.bitwise_count(hashes[a] ^ hashes[b]) <= max_hamming)
+                if label is not None:
+                    near &= label[a] != label[b]
+                if not near.any():
+                    if not (sorted_keys[:-k] == sorted_keys[k:]).any():
+                        break  # no bucket has more than k members
+                    continue
+                a, b = rows[a[near]], rows[b[near]]
+                ta, tb = (a, b) if thumb_rows is None else (thumb_rows[a], thumb_rows[b])
+                diff = np.abs(np.asarray(thumbs[ta], dtype=np.int16) -
+                              np.asarray(thumbs[tb], dtype=np.int16)).sum(axis=1)
+                a, b = a[diff <= limit], b[diff <= limit]
+                found.append(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1))
+    return found
 
 
 def _unique_pairs(parts: Sequence[np.ndarray]) -> np.ndarray:
@@ -130,27 +200,42 @@ def _unique_pairs(parts: Sequence[np.ndarray]) -> np.ndarray:
     return np.stack([keys >> 32, keys & 0xFFFFFFFF], axis=1)
 
 
-def frame_links(labels: np.ndarray, digests: np.ndarray, phashes: np.ndarray,
+def frame_links(labels: _Labels, digests: np.ndarray, phashes: np.ndarray,
                 thumbs: np.ndarray, rule: JoinRule, *,
-                thumb_rows: np.ndarray | None = None) -> np.ndarray:
+                thumb_rows: np.ndarray | None = None,
+                scratch: Path | None = None) -> np.ndarray:
     """(k, 2) rows i < j with different labels whose frames are identical or near-duplicates.
 
     Identical images (equal digests) are compared like a hash bucket, each
     with the next `BUCKET_WINDOW` rows of its digest, so a start screen that
     10,000 episodes share costs a linear number of pairs, not 50 million.
+    Rows with a negative label take no part. The columns may be memory maps:
+    beyond `PARTITION_ROWS` rows they are compared a partition at a time (by
+    hash chunk, then by digest), the partitions' rows written under `scratch`.
     """
-    labels = np.asarray(labels)
-    found = [_near_duplicates(phashes, thumbs, rule.max_hamming, rule.max_pixel_diff, labels,
-                              thumb_rows)]
-    order = np.argsort(digests, kind="stable")
-    ordered = digests[order]
-    for k in range(1, min(BUCKET_WINDOW, len(order) - 1) + 1):
-        equal = ordered[:-k] == ordered[k:]
-        if not equal.any():
-            break
-        a, b = order[:-k][equal], order[k:][equal]
-        keep = labels[a] != labels[b]
-        found.append(np.stack([np.minimum(a, b)[keep], np.maximum(a, b)[keep]], axis=1))
+    found = _near_duplicates(phashes, thumbs, rule.max_hamming, rule.max_pixel_diff, labels,
+                             thumb_rows, scratch)
+    parts = _parts(len(digests))
+
+    def part_of(rows: np.ndarray) -> np.ndarray:
+        head = np.frombuffer(np.asarray(digests[rows], dtype="S32").tobytes(), np.uint8)
+        return np.asarray(head.reshape(-1, 32)[:, :4].astype(np.int64) @
+                          np.array([1 << 21, 1 << 14, 1 << 7, 1], np.int64)) % parts
+
+    for rows in _partitions(len(digests), part_of, parts, labels, scratch):
+        if len(rows) < 2:
+            continue
+        order = np.argsort(np.asarray(digests[rows]), kind="stable")
+        ordered = np.asarray(digests[rows[order]])
+        label = np.asarray(labels[rows])
+        for k in range(1, min(BUCKET_WINDOW, len(order) - 1) + 1):
+            equal = ordered[:-k] == ordered[k:]
+            if not equal.any():
+                break
+            a, b = order[:-k][equal], order[k:][equal]
+            keep = label[a] != label[b]
+            a, b = rows[a[keep]], rows[b[keep]]
+            found.append(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1))
     return _unique_pairs(found)
 
 
@@ -303,9 +388,12 @@ class SplitPlan:
 
 
 def plan_splits(frames: FrameTable, episode_ids: Sequence[str], scenarios: Sequence[str],
-                ratios: Mapping[str, float], seed: int, rule: JoinRule) -> SplitPlan:
-    """Link the episodes' frames, join episodes by `rule`, and assign the groups to splits."""
-    pairs = frame_links(frames.episode, frames.digest, frames.phash, frames.thumbs, rule)
+                ratios: Mapping[str, float], seed: int, rule: JoinRule, *,
+                scratch: Path | None = None) -> SplitPlan:
+    """Link the episodes' frames, join episodes by `rule`, and assign the groups to splits
+    (`scratch`: where a large table's partitions go, see `frame_links`)."""
+    pairs = frame_links(frames.episode, frames.digest, frames.phash, frames.thumbs, rule,
+                        scratch=scratch)
     links = link_episodes(frames.episode, pairs)
     group_of = group_episodes(links, len(episode_ids), rule.min_frames)
     split_of = assign_splits(group_of, episode_ids, ratios, seed, scenarios)
@@ -327,7 +415,7 @@ class SharedImages:
 
 def check_leakage(split_episodes: Mapping[str, set[str]], split_images: Mapping[str, np.ndarray],
                   images: np.ndarray, frames: FrameTable, episode_ids: Sequence[str],
-                  rule: JoinRule) -> SharedImages:
+                  rule: JoinRule, *, scratch: Path | None = None) -> SharedImages:
     """Raise `LeakageError` on a leak between splits; return the images shared without one.
 
     A leak is an episode in two splits, an image in a split that is no frame
@@ -355,17 +443,19 @@ def check_leakage(split_episodes: Mapping[str, set[str]], split_images: Mapping[
                                 f"and {split}")
             else:
                 label[index[episode]] = s
-    rows = np.flatnonzero(label[frames.episode] >= 0)
-    row_label = label[frames.episode[rows]]
-    image_of = np.searchsorted(images, frames.digest)
-    for s, split in enumerate(names):
-        own = np.zeros(len(images), dtype=bool)
-        own[image_of[rows[row_label == s]]] = True
-        for i in np.flatnonzero(split_images[split] & ~own)[:5].tolist():
+    own = {split: np.zeros(len(images), dtype=bool) for split in names}
+    for start in range(0, len(frames.episode), PARTITION_ROWS):  # the table, a block at a time
+        block = slice(start, start + PARTITION_ROWS)
+        row_label = label[np.asarray(frames.episode[block])]
+        image_of = np.searchsorted(images, np.asarray(frames.digest[block]))
+        for s, split in enumerate(names):
+            own[split][image_of[row_label == s]] = True
+    for split in names:
+        for i in np.flatnonzero(split_images[split] & ~own[split])[:5].tolist():
             problems.append(f"image {images[i].decode()} is in {split} but is no frame of "
                             "its episodes")
-    pairs = rows[frame_links(row_label, frames.digest[rows], frames.phash[rows], frames.thumbs,
-                             rule, thumb_rows=rows)]
+    pairs = frame_links(_SplitOfRow(label, frames.episode), frames.digest, frames.phash,
+                        frames.thumbs, rule, scratch=scratch)
     links = link_episodes(frames.episode, pairs)
     joined = links.joined(rule.min_frames)
     for a, b, n in zip(links.first[joined][:10].tolist(), links.second[joined][:10].tolist(),
@@ -376,22 +466,37 @@ def check_leakage(split_episodes: Mapping[str, set[str]], split_images: Mapping[
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise LeakageError("leakage between splits: " + "; ".join(problems[:5]) + more)
-    return _shared_images(pairs, split_images, images, image_of, names, label, frames.episode,
-                          episode_ids)
+    return _shared_images(pairs, split_images, images, frames, names, label, episode_ids)
+
+
+class _SplitOfRow:
+    """Each frame row's split number (`check_leakage`'s label of its episode), read for the
+    rows asked only."""
+
+    def __init__(self, label: np.ndarray, frame_episode: np.ndarray) -> None:
+        self.label, self.frame_episode = label, frame_episode
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(self.label[np.asarray(self.frame_episode[rows])])
 
 
 def _shared_images(pairs: np.ndarray, split_images: Mapping[str, np.ndarray],
-                   images: np.ndarray, image_of: np.ndarray, names: Sequence[str],
-                   label: np.ndarray, frame_episode: np.ndarray,
-                   episode_ids: Sequence[str]) -> SharedImages:
+                   images: np.ndarray, frames: FrameTable, names: Sequence[str],
+                   label: np.ndarray, episode_ids: Sequence[str]) -> SharedImages:
     """The cross-split frame `pairs` whose images were both written, each in its split."""
     if not len(pairs):
         return SharedImages(0, [])
-    written = np.stack([split_images[s] for s in names])
-    episode = frame_episode[pairs]
-    image = image_of[pairs]
+    episode = np.asarray(frames.episode[pairs.ravel()]).reshape(pairs.shape)
+    image = np.searchsorted(images, np.asarray(frames.digest[pairs.ravel()])).reshape(
+        pairs.shape)
     side = label[episode]
-    used = written[side[:, 0], image[:, 0]] & written[side[:, 1], image[:, 1]]
+    used = np.ones(len(pairs), dtype=bool)
+    for column in (0, 1):
+        written = np.zeros(len(pairs), dtype=bool)
+        for s, name in enumerate(names):
+            at = side[:, column] == s
+            written[at] = split_images[name][image[at, column]]
+        used &= written
     examples = []
     for (a, b), (i, j) in zip(episode[used][:3].tolist(), image[used][:3].tolist(),
                               strict=True):

@@ -4,14 +4,15 @@ Pass 1 (`tpru.builder.measure`, driven by `tpru.builder.pipeline`) appends one J
 record per episode to ``work/episodes.jsonl`` and the kept frames' thumbnails and
 embeddings to flat binary files beside it. `read_done` trims what a killed build
 left half-written so it can resume; `load_tables` streams the records into the
-compact per-frame arrays pass 2 needs, applying the model stages' decisions.
+per-frame columns pass 2 needs (files, memory-mapped), applying the model stages'
+decisions.
 """
 
 from __future__ import annotations
 
 import json
-from array import array
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,8 @@ recognises an unfinished build)."""
 RECORDS = "episodes.jsonl"
 THUMBS = "thumbs.u8"
 EMBEDDINGS = "embeddings.f32"
+COLUMNS = ("digest", "ext", "phash", "position", "episode")
+"""`FrameTable` columns `load_tables` writes, as ``table.<name>``, for pass 2 to map."""
 
 
 def read_done(work: Path) -> tuple[set[str], int, int]:
@@ -79,18 +82,19 @@ def load_tables(work: Path, config: BuildConfig, notes: dict[str, EpisodeNotes])
     """Stream the episode records into compact per-frame arrays, applying the model
     stages' `notes` (episodes the judge dropped, model descriptions)."""
     episodes: list[KeptEpisode] = []
-    # Compact buffers rather than lists of Python objects: pass 2 holds a row per frame.
-    digests = bytearray()
-    exts = bytearray()
-    phashes = array("Q")
-    positions = array("i")
     frame_drops: Counter[str] = Counter()
     episode_drops: Counter[str] = Counter()
     examples: dict[str, list[str]] = {}
     frames_read = 0
     dim = 1
+    n = 0
     last_ordinal = -1
-    with (work / RECORDS).open(encoding="utf-8") as handle:
+    # The per-frame columns go to files beside the records and come back memory-mapped:
+    # pass 2's memory does not grow with the number of frames.
+    with (work / RECORDS).open(encoding="utf-8") as handle, \
+            ExitStack() as stack:
+        columns = {name: stack.enter_context((work / f"table.{name}").open("wb"))
+                   for name in COLUMNS}
         for line in handle:
             record = json.loads(line)
             if record["ordinal"] <= last_ordinal:
@@ -117,31 +121,33 @@ def load_tables(work: Path, config: BuildConfig, notes: dict[str, EpisodeNotes])
                 if len(kept) < 5:
                     kept.append(record["message"])
                 continue
-            start = len(phashes)
-            for frame in record["frames"]:
-                digests += frame["digest"].encode().ljust(32, b"\0")
-                exts += frame["ext"].encode().ljust(4, b"\0")
-                phashes.append(frame["phash"])
-                positions.append(frame["index"])
+            frames = record["frames"]
+            columns["digest"].write(b"".join(f["digest"].encode().ljust(32, b"\0")
+                                             for f in frames))
+            columns["ext"].write(b"".join(f["ext"].encode().ljust(4, b"\0") for f in frames))
+            columns["phash"].write(np.array([f["phash"] for f in frames], np.uint64).tobytes())
+            columns["position"].write(np.array([f["index"] for f in frames], np.int32).tobytes())
+            columns["episode"].write(np.full(len(frames), len(episodes), np.int32).tobytes())
             dim = record["embedding_dim"]
             episodes.append(KeptEpisode(ep["id"], ep["scenario"], description,
-                                        range(start, len(phashes)), captions=note.captions,
+                                        range(n, n + len(frames)), captions=note.captions,
                                         negative=note.negative,
                                         paraphrases=note.paraphrases))
-    n = len(phashes)
-    episode_of = np.zeros(n, dtype=np.int32)
-    for e, info in enumerate(episodes):
-        episode_of[info.rows.start:info.rows.stop] = e
+            n += len(frames)
     side = THUMB_SIDE ** 2
+
+    def column(name: str, dtype: str, shape: tuple[int, ...], path: Path | None = None
+               ) -> np.ndarray:
+        if not n:
+            return np.zeros((0, *shape[1:]), dtype)
+        return np.memmap(path or work / f"table.{name}", dtype=dtype, mode="r", shape=shape)
+
     table = FrameTable(
-        episode=episode_of, position=np.frombuffer(positions, dtype=np.int32).copy(),
-        phash=np.frombuffer(phashes, dtype=np.uint64).copy(),
-        thumbs=np.memmap(work / THUMBS, dtype=np.uint8, mode="r", shape=(n, side)) if n
-        else np.zeros((0, side), np.uint8),
-        embeddings=np.memmap(work / EMBEDDINGS, dtype=np.float32, mode="r", shape=(n, dim))
-        if n else np.zeros((0, dim), np.float32),
-        digest=np.frombuffer(bytes(digests), dtype="S32"),
-        ext=np.frombuffer(bytes(exts), dtype="S4"))
+        episode=column("episode", "int32", (n,)), position=column("position", "int32", (n,)),
+        phash=column("phash", "uint64", (n,)),
+        thumbs=column("thumbs", "uint8", (n, side), work / THUMBS),
+        embeddings=column("embeddings", "float32", (n, dim), work / EMBEDDINGS),
+        digest=column("digest", "S32", (n,)), ext=column("ext", "S4", (n,)))
     return Pass1(episodes, table, frame_drops, episode_drops, examples, frames_read)
 
 

@@ -38,7 +38,9 @@ EPILOG = (
     "Sources: frames:DIR (a folder of episode folders), manifest:FILE.jsonl, "
     "video:PATH (a file or folder of videos).\n"
     "Any config key can be set as key.sub=value, e.g. tasks.frames_per_sample=5 "
-    "'split.ratios={train: 0.8, test: 0.2}'.\n"
+    "'split.ratios={train: 0.8, test: 0.2}'; tasks.frames_per_sample=[3,5,8] mixes "
+    "lengths per window, 'tasks.candidates={ordering: 4, next_frame: 6, prev_frame: 6}' "
+    "sets choices per task.\n"
     "See every key and its default with: tpru build --print-config\n"
     "Model stages (docs/building.md): model.name=BACKEND:NAME with judge.enabled=true "
     "(keep episodes the model judges to show a clear process) and/or "
@@ -65,6 +67,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int_at_least(0),
                    help="seed of every random choice, 0 or more (default 0)")
     p.add_argument("--workers", type=int_at_least(1), help="processes reading frames (default 1)")
+    p.add_argument("--engine", choices=("local", "ray"),
+                   help="where frames are read: local processes (default) or a Ray cluster "
+                        "(needs tpru[ray]; docs/scaling.md); the output is the same")
+    p.add_argument("--ray-address", metavar="HOST:PORT",
+                   help="the Ray cluster's head (ray start --head prints it; sets "
+                        "ray.address); without it --engine ray starts Ray here")
     p.add_argument("--strict", action="store_true",
                    help="stop at the first bad input instead of skipping and counting it")
     p.add_argument("--resume", action="store_true",
@@ -139,9 +147,13 @@ def config_from_arguments(args: argparse.Namespace) -> tuple[BuildConfig, AuditC
         listed = data.get("sources") or []
         # A YAML `sources:` that is not a list is left for `load` to report.
         data["sources"] = [*listed, *args.source] if isinstance(listed, list) else listed
-    for key in ("out", "seed", "workers"):
+    for key in ("out", "seed", "workers", "engine"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
+    if args.ray_address is not None:
+        section = data.get("ray") or {}
+        data["ray"] = {**section, "address": args.ray_address} if isinstance(section, dict) \
+            else section  # not a mapping: left for `load` to report
     if args.strict:
         data["strict"] = True
     return load_build_config(data)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from tpru.commands.common import Command
+from tpru.commands.common import Command, int_at_least
+from tpru.diagnostics import InputError
 
 HELP = "export a dataset for a trainer or evaluator"
 DESCRIPTION = (
@@ -21,6 +22,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--split", action="append", help="only these splits (repeatable)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--order", choices=["dataset", "shuffled", "curriculum"], default="dataset",
+                   help="the order of each split's rows: as the dataset stores them (default), "
+                        "a seeded shuffle, or a curriculum from easy to hard by "
+                        "meta.difficulty.score (samples with equal scores in a seeded order)")
+    p.add_argument("--seed", type=int_at_least(0), default=0,
+                   help="seed of --order shuffled and of curriculum ties (default 0)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="an exporter option, e.g. embed_images=true (easyr1, verl), "
                         "format_prompt=my.jinja (easyr1, verl, trl), name=MySet and "
@@ -33,6 +40,11 @@ def export_command(args: argparse.Namespace) -> int:
     from tpru.export import export_dataset
 
     options = apply_overrides({}, args.option)
+    for key in ("order", "seed"):
+        if key in options:
+            raise InputError(f"--option {key}=...: use --{key} instead")
+    if args.order != "dataset":
+        options.update(order=args.order, seed=args.seed)
     written = export_dataset(args.dataset, args.to, args.out, splits=args.split,
                              overwrite=args.overwrite, **options)
     for path in written:

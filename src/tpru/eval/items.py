@@ -62,6 +62,11 @@ class Item:
             dataset's negative sample and its positive twin from the same
             window (``Sample.meta["twin"]``). A report scores a pair as
             right only when both are (pair accuracy).
+        frames: the sequence's number of frames where the source records it
+            (a tpru dataset's ``meta.frames``); None elsewhere, where a report
+            counts the question's images instead.
+        difficulty: a tpru sample's ``meta.difficulty.score`` in [0, 1]; None
+            where there is none (reported as the ``unknown`` bucket).
         meta: anything else the source knows (raw fields, provenance).
     """
 
@@ -77,6 +82,8 @@ class Item:
     negative: bool | None = None
     answerable: bool | None = None
     counterpart: str | None = None
+    frames: int | None = None
+    difficulty: float | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

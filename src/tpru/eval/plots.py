@@ -6,7 +6,9 @@ bar, its chance level and its always-None level as short lines across the bar
 paper, the published bar beside it (hatched). `radar_chart` draws the
 accuracy of one or more runs across the groups of a breakdown (categories,
 tasks), as the paper's figure does, with the published numbers dashed when
-compared. Every group of any run is an axis; a run without that group has a
+compared. `length_chart` draws accuracy against the number of frames, overall
+and per task, where a benchmark's items have several lengths. Every group of
+any run is a radar's axis; a run without that group has a
 gap there, neither a zero (which would read as a score) nor a dropped axis
 (which would hide the group from the runs that have it). Figures are built
 without pyplot (no global state, no display needed) and rendered by
@@ -34,6 +36,7 @@ from typing import TYPE_CHECKING, Literal
 
 from tpru.diagnostics import InputError
 from tpru.eval.report import Summary
+from tpru.eval.report_lengths import TASK_SEPARATOR
 from tpru.eval.report_paper import Comparison
 from tpru.eval.report_splits import split_name
 from tpru.files import check_output_folder, mark_output, output_around
@@ -226,6 +229,62 @@ def _wrap(text: str, width: int = 14) -> str:
     return "\n".join(lines)
 
 
+def length_benchmarks(summary: Summary) -> list[str]:
+    """The benchmarks whose runs show items of 2 or more lengths: each gets a length chart."""
+    benchmarks = dict.fromkeys(run.benchmark for run in summary.runs)
+    return [bench for bench in benchmarks
+            if len({g for run in summary.runs if run.benchmark == bench
+                    for g in run.groups.get("frames", {}) if g.isdigit()}) >= 2]
+
+
+def length_chart(summary: Summary, benchmark: str | None = None) -> Figure:
+    """Accuracy against sequence length: one panel overall and one per task, one line
+    per run (of `benchmark`, default all) with its bootstrap interval as error bars.
+
+    The x axis is the number of frames an item shows (`tpru.eval.report_lengths`);
+    items of unknown length are left out of the chart (the tables count them).
+    """
+    runs = [(i, run) for i, run in enumerate(summary.runs)
+            if benchmark is None or run.benchmark == benchmark]
+    tasks = sorted({task for _, run in runs for task in run.groups.get("task", {})})
+    panels: list[tuple[str, str, str]] = [("overall", "frames", "")]
+    panels += [(task, "frames_by_task", f"{task}{TASK_SEPARATOR}") for task in tasks]
+    columns = min(3, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    figure = _figure(4.2 * columns, 3.4 * rows + 0.8)
+    from matplotlib.ticker import MaxNLocator  # after _figure: it says how to install matplotlib
+
+    figure.subplots_adjust(left=0.08, right=0.98, top=1 - 0.7 / (3.4 * rows + 0.8),
+                           bottom=0.5 / (3.4 * rows + 0.8) + 0.06, hspace=0.45, wspace=0.25)
+    for number, (title, breakdown, prefix) in enumerate(panels, start=1):
+        axes = figure.add_subplot(rows, columns, number)
+        for index, run in runs:
+            points = sorted((int(group[len(prefix):]), cell)
+                            for group, cell in run.groups.get(breakdown, {}).items()
+                            if group.startswith(prefix) and group[len(prefix):].isdigit())
+            if not points:
+                continue
+            xs = [x for x, _ in points]
+            ys = [cell.accuracy for _, cell in points]
+            error = None
+            if all(c.low is not None and c.high is not None for _, c in points):
+                error = [[max(0.0, c.accuracy - (c.low or 0.0)) for _, c in points],
+                         [max(0.0, (c.high or 0.0) - c.accuracy) for _, c in points]]
+            axes.errorbar(xs, ys, yerr=error, color=f"C{index % 10}", marker="o", markersize=4,
+                          capsize=3, linewidth=1.5, label=run.label if number == 1 else None)
+        axes.set_title(title, fontsize=9)
+        axes.set_xlabel("frames", fontsize=8)
+        axes.set_ylabel("accuracy (%)", fontsize=8)
+        axes.set_ylim(0, 105)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.tick_params(labelsize=7)
+        axes.grid(alpha=0.3)
+    figure.suptitle(f"{benchmark + ': ' if benchmark else ''}accuracy against sequence length",
+                    fontsize=10)
+    figure.legend(loc="lower center", ncols=min(4, len(runs)), fontsize=8)
+    return figure
+
+
 def check_plots_folder(folder: Path, *, inputs: Iterable[Path] = ()) -> None:
     """Refuse a plots folder that holds anything but the charts of an earlier report.
 
@@ -245,10 +304,16 @@ def check_plots_folder(folder: Path, *, inputs: Iterable[Path] = ()) -> None:
                          "export or run); choose another --plots")
 
 
+def _slug(benchmark: str) -> str:
+    slug = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in benchmark.lower())
+    return slug or "benchmark"
+
+
 def write_plots(summary: Summary, folder: Path,
                 comparison: Comparison | None = None) -> list[Path]:
-    """Write ``overall.png`` and ``radar-<benchmark>-<breakdown>.png`` for each of
-    `radars` into `folder`; returns the files written.
+    """Write ``overall.png``, ``radar-<benchmark>-<breakdown>.png`` for each of
+    `radars` and ``length-<benchmark>.png`` for each of `length_benchmarks` into
+    `folder`; returns the files written.
 
     The folder is checked first (`check_plots_folder`) and marked as a plots
     folder, so the next report may replace it; radars of an earlier report that
@@ -261,10 +326,13 @@ def write_plots(summary: Summary, folder: Path,
     written = [folder / "overall.png"]
     _save(overall_chart(summary, comparison), written[0])
     for benchmark, breakdown in radars(summary):
-        slug = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in benchmark.lower())
-        path = folder / f"radar-{slug or 'benchmark'}-{breakdown}.png"
+        path = folder / f"radar-{_slug(benchmark)}-{breakdown}.png"
         _save(radar_chart(summary, breakdown, comparison, benchmark=benchmark), path)
         written.append(path)
-    for stale in set(folder.glob("radar-*.png")) - set(written):
+    for benchmark in length_benchmarks(summary):
+        path = folder / f"length-{_slug(benchmark)}.png"
+        _save(length_chart(summary, benchmark), path)
+        written.append(path)
+    for stale in {*folder.glob("radar-*.png"), *folder.glob("length-*.png")} - set(written):
         stale.unlink()
     return written

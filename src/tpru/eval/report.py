@@ -9,9 +9,10 @@ is ignored, and when an item appears more than once (an errored item retried
 with ``--resume``) its last line wins.
 
 `summarise` gives, for every run, the accuracy overall and by task, category,
-scenario, positive vs negative samples and (MuirBench) answerable vs
-unanswerable items, plus the share of twin pairs where both are right, overall
-and by task (`tpru.eval.twins`), and the run's chance and always-None levels
+scenario, positive vs negative samples, (MuirBench) answerable vs
+unanswerable items, number of frames and difficulty bucket (overall and per
+task), plus the share of twin pairs where both are right, overall and by task
+(`tpru.eval.twins`), and the run's chance and always-None levels
 (`tpru.eval.baselines`). Every accuracy is in percent with a seeded bootstrap
 interval; an item whose backend failed counts as wrong and is counted under
 ``errors``. Each run says which split it scored (``run.json``; None where
@@ -39,6 +40,7 @@ import numpy as np
 from tpru.diagnostics import InputError
 from tpru.eval.baselines import baselines
 from tpru.eval.config import CONFIG_FILE
+from tpru.eval.report_lengths import LENGTH_BREAKDOWNS, group_key, length_groups
 from tpru.eval.twins import pair_groups, pairs
 from tpru.records import ResultLine, RunRecord
 
@@ -48,14 +50,16 @@ RUN_FILE = "run.json"
 RESULTS_FILE = "results.jsonl"
 
 BREAKDOWNS = ("task", "category", "scenario", "negative", "answerable", "pairs",
-              "pairs_by_task")
+              "pairs_by_task", *LENGTH_BREAKDOWNS)
 """Ways a run's items are grouped, in report order.
 
 ``negative`` groups items into "positive" and "negative" samples,
 ``answerable`` into "answerable" and "unanswerable" (MuirBench twins),
 ``pairs`` has one group, "both twins right", over twin pairs (MuirBench's
 answerable/unanswerable, a tpru dataset's positive/negative), and
-``pairs_by_task`` the same pairs by task.
+``pairs_by_task`` the same pairs by task. ``frames`` and ``difficulty`` (and the
+same per task) group items by sequence length and difficulty bucket
+(`tpru.eval.report_lengths`).
 """
 
 
@@ -263,8 +267,9 @@ def _labels(runs: Sequence[Run]) -> list[str]:
 def _summarise_run(run: Run, label: str, bootstrap: int, rng: np.random.Generator,
                    confidence: float) -> RunReport:
     members: dict[tuple[str, str], list[ResultLine]] = {("overall", "overall"): list(run.results)}
+    scored = any(result.difficulty is not None for result in run.results)
     for result in run.results:
-        for breakdown, group in _groups_of(result):
+        for breakdown, group in [*_groups_of(result), *length_groups(result, scored=scored)]:
             members.setdefault((breakdown, group), []).append(result)
     found, unpaired = pairs(run.results)
     keys = list(members)
@@ -287,7 +292,8 @@ def _summarise_run(run: Run, label: str, bootstrap: int, rng: np.random.Generato
                                              strict=True)}
     groups: dict[str, dict[str, Accuracy]] = {}
     for breakdown in BREAKDOWNS:
-        named = sorted((g, cell) for (b, g), cell in cells.items() if b == breakdown)
+        named = sorted(((g, cell) for (b, g), cell in cells.items() if b == breakdown),
+                       key=lambda named_cell: group_key(breakdown, named_cell[0]))
         if named:
             groups[breakdown] = dict(named)
     levels = baselines(run.results)

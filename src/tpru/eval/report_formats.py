@@ -23,6 +23,7 @@ from typing import Any
 
 from tpru import __version__
 from tpru.eval.report import BREAKDOWNS, Accuracy, RunReport, Summary
+from tpru.eval.report_lengths import split_group
 from tpru.eval.report_paper import Comparison
 from tpru.eval.report_splits import mixed_splits, split_name
 
@@ -36,7 +37,16 @@ _TITLES = {"task": "By task", "category": "By category", "scenario": "By scenari
            "negative": "Positive and negative samples",
            "answerable": "Answerable and unanswerable items (MuirBench)",
            "pairs": "Twin pairs where both items are right",
-           "pairs_by_task": "Twin pairs where both items are right, by task"}
+           "pairs_by_task": "Twin pairs where both items are right, by task",
+           "frames": "By number of frames",
+           "frames_by_task": "By number of frames, per task",
+           "difficulty": "By difficulty (easy: score < 1/3, medium: < 2/3, hard: the rest)",
+           "difficulty_by_task": "By difficulty, per task"}
+
+_KEY_COLUMNS = {"negative": ("group",), "answerable": ("group",), "pairs": ("group",),
+                "pairs_by_task": ("task",), "frames_by_task": ("task", "frames"),
+                "difficulty_by_task": ("task", "difficulty")}
+"""The columns naming a group, where they are not the breakdown's own name."""
 
 
 @dataclass(frozen=True)
@@ -82,14 +92,13 @@ def tables(summary: Summary, comparison: Comparison | None = None) -> list[Table
                        for r in summary.runs),
                  tuple(f"Warning: {line}." for line in mixed_splits(summary.runs)))]
     for breakdown in BREAKDOWNS:
-        rows = [(r.label, group, str(c.n), str(c.correct), _pct(c.accuracy), _interval(c),
-                 str(c.errors))
+        rows = [(r.label, *split_group(breakdown, group), str(c.n), str(c.correct),
+                 _pct(c.accuracy), _interval(c), str(c.errors))
                 for r in summary.runs for group, c in r.groups.get(breakdown, {}).items()]
         if rows:
-            name = {"negative": "group", "answerable": "group", "pairs": "group",
-                    "pairs_by_task": "task"}.get(breakdown, breakdown)
+            names = _KEY_COLUMNS.get(breakdown, (breakdown,))
             out.append(Table(breakdown, _TITLES[breakdown],
-                             ("run", name, "n", "correct", "accuracy", level, "errors"),
+                             ("run", *names, "n", "correct", "accuracy", level, "errors"),
                              tuple(rows)))
     out.append(Table("rules", "Answer extraction: which rule found the prediction",
                      ("run", "rule", "items"),

@@ -28,7 +28,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tpru.diagnostics import InputError
-from tpru.eval.plots import overall_chart, png_bytes, radar_chart, radars
+from tpru.eval.plots import (
+    length_benchmarks,
+    length_chart,
+    overall_chart,
+    png_bytes,
+    radar_chart,
+    radars,
+)
 from tpru.eval.report import Run, Summary
 from tpru.eval.report_formats import Table, tables
 from tpru.eval.report_paper import Comparison
@@ -180,6 +187,8 @@ def _plots_html(summary: Summary, comparison: Comparison | None) -> str:
         figures += [(f"{bench}: accuracy by {b}",
                      radar_chart(summary, b, comparison, benchmark=bench))
                     for bench, b in radars(summary)]
+        figures += [(f"{bench}: accuracy against sequence length", length_chart(summary, bench))
+                    for bench in length_benchmarks(summary)]
     except InputError as err:  # matplotlib missing: the page is still useful without charts
         log.warning("report: no charts: %s", err)
         return f'<p class="notes">No charts: {html.escape(str(err))}</p>'

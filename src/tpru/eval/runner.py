@@ -301,7 +301,8 @@ def result_record(item: Item, response: Response) -> ResultLine:
     return ResultLine(
         id=item.id, benchmark=item.benchmark, task=item.task, category=item.category,
         scenario=item.scenario, negative=item.negative, answerable=item.answerable,
-        counterpart=item.counterpart, answer=item.answer, prediction=prediction, rule=rule,
+        counterpart=item.counterpart, frames=item.frames, difficulty=item.difficulty,
+        answer=item.answer, prediction=prediction, rule=rule,
         correct=response.error is None and prediction == item.answer,
         response=response.text, error=response.error, question=item.question,
         options=item.options, images=item.images, usage=dict(response.usage))

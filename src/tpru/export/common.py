@@ -24,11 +24,12 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tpru.curriculum import ordered_samples
 from tpru.dataset import Dataset
 from tpru.diagnostics import InputError
 from tpru.files import check_output_folder, mark_output, remove_stale_temps
@@ -149,6 +150,18 @@ def select_splits(dataset: Dataset, splits: Sequence[str] | None) -> list[str]:
         raise InputError(f"{dataset.root}: no split {', '.join(map(repr, unknown))} "
                          f"(splits: {', '.join(available) or 'none'})")
     return chosen
+
+
+def split_samples(dataset: Dataset, split: str, order: str = "dataset",
+                  seed: int = 0) -> Iterable[Sample]:
+    """The samples of `split` in `order` (`tpru.curriculum.ORDERS`), drawn with `seed`.
+
+    ``dataset`` (every exporter's default) streams them as the dataset stores
+    them; ``shuffled`` and ``curriculum`` read the split's records first (the
+    images are still read one sample at a time).
+    """
+    return ordered_samples(dataset.samples(split), order, seed=seed,
+                           where=str(dataset.split_path(split)))
 
 
 def image_bytes(dataset: Dataset, relative: str) -> bytes:

@@ -25,6 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from tpru.curriculum import check_order
 from tpru.dataset import Dataset
 from tpru.export.arrow import DEFAULT_BATCH_SIZE, write_parquet
 from tpru.export.common import (
@@ -36,6 +37,7 @@ from tpru.export.common import (
     log,
     problem_text,
     select_splits,
+    split_samples,
     staged_output,
 )
 
@@ -54,8 +56,9 @@ def _schema(embed_images: bool) -> pa.Schema:
     ])
 
 
-def _rows(dataset: Dataset, split: str, embed_images: bool) -> Iterator[dict[str, Any]]:
-    for sample in dataset.samples(split):
+def _rows(dataset: Dataset, split: str, embed_images: bool, order: str,
+          seed: int) -> Iterator[dict[str, Any]]:
+    for sample in split_samples(dataset, split, order, seed):
         images: list[Any]
         if embed_images:
             images = [{"bytes": image_bytes(dataset, rel), "path": Path(rel).name}
@@ -76,7 +79,8 @@ def _rows(dataset: Dataset, split: str, embed_images: bool) -> Iterator[dict[str
 def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
            overwrite: bool = False, embed_images: bool = False,
            format_prompt: str | os.PathLike[str] = BUILTIN_FORMAT_PROMPT,
-           batch_size: int = DEFAULT_BATCH_SIZE) -> list[Path]:
+           batch_size: int = DEFAULT_BATCH_SIZE, order: str = "dataset",
+           seed: int = 0) -> list[Path]:
     """Write `dataset` as EasyR1 parquet files under `out`.
 
     Args:
@@ -88,17 +92,22 @@ def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
         format_prompt: the template copied to ``format_prompt.jinja``: tpru's
             think/answer template by default, or the path of your own.
         batch_size: rows per parquet row group.
+        order: the order of each split's rows: ``dataset`` (as stored; the
+            default), ``shuffled`` or ``curriculum`` (easy to hard by
+            ``meta.difficulty.score``); see `tpru.curriculum`.
+        seed: seeds ``shuffled`` and the order of ``curriculum`` ties.
 
     Returns:
         the files written.
     """
+    check_order(order)
     template = load_format_prompt(format_prompt)
     assert template is not None
     schema = _schema(embed_images)
     with staged_output(out, overwrite=overwrite, inputs=[dataset.root]) as stage:
         for split in select_splits(dataset, splits):
             count = write_parquet(stage.path / f"{split}.parquet",
-                                  _rows(dataset, split, embed_images), schema,
+                                  _rows(dataset, split, embed_images, order, seed), schema,
                                   batch_size=batch_size)
             log.info("easyr1: %s: %d samples", split, count)
         (stage.path / FORMAT_PROMPT_FILE).write_text(template, encoding="utf-8")

@@ -31,10 +31,11 @@ from typing import Any
 import datasets
 import yaml
 
+from tpru.curriculum import check_order
 from tpru.dataset import Dataset
 from tpru.diagnostics import InputError
 from tpru.export.arrow import DEFAULT_BATCH_SIZE, build_hf_dataset, quiet_progress
-from tpru.export.common import image_bytes, log, select_splits, staged_output
+from tpru.export.common import image_bytes, log, select_splits, split_samples, staged_output
 from tpru.schema import SCHEMA_VERSION
 
 DATA_DIR = "data"
@@ -62,8 +63,8 @@ def parquet_name(split: str) -> str:
     return f"{DATA_DIR}/{split}-00000-of-00001.parquet"
 
 
-def _rows(dataset: Dataset, split: str) -> Iterator[dict[str, Any]]:
-    for sample in dataset.samples(split):
+def _rows(dataset: Dataset, split: str, order: str, seed: int) -> Iterator[dict[str, Any]]:
+    for sample in split_samples(dataset, split, order, seed):
         yield {
             "id": sample.id,
             "task": sample.task,
@@ -105,17 +106,23 @@ def dataset_card(splits: dict[str, int], source: str) -> str:
 
 
 def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
-           overwrite: bool = False, batch_size: int = DEFAULT_BATCH_SIZE) -> list[Path]:
+           overwrite: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
+           order: str = "dataset", seed: int = 0) -> list[Path]:
     """Write `dataset` as a Hugging Face dataset folder at `out`.
 
     Args:
         splits: the splits to write (default: all).
         overwrite: replace an earlier export at `out` (never a folder tpru did not write).
         batch_size: rows per Arrow batch.
+        order: the order of each split's rows: ``dataset`` (as stored; the
+            default), ``shuffled`` or ``curriculum`` (easy to hard by
+            ``meta.difficulty.score``); see `tpru.curriculum`.
+        seed: seeds ``shuffled`` and the order of ``curriculum`` ties.
 
     Returns:
         the files written.
     """
+    check_order(order)
     chosen = select_splits(dataset, splits)
     if DATA_DIR in chosen:
         raise InputError(f"a split named {DATA_DIR!r} would collide with the parquet folder")
@@ -126,7 +133,7 @@ def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
         (stage.path / DATA_DIR).mkdir()
         parts = {}
         for split in chosen:
-            parts[split] = build_hf_dataset(_rows(dataset, split), columns,
+            parts[split] = build_hf_dataset(_rows(dataset, split, order, seed), columns,
                                             work / f"{split}.arrow", split=split,
                                             batch_size=batch_size)
             parts[split].to_parquet(str(stage.path / parquet_name(split)), batch_size=batch_size)

@@ -14,6 +14,9 @@ Load it with ``datasets.load_from_disk(OUT)``. Columns:
   column to reward functions as a keyword argument; ``solution`` is the name
   TRL's own reward examples use, ``answer`` the one tpru's rewards use.
 - ``id``, ``task``, ``scenario``, ``negative``: for per-task metrics.
+- ``frames`` and ``difficulty``: the sequence's number of frames and its
+  ``meta.difficulty.score`` (null where the dataset has none), so that a
+  trainer can order or group samples by them (`tpru.curriculum`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 import datasets
 
+from tpru.curriculum import check_order, difficulty_score, sample_frames
 from tpru.dataset import Dataset
 from tpru.export.arrow import DEFAULT_BATCH_SIZE, build_hf_dataset, quiet_progress
 from tpru.export.common import (
@@ -36,6 +40,7 @@ from tpru.export.common import (
     log,
     make_formatter,
     select_splits,
+    split_samples,
     staged_output,
 )
 from tpru.schema import IMAGE_PLACEHOLDER
@@ -55,6 +60,8 @@ def features() -> datasets.Features:
         "task": datasets.Value("string"),
         "scenario": datasets.Value("string"),
         "negative": datasets.Value("bool"),
+        "frames": datasets.Value("int32"),
+        "difficulty": datasets.Value("float64"),
     })
 
 
@@ -77,8 +84,9 @@ def content_parts(text: str) -> list[dict[str, str | None]]:
 
 
 def _rows(dataset: Dataset, split: str,
-          formatter: Callable[[str], str]) -> Iterator[dict[str, Any]]:
-    for sample in dataset.samples(split):
+          formatter: Callable[[str], str], order: str,
+          seed: int) -> Iterator[dict[str, Any]]:
+    for sample in split_samples(dataset, split, order, seed):
         text = formatted_prompt(sample, formatter)
         yield {
             "id": sample.id,
@@ -90,13 +98,16 @@ def _rows(dataset: Dataset, split: str,
             "task": sample.task,
             "scenario": sample.scenario,
             "negative": sample.negative,
+            "frames": sample_frames(sample),
+            "difficulty": difficulty_score(sample.meta),
         }
 
 
 def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
            overwrite: bool = False,
            format_prompt: str | os.PathLike[str] | None = BUILTIN_FORMAT_PROMPT,
-           batch_size: int = DEFAULT_BATCH_SIZE) -> list[Path]:
+           batch_size: int = DEFAULT_BATCH_SIZE, order: str = "dataset",
+           seed: int = 0) -> list[Path]:
     """Write `dataset` as a TRL-ready `DatasetDict` saved at `out`.
 
     Args:
@@ -105,10 +116,15 @@ def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
         format_prompt: the template the prompt text is rendered with: tpru's
             think/answer template by default, the path of your own, or None.
         batch_size: rows per Arrow batch.
+        order: the order of each split's rows: ``dataset`` (as stored; the
+            default), ``shuffled`` or ``curriculum`` (easy to hard by
+            ``meta.difficulty.score``); see `tpru.curriculum`.
+        seed: seeds ``shuffled`` and the order of ``curriculum`` ties.
 
     Returns:
         the files written (``dataset_dict.json`` and each split's files).
     """
+    check_order(order)
     formatter = make_formatter(load_format_prompt(format_prompt))
     columns = features()
     with staged_output(out, overwrite=overwrite, inputs=[dataset.root]) as stage, quiet_progress():
@@ -116,7 +132,7 @@ def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
         work.mkdir()
         parts = {}
         for split in select_splits(dataset, splits):
-            parts[split] = build_hf_dataset(_rows(dataset, split, formatter), columns,
+            parts[split] = build_hf_dataset(_rows(dataset, split, formatter, order, seed), columns,
                                             work / f"{split}.arrow", split=split,
                                             batch_size=batch_size)
             log.info("trl: %s: %d samples", split, parts[split].num_rows)

@@ -26,6 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from tpru.curriculum import check_order
 from tpru.dataset import Dataset
 from tpru.export.arrow import DEFAULT_BATCH_SIZE, write_parquet
 from tpru.export.common import (
@@ -37,6 +38,7 @@ from tpru.export.common import (
     log,
     make_formatter,
     select_splits,
+    split_samples,
     staged_output,
 )
 
@@ -67,8 +69,9 @@ def _schema(embed_images: bool) -> pa.Schema:
 
 
 def _rows(dataset: Dataset, split: str, embed_images: bool,
-          formatter: Callable[[str], str]) -> Iterator[dict[str, Any]]:
-    for index, sample in enumerate(dataset.samples(split)):
+          formatter: Callable[[str], str], order: str,
+          seed: int) -> Iterator[dict[str, Any]]:
+    for index, sample in enumerate(split_samples(dataset, split, order, seed)):
         images = ([{"bytes": image_bytes(dataset, rel)} for rel in sample.images] if embed_images
                   else [{"image": absolute_image_path(dataset, rel)} for rel in sample.images])
         yield {
@@ -91,7 +94,8 @@ def _rows(dataset: Dataset, split: str, embed_images: bool,
 def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
            overwrite: bool = False, embed_images: bool = True,
            format_prompt: str | os.PathLike[str] | None = BUILTIN_FORMAT_PROMPT,
-           batch_size: int = DEFAULT_BATCH_SIZE) -> list[Path]:
+           batch_size: int = DEFAULT_BATCH_SIZE, order: str = "dataset",
+           seed: int = 0) -> list[Path]:
     """Write `dataset` as verl parquet files under `out`.
 
     Args:
@@ -103,16 +107,22 @@ def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
             think/answer template by default, the path of your own, or None
             for the bare question.
         batch_size: rows per parquet row group.
+        order: the order of each split's rows: ``dataset`` (as stored; the
+            default), ``shuffled`` or ``curriculum`` (easy to hard by
+            ``meta.difficulty.score``); see `tpru.curriculum`.
+        seed: seeds ``shuffled`` and the order of ``curriculum`` ties.
 
     Returns:
         the files written.
     """
+    check_order(order)
     formatter = make_formatter(load_format_prompt(format_prompt))
     schema = _schema(embed_images)
     with staged_output(out, overwrite=overwrite, inputs=[dataset.root]) as stage:
         for split in select_splits(dataset, splits):
             count = write_parquet(stage.path / f"{split}.parquet",
-                                  _rows(dataset, split, embed_images, formatter), schema,
+                                  _rows(dataset, split, embed_images, formatter, order, seed),
+                                  schema,
                                   batch_size=batch_size)
             log.info("verl: %s: %d samples", split, count)
     return stage.written

@@ -41,9 +41,10 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from tpru.curriculum import check_order
 from tpru.dataset import Dataset
 from tpru.diagnostics import InputError
-from tpru.export.common import image_bytes, log, select_splits, staged_output
+from tpru.export.common import image_bytes, log, select_splits, split_samples, staged_output
 from tpru.schema import IMAGE_OPTION, IMAGE_PLACEHOLDER, Sample, option_letter
 
 DEFAULT_NAME = "TPRU_custom"
@@ -108,7 +109,8 @@ def _max_options(dataset: Dataset, split: str) -> int:
 
 
 def _write_split(path: Path, dataset: Dataset, split: str, first_index: int,
-                 include_ordering_letters: bool) -> tuple[int, int]:
+                 include_ordering_letters: bool, order: str,
+                 seed: int) -> tuple[int, int]:
     """Write one split's TSV; return (rows written, letter-form samples skipped)."""
     letters = [option_letter(i) for i in range(_max_options(dataset, split))]
     header = ["index", "image", "question", *letters, "answer", "category", "l2-category",
@@ -117,7 +119,7 @@ def _write_split(path: Path, dataset: Dataset, split: str, first_index: int,
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         writer.writerow(header)
-        for sample in dataset.samples(split):
+        for sample in split_samples(dataset, split, order, seed):
             if sample.options is None and not include_ordering_letters:
                 skipped += 1
                 continue
@@ -140,7 +142,8 @@ def _write_split(path: Path, dataset: Dataset, split: str, first_index: int,
 
 def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
            overwrite: bool = False, name: str = DEFAULT_NAME,
-           include_ordering_letters: bool = False) -> list[Path]:
+           include_ordering_letters: bool = False, order: str = "dataset",
+           seed: int = 0) -> list[Path]:
     """Write `dataset` as VLMEvalKit custom MCQ TSV files under `out`.
 
     Args:
@@ -150,10 +153,15 @@ def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
             with ``_<split>`` appended.
         include_ordering_letters: also write letter-sequence ordering samples,
             which VLMEvalKit's matcher cannot score.
+        order: the order of each split's rows: ``dataset`` (as stored; the
+            default), ``shuffled`` or ``curriculum`` (easy to hard by
+            ``meta.difficulty.score``); see `tpru.curriculum`.
+        seed: seeds ``shuffled`` and the order of ``curriculum`` ties.
 
     Returns:
         the files written.
     """
+    check_order(order)
     if not _NAME.match(name):
         raise InputError(f"VLMEvalKit dataset name {name!r}: use letters, digits, '_', '.', '-'")
     chosen = select_splits(dataset, splits)
@@ -161,7 +169,7 @@ def export(dataset: Dataset, out: Path, *, splits: Sequence[str] | None = None,
         index = 0
         for split in chosen:
             written, skipped = _write_split(stage.path / f"{name}_{split}.tsv", dataset, split,
-                                            index, include_ordering_letters)
+                                            index, include_ordering_letters, order, seed)
             index += written
             log.info("vlmevalkit: %s: %d samples", split, written)
             if skipped:

@@ -37,6 +37,10 @@ class BuildRecord:
         warnings: one line per kind of input used with a warning.
         model_stages: what the model stages decided; None without them (and
             then not written).
+        engine: where pass 1 ran when not on this machine's processes: the Ray
+            engine's ``name``, ``address``, ``cpus`` and ``nodes`` (episodes and
+            frames each node measured); None for the local engine (and then not
+            written, so a local build's build.json is as it always was).
         content_hash: SHA-256 over the split files and image names
             (`tpru.builder.pipeline.content_hash`); None only before the build
             is finished (and then not written).
@@ -58,6 +62,7 @@ class BuildRecord:
     drop_examples: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     model_stages: Mapping[str, Any] | None = None
+    engine: Mapping[str, Any] | None = None
     content_hash: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,6 +76,8 @@ class BuildRecord:
         }
         if self.model_stages is not None:
             data["model_stages"] = dict(self.model_stages)
+        if self.engine is not None:
+            data["engine"] = dict(self.engine)
         if self.content_hash is not None:
             data["content_hash"] = self.content_hash
         return data
@@ -99,4 +106,5 @@ class BuildRecord:
             drop_examples=build.get("drop_examples", dict, {}),
             warnings=build.texts("warnings", ()),
             model_stages=build.get("model_stages", dict, None),
+            engine=build.get("engine", dict, None),
             content_hash=build.get("content_hash", str, None))

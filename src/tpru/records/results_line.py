@@ -28,6 +28,11 @@ class ResultLine:
         negative: a tpru sample whose gold is the None option; None elsewhere.
         answerable: MuirBench's answerable/unanswerable twins; None elsewhere.
         counterpart: the item's twin (see `tpru.eval.twins`), or None.
+        frames: the sequence's number of frames where the benchmark records it
+            (a tpru dataset); None elsewhere and in lines written before it
+            was recorded (a report then counts the question's images).
+        difficulty: the sample's difficulty score in [0, 1] (a tpru dataset
+            built with scores), or None.
         prediction, rule: the answer extracted from the response and the rule
             that found it (`tpru.score.extract`); None and ``none`` when none.
         response: the model's text; error: the backend's failure, or None.
@@ -48,6 +53,8 @@ class ResultLine:
     negative: bool | None = None
     answerable: bool | None = None
     counterpart: str | None = None
+    frames: int | None = None
+    difficulty: float | None = None
     prediction: str | None = None
     rule: str = "none"
     response: str = ""
@@ -58,12 +65,17 @@ class ResultLine:
     usage: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """The line's JSON object, keys in the order the runner has always written them."""
+        """The line's JSON object, keys in the order the runner has always written them;
+        ``frames`` and ``difficulty`` (newer; a tpru without them ignores them) only
+        where known."""
         return {
             "schema_version": self.SCHEMA_VERSION,
             "id": self.id, "benchmark": self.benchmark, "task": self.task,
             "category": self.category, "scenario": self.scenario, "negative": self.negative,
             "answerable": self.answerable, "counterpart": self.counterpart,
+            # Written only where known, so a line of another benchmark is as it always was.
+            **({} if self.frames is None else {"frames": self.frames}),
+            **({} if self.difficulty is None else {"difficulty": self.difficulty}),
             "answer": self.answer, "prediction": self.prediction, "rule": self.rule,
             "correct": self.correct, "response": self.response, "error": self.error,
             "question": self.question,
@@ -97,6 +109,7 @@ class ResultLine:
             negative=line.get("negative", bool, None),
             answerable=line.get("answerable", bool, None),
             counterpart=None if counterpart is None else str(counterpart),
+            frames=line.get("frames", int, None), difficulty=line.number("difficulty", None),
             prediction=line.get("prediction", str, None), rule=line.get("rule", str, "none"),
             response=line.get("response", str, ""), error=line.get("error", str, None),
             question=line.get("question", str, ""), options=line.texts("options", None),

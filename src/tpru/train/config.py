@@ -84,13 +84,22 @@ class DataConfig:
             None: the bare question). Used when the prompt is built here (a
             tpru dataset folder, a ``problem`` column); an exported ``prompt``
             column is taken as it is.
-        limit: train on the first N samples only (smoke runs).
+        limit: train on the first N samples only (smoke runs), taken after
+            `order` (with ``curriculum``: the N easiest).
+        order: ``shuffled``: the trainer's sampler shuffles the samples every
+            epoch, seeded by ``train.seed``; ``curriculum``: easy to hard by
+            difficulty score (the ``difficulty`` column of a TRL export, from
+            ``meta.difficulty.score``), equal scores in an order seeded by
+            ``train.seed``, and the sampler keeps that order (TRL's
+            ``shuffle_dataset=False``; a sequential sampler for SFT). A
+            curriculum is refused for data without a score on every sample.
     """
 
     path: str
     split: str = "train"
     format_prompt: str | None = "builtin"
     limit: int | None = None
+    order: Literal["shuffled", "curriculum"] = "shuffled"
 
     def __post_init__(self) -> None:
         if not self.path:

@@ -35,10 +35,12 @@ from typing import Any
 import datasets
 
 from tpru import __version__
+from tpru.curriculum import curriculum_positions
 from tpru.dataset import BUILD_FILE, Dataset
 from tpru.diagnostics import InputError, first_line
 from tpru.export.common import BUILTIN_FORMAT_PROMPT, load_format_prompt, make_formatter
 from tpru.export.trl import content_parts
+from tpru.export.trl import features as trl_features
 from tpru.progress import progress_bar
 from tpru.schema import IMAGE_PLACEHOLDER
 from tpru.train.config import DataConfig
@@ -55,12 +57,15 @@ _SAVED_MARKERS = ("dataset_dict.json", "state.json")
 _FILE_BUILDERS = {".parquet": "parquet", ".json": "json", ".jsonl": "json"}
 
 
-def open_train_dataset(config: DataConfig, run_dir: Path) -> datasets.Dataset:
+def open_train_dataset(config: DataConfig, run_dir: Path, *,
+                       seed: int = 0) -> datasets.Dataset:
     """The split `config.split` of `config.path`, in the TRL export's columns.
 
     Args:
-        config: where the samples are and how their prompts are rendered.
+        config: where the samples are, how their prompts are rendered, and
+            their order (``curriculum``: sorted here, easy to hard).
         run_dir: the run folder; a tpru dataset folder is exported into it.
+        seed: seeds the order of samples of equal difficulty in a curriculum.
 
     Raises:
         InputError: the path or split does not exist, cannot be read, or
@@ -74,6 +79,9 @@ def open_train_dataset(config: DataConfig, run_dir: Path) -> datasets.Dataset:
     else:
         dataset = _load_hub(config)
     dataset = _with_prompt(dataset, config)
+    if config.order == "curriculum":
+        dataset = curriculum_order(dataset, seed=seed,
+                                   where=f"{config.path} (split {config.split})")
     if config.limit is not None:
         dataset = dataset.select(range(min(config.limit, dataset.num_rows)))
     if dataset.num_rows == 0:
@@ -83,6 +91,22 @@ def open_train_dataset(config: DataConfig, run_dir: Path) -> datasets.Dataset:
     return dataset
 
 
+def curriculum_order(dataset: datasets.Dataset, *, seed: int, where: str) -> datasets.Dataset:
+    """`dataset`'s rows easy to hard by their ``difficulty`` column; ties in a seeded order.
+
+    Raises:
+        InputError: no ``difficulty`` column, or a row without a score (one
+            line naming `where`).
+    """
+    if "difficulty" not in dataset.column_names:
+        raise InputError(f"{where}: data.order=curriculum needs a difficulty column (a TRL "
+                         "export of a dataset built with difficulty scores, or a tpru dataset "
+                         "folder); this data has none")
+    scores = [None if score is None else float(score) for score in dataset["difficulty"]]
+    ids = [str(i) for i in dataset["id"]] if "id" in dataset.column_names else None
+    return dataset.select(curriculum_positions(scores, seed=seed, where=where, ids=ids))
+
+
 def _exported_split(config: DataConfig, folder: Path, run_dir: Path) -> datasets.Dataset:
     """Export a tpru dataset folder for TRL into the run folder (or reuse the export)."""
     from tpru.export.trl import export
@@ -90,7 +114,7 @@ def _exported_split(config: DataConfig, folder: Path, run_dir: Path) -> datasets
     out = run_dir / EXPORT_DIR
     stamp = {"tpru": __version__, "dataset": str(folder.resolve()),
              "build": _sha256((folder / BUILD_FILE).read_bytes()), "split": config.split,
-             "format_prompt": config.format_prompt}
+             "format_prompt": config.format_prompt, "columns": sorted(trl_features())}
     if config.format_prompt not in (None, BUILTIN_FORMAT_PROMPT):
         stamp["format_prompt_text"] = load_format_prompt(config.format_prompt)
     stamp_path = run_dir / STAMP_FILE

@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -98,7 +99,8 @@ def write_easyr1_run(dataset: str | os.PathLike[str], out: str | os.PathLike[str
     Raises:
         InputError: the dataset, recipe or config would fail in EasyR1: a
             prompt over the length budget, more images than
-            ``worker.rollout.limit_images``, batch sizes EasyR1 refuses, or a
+            ``worker.rollout.limit_images`` given in `overrides` (without one,
+            it is set to the dataset's most images per sample), batch sizes EasyR1 refuses, or a
             format prompt or reward function it would not find.
     """
     data = Dataset.open(dataset)
@@ -116,6 +118,7 @@ def write_easyr1_run(dataset: str | os.PathLike[str], out: str | os.PathLike[str
     template = load_format_prompt(format_prompt)
     assert template is not None
     budget = measure_prompts(data, used, template, config)
+    budget = _fit_limit_images(config, budget, overrides)
     budget.check()
     run = Path(out)
     inputs = [data.root] + ([Path(model).expanduser()] if model is not None else [])
@@ -164,6 +167,27 @@ def _assemble(recipe: dict[str, Any], *, model: str | None, val_split: str | Non
         return apply_overrides(config, overrides)
     except ConfigError as err:
         raise InputError(str(err)) from None
+
+
+LIMIT_IMAGES = "worker.rollout.limit_images"
+
+
+def _fit_limit_images(config: dict[str, Any], budget: PromptBudget,
+                      overrides: Sequence[str]) -> PromptBudget:
+    """Set ``worker.rollout.limit_images`` to the dataset's most images per sample.
+
+    vLLM reserves memory for that many images per prompt, so a dataset that
+    mixes 3- and 16-frame sequences needs the 16-frame samples' count (question
+    images plus image options), and a 4-frame dataset needs no more than its
+    own. A value given on the command line is kept (and checked).
+    """
+    if any(item.partition("=")[0].strip() == LIMIT_IMAGES for item in overrides):
+        return budget
+    if budget.limit_images != budget.max_images:
+        log.info("%s: %d, the most images of a sample (sample %s); the recipe had %s",
+                 LIMIT_IMAGES, budget.max_images, budget.max_images_id, budget.limit_images)
+    put(config, LIMIT_IMAGES, budget.max_images)
+    return dataclasses.replace(budget, limit_images=budget.max_images)
 
 
 def _check_reward_choice(config: dict[str, Any]) -> None:

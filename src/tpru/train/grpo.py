@@ -96,6 +96,8 @@ def train_grpo(config: GRPOTrainConfig, *, resume: bool = False, overwrite: bool
         "num_iterations": config.num_iterations,
         "reward_weights": [spec.weight for spec in config.rewards],
         "remove_unused_columns": False,
+        # A curriculum is put in order by open_train_dataset; the sampler must keep it.
+        "shuffle_dataset": config.data.order == "shuffled",
         **vllm_arguments(rollout.vllm, cuda=cuda,
                          max_model_length=config.max_prompt_length
                          + rollout.max_completion_length),
@@ -105,7 +107,7 @@ def train_grpo(config: GRPOTrainConfig, *, resume: bool = False, overwrite: bool
     with args.main_process_first(desc="training data"):
         if args.process_index == 0:
             clear_run_dir(run_dir, overwrite=overwrite)
-        dataset = open_train_dataset(config.data, run_dir)
+        dataset = open_train_dataset(config.data, run_dir, seed=config.train.seed)
     lengths = check_prompt_lengths(dataset, processor, max_prompt_length=config.max_prompt_length,
                                    where=config.data.path, show_progress=show_progress)
     trainer = GRPOTrainer(model=load_policy(config, checkpoint), reward_funcs=rewards, args=args,

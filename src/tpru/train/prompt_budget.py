@@ -103,11 +103,15 @@ class PromptBudget:
     max_images_id: str
     limit_images: int
     counter: str
+    samples: int = 0
+    over_limit: int = 0
+    """How many of the `samples` measured need more than `limit` tokens."""
 
     def check(self) -> None:
         """Refuse a prompt over ``data.max_prompt_length`` or over the images per prompt."""
         if self.longest > self.limit:
             raise InputError(
+                f"{self.over_limit} of {self.samples} samples are over the prompt budget; "
                 f"sample {self.sample_id!r} ({self.split}) needs about {self.longest} prompt "
                 f"tokens ({self.images} images: {self.image_tokens}, text: {self.text_tokens}) "
                 f"but data.max_prompt_length is {self.limit}; EasyR1 would drop or cut it "
@@ -125,6 +129,10 @@ def measure_prompts(dataset: Dataset, splits: Sequence[str], template: str,
                     config: Mapping[str, Any]) -> PromptBudget:
     """Measure every sample's prompt as EasyR1 would build it for the model in `config`.
 
+    Each sample is measured on its own, so a dataset mixing 3- and 16-frame
+    sequences is judged by its longest prompt, and the count of samples over
+    ``data.max_prompt_length`` is reported with it.
+
     Image tokens are exact for Qwen2.5-VL given each image's size (read from
     its header). Text is counted with the model's tokenizer when the model is
     a local folder with a ``tokenizer.json`` (its processor's pixel bounds
@@ -138,6 +146,8 @@ def measure_prompts(dataset: Dataset, splits: Sequence[str], template: str,
     sizes: dict[str, int] = {}
     longest: tuple[int, int, int, Sample, str] | None = None  # total, visual, text, sample, split
     most: Sample | None = None
+    limit = integer(config, "data.max_prompt_length")
+    measured = over = 0
     for split in splits:
         for sample in dataset.samples(split):
             pieces = formatter(problem_text(sample)).split(IMAGE_PLACEHOLDER)
@@ -149,6 +159,8 @@ def measure_prompts(dataset: Dataset, splits: Sequence[str], template: str,
                     sizes[relative] = image_tokens(width, height, min_pixels, max_pixels,
                                                    processor_pixels)
                 visual += sizes[relative]
+            measured += 1
+            over += text + visual > limit
             if longest is None or text + visual > longest[0]:
                 longest = (text + visual, visual, text, sample, split)
             if most is None or len(sample.images) > len(most.images):
@@ -156,12 +168,12 @@ def measure_prompts(dataset: Dataset, splits: Sequence[str], template: str,
     if longest is None or most is None:
         raise InputError(f"{dataset.root}: no samples in {', '.join(splits)}")
     total, visual, text, sample, split = longest
-    return PromptBudget(limit=integer(config, "data.max_prompt_length"), longest=total,
+    return PromptBudget(limit=limit, longest=total,
                         sample_id=sample.id, split=split, images=len(sample.images),
                         image_tokens=visual, text_tokens=text, max_images=len(most.images),
                         max_images_id=most.id,
                         limit_images=integer(config, "worker.rollout.limit_images"),
-                        counter=counter)
+                        counter=counter, samples=measured, over_limit=over)
 
 
 def _text_counter(model: Path) -> tuple[Callable[[str], int], int, str,

@@ -61,12 +61,17 @@ def train_sft(config: SFTTrainConfig, *, resume: bool = False, overwrite: bool =
                             show_progress=show_progress),
         # Lengths are checked below; truncating would cut image tokens or the answer.
         "max_length": None, "completion_only_loss": True,
+        # A curriculum is put in order by open_train_dataset; the sampler must keep it.
+        **({"train_sampling_strategy": "sequential"} if config.data.order == "curriculum"
+           else {}),
     })
     processor = load_processor(config.model)
     with args.main_process_first(desc="training data"):
         if args.process_index == 0:
             clear_run_dir(run_dir, overwrite=overwrite)
-        dataset = with_sft_completions(open_train_dataset(config.data, run_dir), config.target)
+        dataset = with_sft_completions(open_train_dataset(config.data, run_dir,
+                                                          seed=config.train.seed),
+                                       config.target)
     lengths = check_prompt_lengths(dataset, processor, max_prompt_length=config.max_prompt_length,
                                    max_completion_length=config.max_completion_length,
                                    where=config.data.path, show_progress=show_progress)

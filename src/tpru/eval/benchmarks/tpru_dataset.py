@@ -6,7 +6,9 @@ copy). Sample -> Item: ``task``, ``scenario`` and ``negative`` as they are;
 ``category`` is the negative kind (``mismatch`` or ``missing``) of a negative
 sample and None for a positive one; ``counterpart`` is the sample's twin
 (``meta["twin"]``: a negative and its positive twin from the same window)
-where the builder linked one; ``meta`` keeps the split and episode.
+where the builder linked one; ``frames`` and ``difficulty`` are the sample's
+``meta.frames`` (else its question images) and ``meta.difficulty.score``
+(`tpru.curriculum`); ``meta`` keeps the split and episode.
 
 Which split: the ``test`` split by default, since a benchmark score over the
 training split says nothing about generalisation; a dataset without one is
@@ -19,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from tpru.curriculum import difficulty_score, sample_frames
 from tpru.dataset import Dataset
 from tpru.diagnostics import InputError, Skips
 from tpru.eval.items import ALL_SPLITS, Benchmark, Item
@@ -76,5 +79,6 @@ def _item(dataset: Dataset, sample: Sample, split: str) -> Item | None:
         answer=sample.answer, images=tuple(str(p) for p in paths), task=sample.task,
         category=str(kind) if kind is not None else None, scenario=sample.scenario,
         negative=sample.negative, counterpart=None if twin is None else str(twin),
+        frames=sample_frames(sample), difficulty=difficulty_score(sample.meta),
         meta={"split": split, "episode_id": sample.episode_id},
     )

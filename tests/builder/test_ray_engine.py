@@ -1,0 +1,224 @@
+"""The Ray engine on a real multi-node Ray cluster on this machine (`ray.cluster_utils.Cluster`).
+
+Every build goes through the command line; the Ray builds' files are compared
+byte for byte with a local build of the same sources and seed (build.json
+differs only by its ``engine`` block). One cluster (a head and a worker node,
+one CPU each) serves the module: Ray starts slowly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from episode_files import write_episodes
+from gated_embedding import GATE_ENV, starts
+
+from tpru.builder.ray_engine import check_cpus
+from tpru.cli import main
+from tpru.sources import sim
+
+ray = pytest.importorskip("ray")  # the ray extra, in dev: CI has it
+from ray.cluster_utils import Cluster  # noqa: E402
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A head and a worker node with one CPU each; their ``sim:robot`` is the fake simulator
+    (``ray_site/sitecustomize.py``, which every Python process of the cluster runs), and
+    `gated_embedding` waits at the module's gate folder."""
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE / "ray_site"), str(HERE), old)
+                                               if p)
+    os.environ[GATE_ENV] = str(tmp_path_factory.mktemp("gate"))
+    head_args = {"num_cpus": 1, "include_dashboard": False,
+                 # a lost node is noticed in about a second, not the default 30
+                 "_system_config": {"health_check_period_ms": 500,
+                                    "health_check_failure_threshold": 2}}
+    nodes = Cluster(initialize_head=True, head_node_args=head_args)
+    try:
+        nodes.add_node(num_cpus=1)
+        nodes.wait_for_nodes()
+        yield nodes
+    finally:
+        nodes.shutdown()
+        os.environ.pop(GATE_ENV, None)
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
+def build(out: Path, source: str, *args: str) -> int:
+    return main(["build", "-q", "--source", source, "--out", str(out), *args])
+
+
+def on_ray(cluster: Cluster) -> tuple[str, ...]:
+    return ("--engine", "ray", "--ray-address", cluster.address)
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def assert_same_build(local: Path, other: Path) -> dict[str, Any]:
+    """Every file identical, build.json but for its engine block; that block."""
+    a, b = files(local), files(other)
+    assert a.keys() == b.keys()
+    for name in a:
+        if name != "build.json":
+            assert a[name] == b[name], name
+    info = json.loads(b["build.json"])
+    engine: dict[str, Any] = info.pop("engine")
+    assert info == json.loads(a["build.json"])
+    assert "engine" not in json.loads(a["build.json"])
+    counts = info["counts"]
+    assert sum(n["episodes"] for n in engine["nodes"].values()) == \
+        counts["episodes_kept"] + counts["episodes_dropped"]
+    assert sum(n["frames"] for n in engine["nodes"].values()) == counts["frames_read"]
+    return engine
+
+
+def test_a_two_node_cluster_builds_byte_identically_to_the_local_engine(
+        cluster: Cluster, episodes_dir: Path, tmp_path: Path) -> None:
+    source = f"frames:{episodes_dir}"
+    assert build(tmp_path / "local", source, "--seed", "5") == 0
+    assert build(tmp_path / "ray", source, "--seed", "5", *on_ray(cluster)) == 0
+    engine = assert_same_build(tmp_path / "local", tmp_path / "ray")
+    assert engine["name"] == "ray" and engine["address"] == cluster.address
+    assert engine["cpus"] == 2
+
+
+def test_simulator_episodes_render_on_the_workers_and_build_identically(
+        cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sim.SIMULATORS, "robot", "fake_sim:robot")
+    renders = tmp_path / "renders"
+    args = ("--seed", "2", f"sim.out={renders}", "sim.episodes=8", "sim.frames=5")
+    # Ray first, into an empty cache: the renders happen on the cluster's workers.
+    assert build(tmp_path / "ray", "sim:robot", *args, *on_ray(cluster)) == 0
+    # Seeds are rendered a few ahead of those used; only complete folders are left.
+    rendered = sorted(p.name for p in (renders / "robot" / "320x240-f5").iterdir())
+    assert len(rendered) >= 8 and all("tmp" not in name for name in rendered)
+    assert all((renders / "robot" / "320x240-f5" / name / "episode.json").is_file()
+               for name in rendered)
+    assert build(tmp_path / "local", "sim:robot", *args) == 0
+    assert build(tmp_path / "local2", "sim:robot", *args, "--workers", "2") == 0
+    assert files(tmp_path / "local") == files(tmp_path / "local2")
+    assert_same_build(tmp_path / "local", tmp_path / "ray")
+
+
+def _records(out: Path) -> int:
+    path = out.with_name(out.name + ".partial") / "work" / "episodes.jsonl"
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def test_a_worker_node_lost_mid_build_changes_nothing(cluster: Cluster, tmp_path: Path) -> None:
+    # Every measuring task waits at the gate (`gated_embedding`) until the node is gone, so
+    # the node is removed while it provably holds a task: no race with the build's end.
+    episodes = write_episodes(tmp_path / "episodes", 24)  # 4 shards of 6 episodes
+    source = f"frames:{episodes}"
+    gate = Path(os.environ[GATE_ENV])
+    shutil.rmtree(gate)
+    gate.mkdir()
+    doomed = cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    doomed_id = doomed.unique_id
+    held: list[bool] = []
+
+    def remove_once_it_holds_work() -> None:
+        try:
+            deadline = time.monotonic() + 120
+            while not any(node == doomed_id for _, node in starts(gate)) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.02)
+            held.append(any(node == doomed_id for _, node in starts(gate)))
+            cluster.remove_node(doomed, allow_graceful=False)
+        finally:
+            (gate / "open").touch()
+
+    remover = threading.Thread(target=remove_once_it_holds_work)
+    remover.start()
+    out = tmp_path / "ray"
+    try:
+        assert build(out, source, "embed.name=gated_embedding:histogram", *on_ray(cluster)) == 0
+    finally:
+        remover.join()
+    assert held == [True], "no task started on the doomed node"
+    ran = starts(gate)
+    lost = {work for work, node in ran if node == doomed_id}
+    # The work in flight on the lost node was started again on a node that stayed.
+    assert lost and lost <= {work for work, node in ran if node != doomed_id}
+    assert build(tmp_path / "local", source, "embed.name=gated_embedding:histogram") == 0
+    engine = assert_same_build(tmp_path / "local", out)
+    # No task finished on the lost node: the surviving nodes measured every episode.
+    assert not any(doomed_id[:8] in name for name in engine["nodes"])
+    assert sum(n["episodes"] for n in engine["nodes"].values()) == 24
+
+
+@pytest.mark.slow
+def test_a_driver_killed_mid_build_continues_with_resume(cluster: Cluster,
+                                                         tmp_path: Path) -> None:
+    episodes = write_episodes(tmp_path / "episodes", 16, size=(800, 600))
+    source = f"frames:{episodes}"
+    out = tmp_path / "ray"
+    command = [sys.executable, "-m", "tpru.cli", "build", "-q", "--source", source,
+               "--out", str(out), *on_ray(cluster)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    deadline = time.monotonic() + 120
+    try:
+        while process.poll() is None and _records(out) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if process.poll() is not None:
+            assert process.stderr is not None
+            pytest.fail(f"the build ended (status {process.returncode}) before it could be "
+                        f"killed: {process.stderr.read().decode()}")
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+        assert process.stderr is not None
+        process.stderr.close()
+    killed_at = _records(out)
+    assert 2 <= killed_at < 16 and not out.exists()
+
+    assert build(out, source, *on_ray(cluster), "--resume") == 0
+    assert build(tmp_path / "local", source) == 0
+    engine = assert_same_build(tmp_path / "local", out)
+    assert sum(n["episodes"] for n in engine["nodes"].values()) == 16
+
+
+def test_an_unreachable_address_fails_fast_in_one_line(
+        tmp_path: Path, episodes_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert build(tmp_path / "out", f"frames:{episodes_dir}", "--engine", "ray",
+                 "--ray-address", "127.0.0.1:1") == 1
+    err = capsys.readouterr().err.strip()
+    assert "cannot reach the Ray cluster at 127.0.0.1:1" in err
+    assert "\n" not in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+
+
+def test_without_ray_the_engine_asks_for_the_extra(
+        tmp_path: Path, episodes_dir: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an environment without Ray imports
+    assert build(tmp_path / "out", f"frames:{episodes_dir}", "--engine", "ray") == 1
+    assert "pip install 'tpru[ray]'" in capsys.readouterr().err
+
+
+def test_a_cluster_without_cpus_is_refused() -> None:
+    assert check_cpus({"CPU": 4.0, "memory": 1e9}, "head:6379") == 4
+    with pytest.raises(Exception, match="has no CPUs for the build"):
+        check_cpus({"memory": 1e9, "GPU": 1.0}, "head:6379")
