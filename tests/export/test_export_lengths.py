@@ -204,3 +204,26 @@ def test_easyr1_run_checks_an_explicit_limit_and_every_prompt(mixed: Path,
         write_easyr1_run(mixed, tmp_path / "b", gpus_per_node=2,
                          overrides=[*SMALL, "data.max_prompt_length=500"])
     assert not list(tmp_path.iterdir())
+
+
+def test_easyr1_run_in_curriculum_order_keeps_it(mixed: Path, tmp_path: Path) -> None:
+    run = write_easyr1_run(mixed, tmp_path / "run", overrides=SMALL, gpus_per_node=2,
+                           order="curriculum", seed=3)
+    config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    assert config["data"]["shuffle"] is False
+    ids = [r["id"] for r in pq.read_table(run / "data" / "train.parquet").to_pylist()]
+    scores = [SCORES[i] for i in ids]
+    assert scores == sorted(scores) and len(ids) == len(_file_order(mixed, "train"))
+    exported = export_dataset(mixed, "easyr1", tmp_path / "export", splits=["train"],
+                              order="curriculum", seed=3)
+    parquet = next(p for p in exported if p.name == "train.parquet")
+    assert [r["id"] for r in pq.read_table(parquet).to_pylist()] == ids
+    facts = json.loads((run / "tpru.json").read_text(encoding="utf-8"))
+    assert facts["order"] == {"name": "curriculum", "seed": 3}
+    with pytest.raises(InputError, match="--order curriculum needs data.shuffle=false"):
+        write_easyr1_run(mixed, tmp_path / "shuffled", gpus_per_node=2, order="curriculum",
+                         overrides=[*SMALL, "data.shuffle=true"])
+    assert main(["train", "easyr1", str(mixed), "--out", str(tmp_path / "cli"), "--order",
+                 "curriculum", "--seed", "3", "--gpus-per-node", "2", *SMALL]) == 0
+    assert (tmp_path / "cli" / "data" / "train.parquet").read_bytes() == \
+        (run / "data" / "train.parquet").read_bytes()

@@ -157,6 +157,12 @@ def add_easyr1_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-paths", action="store_true",
                    help="store absolute image paths instead of embedding the images (smaller; "
                         "every node must read the dataset at the same path)")
+    p.add_argument("--order", choices=("dataset", "shuffled", "curriculum"), default="dataset",
+                   help="the order of the train rows: as the dataset stores them (default), a "
+                        "seeded shuffle, or a curriculum from easy to hard by "
+                        "meta.difficulty.score (sets data.shuffle=false so EasyR1 keeps it)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of --order shuffled and of curriculum ties (default 0)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an earlier run folder tpru wrote")
     p.parse_known_args = _gather_overrides(p)  # type: ignore[method-assign]
@@ -193,7 +199,8 @@ def easyr1_command(args: argparse.Namespace) -> int:
     run = write_easyr1_run(args.dataset, args.out, model=args.model, recipe=args.recipe,
                            overrides=args.overrides, nodes=args.nodes,
                            gpus_per_node=args.gpus_per_node, overwrite=args.overwrite,
-                           embed_images=not args.image_paths, format_prompt=args.format_prompt)
+                           embed_images=not args.image_paths, format_prompt=args.format_prompt,
+                           order=args.order, seed=args.seed)
     facts = json.loads((run / "tpru.json").read_text(encoding="utf-8"))
     budget = facts["prompt_budget"]
     console = Console()

@@ -48,6 +48,7 @@ import yaml
 
 from tpru import __version__
 from tpru.config import ConfigError, apply_overrides
+from tpru.curriculum import check_order
 from tpru.dataset import Dataset
 from tpru.diagnostics import InputError
 from tpru.export.common import (
@@ -78,7 +79,8 @@ def write_easyr1_run(dataset: str | os.PathLike[str], out: str | os.PathLike[str
                      model: str | None = None, recipe: str | os.PathLike[str] = "7b",
                      overrides: Sequence[str] = (), nodes: int = 1, gpus_per_node: int = 8,
                      overwrite: bool = False, embed_images: bool = True,
-                     format_prompt: str | os.PathLike[str] = BUILTIN_FORMAT_PROMPT) -> Path:
+                     format_prompt: str | os.PathLike[str] = BUILTIN_FORMAT_PROMPT,
+                     order: str = "dataset", seed: int = 0) -> Path:
     """Write an EasyR1 run folder for `dataset` at `out` and return `out`.
 
     Args:
@@ -95,6 +97,11 @@ def write_easyr1_run(dataset: str | os.PathLike[str], out: str | os.PathLike[str
         embed_images: store the images inside the parquet files (portable);
             False stores their absolute paths, which every node must be able to read.
         format_prompt: tpru's think/answer template by default, or a jinja file.
+        order: the order of the train rows: ``dataset`` (as stored), ``shuffled``
+            (seeded) or ``curriculum`` (easy to hard by ``meta.difficulty.score``,
+            ties in a seeded order), for which EasyR1's ``data.shuffle`` is set
+            false so that its sampler keeps it.
+        seed: seeds ``shuffled`` and the order of ``curriculum`` ties.
 
     Raises:
         InputError: the dataset, recipe or config would fail in EasyR1: a
@@ -103,6 +110,7 @@ def write_easyr1_run(dataset: str | os.PathLike[str], out: str | os.PathLike[str
             it is set to the dataset's most images per sample), batch sizes EasyR1 refuses, or a
             format prompt or reward function it would not find.
     """
+    check_order(order)
     data = Dataset.open(dataset)
     splits = data.splits
     if "train" not in splits:
@@ -113,6 +121,7 @@ def write_easyr1_run(dataset: str | os.PathLike[str], out: str | os.PathLike[str
     counts = {split: sum(1 for _ in data.samples(split)) for split in used}
     config = _assemble(load_recipe(recipe), model=model, val_split=val_split,
                        nodes=nodes, gpus_per_node=gpus_per_node, overrides=overrides)
+    _keep_curriculum(config, order, overrides)
     check_batches(config, train_samples=counts["train"])
     _check_reward_choice(config)
     template = load_format_prompt(format_prompt)
@@ -123,13 +132,14 @@ def write_easyr1_run(dataset: str | os.PathLike[str], out: str | os.PathLike[str
     run = Path(out)
     inputs = [data.root] + ([Path(model).expanduser()] if model is not None else [])
     with staged_output(run, overwrite=overwrite, inputs=inputs, kind=RUN_KIND) as stage:
-        _export(data, stage.path / "data", used, embed_images, format_prompt)
+        _export(data, stage.path / "data", used, embed_images, format_prompt, order, seed)
         shutil.move(stage.path / "data" / FORMAT_PROMPT_FILE, stage.path / FORMAT_PROMPT_FILE)
         (stage.path / "data" / OUTPUT_MARKER).unlink()  # data/ is part of the run, not an export
         write_reward(stage.path)
         _write_config(stage.path / "config.yaml", config, data, recipe)
         facts = _facts(config, data, recipe, model, overrides, embed_images, counts,
                        val_split, budget)
+        facts["order"] = {"name": order, "seed": seed}
         (stage.path / "tpru.json").write_text(json.dumps(facts, indent=2) + "\n",
                                               encoding="utf-8")
         launch = stage.path / "launch.sh"
@@ -204,12 +214,24 @@ def _check_reward_choice(config: dict[str, Any]) -> None:
                          f"(rewards: {', '.join(REWARDS)})")
 
 
+def _keep_curriculum(config: dict[str, Any], order: str, overrides: Sequence[str]) -> None:
+    """With a curriculum, EasyR1's sampler must not shuffle: ``data.shuffle`` false, and an
+    override that turns it on is refused."""
+    if order != "curriculum":
+        return
+    if any(item.partition("=")[0].strip() == "data.shuffle" for item in overrides) and \
+            get(config, "data.shuffle"):
+        raise InputError("--order curriculum needs data.shuffle=false (EasyR1 would shuffle "
+                         "the curriculum away); drop the data.shuffle override")
+    put(config, "data.shuffle", False)
+
+
 def _export(data: Dataset, out: Path, splits: list[str], embed_images: bool,
-            format_prompt: str | os.PathLike[str]) -> None:
+            format_prompt: str | os.PathLike[str], order: str, seed: int) -> None:
     from tpru.export import export_dataset
 
     export_dataset(data.root, "easyr1", out, splits=splits, embed_images=embed_images,
-                   format_prompt=format_prompt)
+                   format_prompt=format_prompt, order=order, seed=seed)
 
 
 def _write_config(path: Path, config: dict[str, Any], data: Dataset,
