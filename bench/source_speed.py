@@ -43,10 +43,12 @@ reference's frames per CPU second.
 
 ``rlds`` (measured when ``tpru.sources.rlds`` exists): 8 episodes of 30 steps of
 256x256 JPEG images written with the tests' RLDS writer (``tests/sources/rlds_files.py``,
-its pictures swapped for the footage above). Its frames are image files the source
-writes to its cache, so its bare reference is PIL decoding the same JPEG bytes from
-memory, and the source's pass decodes the bytes ``load_frames`` returns in the same way.
-Each source pass gets a fresh ``TPRU_CACHE``, so the cache writes are measured.
+its pictures swapped for the footage above). Its frames are images stored in the
+shard's records (`tpru.sources.stored_images`), so its bare reference is PIL decoding
+the same JPEG bytes from memory (read out of the shard before the timing), and the
+source's pass decodes the bytes ``load_frames`` returns in the same way: the source's
+listing and ``load_frames`` reading each record again are what the ratio charges it.
+Each source pass gets a fresh ``TPRU_CACHE``, so a source that wrote to it would pay for it.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ from PIL import Image
 
 from tpru.diagnostics import Skips
 from tpru.sources import open_source
-from tpru.sources.base import load_frames, split_video_ref
+from tpru.sources.base import frame_reader_key, load_frames, split_video_ref
 
 TARGET = 0.7
 PRECISION = 0.0005  # refs carry milliseconds, as in tpru.sources.video
@@ -330,18 +332,24 @@ def decode_image(data: bytes) -> None:
 
 
 def chosen_frames(case: Case) -> tuple[dict[str, list[float]], list[bytes]]:
-    """The frames the source chose: per video the sorted times, and image files' bytes."""
+    """The frames the source chose: per video the sorted times, and the encoded bytes of
+    images (files, or images stored inside the dataset's files)."""
     kind = case.spec.partition(":")[0]
     source = open_source(case.spec, skips=Skips(), options={kind: case.options})
     times: dict[str, list[float]] = {}
     images: list[bytes] = []
     for episode in source.iter_episodes():
+        stored = []
         for ref in episode.frames:
-            where = split_video_ref(ref)
+            where = split_video_ref(ref) if frame_reader_key(ref)[1] == "t" else None
             if where is None:
-                images.append(Path(ref).read_bytes())
+                stored.append(ref)
             else:
                 times.setdefault(where[0], []).append(where[1])
+        for loaded in load_frames(stored):
+            if loaded.data is None:
+                raise SystemExit(f"{case.name}: {loaded.message}")
+            images.append(loaded.data)
     return {path: sorted(ts) for path, ts in times.items()}, images
 
 

@@ -2,9 +2,11 @@
 
 ``embed.name=gated_embedding:histogram`` runs inside pass 1's tasks, so a test
 that keeps the gate shut knows that every task which has started is still in
-flight: it can remove a node that provably holds work. With no gate folder
-set (``TPRU_TEST_GATE``), or once its ``open`` file exists, it is the colour
-histogram of `custom_embedding`.
+flight: it can remove a node that provably holds work, or kill the driver
+while some episodes are recorded and the rest provably are not. With no gate
+folder set (``TPRU_TEST_GATE``), once its ``open`` file exists, or for an
+episode whose fingerprint the test let through (`let_through`), it is the
+colour histogram of `custom_embedding`.
 
 Each call leaves a marker ``<gate>/started/<fingerprint>.<node>.<pid>.<ns>``:
 the fingerprint of the episode's first frame (so a retry of the same work is
@@ -15,9 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +52,7 @@ def wait_at(gate: Path, print_: str) -> None:
     started.mkdir(parents=True, exist_ok=True)
     (started / f"{print_}.{node_id()}.{os.getpid()}.{time.monotonic_ns()}").touch()
     deadline = time.monotonic() + WAIT_S
-    while not (gate / "open").exists():
+    while not ((gate / "open").exists() or (gate / "through" / print_).exists()):
         if time.monotonic() > deadline:
             raise RuntimeError(f"{gate}: the test never opened the gate")
         time.sleep(0.02)
@@ -63,8 +66,24 @@ def node_id() -> str:
     return str(ray.get_runtime_context().get_node_id())
 
 
+def reset(gate: Path, *, opened: bool) -> None:
+    """Forget every call and every episode let through; the gate open or shut."""
+    shutil.rmtree(gate, ignore_errors=True)
+    gate.mkdir(parents=True)
+    if opened:
+        (gate / "open").touch()
+
+
+def let_through(gate: Path, fingerprints: Iterable[str]) -> None:
+    """Let the episodes of `fingerprints` pass the shut gate."""
+    (gate / "through").mkdir(exist_ok=True)
+    for print_ in fingerprints:
+        (gate / "through" / print_).touch()
+
+
 def starts(gate: Path) -> list[tuple[str, str]]:
-    """``(fingerprint, node)`` of every call that reached the gate, in no particular order."""
+    """``(fingerprint, node)`` of every call that reached the gate, in the order they did
+    (the monotonic clock is the machine's, the same in every process)."""
     folder = gate / "started"
     names = [p.name.split(".") for p in folder.iterdir()] if folder.is_dir() else []
-    return [(parts[0], parts[1]) for parts in names]
+    return [(parts[0], parts[1]) for parts in sorted(names, key=lambda parts: int(parts[3]))]

@@ -188,11 +188,34 @@ def test_image_features_in_the_parquet(tmp_path: Path, skips: Skips,
     root = write_v21(tmp_path / "images", EPISODES, cameras={TOP: "image"})
     episodes = list(LeRobotSource(root, skips=skips, fps=5.0).iter_episodes())
     assert seen(episodes[2]) == [(2, k) for k in (0, 2, 4, 6, 8)]
-    assert episodes[0].frames[0].startswith(str(tmp_path / "cache" / "lerobot"))
+    # References into the parquet's cells, read there by the build: nothing is copied out.
+    assert episodes[0].frames[1] == f"{root}/data/chunk-000/episode_000000.parquet" \
+        f"#episode_index=0&frame_index=2&column={TOP}"
+    assert not (tmp_path / "cache").exists()
     keyed = list(LeRobotSource(root, skips=skips, mode="keyframes", fps=FPS,
                                change_threshold=1.0).iter_episodes())
     assert [seen(e) for e in keyed] == [[(0, 0)], [(1, 0)], [(2, 0)]]
     assert not skips.counts
+
+
+def test_image_features_of_a_v30_parquet_read_episode_by_episode(tmp_path: Path,
+                                                                 skips: Skips) -> None:
+    root = write_v30(tmp_path / "images", EPISODES, cameras={TOP: "image", WRIST: "image"})
+    episodes = list(LeRobotSource(root, skips=skips, fps=5.0, camera="all").iter_episodes())
+    assert [seen(e) for e in episodes] == [[(e, k) for k in range(0, n, 2)]
+                                           for e, (n, _) in enumerate(EPISODES)] * 2
+    assert not skips.counts
+    data = root / "data/chunk-000/file-000.parquet"
+    [absent] = load_frames([episodes[0].frames[0].replace("frame_index=0", "frame_index=99")])
+    assert (absent.error, absent.message) == \
+        ("unreadable_file", f"{data}: episode 0 frame 99: no {TOP} image bytes")
+    data.write_bytes(data.read_bytes()[:200])  # damaged after the listing: the build counts it
+    frames = list(load_frames(episodes[1].frames))
+    assert {f.error for f in frames} == {"unreadable_file"}
+    assert frames[0].message.startswith(f"{data}: cannot read (")
+    data.unlink()
+    assert {(f.error, f.message) for f in load_frames(episodes[1].frames)} == \
+        {("missing_file", f"{data}: no such file")}
 
 
 @pytest.mark.parametrize("writer", [write_v21, write_v30])

@@ -120,7 +120,8 @@ def test_the_camera_option(tmp_path: Path, cache: Path) -> None:
     plain = read(folder)
     assert [seen(e) for e in plain] == [[(0, k) for k in range(6)], [(1, k) for k in range(5)]]
     # Frames are references into the shard, read there; nothing is copied to a cache.
-    assert plain[1].frames[2] == f"{shard(folder)}#record=1&byte={plain[1].meta['byte']}" \
+    second = 12 + int.from_bytes(shard(folder).read_bytes()[:8], "little") + 4
+    assert plain[1].frames[2] == f"{shard(folder)}#record=1&byte={second}" \
         "&feature=steps/observation/image&step=2"
     assert not cache.exists()
     wrist = read(folder, camera="wrist_image")
@@ -335,6 +336,38 @@ def test_an_image_whole_but_undecodable_is_left_to_the_build_which_counts_it(
     assert sum(drops.values()) == 1 and set(drops) <= {"unreadable_image", "truncated_image"}
     [[message]] = result.record["examples"].values()
     assert message.startswith(episode.frames[2] + ": ")
+
+
+def test_a_shard_damaged_or_gone_after_listing_drops_its_frames_naming_it(
+        tmp_path: Path) -> None:
+    """Frames are read from the shard by the build: a record damaged since it was listed
+    gives frames with errors naming the shard and record, which the build counts."""
+    from tpru.builder.config import BuildConfig, FilterConfig
+    from tpru.builder.measure import measure_episode
+
+    folder = write_rlds(tmp_path, {"train": TRAIN[:2]})
+    path = shard(folder)
+    first, second = read(folder)
+    offset = 12 + int.from_bytes(path.read_bytes()[:8], "little") + 4
+    data = bytearray(path.read_bytes())
+    data[offset + 40] ^= 0xFF  # inside the second record's data
+    path.write_bytes(bytes(data))
+    damaged = f"{path}: record 1 at byte {offset}: the record's data fails its checksum " \
+        "(damaged)"
+    assert [(f.error, f.message) for f in load_frames(second.frames)] == \
+        [("unreadable_file", damaged)] * 5
+    assert seen(first) == [(0, k) for k in range(6)]  # the record before it is whole
+    config = BuildConfig(filter=FilterConfig(min_side=32, blur_threshold=0, dup_hamming=0))
+    result = measure_episode(second, 1, config, tmp_path / "stage")
+    assert result.record["drops"] == {"unreadable_file": 5}
+    assert result.record["examples"]["unreadable_file"][0] == damaged
+    with pytest.raises(InputError, match="record 1 at byte .* fails its checksum"):
+        measure_episode(second, 1, BuildConfig(strict=True), tmp_path / "stage")
+    path.unlink()
+    assert {(f.error, f.message) for f in load_frames(first.frames)} == \
+        {("missing_file", f"{path}: no such file")}
+    [bad] = load_frames([f"{path}#record=0&byte=zero&feature=steps/observation/image&step=1"])
+    assert bad.error == "unreadable_file" and "byte 'zero' is not a whole number" in bad.message
 
 
 def test_a_file_format_other_than_tfrecord(tmp_path: Path) -> None:

@@ -38,6 +38,9 @@ CONNECT_TIMEOUT_S = 10.0
 MAX_RETRIES = 5
 """Times a task lost with its node (or its worker process) is run again elsewhere."""
 
+SETTLE_S = 10.0
+"""How long the driver lets the tasks it no longer needs finish before it cancels them."""
+
 
 def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     """Fail fast, in one line, when nothing listens at ``HOST:PORT`` (Ray itself would
@@ -155,8 +158,13 @@ class RayEngine:
                 for result in results:
                     yield result, node
         finally:
-            for ref in window:
-                ray.cancel(ref)
+            if window:
+                # The tasks in flight may finish first: one interrupted or killed where it
+                # stands (as it is when the driver leaves) would leave half its work behind,
+                # a simulator's unfinished render folder. What is left after a while is cancelled.
+                ray.wait(list(window), num_returns=len(window), timeout=SETTLE_S)
+                for ref in window:
+                    ray.cancel(ref)
 
     def record(self) -> dict[str, Any] | None:
         return {"name": self.name, "address": self.address or "local", "cpus": self.cpus}

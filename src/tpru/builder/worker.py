@@ -4,8 +4,9 @@ Two kinds of shard go to the workers (`tpru.builder.engine`):
 
 - `measure_shard`: episodes with their ordinals, measured (`measure_episode`);
 - `open_shard`: keys of a `tpru.sources.base.SplitSource` (a simulator's
-  seeds), whose episodes the worker makes: the source is opened again there
-  from its ``KIND:PATH`` and options (`SourceRef`), once per worker process.
+  seeds, video paths, annotated procedures), whose episodes the worker
+  makes: the source is opened again there from its ``KIND:PATH`` and
+  options (`SourceRef`), once per worker process.
 
 Both are pure functions of their input, so a shard retried after a lost node
 gives the same result. What a source reports while making an episode (a

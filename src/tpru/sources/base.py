@@ -63,7 +63,8 @@ class SplitSource(Source, Protocol):
     Most sources list episodes cheaply (paths, JSON, table rows) and leave the
     costly reading of frames to the build's workers through `load_frames`.
     A source whose listing itself is costly (a simulator renders each
-    episode) lists cheap, picklable keys instead; a worker re-opens the
+    episode; a video source reads each video, or decodes it to find
+    keyframes) lists cheap, picklable keys instead; a worker re-opens the
     source from its ``KIND:PATH`` and options (`tpru.builder.worker`) and
     makes the episode of each key, and the build's driver admits the made
     episodes in key order. ``iter_episodes`` must give exactly

@@ -25,13 +25,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from tpru.diagnostics import InputError, Skips, json_problem
 from tpru.schema import Episode
-from tpru.sources.segments import FrameChoice, Procedure, Segment, StepFrames, number
+from tpru.sources.segments import FrameChoice, Procedure, Segment, StepFrames, made, number
 from tpru.sources.text import process_phrase
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv")
@@ -99,15 +99,27 @@ class COINSource:
 
     def iter_episodes(self) -> Iterator[Episode]:
         """One episode per video, in the file's order."""
+        return self.admit(self.open_episode(key) for key in self.episode_keys())
+
+    # A split source (`tpru.sources.base.SplitSource`): listing reads the annotation file;
+    # opening a procedure reads its video on a build's workers.
+    def episode_keys(self) -> Iterator[Procedure]:
+        """The procedures of the videos wanted, in the file's order; a bad entry is counted."""
         for video_id, entry in self.database.items():
             if self.subset is not None and isinstance(entry, dict) \
                     and entry.get("subset") != self.subset:
                 continue
             procedure = self._procedure(video_id, entry)
             if procedure is not None:
-                episode = self.steps.episode(procedure)
-                if episode is not None:
-                    yield episode
+                yield procedure
+
+    def open_episode(self, key: Procedure) -> Episode | None:
+        """The episode of procedure `key`, or None (counted) when its video cannot be read."""
+        return self.steps.episode(key)
+
+    def admit(self, opened: Iterable[Episode | None]) -> Iterator[Episode]:
+        """The episodes made, in key order."""
+        return made(opened)
 
     def _procedure(self, video_id: str, entry: Any) -> Procedure | None:
         where = f"{self.path}, video {video_id!r}"

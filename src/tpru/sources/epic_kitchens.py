@@ -27,13 +27,13 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import groupby
 from pathlib import Path
 
 from tpru.diagnostics import InputError, Skips
 from tpru.schema import Episode
-from tpru.sources.segments import FrameChoice, Procedure, Segment, StepFrames
+from tpru.sources.segments import FrameChoice, Procedure, Segment, StepFrames, made
 
 REQUIRED = ("narration_id", "participant_id", "video_id", "start_timestamp",
             "stop_timestamp", "narration")
@@ -99,6 +99,12 @@ class EpicKitchensSource:
 
     def iter_episodes(self) -> Iterator[Episode]:
         """Runs of each video in the CSV's order of videos, then of start times."""
+        return self.admit(self.open_episode(key) for key in self.episode_keys())
+
+    # A split source (`tpru.sources.base.SplitSource`): listing reads the CSV; opening a
+    # run of narrations reads its video on a build's workers.
+    def episode_keys(self) -> Iterator[Procedure]:
+        """The runs of narrations, in the CSV's order of videos, then of start times."""
         left_out = 0
         for video_id, rows in groupby(self._rows(), key=lambda r: r[1]["video_id"]):
             kept: list[tuple[int, dict[str, str], Segment]] = []
@@ -109,12 +115,18 @@ class EpicKitchensSource:
                 kept.append((line, row, seg))
             for n in range(len(kept) // self.run_length):
                 run = kept[n * self.run_length:(n + 1) * self.run_length]
-                episode = self.steps.episode(self._procedure(video_id, n, run))
-                if episode is not None:
-                    yield episode
+                yield self._procedure(video_id, n, run)
         if left_out:
             self.skips.warn("overlapping narrations", f"{self.path}: {left_out} narrations "
                             "that start before the previous one ends are left out of runs")
+
+    def open_episode(self, key: Procedure) -> Episode | None:
+        """The episode of run `key`, or None (counted) when its video cannot be read."""
+        return self.steps.episode(key)
+
+    def admit(self, opened: Iterable[Episode | None]) -> Iterator[Episode]:
+        """The episodes made, in key order."""
+        return made(opened)
 
     def _rows(self) -> Iterator[tuple[int, dict[str, str], Segment]]:
         """``(line, row, segment)`` per readable row; a bad time is counted, naming its line."""

@@ -242,9 +242,9 @@ class RLDSSource:
 
         A JPEG or PNG that is whole (`_whole`) passes without decoding its pixels: the
         builder decodes every kept image anyway, and one damaged inside is dropped there
-        and counted (``unreadable_image``) with its file named. Anything else (a cut image,
-        another format) is decoded here, and skipped with its shard, episode and step
-        named if that fails.
+        and counted (``unreadable_image``) under its reference (shard, record, step).
+        Anything else (a cut image, another format) is decoded here, and skipped with its
+        shard, episode and step named if that fails.
         """
         return _whole(data) or self._decode(data, where, camera, step) is not None
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -199,6 +199,11 @@ class StepFrames:
         return keyframe_times(path, spans, ends, change_threshold=self.change_threshold)
 
 
+def made(opened: Iterable[Episode | None]) -> Iterator[Episode]:
+    """The episodes of `opened`, the Nones (procedures skipped and counted) left out."""
+    return (episode for episode in opened if episode is not None)
+
+
 def end_time(start: float, end: float) -> float:
     """The time of a segment's ``end`` frame: `END_MARGIN` before its end, inside it."""
     return end - min(END_MARGIN, (end - start) / 2)
@@ -290,6 +295,13 @@ class SegmentsSource:
 
     def iter_episodes(self) -> Iterator[Episode]:
         """Episodes in the order of the file's lines; a repeated id is counted and skipped."""
+        return self.admit(self.open_episode(key) for key in self.episode_keys())
+
+    # A split source (`tpru.sources.base.SplitSource`): listing reads the annotation file;
+    # opening a procedure reads its video (all of each segment for ``frame=keyframe``) on a
+    # build's workers.
+    def episode_keys(self) -> Iterator[Procedure]:
+        """The file's procedures, in line order; a repeated id is counted and skipped."""
         seen: dict[str, int] = {}
         with self.path.open("rb") as handle:
             for number_, raw in enumerate(handle, start=1):
@@ -304,9 +316,15 @@ class SegmentsSource:
                                     f"{seen[procedure.id]} (give each line an 'id')")
                     continue
                 seen[procedure.id] = number_
-                episode = self.steps.episode(procedure)
-                if episode is not None:
-                    yield episode
+                yield procedure
+
+    def open_episode(self, key: Procedure) -> Episode | None:
+        """The episode of procedure `key`, or None (counted) when it cannot be read."""
+        return self.steps.episode(key)
+
+    def admit(self, opened: Iterable[Episode | None]) -> Iterator[Episode]:
+        """The episodes made, in key order."""
+        return made(opened)
 
     def _parse(self, raw: bytes, line: int) -> Procedure | None:
         where = f"{self.path}, line {line}"

@@ -181,14 +181,14 @@ def parquet_frames(path: str, refs: Sequence[str]) -> Iterator[LoadedFrame]:
             failed = _file_problem(path, err)
         except Exception as err:  # pyarrow raises many kinds for a damaged file
             failed = _Unreadable("unreadable_file", f"{path}: cannot read ({first_line(err)})")
-    for ref, key in zip(refs, keys, strict=True):
-        if isinstance(key, str):
-            yield LoadedFrame(ref, error="unreadable_file", message=key)
+    for ref, cell in zip(refs, keys, strict=True):
+        if isinstance(cell, str):
+            yield LoadedFrame(ref, error="unreadable_file", message=cell)
         elif failed is not None:
             yield LoadedFrame(ref, error=failed.reason, message=str(failed))
-        elif (data := wanted[key]) is None:
+        elif (data := wanted[cell]) is None:
             yield LoadedFrame(ref, error="unreadable_file", message=f"{path}: episode "
-                              f"{key[0]} frame {key[1]}: no {key[2]} image bytes")
+                              f"{cell[0]} frame {cell[1]}: no {cell[2]} image bytes")
         else:
             yield LoadedFrame(ref, data=data)
 

@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
 from tpru.diagnostics import InputError, Skips
 from tpru.schema import Episode
-from tpru.sources.base import unique_ids
+from tpru.sources.base import VIDEO_TIME_MARK, unique_ids
 from tpru.sources.frames import EpisodeInfo, natural_key, read_episode_info
 
 # Change detection lives apart from PyAV (the rlds source uses it without video); re-exported.
@@ -104,11 +104,24 @@ def video_episodes(root: Path, episode: Callable[[Path], Episode | None],
     """`episode` of every video under `root` in natural order, skipping the Nones and
     counting repeated ids. A folder without videos is counted as an ``empty_episode``
     whose message names the suffixes accepted (and those it has instead)."""
+    return admit_videos((episode(Path(key)) for key in video_keys(root, skips)), skips)
+
+
+def video_keys(root: Path, skips: Skips) -> Iterator[str]:
+    """The paths of the videos under `root`, in natural order: the cheap keys of a source
+    split so that workers read the videos (`tpru.sources.base.SplitSource`). A folder
+    without videos is counted as `video_episodes` says."""
     videos = find_videos(root)
     if not videos:
         skips.skip("empty_episode", no_videos_message(root))
-    found = ((video, episode(video)) for video in videos)
-    yield from unique_ids(((v, e) for v, e in found if e is not None), skips)
+    yield from (str(video) for video in videos)
+
+
+def admit_videos(opened: Iterable[Episode | None], skips: Skips) -> Iterator[Episode]:
+    """The episodes made from `video_keys` in order, the Nones left out and a repeated id
+    counted (naming the video the repeat came from)."""
+    made = (episode for episode in opened if episode is not None)
+    return unique_ids(((e.frames[0].rpartition(VIDEO_TIME_MARK)[0], e) for e in made), skips)
 
 
 def no_videos_message(folder: Path) -> str:
@@ -158,7 +171,22 @@ class VideoSource:
 
     def iter_episodes(self) -> Iterator[Episode]:
         """One episode per readable video, in natural order of relative paths."""
-        return video_episodes(self.path, self._episode, self.skips)
+        return self.admit(self.open_episode(key) for key in self.episode_keys())
+
+    # A split source (`tpru.sources.base.SplitSource`): listing finds the files; opening
+    # one reads its header and first frame, or decodes all of it in keyframes mode, on a
+    # build's workers.
+    def episode_keys(self) -> Iterator[str]:
+        """The videos' paths, in natural order of relative paths."""
+        return video_keys(self.path, self.skips)
+
+    def open_episode(self, key: str) -> Episode | None:
+        """The episode of video `key`, or None (counted) when it cannot be used."""
+        return self._episode(Path(key))
+
+    def admit(self, opened: Iterator[Episode | None]) -> Iterator[Episode]:
+        """The episodes made, in key order; a repeated id is counted and skipped."""
+        return admit_videos(opened, self.skips)
 
     def _episode(self, video: Path) -> Episode | None:
         info_path = sidecar_path(video)
