@@ -280,6 +280,42 @@ def test_video_sources_decode_on_the_workers_and_build_identically(
     assert info["counts"]["episodes_kept"] >= 10
 
 
+def test_robot_datasets_are_made_on_the_workers_and_build_identically(
+        cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rlds: lists record headers and lerobot: its metadata; the workers read the records
+    and the videos. A damaged record and a missing video are counted alike, in order."""
+    pytest.importorskip("crc32c")
+    pytest.importorskip("av")
+    monkeypatch.syspath_prepend(str(HERE.parent / "sources"))
+    from lerobot_fixtures import write_v30
+    from rlds_files import Ep, shard, write_rlds
+
+    root = tmp_path / "input"
+    texts = ["Pick up the red block", "Open the drawer", "Push the cup left", "Stack the cups"]
+    rlds = write_rlds(root / "open_x", {"train": [Ep(e, 8, t) for e, t in enumerate(texts)],
+                                        "val": [Ep(1, 6, "Close the lid")]},
+                      shards=2, cameras=("image", "wrist_image"))
+    damaged = bytearray(shard(rlds, index=1).read_bytes())
+    damaged[40] ^= 0xFF  # inside the data of the shard's first record (episode 2)
+    shard(rlds, index=1).write_bytes(bytes(damaged))
+    lerobot = write_v30(root / "so100", [(10, "Pick up the red cube."), (9, "Stack the block"),
+                                         (10, "Pick up the pen"), (8, "Open the box")],
+                        video_files=[0, 0, 1, 2])
+    next((lerobot / "videos").rglob("file-002.mp4")).unlink()
+    specs = [f"rlds:{rlds}", f"lerobot:{lerobot}"]
+    assert all(isinstance(open_source(spec), SplitSource) for spec in specs)
+    args = [arg for spec in specs for arg in ("--source", spec)]
+    args += ["--seed", "4", "filter.min_side=32", "source_options={rlds: {camera: all}, "
+             "lerobot: {fps: 5}}"]
+    local, on_cluster = tmp_path / "local", tmp_path / "ray"
+    assert main(["build", "-q", "--out", str(local), *args]) == 0
+    assert main(["build", "-q", "--out", str(on_cluster), *args, *on_ray(cluster)]) == 0
+    assert_same_build(local, on_cluster)
+    info = json.loads((local / "build.json").read_text())
+    assert info["drops"]["inputs"] == {"damaged_record": 1, "missing_file": 1}
+    assert info["counts"]["episodes_kept"] + info["counts"]["episodes_dropped"] == 8 + 3
+
+
 def test_an_unreachable_address_fails_fast_in_one_line(
         tmp_path: Path, episodes_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert build(tmp_path / "out", f"frames:{episodes_dir}", "--engine", "ray",

@@ -105,6 +105,14 @@ def test_v30_opens_a_packed_video_once_for_its_episodes(v30: Path, skips: Skips,
     assert opened == ["file-000.mp4", "file-001.mp4"]
     assert [seen(e) for e in episodes] == [[(e, k) for k in range(n)]
                                            for e, (n, _) in enumerate(EPISODES)]
+    # Split for a build's workers: the listing opens no video; a key is one file's episodes.
+    opened.clear()
+    source = LeRobotSource(v30, skips=skips, mode="keyframes", fps=FPS, change_threshold=0.0)
+    keys = list(source.episode_keys())
+    assert opened == [] and [[r.index for r in records] for _, records in keys] == [[0, 1], [2]]
+    made = [source.open_episode(key) for key in keys]
+    assert opened == ["file-000.mp4", "file-001.mp4"] and [len(m) for m in made] == [2, 1]
+    assert [e.id for m in made for e in m] == [e.id for e in episodes]
 
 
 def test_time_sampling_and_max_frames(v21: Path, v30: Path, skips: Skips) -> None:

@@ -23,7 +23,7 @@ from rlds_files import RT1_LANGUAGE, Ep, shard, write_rlds
 from tpru.diagnostics import InputError, Skips
 from tpru.schema import Episode
 from tpru.sources import open_source
-from tpru.sources.base import load_frames
+from tpru.sources.base import flatten, load_frames
 from tpru.sources.rlds import RLDSSource
 
 TRAIN = [Ep(0, 6, "Pick up the red block."), Ep(1, 5, "Open the drawer."),
@@ -368,6 +368,36 @@ def test_a_shard_damaged_or_gone_after_listing_drops_its_frames_naming_it(
         {("missing_file", f"{path}: no such file")}
     [bad] = load_frames([f"{path}#record=0&byte=zero&feature=steps/observation/image&step=1"])
     assert bad.error == "unreadable_file" and "byte 'zero' is not a whole number" in bad.message
+
+
+def test_listing_reads_record_headers_only_and_a_worker_parses_each_record_once(
+        tmp_path: Path) -> None:
+    """The keys a build's driver lists cost 12 bytes a record; the records are read and
+    parsed when their episodes are made (on the workers), and give what iter_episodes does."""
+    folder = write_rlds(tmp_path, {"train": TRAIN, "val": [Ep(3, 4, "Wipe the table")]},
+                        shards=2, cameras=("image", "wrist_image"))
+    skips = Skips()
+    source = RLDSSource(folder, skips=skips, camera="all")
+    keys = list(source.episode_keys())
+    shards = sorted(folder.glob("*.tfrecord-*"))
+    assert len(keys) == 4 and source.listed_bytes == 4 * 12
+    assert source.listed_bytes < sum(p.stat().st_size for p in shards) / 100
+    assert source.parsed_records == 0
+    made = [source.open_episode(key) for key in keys]
+    assert source.parsed_records == 4 and source.listed_bytes == 4 * 12
+    assert all(isinstance(m, list) and len(m) == 2 for m in made)  # a record's two cameras
+    episodes = list(source.admit(flatten(made)))
+    assert [e.id for e in episodes] == [e.id for e in read(folder, camera="all")]
+    assert episodes[1].id == "tiny_rlds/train/000000/wrist_image" and not skips.counts
+    # A problem found while listing is a key counted where it lies in the input.
+    shard(folder, index=1).unlink()
+    skips = Skips()
+    source = RLDSSource(folder, skips=skips)
+    keys = list(source.episode_keys())
+    assert not skips.counts and [e.id for e in read(folder)] == \
+        ["tiny_rlds/train/000000", "tiny_rlds/train/000001", "tiny_rlds/val/000000"]
+    assert [source.open_episode(key) for key in keys][2] is None
+    assert skips.counts == {"missing_file": 1}
 
 
 def test_a_file_format_other_than_tfrecord(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from tpru.builder.measure import EpisodeResult, measure_episode
 from tpru.diagnostics import Skips
 from tpru.schema import Episode
 from tpru.sources import open_source
-from tpru.sources.base import Source, SplitSource
+from tpru.sources.base import Opened, Source, SplitSource, flatten
 
 Event = tuple[str, str, str, bool]
 """One report of a source: ``("skip", reason, message, quiet)`` or
@@ -94,8 +94,8 @@ def close_opened() -> None:
     _OPENED.clear()
 
 
-def open_shard(keys: Sequence[Any], ref: SourceRef) -> list[tuple[Episode | None, list[Event]]]:
-    """Make the episodes of `keys`, each with what the source reported making it."""
+def open_shard(keys: Sequence[Any], ref: SourceRef) -> list[tuple[Opened, list[Event]]]:
+    """Make the episodes of `keys`, each key's with what the source reported making them."""
     source, recorder = _opened(ref)
     assert isinstance(source, SplitSource)
     made = []
@@ -125,13 +125,13 @@ def episodes_of(engine: Engine, spec: str, source: Source,
         return
     made = engine.map(open_shard, source.episode_keys(), SourceRef.of(spec, options))
 
-    def replayed() -> Iterator[Episode | None]:
-        for (episode, events), _node in made:
+    def replayed() -> Iterator[Opened]:
+        for (episodes, events), _node in made:
             replay(events, skips)
-            yield episode
+            yield episodes
 
     try:
-        yield from source.admit(replayed())
+        yield from source.admit(flatten(replayed()))
     finally:
         made.close()  # keys made ahead of what admit wanted are dropped
         close_opened()  # those a one-process build opened here; workers' end with them

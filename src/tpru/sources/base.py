@@ -56,6 +56,24 @@ class Source(Protocol):
         ...
 
 
+Opened = Episode | list[Episode] | None
+"""What `SplitSource.open_episode` gives for one key."""
+
+
+def flatten(opened: Iterable[Opened]) -> Iterator[Episode | None]:
+    """The episodes of each key's `Opened`, in order: a list's one by one, None as it is.
+
+    Example:
+        >>> list(flatten([None, []]))
+        [None]
+    """
+    for made in opened:
+        if isinstance(made, list):
+            yield from made
+        else:
+            yield made
+
+
 @runtime_checkable
 class SplitSource(Source, Protocol):
     """A source whose episodes are costly to make, split so that workers make them.
@@ -68,16 +86,24 @@ class SplitSource(Source, Protocol):
     source from its ``KIND:PATH`` and options (`tpru.builder.worker`) and
     makes the episode of each key, and the build's driver admits the made
     episodes in key order. ``iter_episodes`` must give exactly
-    ``admit(open_episode(k) for k in episode_keys())``, so that a build
-    is the same whichever way it runs.
+    ``admit(flatten(open_episode(k) for k in episode_keys()))``, so that a
+    build is the same whichever way it runs.
+
+    A key may stand for several episodes made together (an RLDS record's
+    cameras, the episodes a LeRobot file packs): `open_episode` then gives
+    them as a list, and `flatten` puts them in the stream `admit` reads. A key
+    may also carry only a problem the listing found, which `open_episode`
+    counts in its place (so skips are counted in input order however far
+    ahead the listing runs) and gives None for.
     """
 
     def episode_keys(self) -> Iterator[Any]:
         """Picklable keys of the episodes that may be made, in order; cheap."""
         ...
 
-    def open_episode(self, key: Any) -> Episode | None:
-        """The episode of `key` (the costly part; runs on a worker), or None if skipped."""
+    def open_episode(self, key: Any) -> Opened:
+        """The episode of `key` (the costly part; runs on a worker), the episodes of a key
+        that holds several, or None if skipped."""
         ...
 
     def admit(self, opened: Iterator[Episode | None]) -> Iterator[Episode]:

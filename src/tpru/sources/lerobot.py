@@ -19,7 +19,10 @@ reads the files (frames, and the data parquet's rows).
 
 Files are visited in order and each is opened once for all the episodes it
 holds (a v3.0 mp4 or parquet packs many), so memory does not grow with the
-dataset. The episode's task is its description (`process_phrase`; the raw
+dataset. The source is split (`tpru.sources.base.SplitSource`): listing reads
+only the metadata, and a build's workers open the files, one key per file.
+
+The episode's task is its description (`process_phrase`; the raw
 tasks stay in ``meta``); a per-frame language column of the data parquet
 (``language_instruction``, ``subtask``, ``annotation``, ...) gives the steps.
 """
@@ -34,6 +37,7 @@ from typing import Any, Literal
 
 from tpru.diagnostics import InputError, Skips
 from tpru.schema import Episode
+from tpru.sources.base import flatten
 from tpru.sources.lerobot_frames import DataRows, FrameChooser
 from tpru.sources.lerobot_meta import (
     DatasetMeta,
@@ -91,10 +95,28 @@ class LeRobotSource:
 
     def iter_episodes(self) -> Iterator[Episode]:
         """Camera by camera, the wanted episodes in metadata order, a file's episodes together."""
+        return self.admit(flatten(self.open_episode(key) for key in self.episode_keys()))
+
+    # A split source (`tpru.sources.base.SplitSource`): listing reads the episodes
+    # metadata; a build's worker opens each file (a video's header and first frame, or
+    # all of it in keyframes mode; the data parquet's rows for images, tasks and language)
+    # and makes the episodes whose frames lie in it.
+    def episode_keys(self) -> Iterator[tuple[str, tuple[EpisodeRecord, ...]]]:
+        """``(camera, records)``: camera by camera, the wanted episodes whose frames lie in
+        one file, in metadata order."""
         for camera in self.cameras:
             records = (r for r in iter_episode_records(self.meta, self.skips) if self._wanted(r))
             for _, group in itertools.groupby(records, key=lambda r: self._file_of(r, camera)):
-                yield from self._group(camera, list(group))
+                yield camera, tuple(group)
+
+    def open_episode(self, key: tuple[str, tuple[EpisodeRecord, ...]]) -> list[Episode]:
+        """The episodes of one key's records (those that cannot be made are counted)."""
+        camera, records = key
+        return list(self._group(camera, list(records)))
+
+    def admit(self, opened: Iterator[Episode | None]) -> Iterator[Episode]:
+        """The episodes made, in key order."""
+        return (episode for episode in opened if episode is not None)
 
     def _check_selection(self) -> None:
         """Refuse `episodes`/`tasks` that select no episode at all; otherwise count each

@@ -23,8 +23,10 @@ dataset each, the newest version of each). One episode per RLDS episode (one
   `tpru.sources.stored_images`): the build's worker reads the record again
   and takes the images from it, so nothing is copied out of the dataset.
 
-Shards are read in order, one record (episode) in memory at a time, with their
-CRC-32C checksums checked (`tpru.sources.tfrecord`). Bad input is counted
+Listing reads only each record's 12-byte header and seeks past its data; the
+record is read (one in memory at a time, its CRC-32C checksums checked:
+`tpru.sources.tfrecord`) and parsed when its episodes are made, on a build's
+worker (a split source: `tpru.sources.base.SplitSource`). Bad input is counted
 under ``drops.inputs`` naming the shard and episode: ``missing_file``,
 ``unreadable_file``, ``truncated_record``, ``damaged_record``,
 ``unreadable_image``, ``empty_episode``.
@@ -38,18 +40,18 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from PIL import Image
 
 from tpru.diagnostics import InputError, Skips, first_line
 from tpru.schema import Episode
-from tpru.sources.base import unique_ids
+from tpru.sources.base import flatten, unique_ids
 from tpru.sources.keyframes import KeyframePicker, grey_thumb, spread
 from tpru.sources.rlds_layout import Dataset, Feature, Shard, find_datasets, read_dataset
 from tpru.sources.stored_images import record_ref
 from tpru.sources.text import process_phrase
-from tpru.sources.tfrecord import Record, feature_values, iter_records, parse_example
+from tpru.sources.tfrecord import Record, feature_values, iter_spans, parse_example, read_record
 
 MODES = ("steps", "keyframes")
 OBSERVATION = "steps/observation/"
@@ -64,6 +66,26 @@ LANGUAGE_KEYS = (
 """Where Open X-Embodiment datasets keep the instruction, tried in this order."""
 
 _LANGUAGE_NAME = re.compile(r"instruction|language|task|goal", re.I)
+
+
+class _RecordKey(NamedTuple):
+    """One record of a shard: ``plan`` and ``shard`` index `RLDSSource.plans` and the
+    split's shards, ``offset`` is the record's first byte and ``episode`` its index in
+    the split."""
+
+    plan: int
+    split: str
+    shard: int
+    record: int
+    offset: int
+    episode: int
+
+
+class _Report(NamedTuple):
+    """A problem the listing found, counted by `RLDSSource.open_episode` in its place."""
+
+    reason: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -126,6 +148,10 @@ class RLDSSource:
         self.change_threshold = change_threshold
         self.episodes = None if episodes is None else set(episodes)
         self.tasks = [t.lower() for t in ([tasks] if isinstance(tasks, str) else tasks or [])]
+        self.listed_bytes = 0
+        """Bytes of the shards read while listing (`episode_keys`): their record headers."""
+        self.parsed_records = 0
+        """Records parsed (`open_episode`, on a build's worker): each once."""
         datasets = [read_dataset(folder) for folder in find_datasets(root, skips)]
         wanted = None if split is None else [split] if isinstance(split, str) else list(split)
         if wanted is not None:
@@ -138,24 +164,56 @@ class RLDSSource:
 
     def iter_episodes(self) -> Iterator[Episode]:
         """Dataset by dataset, split by split in ``dataset_info.json`` order, shard by shard."""
-        yield from unique_ids(((where, episode) for plan in self.plans
-                               for where, episode in self._dataset(plan)), self.skips)
+        return self.admit(flatten(self.open_episode(key) for key in self.episode_keys()))
 
-    def _dataset(self, plan: _Plan) -> Iterator[tuple[str, Episode]]:
-        for split in plan.splits:
-            first = 0
-            for shard in plan.dataset.splits[split]:
-                first = shard.first if shard.first is not None else first
-                if self._shard_unwanted(shard, first):
-                    first += shard.length or 0
-                    continue
-                read = 0
-                for record, where in self._records(plan, split, shard, first):
-                    read = record.index + 1
-                    if record.data is not None and self._wanted_index(first + record.index):
-                        yield from ((where, e) for e in self._episodes(
-                            plan, split, first + record.index, shard, record, where))
-                first += max(read, shard.length or 0)
+    # A split source (`tpru.sources.base.SplitSource`): listing reads each record's 12-byte
+    # header and seeks past its data; a build's worker reads the record (checksum checked),
+    # parses it and checks its images.
+    def episode_keys(self) -> Iterator[_RecordKey | _Report]:
+        """A key per record of the shards that hold a wanted episode, in order, and one per
+        problem the listing finds (a missing shard, a header that cannot be framed)."""
+        for number, plan in enumerate(self.plans):
+            for split in plan.splits:
+                first = 0
+                for position, shard in enumerate(plan.dataset.splits[split]):
+                    first = shard.first if shard.first is not None else first
+                    if self._shard_unwanted(shard, first):
+                        first += shard.length or 0
+                        continue
+                    read = 0
+                    for key in self._shard_keys(plan, split, shard, first):
+                        if isinstance(key, _RecordKey):
+                            read = key.record + 1
+                            key = key._replace(plan=number, shard=position)
+                        yield key
+                    first += max(read, shard.length or 0)
+
+    def open_episode(self, key: _RecordKey | _Report) -> list[Episode] | None:
+        """The episodes (one per camera) of the record of `key`; None for a record whose
+        episode is not wanted or cannot be read (counted), or a problem key (counted)."""
+        if isinstance(key, _Report):
+            self.skips.skip(key.reason, key.message)
+            return None
+        plan = self.plans[key.plan]
+        shard = plan.dataset.splits[key.split][key.shard]
+        where = f"{shard.path}: record {key.record} (episode {key.episode})"
+        try:
+            record = read_record(shard.path, key.offset, key.record)
+        except OSError as err:
+            self.skips.skip("unreadable_file", f"{shard.path}: cannot read ({first_line(err)})")
+            return None
+        if record.data is None:  # its data fails its checksum; reading goes on
+            self.skips.skip("truncated_record" if record.reason == "truncated"
+                            else "damaged_record",
+                            f"{where} at byte {record.offset}: {record.problem}")
+            return None
+        if not self._wanted_index(key.episode):
+            return None
+        return list(self._episodes(plan, key.split, key.episode, shard, record, where))
+
+    def admit(self, opened: Iterator[Episode | None]) -> Iterator[Episode]:
+        """The episodes made, in key order; a repeated id is counted and skipped."""
+        return unique_ids(((_where(e), e) for e in opened if e is not None), self.skips)
 
     def _shard_unwanted(self, shard: Shard, first: int) -> bool:
         if self.episodes is None or shard.length is None:
@@ -165,41 +223,45 @@ class RLDSSource:
     def _wanted_index(self, index: int) -> bool:
         return self.episodes is None or index in self.episodes
 
-    def _records(self, plan: _Plan, split: str, shard: Shard,
-                 first: int) -> Iterator[tuple[Record, str]]:
-        """The shard's records with a name for messages; problems are counted here."""
+    def _shard_keys(self, plan: _Plan, split: str, shard: Shard,
+                    first: int) -> Iterator[_RecordKey | _Report]:
+        """The keys of one shard's records (plan and shard left 0), and its problems.
+
+        A record of an episode not wanted still has a key: a worker checks its checksum,
+        so a damaged one is counted whatever ``episodes`` selects in its shard.
+        """
         where = f"{shard.path}"
         if not shard.path.is_file():
             lost = f" ({shard.length} episodes)" if shard.length is not None else ""
-            self.skips.skip("missing_file", f"{where}: no such shard of split {split!r} of "
-                            f"{plan.dataset.root}{lost}")
+            yield _Report("missing_file", f"{where}: no such shard of split {split!r} of "
+                          f"{plan.dataset.root}{lost}")
             return
         count = 0
         try:
-            for record in iter_records(shard.path):
-                count = record.index + 1
-                name = f"{where}: record {record.index} (episode {first + record.index})"
-                if record.data is None:
-                    left = shard.length - record.index - 1 if shard.length is not None \
-                        and record.reason != "bad_checksum" else 0
+            for span in iter_spans(shard.path):
+                self.listed_bytes += span.read
+                count = span.index + 1
+                if span.problem:
+                    name = f"{where}: record {span.index} (episode {first + span.index})"
+                    left = shard.length - span.index - 1 if shard.length is not None else 0
                     more = f"; the {left} records after it are lost too" if left > 0 else ""
-                    self.skips.skip("truncated_record" if record.reason == "truncated"
-                                    else "damaged_record",
-                                    f"{name} at byte {record.offset}: {record.problem}{more}")
-                    if record.reason != "bad_checksum":
-                        return
-                yield record, name
+                    yield _Report("truncated_record" if span.reason == "truncated"
+                                  else "damaged_record",
+                                  f"{name} at byte {span.offset}: {span.problem}{more}")
+                    return
+                yield _RecordKey(0, split, 0, span.index, span.offset, first + span.index)
         except OSError as err:
-            self.skips.skip("unreadable_file", f"{where}: cannot read ({first_line(err)})")
+            yield _Report("unreadable_file", f"{where}: cannot read ({first_line(err)})")
             return
         if shard.length is not None and count < shard.length:
-            self.skips.skip("truncated_record", f"{where}: {count} records, dataset_info.json "
-                            f"gives {shard.length} (episodes {first + count} to "
-                            f"{first + shard.length - 1} are lost)")
+            yield _Report("truncated_record", f"{where}: {count} records, dataset_info.json "
+                          f"gives {shard.length} (episodes {first + count} to "
+                          f"{first + shard.length - 1} are lost)")
 
     def _episodes(self, plan: _Plan, split: str, index: int, shard: Shard, record: Record,
                   where: str) -> Iterator[Episode]:
         assert record.data is not None
+        self.parsed_records += 1
         try:
             features = parse_example(record.data)
         except ValueError as err:
@@ -288,6 +350,12 @@ class RLDSSource:
             description=(process_phrase(instruction) or None) if instruction else None,
             meta=meta,
         )
+
+
+def _where(episode: Episode) -> str:
+    """The record an episode was made from, named as its messages name it."""
+    shard = episode.frames[0].rpartition("#")[0]
+    return f"{shard}: record {episode.meta['record']} (episode {episode.meta['episode_index']})"
 
 
 _JPEG = (b"\xff\xd8\xff", b"\xff\xd9")

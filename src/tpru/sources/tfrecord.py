@@ -143,6 +143,58 @@ def iter_records(path: str | os.PathLike[str]) -> Iterator[Record]:
             index += 1
 
 
+@dataclass(frozen=True)
+class Span:
+    """Where one record of a TFRecord file lies, found from its 12-byte header alone.
+
+    ``offset`` is where the record starts and ``length`` its data's size; ``read``
+    is the bytes read to find it (its header). ``problem`` and ``reason``
+    (``truncated``, ``bad_length``) are set for a header that cannot be framed, as in
+    `Record`; the data's checksum is not checked here (`read_record` does).
+    """
+
+    index: int
+    offset: int
+    length: int
+    read: int
+    problem: str = ""
+    reason: str = ""
+
+
+def iter_spans(path: str | os.PathLike[str]) -> Iterator[Span]:
+    """The records of one TFRecord file, found by reading each header and seeking past
+    its data: a shard of large records is listed without reading them. It stops after a
+    span with a problem (the rest of the file cannot be framed).
+
+    Raises:
+        OSError: the file cannot be opened or read.
+    """
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        index = offset = 0
+        while offset < size:
+            file.seek(offset)
+            header = file.read(_HEADER.size)
+            if len(header) < _HEADER.size:
+                yield Span(index, offset, 0, len(header), f"the file ends {len(header)} bytes "
+                           "into a record header (truncated)", "truncated")
+                return
+            length, length_crc = _HEADER.unpack(header)
+            if masked_crc(header[:8]) != length_crc:
+                yield Span(index, offset, 0, len(header), "the record's length fails its "
+                           "checksum (damaged; the rest of the file cannot be framed)",
+                           "bad_length")
+                return
+            end = offset + _HEADER.size + length + _FOOTER.size
+            if end > size:
+                yield Span(index, offset, length, len(header), f"the record needs "
+                           f"{end - offset} bytes, the file has {size - offset} left "
+                           "(truncated)", "truncated")
+                return
+            yield Span(index, offset, length, len(header))
+            index, offset = index + 1, end
+
+
 def read_record(path: str | os.PathLike[str], offset: int, index: int) -> Record:
     """The record that starts at byte `offset` of a TFRecord file (`index`: its position,
     for the record's name), its framing checked as `iter_records` checks it.
