@@ -36,9 +36,7 @@ from __future__ import annotations
 
 import io
 import os
-import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -48,26 +46,20 @@ from tpru.diagnostics import InputError, Skips, first_line
 from tpru.schema import Episode
 from tpru.sources.base import flatten, unique_ids
 from tpru.sources.keyframes import KeyframePicker, grey_thumb, spread
-from tpru.sources.rlds_layout import Dataset, Feature, Shard, find_datasets, read_dataset
+from tpru.sources.rlds_features import (
+    OBSERVATION,
+    Plan,
+    episode_metadata,
+    kept_step_texts,
+    read_plan,
+    step_texts,
+)
+from tpru.sources.rlds_layout import Shard, find_datasets, read_dataset
 from tpru.sources.stored_images import record_ref
 from tpru.sources.text import process_phrase
 from tpru.sources.tfrecord import Record, feature_values, iter_spans, parse_example, read_record
 
 MODES = ("steps", "keyframes")
-OBSERVATION = "steps/observation/"
-
-LANGUAGE_KEYS = (
-    "steps/language_instruction",
-    "steps/observation/natural_language_instruction",
-    "steps/observation/language_instruction",
-    "episode_metadata/language_instruction",
-    "episode_metadata/natural_language_instruction",
-)
-"""Where Open X-Embodiment datasets keep the instruction, tried in this order."""
-
-_LANGUAGE_NAME = re.compile(r"instruction|language|task|goal", re.I)
-
-
 class _RecordKey(NamedTuple):
     """One record of a shard: ``plan`` and ``shard`` index `RLDSSource.plans` and the
     split's shards, ``offset`` is the record's first byte and ``episode`` its index in
@@ -86,17 +78,6 @@ class _Report(NamedTuple):
 
     reason: str
     message: str
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What to read from one dataset: its splits, camera keys and language feature."""
-
-    dataset: Dataset
-    label: str
-    splits: tuple[str, ...]
-    cameras: tuple[str, ...]
-    language: Feature | None
 
 
 class RLDSSource:
@@ -160,7 +141,7 @@ class RLDSSource:
             if unknown:
                 raise InputError(f"{root}: no split {', '.join(map(repr, unknown))} (splits: "
                                  f"{', '.join(sorted(known))})")
-        self.plans = [_plan(d, camera, language, wanted) for d in datasets]
+        self.plans = [read_plan(d, camera, language, wanted) for d in datasets]
 
     def iter_episodes(self) -> Iterator[Episode]:
         """Dataset by dataset, split by split in ``dataset_info.json`` order, shard by shard."""
@@ -223,7 +204,7 @@ class RLDSSource:
     def _wanted_index(self, index: int) -> bool:
         return self.episodes is None or index in self.episodes
 
-    def _shard_keys(self, plan: _Plan, split: str, shard: Shard,
+    def _shard_keys(self, plan: Plan, split: str, shard: Shard,
                     first: int) -> Iterator[_RecordKey | _Report]:
         """The keys of one shard's records (plan and shard left 0), and its problems.
 
@@ -258,7 +239,7 @@ class RLDSSource:
                           f"gives {shard.length} (episodes {first + count} to "
                           f"{first + shard.length - 1} are lost)")
 
-    def _episodes(self, plan: _Plan, split: str, index: int, shard: Shard, record: Record,
+    def _episodes(self, plan: Plan, split: str, index: int, shard: Shard, record: Record,
                   where: str) -> Iterator[Episode]:
         assert record.data is not None
         self.parsed_records += 1
@@ -267,7 +248,7 @@ class RLDSSource:
         except ValueError as err:
             self.skips.skip("damaged_record", f"{where}: {err}")
             return
-        texts = _texts(features, plan.language)
+        texts = step_texts(features, plan.language)
         if self.tasks and not any(want in text.lower() for want in self.tasks for text in texts):
             return
         for camera in plan.cameras:
@@ -319,7 +300,7 @@ class RLDSSource:
                             f"decoded ({first_line(err)})")
             return None
 
-    def _episode(self, plan: _Plan, split: str, index: int, shard: Shard, record: Record,
+    def _episode(self, plan: Plan, split: str, index: int, shard: Shard, record: Record,
                  camera: str, steps: list[int], frames: list[str], texts: list[str],
                  features: Mapping[str, Any]) -> Episode:
         name = camera.removeprefix(OBSERVATION)
@@ -337,7 +318,7 @@ class RLDSSource:
             meta["instruction"] = instruction
         if len(distinct) > 1:
             meta["instructions"] = distinct
-        metadata = _episode_metadata(features, plan.dataset.features)
+        metadata = episode_metadata(features, plan.dataset.features)
         if metadata:
             meta["episode_metadata"] = metadata
         episode_id = f"{plan.label}/{split}/{index:06d}"
@@ -346,7 +327,7 @@ class RLDSSource:
             scenario="robot",
             source="rlds",
             frames=tuple(frames),
-            steps=_steps(texts, steps) if len(distinct) > 1 else None,
+            steps=kept_step_texts(texts, steps) if len(distinct) > 1 else None,
             description=(process_phrase(instruction) or None) if instruction else None,
             meta=meta,
         )
@@ -384,83 +365,3 @@ def _local_root(path: str | os.PathLike[str]) -> Path:
     if not root.is_dir():
         raise InputError(f"{text}: no such folder")
     return root
-
-
-def _plan(dataset: Dataset, camera: str | None, language: str | None,
-          splits: list[str] | None) -> _Plan:
-    label = f"{dataset.name}/{dataset.config}" if dataset.config else dataset.name
-    chosen = tuple(s for s in dataset.splits if splits is None or s in splits)
-    return _Plan(dataset, label, chosen, _cameras(dataset, camera),
-                 _language(dataset, language))
-
-
-def _cameras(dataset: Dataset, camera: str | None) -> tuple[str, ...]:
-    images = {key.removeprefix(OBSERVATION): f for key, f in dataset.features.items()
-              if f.kind == "image" and f.per_step and key.startswith(OBSERVATION)}
-    if not images:
-        shown = ", ".join(list(dataset.features)[:12]) or "none"
-        raise InputError(f"{dataset.features_path}: no image feature under steps/observation/ "
-                         f"(features: {shown})")
-    if camera == "all":
-        return tuple(OBSERVATION + name for name in images)
-    if camera is None:
-        rgb = [n for n, f in images.items() if f.dtype in ("uint8", "") and
-               (not f.shape or f.shape[-1] == 3)]
-        return (OBSERVATION + ("image" if "image" in images else (rgb or list(images))[0]),)
-    name = camera.removeprefix("steps/").removeprefix("observation/")
-    if name not in images:
-        raise InputError(f"{dataset.features_path}: no camera {camera!r} (cameras: "
-                         f"{', '.join(images)}, or all)")
-    return (OBSERVATION + name,)
-
-
-def _language(dataset: Dataset, language: str | None) -> Feature | None:
-    texts = {key: f for key, f in dataset.features.items() if f.kind == "text"}
-    if language is not None:
-        for key in (language, f"steps/{language}"):
-            if key in texts:
-                return texts[key]
-        raise InputError(f"{dataset.features_path}: no text feature {language!r} (text "
-                         f"features: {', '.join(texts) or 'none'})")
-    for key in LANGUAGE_KEYS:
-        if key in texts:
-            return texts[key]
-    return next((f for key, f in texts.items() if _LANGUAGE_NAME.search(key.rsplit("/", 1)[-1])
-                 and "embedding" not in key), None)
-
-
-def _texts(features: Mapping[str, Any], language: Feature | None) -> list[str]:
-    """The instruction per step (one for an episode-level feature), decoded."""
-    if language is None or language.key not in features:
-        return []
-    return [_text(v) for v in feature_values(features[language.key])]
-
-
-def _text(value: Any) -> str:
-    text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
-    return " ".join(text.replace("\x00", " ").split())
-
-
-def _steps(texts: list[str], steps: list[int]) -> tuple[str, ...]:
-    """Each kept step's instruction; the last one before it where a step has none."""
-    out, last = [], ""
-    for k in range(max(steps) + 1):
-        last = (texts[k] if k < len(texts) else "") or last
-        if k in steps:
-            out.append(last)
-    return tuple(out)
-
-
-def _episode_metadata(features: Mapping[str, Any],
-                      specs: Mapping[str, Feature]) -> dict[str, Any]:
-    """The episode's single-valued metadata (texts and scalars), for ``meta``."""
-    found: dict[str, Any] = {}
-    for key, spec in specs.items():
-        if spec.per_step or spec.shape or spec.kind not in ("text", "tensor") \
-                or key not in features:
-            continue
-        values = feature_values(features[key])
-        if len(values) == 1:
-            found[key.removeprefix("episode_metadata/")] = _text(values[0]) \
-                if isinstance(values[0], bytes) else values[0]
-    return found
