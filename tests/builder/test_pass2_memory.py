@@ -227,7 +227,7 @@ def _duplicated_table(n: int, seed: int) -> FrameTable:
     rng = np.random.default_rng(seed)
     phash = rng.integers(0, 2 ** 63, n).astype(np.uint64)
     thumb = rng.integers(0, 256, (n, 256)).astype(np.uint8)
-    digest = np.array([f"{rng.integers(2 ** 62):032x}".encode() for _ in range(n)], "S32")
+    digest = np.array([rng.bytes(16).hex().encode() for _ in range(n)], "S32")
     for i in rng.choice(n, n // 3, replace=False).tolist():
         j = int(rng.integers(n)) if rng.random() < 0.8 else 0  # frame 0: the start screen
         thumb[i] = thumb[j]
@@ -283,3 +283,14 @@ def test_the_leakage_check_in_partitions_reports_what_one_pass_reports(
     masks["test"][np.searchsorted(images, only[0])] = True  # an image of train's alone
     with pytest.raises(LeakageError, match="no frame of its episodes"):
         run()
+
+
+@pytest.mark.parametrize("partition_rows", [1 << 16, 50])
+def test_distinct_images_in_partitions_are_numpys_unique(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, partition_rows: int) -> None:
+    monkeypatch.setattr(split, "PARTITION_ROWS", partition_rows)
+    table = _duplicated_table(2000, 7)
+    found = split.distinct_images(table.digest, tmp_path / "images.S32", scratch=tmp_path)
+    expected = np.unique(table.digest)
+    assert len(expected) < 2000 and np.array_equal(np.asarray(found), expected)
+    assert [p.name for p in tmp_path.iterdir()] == ["images.S32"]

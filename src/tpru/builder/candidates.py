@@ -44,8 +44,8 @@ class NeighbourIndex:
         self.rows = rows
         self._vectors: np.ndarray | None = np.ascontiguousarray(vectors, dtype=np.float32)
         self._faiss = None
-        self._maps: list[mmap.mmap] = []
-        """The on-disk index's maps of its vectors and rows (`on_disk`)."""
+        self._path: Path | None = None
+        """Where an on-disk index's vectors and rows are (`on_disk`)."""
         self._size = len(rows)
         try:
             import faiss
@@ -70,9 +70,9 @@ class NeighbourIndex:
     def on_disk(cls, path: Path, embeddings: np.ndarray, ranges: Sequence[range]
                 ) -> NeighbourIndex:
         """An exact index over the frame rows in `ranges`, its vectors and rows written to
-        `path` (``.f32``) and beside it (``.rows``), memory-mapped, and dropped from this
-        process's memory after each search: at most ``HNSW_FROM`` vectors are mapped at a
-        time, whatever the number of frames. Its results are the in-memory index's (the
+        `path` (``.f32``) and beside it (``.rows``) and memory-mapped by each search for
+        that search only: at most ``HNSW_FROM`` vectors are mapped at a time, whatever the
+        number of frames. Its results are the in-memory index's (the
         same faiss search over the same vectors). `embeddings` may be a memory map: it is
         read one range at a time. Beyond ``HNSW_FROM`` frames the index is HNSW, in
         memory, as before."""
@@ -87,13 +87,10 @@ class NeighbourIndex:
                 vectors.write(np.ascontiguousarray(embeddings[r.start:r.stop],
                                                    dtype=np.float32).tobytes())
                 rows_file.write(np.arange(r.start, r.stop, dtype=np.int64).tobytes())
-        index = cls(np.zeros((0, embeddings.shape[1]), np.float32), np.zeros(0, np.int64))
-        index._vectors = None
-        index._faiss = None
-        index._maps = [_map(path.with_suffix(".f32")), _map(path.with_suffix(".rows"))]
-        index._vectors = np.frombuffer(index._maps[0], dtype=np.float32).reshape(size, -1)
-        index.rows = np.frombuffer(index._maps[1], dtype=np.int64)
-        index._size = size
+                release(embeddings)  # the ranges are spread over the whole file
+        index = cls.__new__(cls)
+        index.rows, index._vectors, index._faiss = np.zeros(0, np.int64), None, None
+        index._path, index._size = path, size
         return index
 
     def __len__(self) -> int:
@@ -104,40 +101,50 @@ class NeighbourIndex:
         k = min(k, len(self))
         if k <= 0:
             return []
-        if self._maps:
-            return self._search_file(query, k)
+        if self._path is not None:
+            return self._search_file(self._path, query, k)
         if self._faiss is not None:
             _, found = self._faiss.search(query.reshape(1, -1).astype(np.float32), k)
             return [int(self.rows[i]) for i in found[0] if i >= 0]
-        return self._search_numpy(query, k)
-
-    def _search_numpy(self, query: np.ndarray, k: int) -> list[int]:
         assert self._vectors is not None
-        scores = self._vectors @ query.astype(np.float32)
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.lexsort((top, -scores[top]))]
-        return [int(self.rows[i]) for i in top]
+        return _search_numpy(self._vectors, self.rows, query, k)
 
-    def _search_file(self, query: np.ndarray, k: int) -> list[int]:
-        """`search` over the memory-mapped vectors, whose pages it then lets go."""
-        assert self._vectors is not None
-        try:
-            import faiss
-        except ImportError:
-            found = self._search_numpy(query, k)
-        else:
-            _, top = faiss.knn(query.reshape(1, -1).astype(np.float32), self._vectors, k,
-                               metric=faiss.METRIC_INNER_PRODUCT)
-            found = [int(self.rows[i]) for i in top[0] if i >= 0]
-        for mapped in self._maps:
-            mapped.madvise(mmap.MADV_DONTNEED)
+    def _search_file(self, path: Path, query: np.ndarray, k: int) -> list[int]:
+        """`search` over the vectors on disk, mapped for this search only (so neither the
+        memory nor the open files grow with the number of indexes)."""
+        with path.with_suffix(".f32").open("rb") as vectors_file, \
+                path.with_suffix(".rows").open("rb") as rows_file, \
+                mmap.mmap(vectors_file.fileno(), 0, access=mmap.ACCESS_READ) as vectors_map, \
+                mmap.mmap(rows_file.fileno(), 0, access=mmap.ACCESS_READ) as rows_map:
+            vectors = np.frombuffer(vectors_map, np.float32).reshape(self._size, -1)
+            rows = np.frombuffer(rows_map, np.int64)
+            try:
+                import faiss
+            except ImportError:
+                found = _search_numpy(vectors, rows, query, k)
+            else:
+                _, top = faiss.knn(query.reshape(1, -1).astype(np.float32), vectors, k,
+                                   metric=faiss.METRIC_INNER_PRODUCT)
+                found = [int(rows[i]) for i in top[0] if i >= 0]
+            del vectors, rows  # before their maps close
         return found
 
 
-def _map(path: Path) -> mmap.mmap:
-    """A read-only map of the whole file at `path`."""
-    with path.open("rb") as handle:
-        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+def _search_numpy(vectors: np.ndarray, rows: np.ndarray, query: np.ndarray, k: int
+                  ) -> list[int]:
+    scores = vectors @ query.astype(np.float32)
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.lexsort((top, -scores[top]))]
+    return [int(rows[i]) for i in top]
+
+
+def release(*arrays: np.ndarray) -> None:
+    """Drop the pages of memory-mapped `arrays` (`numpy.memmap`) from this process's
+    memory; other arrays are left as they are."""
+    for array in arrays:
+        mapped = getattr(array, "_mmap", None)
+        if mapped is not None:
+            mapped.madvise(mmap.MADV_DONTNEED)
 
 
 @dataclass
@@ -163,11 +170,8 @@ class FrameTable:
         """Drop the pages of the memory-mapped columns from this process's memory (they
         stay in the page cache, and come back when read): rows read at random would
         otherwise leave every page mapped, and the process as large as the files."""
-        for column in (self.episode, self.position, self.phash, self.thumbs,
-                       self.embeddings, self.digest, self.ext):
-            mapped = getattr(column, "_mmap", None)
-            if mapped is not None:
-                mapped.madvise(mmap.MADV_DONTNEED)
+        release(self.episode, self.position, self.phash, self.thumbs, self.embeddings,
+                self.digest, self.ext)
 
     def image(self, row: int) -> str:
         """The path of a frame's image inside the dataset."""

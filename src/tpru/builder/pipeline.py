@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from tpru import __version__
-from tpru.builder.candidates import NeighbourIndex
+from tpru.builder.candidates import NeighbourIndex, release
 from tpru.builder.config import BuildConfig
 from tpru.builder.engine import Engine, open_engine, tally
 from tpru.builder.formulate import Formulator
@@ -56,10 +56,9 @@ from tpru.builder.inputs import (
     config_fingerprint,
     iter_episodes,
 )
-from tpru.builder.measure import stage_path
 from tpru.builder.model_stages import StagesResult, check_prompts, run_model_stages
 from tpru.builder.probes import ProbeItem, ProbeLog, ShortcutError, leak_message, run_probes
-from tpru.builder.split import JoinRule, check_leakage, plan_splits
+from tpru.builder.split import JoinRule, check_leakage, distinct_images, plan_splits
 from tpru.builder.split_report import split_report, warn_missing_scenarios
 from tpru.builder.work import EMBEDDINGS, RECORDS, THUMBS, WORK, load_tables, read_done
 from tpru.builder.worker import episodes_of, measure_shard
@@ -268,7 +267,8 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
     del shards
 
     # One row per distinct image: the images each split's samples use are marked on it.
-    unique = np.unique(table.digest)
+    unique = distinct_images(table.digest, work / "images.S32", scratch=work)
+    table.release()
     formulator = Formulator(config, table, split_of, episodes, indexes)
     # In a file, not in memory: the probes read it back after the last sample.
     probe_items = ProbeLog(work / "probes.jsonl")
@@ -301,8 +301,10 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
                         if not linked[i]:
                             linked[i] = True
                             digest, ext = name.split(".")
-                            _link(stage_path(stage, digest, ext), partial / image)
+                            _link(os.path.join(stage, digest[:2], f"{digest}.{ext}"),
+                                  os.path.join(partial, image))  # stage_path's layout
                 table.release()
+                release(unique)
                 bar.advance(1)
     finally:
         for handle in handles.values():
@@ -354,10 +356,12 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
     ).to_dict()
 
 
-def _link(source: Path, target: Path) -> None:
-    if target.exists():
+def _link(source: str, target: str) -> None:
+    # Strings, not Paths: pathlib interns every part of a path it parses, and a name per
+    # image would keep growing the driver's memory with the dataset.
+    if os.path.exists(target):
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
     try:
         os.link(source, target)
     except OSError:

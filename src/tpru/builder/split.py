@@ -29,7 +29,7 @@ from typing import Protocol
 
 import numpy as np
 
-from tpru.builder.candidates import FrameTable
+from tpru.builder.candidates import FrameTable, release
 
 BUCKET_WINDOW = 64
 """In a very large bucket, each frame is compared with this many neighbours in hash order."""
@@ -189,6 +189,8 @@ def _near_duplicates(phashes: np.ndarray, thumbs: np.ndarray, max_hamming: int,
                               np.asarray(thumbs[tb], dtype=np.int16)).sum(axis=1)
                 a, b = a[diff <= limit], b[diff <= limit]
                 found.append(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1))
+            # Thumbnails read at random would leave the whole memory-mapped file mapped.
+            release(phashes, thumbs)
     return found
 
 
@@ -218,9 +220,10 @@ def frame_links(labels: _Labels, digests: np.ndarray, phashes: np.ndarray,
     parts = _parts(len(digests))
 
     def part_of(rows: np.ndarray) -> np.ndarray:
-        head = np.frombuffer(np.asarray(digests[rows], dtype="S32").tobytes(), np.uint8)
-        return np.asarray(head.reshape(-1, 32)[:, :4].astype(np.int64) @
-                          np.array([1 << 21, 1 << 14, 1 << 7, 1], np.int64)) % parts
+        raw = np.frombuffer(np.asarray(digests[rows], dtype="S32").tobytes(), np.uint8)
+        head = raw.reshape(-1, 32)[:, :8].copy().view("<u8").ravel()
+        mixed = (head * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)  # hex spreads out
+        return np.asarray(mixed % np.uint64(parts), dtype=np.int64)
 
     for rows in _partitions(len(digests), part_of, parts, labels, scratch):
         if len(rows) < 2:
@@ -236,7 +239,41 @@ def frame_links(labels: _Labels, digests: np.ndarray, phashes: np.ndarray,
             keep = label[a] != label[b]
             a, b = rows[a[keep]], rows[b[keep]]
             found.append(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1))
+        release(digests)
     return _unique_pairs(found)
+
+
+def distinct_images(digests: np.ndarray, path: Path, *, scratch: Path | None = None
+                    ) -> np.ndarray:
+    """``np.unique(digests)`` (the sorted distinct image hashes) written to `path` and
+    memory-mapped. Beyond `PARTITION_ROWS` rows it is computed a partition at a time, the
+    partitions cut between hash prefixes drawn from a sample of the rows, so that they
+    come in sorted order and are about equally large."""
+    n = len(digests)
+    parts = _parts(n)
+
+    def head(rows: np.ndarray) -> np.ndarray:
+        """The first 8 bytes of each hash as a big-endian number: ordered as the hashes."""
+        raw = np.frombuffer(np.asarray(digests[rows], dtype="S32").tobytes(), np.uint8)
+        return raw.reshape(-1, 32)[:, :8].copy().view(">u8").ravel()
+
+    sample = np.sort(head(np.linspace(0, n - 1, min(n, PARTITION_ROWS)).astype(np.int64))) \
+        if n else np.zeros(0, np.uint64)
+    bounds = sample[np.arange(1, parts) * len(sample) // parts]
+
+    def part_of(rows: np.ndarray) -> np.ndarray:
+        return np.searchsorted(bounds, head(rows), side="right")
+
+    count = 0
+    with path.open("wb") as out:
+        for rows in _partitions(n, part_of, parts, None, scratch):
+            distinct = np.unique(np.asarray(digests[rows], dtype="S32"))
+            out.write(distinct.tobytes())
+            count += len(distinct)
+            release(digests)
+    if not count:
+        return np.zeros(0, dtype="S32")
+    return np.memmap(path, dtype="S32", mode="r", shape=(count,))
 
 
 @dataclass(frozen=True)
@@ -450,6 +487,7 @@ def check_leakage(split_episodes: Mapping[str, set[str]], split_images: Mapping[
         image_of = np.searchsorted(images, np.asarray(frames.digest[block]))
         for s, split in enumerate(names):
             own[split][image_of[row_label == s]] = True
+        release(frames.episode, frames.digest, images)
     for split in names:
         for i in np.flatnonzero(split_images[split] & ~own[split])[:5].tolist():
             problems.append(f"image {images[i].decode()} is in {split} but is no frame of "
