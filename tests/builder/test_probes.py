@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any
 
@@ -208,3 +209,19 @@ def test_few_samples_never_fail() -> None:
 def test_wilson_interval_holds_the_estimate(k: int, n: int) -> None:
     low, high = wilson(k, n)
     assert 0 <= low <= k / n <= high <= 1
+
+
+def test_question_images_catches_negatives_that_follow_the_length() -> None:
+    """Negatives far more common in long questions than short ones: the image count, which
+    the question text shows, tells None apart."""
+    rng = random.Random(6)
+    items = []
+    for i in range(N):
+        item = _image_item(i, rng, own_in_negatives=2)
+        long = item.negative if rng.random() < 0.9 else not item.negative
+        items.append(dataclasses.replace(item, images=15 if long else 2))
+    report = _report(items)
+    assert "next_frame/question_images" in report["leaks"]
+    assert "next_frame/own_episode_count" not in report["leaks"]
+    evenly = [dataclasses.replace(item, images=rng.choice((2, 4, 7, 15))) for item in items]
+    assert "next_frame/question_images" not in _report(evenly)["leaks"]

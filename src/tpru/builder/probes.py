@@ -77,6 +77,9 @@ class ProbeItem:
     gold: int
     candidates: tuple[Mapping[str, Any] | None, ...] | None
     """Provenance per option (``meta.candidates``), None where the sample has none."""
+    images: int = 0
+    """The number of images the question shows (its ``<image>`` placeholders): a text
+    fact, which must say nothing about the answer when lengths are mixed."""
 
     @classmethod
     def from_sample(cls, sample: Sample, split: str | None = None) -> ProbeItem | None:
@@ -88,7 +91,7 @@ class ProbeItem:
             len(recorded) == len(sample.options) else None
         return cls(sample.id, split or str(sample.meta.get("split", "")), sample.task,
                    sample.episode_id, sample.scenario, tuple(sample.options),
-                   ord(sample.answer) - ord("A"), candidates)
+                   ord(sample.answer) - ord("A"), candidates, len(sample.question_images))
 
     @property
     def none(self) -> int | None:
@@ -214,6 +217,10 @@ def _other_scenario_count(item: ProbeItem) -> int | None:
     return sum(1 for c in item.candidates if c and c.get("scenario") != item.scenario)
 
 
+def _question_images(item: ProbeItem) -> int | None:
+    return item.images or None
+
+
 class _ByFeature:
     """Per value of a feature: negatives and items with a None option seen."""
 
@@ -257,8 +264,9 @@ def by_feature(feature: Callable[[ProbeItem], int | None]) -> Callable[[], Learn
 class Probe:
     name: str
     reads: str
-    """``options`` (the option texts), ``answers`` (other samples' gold letters) or
-    ``provenance`` (where the image candidates came from)."""
+    """``options`` (the option texts), ``answers`` (other samples' gold letters),
+    ``provenance`` (where the image candidates came from) or ``question`` (what the
+    question's text shows: its number of images)."""
     rule: Rule | None = None
     """The rule of a probe that learns nothing."""
     learner: Callable[[], Learner] | None = None
@@ -280,6 +288,7 @@ PROBES: tuple[Probe, ...] = (
     Probe("own_episode_count", "provenance", learner=by_feature(_own_episode_count)),
     Probe("candidate_episodes", "provenance", learner=by_feature(_candidate_episodes)),
     Probe("other_scenario_count", "provenance", learner=by_feature(_other_scenario_count)),
+    Probe("question_images", "question", learner=by_feature(_question_images)),
 )
 
 
@@ -469,7 +478,8 @@ class ProbeLog:
     def add(self, item: ProbeItem) -> None:
         self._handle.write(json.dumps(
             [item.id, item.split, item.task, item.episode_id, item.scenario,
-             item.options, item.gold, item.candidates], separators=(",", ":")) + "\n")
+             item.options, item.gold, item.candidates, item.images],
+            separators=(",", ":")) + "\n")
 
     def close(self) -> None:
         self._handle.close()
@@ -485,10 +495,10 @@ class ProbeLog:
             self._handle.flush()
         with self.path.open(encoding="utf-8") as handle:
             for line in handle:
-                id_, split, task, episode, scenario, options, gold, candidates = \
+                id_, split, task, episode, scenario, options, gold, candidates, images = \
                     json.loads(line)
                 yield ProbeItem(id_, split, task, episode, scenario, tuple(options), gold,
-                                None if candidates is None else tuple(candidates))
+                                None if candidates is None else tuple(candidates), images)
 
 
 def leak_message(report: Mapping[str, Any]) -> str:
