@@ -9,7 +9,7 @@ from itertools import permutations
 import pytest
 
 from tpru.builder.orders import order_options, order_template
-from tpru.builder.probes import kendall_distance
+from tpru.builder.probe_rules import kendall_distance
 
 
 @pytest.mark.parametrize(("n", "k"), [(3, 4), (4, 4), (5, 6), (8, 4)])

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tpru.builder.probes import ProbeItem, leak_message, run_probes, wilson
+from tpru.builder.probe_rules import ProbeItem
+from tpru.builder.probes import leak_message, run_probes, wilson
 from tpru.builder.tasks import Header, LetterBalancer, next_frame, ordering_options
 from tpru.schema import IMAGE_OPTION, NONE_OPTION
 

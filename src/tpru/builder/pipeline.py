@@ -57,7 +57,8 @@ from tpru.builder.inputs import (
     iter_episodes,
 )
 from tpru.builder.model_stages import StagesResult, check_prompts, run_model_stages
-from tpru.builder.probes import ProbeItem, ProbeLog, ShortcutError, leak_message, run_probes
+from tpru.builder.probe_rules import ProbeItem
+from tpru.builder.probes import ProbeLog, ShortcutError, leak_message, run_probes
 from tpru.builder.split import JoinRule, check_leakage, distinct_images, plan_splits
 from tpru.builder.split_report import split_report, warn_missing_scenarios
 from tpru.builder.work import EMBEDDINGS, RECORDS, THUMBS, WORK, load_tables, read_done

@@ -52,7 +52,8 @@ import numpy as np
 
 from tpru import __version__
 from tpru.builder.config import ProbeConfig
-from tpru.builder.probes import ProbeItem, leak_message, probes_markdown, run_probes
+from tpru.builder.probe_rules import ProbeItem
+from tpru.builder.probes import leak_message, probes_markdown, run_probes
 from tpru.dataset import Dataset
 from tpru.diagnostics import InputError, Skips
 from tpru.eval import baselines
