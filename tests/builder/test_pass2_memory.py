@@ -18,9 +18,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+import tpru.builder.candidates as candidates
 import tpru.builder.split as split
 from tpru.builder.candidates import FrameTable, NeighbourIndex
+from tpru.builder.describe import DescriptionPool, normalise_text
 from tpru.builder.embed import normalise_rows
+from tpru.builder.episodes import EpisodeUse, EpisodeWriter
+from tpru.builder.formulate import KeptEpisode
+from tpru.builder.model_stages import EpisodeNotes
 from tpru.builder.probes import (
     PROBES,
     ProbeItem,
@@ -294,3 +299,136 @@ def test_distinct_images_in_partitions_are_numpys_unique(
     expected = np.unique(table.digest)
     assert len(expected) < 2000 and np.array_equal(np.asarray(found), expected)
     assert [p.name for p in tmp_path.iterdir()] == ["images.S32"]
+
+
+# ---------------------------------------------------------------- per-episode state in files
+
+
+class _ListPool:
+    """The description pool as it was, in dicts and lists: the reference for its draws."""
+
+    def __init__(self) -> None:
+        self.texts: dict[tuple[str, str], dict[str, str]] = {}
+
+    def add(self, split: str, scenario: str, description: str) -> None:
+        key = normalise_text(description)
+        if key:
+            self.texts.setdefault((split, scenario), {}).setdefault(key, description)
+
+    def negative_for(self, split: str, scenario: str, description: str | None,
+                     rng: random.Random) -> str | None:
+        own = normalise_text(description or "")
+
+        def choices(s: str, sc: str) -> list[str]:
+            texts = self.texts.get((s, sc), {})
+            return [texts[key] for key in sorted(texts) if key != own]
+
+        same = choices(split, scenario)
+        if same:
+            return rng.choice(same)
+        others = [text for (s, sc), _ in sorted(self.texts.items())
+                  if s == split and sc != scenario for text in choices(s, sc)]
+        return rng.choice(others) if others else None
+
+
+@pytest.mark.parametrize("on_disk", [True, False])
+def test_the_description_pool_in_sqlite_draws_what_the_lists_drew(
+        tmp_path: Path, on_disk: bool) -> None:
+    rng = random.Random(11)
+    words = ["stack", "Push", "the", "red", "blue", "block", "cup", "ünïcode", "drawer", "ball"]
+    # Scenarios of very different sizes; one with a single text (its own: draws elsewhere).
+    items = [(rng.choice(["train", "test", "val"]), rng.choice(["a", "b", "c"]),
+              " ".join(rng.choices(words, k=rng.randint(1, 3))) + rng.choice(["", ".", "!"]))
+             for _ in range(600)]
+    items += [("test", "lonely", "one lonely task"), ("val", "b", "...")]
+    reference, pool = _ListPool(), DescriptionPool(tmp_path / "pool.sqlite" if on_disk
+                                                   else None)
+    for item in items[:300]:
+        reference.add(*item)
+    pool.extend(items[:300])
+    asks = [(s, sc, d) for s, sc, d in rng.sample(items, 200)] + [
+        ("test", "lonely", "one lonely task"), ("val", "nowhere", None), ("none", "a", "x")]
+    for part in (items[300:], []):  # added after draws: the pool is numbered again
+        for name, scenario, own in asks:
+            a, b = random.Random(len(own or "")), random.Random(len(own or ""))
+            assert pool.negative_for(name, scenario, own, a) == \
+                reference.negative_for(name, scenario, own, b)
+            assert a.getstate() == b.getstate()
+        for item in part:
+            reference.add(*item)
+            pool.add(*item)
+    drawn = {pool.negative_for(s, sc, d, rng) for s, sc, d in asks}
+    assert len(drawn) > 50 and None in drawn  # many texts drawn, and a split without any
+
+
+def test_episodes_written_to_columns_read_back_as_kept_episodes(tmp_path: Path) -> None:
+    rng = random.Random(4)
+    notes = {"ep3": EpisodeNotes(captions={0: "a cup"}, negative="not this",
+                                 paraphrases=("p",))}
+    expected: list[KeptEpisode] = []
+    writer = EpisodeWriter(tmp_path)
+    start = 0
+    for e in range(500):
+        episode_id = f"ep{e}" if e % 7 else f"källa/ep{e}"
+        scenario = rng.choice(["kitchen", "office", "lab"])
+        description = rng.choice([None, f"task {e} ✓", "stack the cup"])
+        frames = rng.randint(1, 30)
+        writer.add(episode_id, scenario, description, frames)
+        note = notes.get(episode_id, EpisodeNotes())
+        expected.append(KeptEpisode(episode_id, scenario, description,
+                                    range(start, start + frames), captions=note.captions,
+                                    negative=note.negative, paraphrases=note.paraphrases))
+        start += frames
+    table = writer.finish(notes)
+    assert len(table) == 500
+    assert [table[e] for e in range(500)] == expected
+    assert list(table.ids) == [e.id for e in expected]
+    assert list(table.scenarios) == [e.scenario for e in expected]
+    assert table.scenarios[10:20] == [e.scenario for e in expected[10:20]]
+    table.release()
+    assert all(table.index(e.id) == i for i, e in enumerate(expected))
+    assert table.index("ep0") is None and table.index("nope") is None
+    (tmp_path / "empty").mkdir()
+    nothing = EpisodeWriter(tmp_path / "empty").finish({})
+    assert len(nothing) == 0 and nothing.index("ep0") is None and list(nothing.ids) == []
+
+
+def test_the_leakage_check_from_episode_masks_is_the_check_from_id_sets(
+        tmp_path: Path) -> None:
+    table = _duplicated_table(2000, 6)
+    rule = JoinRule(max_hamming=4, max_pixel_diff=0.01, min_frames=50)
+    ids = [f"e{e}" for e in range(200)]
+    images = np.unique(table.digest)
+    episodes = {"train": set(ids[:70]), "test": set(ids[70:110])}
+    masks = {s: np.isin(images, table.digest[np.isin(table.episode, [ids.index(e) for e in
+                                                                     episodes[s]])])
+             for s in episodes}
+    use = EpisodeUse(["train", "test"], len(ids))
+    for name, members in episodes.items():
+        for episode in sorted(members):
+            use.mark(name, ids.index(episode), episode)
+    from_sets = check_leakage(episodes, masks, images, table, ids, rule, scratch=tmp_path)
+    assert from_sets.images > 0
+    assert check_leakage(use, masks, images, table, ids, rule, scratch=tmp_path) == from_sets
+    use.mark("test", 3, "e3")  # a train episode in test too
+    use.mark("test", None, "stranger")
+    with pytest.raises(LeakageError, match="episode stranger in test is not one of the build's"
+                                           ".*episode e3 is in both test and train"):
+        check_leakage(use, masks, images, table, ids, rule, scratch=tmp_path)
+
+
+@pytest.mark.parametrize("span", [1 << 20, 300])
+def test_gathering_rows_from_a_map_a_span_at_a_time_reads_what_indexing_reads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, span: int) -> None:
+    monkeypatch.setattr(candidates, "GATHER_SPAN", span)
+    rng = np.random.default_rng(9)
+    for name, array in {"thumbs": rng.integers(0, 256, (3000, 256)).astype(np.uint8),
+                        "digest": np.array([rng.bytes(16).hex().encode() for _ in range(3000)],
+                                           "S32"),
+                        "phash": rng.integers(0, 2 ** 63, 3000).astype(np.uint64)}.items():
+        array.tofile(tmp_path / name)
+        mapped = np.memmap(tmp_path / name, dtype=array.dtype, mode="r", shape=array.shape)
+        for rows in (rng.integers(0, 3000, 700), np.arange(5, 2900, 3), np.zeros(0, np.int64),
+                     np.array([2999, 0, 2999, 17])):
+            assert np.array_equal(candidates.gather(mapped, rows), array[rows])
+        assert np.array_equal(candidates.gather(array, rows), array[rows])  # not a map

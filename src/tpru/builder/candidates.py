@@ -147,6 +147,34 @@ def release(*arrays: np.ndarray) -> None:
             mapped.madvise(mmap.MADV_DONTNEED)
 
 
+GATHER_SPAN = 1 << 20
+"""`gather` reads a memory map this many bytes of it at a time."""
+
+
+def gather(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``array[rows]``; from a memory map (`numpy.memmap`), read one `GATHER_SPAN` of the
+    file at a time and its pages let go after each (`release`).
+
+    Rows read at random through a map in one go would leave the whole file mapped:
+    besides the pages read, each page fault maps the cached pages around it.
+    """
+    if getattr(array, "_mmap", None) is None:
+        return np.asarray(array[rows])
+    rows = np.asarray(rows, dtype=np.int64)
+    order = np.argsort(rows, kind="stable")
+    ordered = rows[order]
+    width = array.itemsize * int(np.prod(array.shape[1:], dtype=np.int64))
+    per = max(1, GATHER_SPAN // max(1, width))
+    out = np.empty((len(rows), *array.shape[1:]), dtype=array.dtype)
+    start = 0
+    while start < len(ordered):
+        stop = int(np.searchsorted(ordered, ordered[start] + per))
+        out[order[start:stop]] = array[ordered[start:stop]]
+        release(array)
+        start = stop
+    return out
+
+
 @dataclass
 class FrameTable:
     """Per-frame arrays of the kept frames of every kept episode (row = frame)."""

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from tpru.sources.text import agree_articles
 
@@ -58,6 +60,13 @@ def description_sentence(description: str, rng: random.Random, paraphrase_rate: 
 class DescriptionPool:
     """Distinct descriptions by (split, scenario), for drawing negatives.
 
+    The descriptions are kept in SQLite, in the file `path` (a build's work
+    folder; replaced if it exists) or in memory if None: a build of a million episodes may have as
+    many descriptions, and draws one for each mismatch negative. A draw is
+    the same as a choice from the list of the group's distinct descriptions
+    (first written of each normalised text, in the order of those texts),
+    without making that list.
+
     Example:
         >>> pool = DescriptionPool()
         >>> pool.add("train", "robot", "stacking the red block")
@@ -67,29 +76,82 @@ class DescriptionPool:
         'pushing the blue ball'
     """
 
-    def __init__(self) -> None:
-        self._texts: dict[tuple[str, str], dict[str, str]] = {}
+    def __init__(self, path: Path | None = None) -> None:
+        if path is not None:
+            path.unlink(missing_ok=True)  # a scratch file: one a resumed build left goes
+        self._db = sqlite3.connect(":memory:" if path is None else str(path))
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-4096"):
+            self._db.execute(f"PRAGMA {pragma}")  # a scratch file: nothing to recover
+        self._db.execute("CREATE TABLE IF NOT EXISTS texts (grp INTEGER, key TEXT, "
+                         "description TEXT, PRIMARY KEY (grp, key)) WITHOUT ROWID")
+        self._groups: dict[tuple[str, str], int] = {}
+        self._sizes: dict[int, int] | None = None
+        """Distinct texts per group, once ranked (`_rank`)."""
 
     def add(self, split: str, scenario: str, description: str) -> None:
-        key = normalise_text(description)
-        if key:
-            self._texts.setdefault((split, scenario), {}).setdefault(key, description)
+        self.extend([(split, scenario, description)])
 
     def extend(self, items: Iterable[tuple[str, str, str]]) -> None:
-        for split, scenario, description in items:
-            self.add(split, scenario, description)
+        def rows() -> Iterator[tuple[int, str, str]]:
+            for split, scenario, description in items:
+                key = normalise_text(description)
+                if key:
+                    group = self._groups.setdefault((split, scenario), len(self._groups))
+                    yield group, key, description
+
+        # The first description of a text stays (INSERT OR IGNORE).
+        self._db.executemany("INSERT OR IGNORE INTO texts VALUES (?, ?, ?)", rows())
+        self._sizes = None
 
     def negative_for(self, split: str, scenario: str, description: str | None,
                      rng: random.Random) -> str | None:
         """A description of a different process, or None when the split has none."""
         own = normalise_text(description or "")
-        same = self._choices(split, scenario, own)
-        if same:
-            return rng.choice(same)
-        others = [text for (s, sc), _ in sorted(self._texts.items())
-                  if s == split and sc != scenario for text in self._choices(s, sc, own)]
-        return rng.choice(others) if others else None
+        sizes = self._rank()
+        same = self._groups.get((split, scenario))
+        if same is not None and (n := self._count(same, own)):
+            return self._nth(same, own, rng.choice(range(n)))
+        others = [(g, self._count(g, own)) for (s, sc), g in sorted(self._groups.items())
+                  if s == split and sc != scenario and sizes.get(g)]
+        total = sum(n for _, n in others)
+        if not total:
+            return None
+        i = rng.choice(range(total))  # the draw rng.choice makes from a list of them all
+        for group, n in others:
+            if i < n:
+                return self._nth(group, own, i)
+            i -= n
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _choices(self, split: str, scenario: str, own: str) -> list[str]:
-        texts = self._texts.get((split, scenario), {})
-        return [texts[key] for key in sorted(texts) if key != own]
+    def _rank(self) -> dict[int, int]:
+        """Number each group's texts in their order (once after the last `add`)."""
+        if self._sizes is None:
+            db = self._db
+            db.execute("DROP TABLE IF EXISTS ranked")
+            db.execute("CREATE TABLE ranked (grp INTEGER, rank INTEGER, key TEXT, "
+                       "description TEXT, PRIMARY KEY (grp, rank)) WITHOUT ROWID")
+            # SQLite orders TEXT by its UTF-8 bytes: as Python orders the strings.
+            db.execute("INSERT INTO ranked SELECT grp, ROW_NUMBER() OVER (PARTITION BY grp "
+                       "ORDER BY key) - 1, key, description FROM texts")
+            db.execute("CREATE INDEX ranked_key ON ranked (grp, key)")
+            db.commit()
+            self._sizes = dict(db.execute("SELECT grp, COUNT(*) FROM texts GROUP BY grp"))
+        return self._sizes
+
+    def _own_rank(self, group: int, own: str) -> int | None:
+        found = self._db.execute("SELECT rank FROM ranked WHERE grp = ? AND key = ?",
+                                 (group, own)).fetchone()
+        return None if found is None else int(found[0])
+
+    def _count(self, group: int, own: str) -> int:
+        """The group's texts other than `own`."""
+        size = self._rank().get(group, 0)
+        return size - (self._own_rank(group, own) is not None)
+
+    def _nth(self, group: int, own: str, i: int) -> str:
+        """The `i`-th of the group's texts other than `own`, in their order."""
+        own_rank = self._own_rank(group, own)
+        rank = i + (own_rank is not None and i >= own_rank)
+        found = self._db.execute("SELECT description FROM ranked WHERE grp = ? AND rank = ?",
+                                 (group, rank)).fetchone()
+        return str(found[0])

@@ -14,7 +14,8 @@ import random
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -53,6 +54,15 @@ class KeptEpisode:
     """A model-written description these frames do not show (describe stage), if any."""
     paraphrases: tuple[str, ...] = ()
     """Model paraphrases of `description` (describe stage)."""
+
+
+class Episodes(Protocol):
+    """The kept episodes by index: a list, or the columns in files pass 2 reads them from
+    (`tpru.builder.episodes.EpisodeTable`)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, e: int) -> KeptEpisode: ...
 
 
 @dataclass(frozen=True)
@@ -105,17 +115,20 @@ class Formulator:
     """Makes the samples of each kept episode (see the module docstring)."""
 
     def __init__(self, config: BuildConfig, table: FrameTable,
-                 split_of: Sequence[str], episodes: Sequence[KeptEpisode],
-                 indexes: dict[tuple[str, str], NeighbourIndex]) -> None:
+                 split_of: Sequence[str], episodes: Episodes,
+                 indexes: dict[tuple[str, str], NeighbourIndex], *,
+                 scratch: Path | None = None) -> None:
+        """`scratch`: a folder for the pool of descriptions (in memory if None)."""
         self.config = config
         self.table = table
         self.split_of = split_of
         self.episodes = episodes
         self.indexes = indexes
         self.balancer = LetterBalancer(config.seed)
-        self.pool = DescriptionPool()
+        self.pool = DescriptionPool(None if scratch is None else scratch / "descriptions.sqlite")
         self.pool.extend((split_of[e], ep.scenario, ep.description)
-                         for e, ep in enumerate(episodes) if ep.description)
+                         for e, ep in ((e, episodes[e]) for e in range(len(episodes)))
+                         if ep.description)
         self.policy = DistractorPolicy(config.tasks.same_episode_distractors,
                                        config.split.near_dup_hamming,
                                        config.filter.dup_pixel_diff)

@@ -46,6 +46,7 @@ from tpru import __version__
 from tpru.builder.candidates import NeighbourIndex, release
 from tpru.builder.config import BuildConfig
 from tpru.builder.engine import Engine, open_engine, tally
+from tpru.builder.episodes import EpisodeUse
 from tpru.builder.formulate import Formulator
 from tpru.builder.inputs import (
     RUNTIME_ONLY,
@@ -249,7 +250,7 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
                          f"(drops: {dict(drops)})")
     rule = JoinRule(config.split.near_dup_hamming, config.filter.dup_pixel_diff,
                     config.split.join_min_frames)
-    plan = plan_splits(table, [e.id for e in episodes], [e.scenario for e in episodes],
+    plan = plan_splits(table, episodes.ids, episodes.scenarios,
                        config.split.ratios, config.seed, rule, scratch=work)
     split_of = plan.split_of
     table.release()
@@ -257,8 +258,8 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
 
     # One exact index per scenario and split, on disk (see NeighbourIndex.on_disk).
     shards: dict[tuple[str, str], list[range]] = {}
-    for e, ep in enumerate(episodes):
-        shards.setdefault((split_of[e], ep.scenario), []).append(ep.rows)
+    for e, scenario in enumerate(episodes.scenarios):
+        shards.setdefault((split_of[e], scenario), []).append(episodes.rows(e))
     (work / "index").mkdir(exist_ok=True)
     indexes = {}
     for i, key in enumerate(sorted(shards)):
@@ -270,11 +271,11 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
     # One row per distinct image: the images each split's samples use are marked on it.
     unique = distinct_images(table.digest, work / "images.S32", scratch=work)
     table.release()
-    formulator = Formulator(config, table, split_of, episodes, indexes)
+    formulator = Formulator(config, table, split_of, episodes, indexes, scratch=work)
     # In a file, not in memory: the probes read it back after the last sample.
     probe_items = ProbeLog(work / "probes.jsonl")
     split_names = [s for s in config.split.ratios if s in set(split_of)]
-    split_episodes: dict[str, set[str]] = {s: set() for s in split_names}
+    split_episodes = EpisodeUse(split_names, len(episodes))
     split_images = {s: np.zeros(len(unique), dtype=bool) for s in split_names}
     linked = np.zeros(len(unique), dtype=bool)
     counts: dict[str, Counter[str]] = {s: Counter() for s in split_names}
@@ -292,12 +293,14 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
                     item = ProbeItem.from_sample(sample, split)
                     if item is not None:
                         probe_items.add(item)
-                    split_episodes[split].add(sample.episode_id)
-                    split_episodes[split].update(sample.meta.get("distractor_episodes", []))
+                    for episode_id in [sample.episode_id,
+                                       *sample.meta.get("distractor_episodes", [])]:
+                        split_episodes.mark(split, episodes.index(episode_id), episode_id)
                     # Read the images back from the sample: the check sees what is written.
                     names = [image.rsplit("/", 1)[1] for image in sample.images]
                     ids = np.searchsorted(unique, [name.split(".")[0].encode() for name in names])
                     split_images[split][ids] = True
+                    release(unique)  # a lookup reads pages all over it
                     for name, image, i in zip(names, sample.images, ids.tolist(), strict=True):
                         if not linked[i]:
                             linked[i] = True
@@ -305,7 +308,7 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
                             _link(os.path.join(stage, digest[:2], f"{digest}.{ext}"),
                                   os.path.join(partial, image))  # stage_path's layout
                 table.release()
-                release(unique)
+                episodes.release()
                 bar.advance(1)
     finally:
         for handle in handles.values():

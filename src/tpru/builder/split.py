@@ -1,4 +1,4 @@
-"""Leak-free splits: link episodes that share frames, group them, assign groups, check.
+"""Leak-free splits: find the frames episodes share, plan the splits, check the result.
 
 Two episodes are joined, and go to one split, when at least
 ``split.join_min_frames`` frames of *each* have an identical or near-duplicate
@@ -14,14 +14,15 @@ Near-duplicates are found without comparing all pairs: a 64-bit hash within
 ``h`` bits of another agrees with it exactly on at least one of ``h + 1``
 chunks (pigeonhole), so only frames sharing a chunk are compared, and a
 shared chunk is confirmed by the full hash and the thumbnail difference.
+Turning the frame pairs into episode groups and the groups into splits is
+`tpru.builder.groups`'s part.
 """
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,9 @@ from typing import Protocol
 
 import numpy as np
 
-from tpru.builder.candidates import FrameTable, release
+from tpru.builder.candidates import FrameTable, gather, release
+from tpru.builder.episodes import EpisodeUse
+from tpru.builder.groups import EpisodeLinks, assign_splits, group_episodes, link_episodes
 
 BUCKET_WINDOW = 64
 """In a very large bucket, each frame is compared with this many neighbours in hash order."""
@@ -55,24 +58,6 @@ class JoinRule:
     max_hamming: int
     max_pixel_diff: float
     min_frames: int
-
-
-class UnionFind:
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
-
-    def find(self, x: int) -> int:
-        while self.parent[x] != x:
-            self.parent[x] = self.parent[self.parent[x]]
-            x = self.parent[x]
-        return x
-
-    def union(self, a: int, b: int) -> bool:
-        """Join the sets of a and b (the smaller root stays); False if they were one."""
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-        return ra != rb
 
 
 def _chunks(bits: int, parts: int) -> list[tuple[int, int]]:
@@ -139,6 +124,11 @@ def _partitions(n: int, part_of: Callable[[np.ndarray], np.ndarray], parts: int,
             yield np.fromfile(path, dtype=np.int64)
 
 
+def _read(labels: _Labels, rows: np.ndarray) -> np.ndarray:
+    """``labels[rows]``, a memory map read as `gather` reads it."""
+    return gather(labels, rows) if isinstance(labels, np.ndarray) else np.asarray(labels[rows])
+
+
 def _parts(n: int) -> int:
     return max(1, -(-n // PARTITION_ROWS))
 
@@ -168,11 +158,11 @@ def _near_duplicates(phashes: np.ndarray, thumbs: np.ndarray, max_hamming: int,
                                 scratch):
             if len(rows) < 2:
                 continue
-            hashes = np.asarray(phashes[rows], dtype=np.uint64)
-            keys = chunk_of(rows)
+            hashes = np.asarray(gather(phashes, rows), dtype=np.uint64)
+            keys = (hashes >> np.uint64(shift)) & np.uint64(mask)  # chunk_of(rows)
             order = np.lexsort((hashes, keys))
             sorted_keys = keys[order]
-            label = None if labels is None else np.asarray(labels[rows])
+            label = None if labels is None else _read(labels, rows)
             for k in range(1, min(BUCKET_WINDOW, len(rows) - 1) + 1):
                 a, b = order[:-k], order[k:]
                 near = (sorted_keys[:-k] == sorted_keys[k:]) & \
@@ -185,8 +175,8 @@ def _near_duplicates(phashes: np.ndarray, thumbs: np.ndarray, max_hamming: int,
                     continue
                 a, b = rows[a[near]], rows[b[near]]
                 ta, tb = (a, b) if thumb_rows is None else (thumb_rows[a], thumb_rows[b])
-                diff = np.abs(np.asarray(thumbs[ta], dtype=np.int16) -
-                              np.asarray(thumbs[tb], dtype=np.int16)).sum(axis=1)
+                diff = np.abs(np.asarray(gather(thumbs, ta), dtype=np.int16) -
+                              np.asarray(gather(thumbs, tb), dtype=np.int16)).sum(axis=1)
                 a, b = a[diff <= limit], b[diff <= limit]
                 found.append(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1))
             # Thumbnails read at random would leave the whole memory-mapped file mapped.
@@ -228,9 +218,10 @@ def frame_links(labels: _Labels, digests: np.ndarray, phashes: np.ndarray,
     for rows in _partitions(len(digests), part_of, parts, labels, scratch):
         if len(rows) < 2:
             continue
-        order = np.argsort(np.asarray(digests[rows]), kind="stable")
-        ordered = np.asarray(digests[rows[order]])
-        label = np.asarray(labels[rows])
+        digest = gather(digests, rows)
+        order = np.argsort(digest, kind="stable")
+        ordered = digest[order]
+        label = _read(labels, rows)
         for k in range(1, min(BUCKET_WINDOW, len(order) - 1) + 1):
             equal = ordered[:-k] == ordered[k:]
             if not equal.any():
@@ -254,7 +245,7 @@ def distinct_images(digests: np.ndarray, path: Path, *, scratch: Path | None = N
 
     def head(rows: np.ndarray) -> np.ndarray:
         """The first 8 bytes of each hash as a big-endian number: ordered as the hashes."""
-        raw = np.frombuffer(np.asarray(digests[rows], dtype="S32").tobytes(), np.uint8)
+        raw = np.frombuffer(np.asarray(gather(digests, rows), dtype="S32").tobytes(), np.uint8)
         return raw.reshape(-1, 32)[:, :8].copy().view(">u8").ravel()
 
     sample = np.sort(head(np.linspace(0, n - 1, min(n, PARTITION_ROWS)).astype(np.int64))) \
@@ -267,7 +258,7 @@ def distinct_images(digests: np.ndarray, path: Path, *, scratch: Path | None = N
     count = 0
     with path.open("wb") as out:
         for rows in _partitions(n, part_of, parts, None, scratch):
-            distinct = np.unique(np.asarray(digests[rows], dtype="S32"))
+            distinct = np.unique(np.asarray(gather(digests, rows), dtype="S32"))
             out.write(distinct.tobytes())
             count += len(distinct)
             release(digests)
@@ -277,150 +268,15 @@ def distinct_images(digests: np.ndarray, path: Path, *, scratch: Path | None = N
 
 
 @dataclass(frozen=True)
-class EpisodeLinks:
-    """Episode pairs (``first < second``) with identical or near-duplicate frames.
-
-    ``first_frames[i]`` counts the distinct frames of ``first[i]`` that have an
-    identical or near-duplicate frame in ``second[i]``, and ``second_frames``
-    the other way round; a pair *shares* the smaller of the two.
-    """
-
-    first: np.ndarray
-    second: np.ndarray
-    first_frames: np.ndarray
-    second_frames: np.ndarray
-
-    @property
-    def shared(self) -> np.ndarray:
-        return np.asarray(np.minimum(self.first_frames, self.second_frames))
-
-    def joined(self, min_frames: int) -> np.ndarray:
-        """Which pairs the rule joins: at least `min_frames` frames of each side."""
-        return self.shared >= min_frames
-
-
-def link_episodes(frame_episode: np.ndarray, pairs: np.ndarray) -> EpisodeLinks:
-    """Count, per episode pair, the distinct frames of each side in the frame `pairs`."""
-    episode_of = np.asarray(frame_episode, dtype=np.int64)
-    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    ea, eb = episode_of[pairs[:, 0]], episode_of[pairs[:, 1]]
-    swap = ea > eb
-    key = (np.minimum(ea, eb) << 32) | np.maximum(ea, eb)
-
-    def distinct(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        order = np.lexsort((frames, key))
-        k, f = key[order], frames[order]
-        first = np.ones(len(k), dtype=bool)
-        first[1:] = (k[1:] != k[:-1]) | (f[1:] != f[:-1])
-        keys, counts = np.unique(k[first], return_counts=True)
-        return keys, np.asarray(counts, dtype=np.int64)
-
-    keys, first_frames = distinct(np.where(swap, pairs[:, 1], pairs[:, 0]))
-    _, second_frames = distinct(np.where(swap, pairs[:, 0], pairs[:, 1]))
-    return EpisodeLinks(keys >> 32, keys & 0xFFFFFFFF, first_frames, second_frames)
-
-
-def group_episodes(links: EpisodeLinks, n_episodes: int, min_frames: int) -> list[int]:
-    """Group id (the smallest episode index in it) for each episode, joined by the rule."""
-    groups = UnionFind(n_episodes)
-    joined = links.joined(min_frames)
-    for a, b in zip(links.first[joined].tolist(), links.second[joined].tolist(), strict=True):
-        groups.union(a, b)
-    return [groups.find(e) for e in range(n_episodes)]
-
-
-def group_scenarios(group_of: Sequence[int], scenarios: Sequence[str]) -> dict[int, str]:
-    """Each group's scenario: the most common among its episodes, ties by name."""
-    counts: dict[int, Counter[str]] = defaultdict(Counter)
-    for group, scenario in zip(group_of, scenarios, strict=True):
-        counts[group][scenario] += 1
-    return {g: min(c.items(), key=lambda item: (-item[1], item[0]))[0]
-            for g, c in counts.items()}
-
-
-def assign_splits(group_of: Sequence[int], episode_ids: Sequence[str],
-                  ratios: Mapping[str, float], seed: int,
-                  scenarios: Sequence[str] | None = None) -> list[str]:
-    """Split name per episode: whole groups, stratified by scenario, in a seeded order.
-
-    Each scenario's groups are dealt out in an order drawn from the seed (see
-    `_deal`), so every scenario is split in about the ratios and which groups
-    land where is random. A scenario with at least as many groups as there are
-    splits with a share above 0 gives each of them at least one group: a
-    scenario of a few episodes still reaches a 10% test split. Splits are
-    ordered by share and name, so the mapping's order (YAML, JSON, overrides)
-    does not matter.
-    """
-    names = sorted(n for n in ratios if ratios[n] > 0)
-    share = {n: ratios[n] / sum(ratios[m] for m in names) for n in names}
-    members: dict[int, list[int]] = defaultdict(list)
-    for episode, group in enumerate(group_of):
-        members[group].append(episode)
-    of_group = group_scenarios(group_of, scenarios or [""] * len(group_of))
-    strata: dict[str, list[int]] = defaultdict(list)
-    for group in members:
-        strata[of_group[group]].append(group)
-
-    def rank(group: int) -> str:
-        first = episode_ids[min(members[group])]
-        return hashlib.sha256(f"{seed}:{first}".encode()).hexdigest()
-
-    result = [""] * len(group_of)
-    overall: Counter[str] = Counter()
-    for scenario in sorted(strata):
-        groups = sorted(strata[scenario], key=rank)
-        size = {g: len(members[g]) for g in groups}
-        for group, name in _deal(groups, size, share, overall).items():
-            for episode in members[group]:
-                result[episode] = name
-    return result
-
-
-def _deal(groups: list[int], size: Mapping[int, int], share: Mapping[str, float],
-          overall: Counter[str]) -> dict[int, str]:
-    """One scenario's `groups` (in seeded order) to splits; adds their episodes to `overall`.
-
-    The smaller splits, smallest first, take each group in turn that brings them
-    closer to their share; the largest split takes the rest. A split's share
-    counts all scenarios dealt so far, so rounding in one scenario is made up
-    in the next (four scenarios of 6 episodes at 25% give 6 test episodes, not 8).
-    """
-    names = sorted(share, key=lambda n: (share[n], n))
-    done = sum(overall.values()) + sum(size.values())
-    chosen: dict[int, str] = {}
-    for name in names[:-1]:
-        target = share[name] * done - overall[name]
-        got = 0
-        for group in groups:
-            if group not in chosen and abs(got + size[group] - target) < abs(got - target):
-                chosen[group] = name
-                got += size[group]
-    for group in groups:
-        chosen.setdefault(group, names[-1])
-    if len(groups) >= len(names):
-        position = {g: i for i, g in enumerate(groups)}
-        for name in names:
-            if name not in chosen.values():  # too small for any group: it gets the smallest
-                count = Counter(chosen.values())
-                donor = max(names, key=lambda n: (count[n], share[n], n))
-                group = min((g for g in groups if chosen[g] == donor),
-                            key=lambda g: (size[g], position[g]))
-                chosen[group] = name
-    for group, name in chosen.items():
-        overall[name] += size[group]
-    return chosen
-
-
-@dataclass(frozen=True)
 class SplitPlan:
     """Which episodes a build joined and where it put them (see `plan_splits`)."""
 
-    episode_ids: list[str]
-    scenarios: list[str]
+    episode_ids: Sequence[str]
+    scenarios: Sequence[str]
     ratios: dict[str, float]
     rule: JoinRule
     links: EpisodeLinks
-    group_of: list[int]
+    group_of: Sequence[int]
     split_of: list[str]
 
 
@@ -428,14 +284,15 @@ def plan_splits(frames: FrameTable, episode_ids: Sequence[str], scenarios: Seque
                 ratios: Mapping[str, float], seed: int, rule: JoinRule, *,
                 scratch: Path | None = None) -> SplitPlan:
     """Link the episodes' frames, join episodes by `rule`, and assign the groups to splits
-    (`scratch`: where a large table's partitions go, see `frame_links`)."""
+    (`scratch`: where a large table's partitions go, see `frame_links`). The plan keeps
+    `episode_ids` and `scenarios` as given (they may be columns in files, see
+    `tpru.builder.episodes`) and the groups in an array, not a Python int each."""
     pairs = frame_links(frames.episode, frames.digest, frames.phash, frames.thumbs, rule,
                         scratch=scratch)
     links = link_episodes(frames.episode, pairs)
-    group_of = group_episodes(links, len(episode_ids), rule.min_frames)
+    group_of = array("q", group_episodes(links, len(episode_ids), rule.min_frames))
     split_of = assign_splits(group_of, episode_ids, ratios, seed, scenarios)
-    return SplitPlan(list(episode_ids), list(scenarios), dict(ratios), rule, links, group_of,
-                     split_of)
+    return SplitPlan(episode_ids, scenarios, dict(ratios), rule, links, group_of, split_of)
 
 
 @dataclass(frozen=True)
@@ -450,9 +307,10 @@ class SharedImages:
     examples: list[str]
 
 
-def check_leakage(split_episodes: Mapping[str, set[str]], split_images: Mapping[str, np.ndarray],
-                  images: np.ndarray, frames: FrameTable, episode_ids: Sequence[str],
-                  rule: JoinRule, *, scratch: Path | None = None) -> SharedImages:
+def check_leakage(split_episodes: Mapping[str, Collection[str]] | EpisodeUse,
+                  split_images: Mapping[str, np.ndarray], images: np.ndarray,
+                  frames: FrameTable, episode_ids: Sequence[str], rule: JoinRule, *,
+                  scratch: Path | None = None) -> SharedImages:
     """Raise `LeakageError` on a leak between splits; return the images shared without one.
 
     A leak is an episode in two splits, an image in a split that is no frame
@@ -460,26 +318,25 @@ def check_leakage(split_episodes: Mapping[str, set[str]], split_images: Mapping[
     joins (judged on all their kept frames, as the grouping did).
 
     Args:
-        split_episodes: episode ids each split's samples use (their own and
-            their distractors').
+        split_episodes: the episodes each split's samples use (their own and
+            their distractors'): their ids, or an `EpisodeUse`.
         split_images: per split, a boolean mask over `images` (the sorted
             distinct digests of `frames`) that its samples use.
         frames: the kept frames; ``frames.episode`` indexes `episode_ids`.
             Thumbnails may be a memory map: they are read only where a pair is likely.
     """
+    use = split_episodes if isinstance(split_episodes, EpisodeUse) else \
+        EpisodeUse.of(split_episodes, episode_ids)
     problems: list[str] = []
-    names = sorted(split_episodes)
-    index = {episode: e for e, episode in enumerate(episode_ids)}
-    label = np.full(len(episode_ids), -1, dtype=np.int64)
+    names = sorted(use.masks)
+    label = np.full(len(episode_ids), -1, dtype=np.int16)
     for s, split in enumerate(names):
-        for episode in sorted(split_episodes[split]):
-            if episode not in index:
-                problems.append(f"episode {episode} in {split} is not one of the build's")
-            elif label[index[episode]] >= 0:
-                problems.append(f"episode {episode} is in both {names[label[index[episode]]]} "
-                                f"and {split}")
-            else:
-                label[index[episode]] = s
+        for episode in sorted(use.unknown[split]):
+            problems.append(f"episode {episode} in {split} is not one of the build's")
+        mask = use.masks[split]
+        for e in np.flatnonzero(mask & (label >= 0)).tolist():
+            problems.append(f"episode {episode_ids[e]} is in both {names[label[e]]} and {split}")
+        label[mask & (label < 0)] = s
     own = {split: np.zeros(len(images), dtype=bool) for split in names}
     for start in range(0, len(frames.episode), PARTITION_ROWS):  # the table, a block at a time
         block = slice(start, start + PARTITION_ROWS)
@@ -515,7 +372,7 @@ class _SplitOfRow:
         self.label, self.frame_episode = label, frame_episode
 
     def __getitem__(self, rows: np.ndarray) -> np.ndarray:
-        return np.asarray(self.label[np.asarray(self.frame_episode[rows])])
+        return np.asarray(self.label[gather(self.frame_episode, rows)])
 
 
 def _shared_images(pairs: np.ndarray, split_images: Mapping[str, np.ndarray],

@@ -13,11 +13,13 @@ it is an error instead.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from tpru.builder.split import SharedImages, SplitPlan, UnionFind, group_episodes, group_scenarios
+from tpru.builder.groups import UnionFind, group_episodes, group_scenarios
+from tpru.builder.split import SharedImages, SplitPlan
 from tpru.diagnostics import InputError, Skips
 
 LARGEST_SHOWN = 3
@@ -127,7 +129,7 @@ def _why_missing(plan: SplitPlan, scenario: str, needed: int, fixes: dict[str, i
             f"{len(members[largest])}{held}), and a group goes to one split whole; {advice}")
 
 
-def _members(group_of: list[int]) -> dict[int, list[int]]:
+def _members(group_of: Sequence[int]) -> dict[int, list[int]]:
     members: dict[int, list[int]] = defaultdict(list)
     for episode, group in enumerate(group_of):
         members[group].append(episode)

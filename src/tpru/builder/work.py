@@ -20,7 +20,7 @@ import numpy as np
 
 from tpru.builder.candidates import FrameTable
 from tpru.builder.config import BuildConfig
-from tpru.builder.formulate import KeptEpisode
+from tpru.builder.episodes import EpisodeTable, EpisodeWriter
 from tpru.builder.images import THUMB_SIDE
 from tpru.builder.model_stages import EpisodeNotes
 from tpru.dataset import WORK_DIR
@@ -70,7 +70,7 @@ def read_done(work: Path) -> tuple[set[str], int, int]:
 class Pass1:
     """What pass 1 recorded, as pass 2 needs it."""
 
-    episodes: list[KeptEpisode]
+    episodes: EpisodeTable
     table: FrameTable
     frame_drops: Counter[str]
     episode_drops: Counter[str]
@@ -81,7 +81,6 @@ class Pass1:
 def load_tables(work: Path, config: BuildConfig, notes: dict[str, EpisodeNotes]) -> Pass1:
     """Stream the episode records into compact per-frame arrays, applying the model
     stages' `notes` (episodes the judge dropped, model descriptions)."""
-    episodes: list[KeptEpisode] = []
     frame_drops: Counter[str] = Counter()
     episode_drops: Counter[str] = Counter()
     examples: dict[str, list[str]] = {}
@@ -90,7 +89,9 @@ def load_tables(work: Path, config: BuildConfig, notes: dict[str, EpisodeNotes])
     n = 0
     last_ordinal = -1
     # The per-frame columns go to files beside the records and come back memory-mapped:
-    # pass 2's memory does not grow with the number of frames.
+    # pass 2's memory does not grow with the number of frames; nor, the episodes' columns
+    # going the same way (`EpisodeWriter`), with the number of episodes.
+    episodes = EpisodeWriter(work)
     with (work / RECORDS).open(encoding="utf-8") as handle, \
             ExitStack() as stack:
         columns = {name: stack.enter_context((work / f"table.{name}").open("wb"))
@@ -127,12 +128,9 @@ def load_tables(work: Path, config: BuildConfig, notes: dict[str, EpisodeNotes])
             columns["ext"].write(b"".join(f["ext"].encode().ljust(4, b"\0") for f in frames))
             columns["phash"].write(np.array([f["phash"] for f in frames], np.uint64).tobytes())
             columns["position"].write(np.array([f["index"] for f in frames], np.int32).tobytes())
-            columns["episode"].write(np.full(len(frames), len(episodes), np.int32).tobytes())
+            columns["episode"].write(np.full(len(frames), episodes.count, np.int32).tobytes())
             dim = record["embedding_dim"]
-            episodes.append(KeptEpisode(ep["id"], ep["scenario"], description,
-                                        range(n, n + len(frames)), captions=note.captions,
-                                        negative=note.negative,
-                                        paraphrases=note.paraphrases))
+            episodes.add(ep["id"], ep["scenario"], description, len(frames))
             n += len(frames)
     side = THUMB_SIDE ** 2
 
@@ -148,7 +146,7 @@ def load_tables(work: Path, config: BuildConfig, notes: dict[str, EpisodeNotes])
         thumbs=column("thumbs", "uint8", (n, side), work / THUMBS),
         embeddings=column("embeddings", "float32", (n, dim), work / EMBEDDINGS),
         digest=column("digest", "S32", (n,)), ext=column("ext", "S4", (n,)))
-    return Pass1(episodes, table, frame_drops, episode_drops, examples, frames_read)
+    return Pass1(episodes.finish(notes), table, frame_drops, episode_drops, examples, frames_read)
 
 
 def episode_description(config: BuildConfig, source: str | None, note: EpisodeNotes) -> str | None:
