@@ -123,9 +123,10 @@ class LocalEngine:
             self._pool = None
 
 
-SHARD_WEIGHT = 32
-"""Frames per shard a grouping engine aims for: enough work to hide a task's overhead,
-few enough that every CPU of a small cluster gets some."""
+SHARD_WEIGHT = 128
+"""Frames per shard a grouping engine aims for: enough work to hide a task's overhead (at
+32, Ray's pass 1 ran at 0.73-0.81 of the local engine's on 2 quiet cores; at 128, at
+1.18-1.26: bench/RESULTS.md), few enough that every CPU of a small cluster gets some."""
 
 
 def shards(items: Iterable[T], weight: Callable[[T], int] | None,
