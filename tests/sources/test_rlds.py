@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -280,8 +281,8 @@ def test_missing_dataset_info_and_features(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"no TFDS dataset .*; it has tiny_rlds-train.tfrecord-"
                        r"00000-of-00001 but no dataset_info.json beside it"):
         read(folder)
-    with pytest.raises(InputError, match=r"rlds: reads local folders only .* gsutil -m cp -r "):
-        open_source("rlds:gs://gresearch/robotics/fractal20220817_data/0.1.0")
+    with pytest.raises(InputError, match=r"^memory://tpru-nowhere: no such folder$"):
+        open_source("rlds:memory://tpru-nowhere")
     with pytest.raises(InputError, match="no such folder"):
         read(tmp_path / "nowhere")
 
@@ -442,6 +443,95 @@ def test_build_from_an_rlds_dataset_keeps_frame_order(tmp_path: Path) -> None:
                     "stacking the cups"}
     positives = [s for s in samples if not s.negative]
     assert positives and all(any(d in s.question for d in descriptions) for s in positives)
+
+
+# ---------------------------------------------------------------- a dataset at a URL (fsspec)
+
+
+@pytest.fixture
+def memory(tmp_path: Path) -> Iterator[str]:
+    """A folder of fsspec's in-memory filesystem (``memory://``), removed afterwards."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    root = f"/tpru-test-{tmp_path.name}"
+    yield root
+    if fs.exists(root):
+        fs.rm(root, recursive=True)
+
+
+def _upload(local: Path, root: str) -> str:
+    """`local` (a folder) copied into fsspec's memory filesystem under `root`; its URL."""
+    import fsspec
+
+    fsspec.filesystem("memory").put(str(local), root, recursive=True)
+    return f"memory://{root}"
+
+
+def test_a_dataset_at_a_url_reads_as_its_local_copy(tmp_path: Path, memory: str) -> None:
+    """Listing, dataset_info.json, features.json, shards and records read through fsspec;
+    each frame's reference carries the full URL, so a worker anywhere reads it again."""
+    import fsspec
+
+    local = tmp_path / "local"
+    folder = write_rlds(local, {"train": TRAIN, "val": [Ep(3, 4, "Wipe the table")]}, shards=2)
+    url = _upload(local, memory)
+    skips = Skips()
+    source = RLDSSource(url, skips=skips)
+    remote = list(source.iter_episodes())
+    here = read(folder)
+    assert [(e.id, e.description, e.meta) for e in remote] == \
+        [(e.id, e.description, e.meta) for e in here]
+    prefix = f"memory://{memory}/tiny_rlds/1.0.0/"
+    assert all(f.startswith(prefix) for e in remote for f in e.frames)
+    assert [f.removeprefix(prefix) for e in remote for f in e.frames] == \
+        [f.removeprefix(f"{folder}/") for e in here for f in e.frames]
+    assert [[f.data for f in load_frames(e.frames)] for e in remote] == \
+        [[f.data for f in load_frames(e.frames)] for e in here]
+    assert source.listed_bytes == 12 * 4 and not skips.counts
+    fsspec.filesystem("memory").rm(f"{memory}/tiny_rlds/1.0.0/{shard(folder).name}")
+    assert {(f.error, f.message) for f in load_frames(remote[0].frames)} == \
+        {("missing_file", f"{prefix}{shard(folder).name}: no such file")}
+    skips = Skips()
+    assert [e.id for e in RLDSSource(url, skips=skips).iter_episodes()] == \
+        ["tiny_rlds/train/000002", "tiny_rlds/val/000000"]
+    assert skips.counts == {"missing_file": 1}
+
+
+def test_a_url_whose_protocol_package_is_missing_names_it() -> None:
+    if importlib.util.find_spec("gcsfs") is not None:
+        pytest.skip("gcsfs is installed here")
+    with pytest.raises(InputError, match=r"^gs://bucket/data: gs:// needs a package fsspec "
+                       r"names: .*install gcsfs"):
+        open_source("rlds:gs://bucket/data")
+    with pytest.raises(InputError, match=r"^nosuch://x: Protocol not known: nosuch"):
+        open_source("rlds:nosuch://x")
+    [frame] = load_frames(["gs://bucket/x-train.tfrecord-00000-of-00001#record=0&byte=0&"
+                           "feature=steps/observation/image&step=0"])
+    assert frame.error == "unreadable_file" and "gcsfs" in (frame.message or "")
+
+
+def test_a_build_from_a_url_equals_the_build_from_the_local_copy(
+        tmp_path: Path, memory: str) -> None:
+    from tpru.cli import main
+    from tpru.schema import Sample, read_jsonl
+
+    local = tmp_path / "local"
+    episodes = [Ep(e, 8, text) for e, text in enumerate(
+        ["Pick up the red block", "Open the drawer", "Push the cup left", "Stack the cups"])]
+    write_rlds(local, {"train": episodes}, shards=2)
+    url = _upload(local, memory)
+    built = {}
+    for name, where in (("local", str(local)), ("remote", url)):
+        out = tmp_path / f"built-{name}"
+        assert main(["build", "-q", "--source", f"rlds:{where}", "--out", str(out),
+                     "filter.min_side=32"]) == 0
+        info = json.loads((out / "build.json").read_text())
+        samples = [s for split in info["splits"]
+                   for s in read_jsonl(out / f"{split}.jsonl", Sample)]
+        built[name] = [(s.id, s.question, s.options, s.answer,
+                        [(out / image).read_bytes() for image in s.images]) for s in samples]
+    assert built["remote"] and built["remote"] == built["local"]
 
 
 # ---------------------------------------------------------------- TFDS's own writer

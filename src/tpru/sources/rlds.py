@@ -23,6 +23,9 @@ dataset each, the newest version of each). One episode per RLDS episode (one
   `tpru.sources.stored_images`): the build's worker reads the record again
   and takes the images from it, so nothing is copied out of the dataset.
 
+PATH may be a URL (``gs://...`` with gcsfs installed, ``s3://...`` with s3fs: any
+fsspec protocol, `tpru.sources.remote`); frame references then carry the full URL.
+
 Listing reads only each record's 12-byte header and seeks past its data; the
 record is read (one in memory at a time, its CRC-32C checksums checked:
 `tpru.sources.tfrecord`) and parsed when its episodes are made, on a build's
@@ -46,6 +49,7 @@ from tpru.diagnostics import InputError, Skips, first_line
 from tpru.schema import Episode
 from tpru.sources.base import flatten, unique_ids
 from tpru.sources.keyframes import KeyframePicker, grey_thumb, spread
+from tpru.sources.remote import RemotePath, is_url
 from tpru.sources.rlds_features import (
     OBSERVATION,
     Plan,
@@ -54,7 +58,7 @@ from tpru.sources.rlds_features import (
     read_plan,
     step_texts,
 )
-from tpru.sources.rlds_layout import Shard, find_datasets, read_dataset
+from tpru.sources.rlds_layout import Location, Shard, find_datasets, read_dataset
 from tpru.sources.stored_images import record_ref
 from tpru.sources.text import process_phrase
 from tpru.sources.tfrecord import Record, feature_values, iter_spans, parse_example, read_record
@@ -103,7 +107,7 @@ class RLDSSource:
     Raises:
         InputError: no dataset there, a missing or malformed ``dataset_info.json`` or
             ``features.json``, no image feature, an unknown camera, language key or split,
-            a ``gs://`` path.
+            a URL whose protocol's package (``gcsfs`` for ``gs://``) is not installed.
         ValueError: an option is out of range.
     """
 
@@ -123,7 +127,7 @@ class RLDSSource:
             raise ValueError(f"change_threshold must be between 0 and 1, got {change_threshold}")
         if episodes is not None and not all(isinstance(e, int) for e in episodes):
             raise ValueError(f"episodes must be a list of episode indices, got {episodes!r}")
-        root = _local_root(path)
+        root = _root(path)
         self.skips = skips
         self.mode, self.stride, self.max_frames = mode, stride, max_frames
         self.change_threshold = change_threshold
@@ -355,12 +359,19 @@ def _whole(data: bytes) -> bool:
                for head, tail in (_JPEG, _PNG))
 
 
-def _local_root(path: str | os.PathLike[str]) -> Path:
+def _root(path: str | os.PathLike[str]) -> Location:
+    """The folder `path` names: local, or a URL read through fsspec (``gs://`` with gcsfs
+    installed, ``s3://`` with s3fs, ...)."""
     text = os.fspath(path)
-    if "://" in text:
-        raise InputError(f"{text}: rlds: reads local folders only (no TensorFlow, so no "
-                         "gs:// or other remote paths); copy the dataset first, e.g. "
-                         f"gsutil -m cp -r {text.rstrip('/')} DIR, then use rlds:DIR")
+    if is_url(text):
+        remote = RemotePath(text)
+        try:
+            found = remote.is_dir()
+        except OSError as err:
+            raise InputError(f"{text}: cannot read ({first_line(err)})") from None
+        if not found:
+            raise InputError(f"{text}: no such folder")
+        return remote
     root = Path(os.path.abspath(Path(text).expanduser()))
     if not root.is_dir():
         raise InputError(f"{text}: no such folder")

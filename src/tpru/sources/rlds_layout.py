@@ -26,10 +26,14 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tpru.diagnostics import InputError, Skips, first_line, json_problem
+from tpru.sources.remote import RemotePath
+
+Location = Path | RemotePath
+"""A local folder or file, or one at a URL (``gs://...``, read through fsspec)."""
 
 DEFAULT_TEMPLATE = "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}"
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
@@ -52,7 +56,7 @@ class Shard:
     """One shard file of a split; ``first`` is the split index of its first example
     and ``length`` the number of examples ``dataset_info.json`` gives it (None: unknown)."""
 
-    path: Path
+    path: Location
     first: int | None
     length: int | None
 
@@ -61,7 +65,7 @@ class Shard:
 class Dataset:
     """A TFDS dataset folder read and checked."""
 
-    root: Path
+    root: Location
     name: str
     version: str
     config: str
@@ -69,11 +73,11 @@ class Dataset:
     features: Mapping[str, Feature]
 
     @property
-    def features_path(self) -> Path:
+    def features_path(self) -> Location:
         return self.root / "features.json"
 
 
-def find_datasets(path: Path, skips: Skips) -> list[Path]:
+def find_datasets(path: Location, skips: Skips) -> list[Location]:
     """`path` if it holds ``dataset_info.json``, else the dataset folders below it, in
     path order; of several versions of one dataset (``bridge/0.1.0``, ``bridge/1.0.0``)
     only the newest, with a warning naming the others.
@@ -85,8 +89,8 @@ def find_datasets(path: Path, skips: Skips) -> list[Path]:
         return [path]
     found = sorted(p.parent for p in path.rglob("dataset_info.json")
                    if not any(part.startswith((".", "incomplete.")) for part in
-                              p.relative_to(path).parts[:-1]))
-    newest: dict[Path, Path] = {}
+                              _relative(p, path).parts[:-1]))
+    newest: dict[Location, Location] = {}
     for folder in found:
         key = folder.parent if _VERSION.match(folder.name) else folder
         if key in newest and _version(newest[key].name) >= _version(folder.name):
@@ -99,17 +103,29 @@ def find_datasets(path: Path, skips: Skips) -> list[Path]:
     if newest:
         return sorted(newest.values())
     shards = [p for p in path.rglob("*.tfrecord*") if p.is_file()][:1]
-    has = f"; it has {shards[0].relative_to(path)} but no dataset_info.json beside it" \
+    has = f"; it has {_relative(shards[0], path)} but no dataset_info.json beside it" \
         if shards else ""
     raise InputError(f"{path}: no TFDS dataset (a folder <name>/<version>/ with "
                      f"dataset_info.json, features.json and tfrecord shards){has}")
+
+
+def _relative(path: Location, root: Location) -> PurePosixPath:
+    if isinstance(path, RemotePath) and isinstance(root, RemotePath):
+        return path.relative_to(root)
+    assert isinstance(path, Path) and isinstance(root, Path)
+    return PurePosixPath(path.relative_to(root))
+
+
+def _parts(path: Location) -> tuple[str, ...]:
+    """What `Path` sorts by (`sorted` on a mix of local and remote paths)."""
+    return path.parts
 
 
 def _version(name: str) -> tuple[int, ...]:
     return tuple(int(p) for p in name.split(".")) if _VERSION.match(name) else (-1,)
 
 
-def read_dataset(root: Path) -> Dataset:
+def read_dataset(root: Location) -> Dataset:
     """Read ``dataset_info.json`` and ``features.json`` of one dataset folder.
 
     Raises:
@@ -139,7 +155,7 @@ def read_dataset(root: Path) -> Dataset:
                    config=str(info.get("configName") or ""), splits=splits, features=features)
 
 
-def _read_json(path: Path, *, what: str) -> dict[str, Any]:
+def _read_json(path: Location, *, what: str) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"{path.parent}: not a TFDS dataset folder (no {what})")
     try:
@@ -155,8 +171,8 @@ def _read_json(path: Path, *, what: str) -> dict[str, Any]:
     return data
 
 
-def _shards(root: Path, name: str, file_format: str, split: Mapping[str, Any],
-            info_path: Path) -> tuple[Shard, ...]:
+def _shards(root: Location, name: str, file_format: str, split: Mapping[str, Any],
+            info_path: Location) -> tuple[Shard, ...]:
     """The shard files of one split, from ``shardLengths`` and ``filepathTemplate``."""
     template = str(split.get("filepathTemplate") or DEFAULT_TEMPLATE)
     fill = {"{DATASET}": name, "{SPLIT}": split["name"], "{FILEFORMAT}": file_format}
@@ -168,7 +184,7 @@ def _shards(root: Path, name: str, file_format: str, split: Mapping[str, Any],
             pattern = pattern.replace(var, value)
         for var in ("{SHARD_X_OF_Y}", "{SHARD_INDEX}", "{NUM_SHARDS}"):
             pattern = pattern.replace(var, "*")
-        return tuple(Shard(p, None, None) for p in sorted(root.glob(pattern)))
+        return tuple(Shard(p, None, None) for p in sorted(root.glob(pattern), key=_parts))
     try:
         counts = [int(n) for n in lengths]
     except (TypeError, ValueError):
@@ -188,7 +204,7 @@ def _shards(root: Path, name: str, file_format: str, split: Mapping[str, Any],
     return tuple(shards)
 
 
-def flat_features(features_json: Mapping[str, Any], path: Path) -> dict[str, Feature]:
+def flat_features(features_json: Mapping[str, Any], path: Location) -> dict[str, Feature]:
     """The leaves of a serialized ``FeaturesDict`` by their flattened key, in file order.
 
     Raises:

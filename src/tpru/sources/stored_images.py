@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, quote
 
 from tpru.diagnostics import first_line
 from tpru.sources.base import LoadedFrame
+from tpru.sources.remote import RemotePath
 
 _RECORD_FIELDS = ("record", "byte", "feature", "step")
 _ROW_FIELDS = ("episode_index", "frame_index", "column")
@@ -44,10 +45,12 @@ _BATCH = 64
 """Parquet rows decoded at a time while looking for an episode's frames."""
 
 
-def record_ref(shard: str | os.PathLike[str], record: int, offset: int, feature: str,
-               step: int) -> str:
-    """The reference to the image of `step` under `feature` in a TFRecord shard's record."""
-    return (f"{os.fspath(shard)}#record={record}&byte={offset}&feature={quote(feature)}"
+def record_ref(shard: str | os.PathLike[str] | RemotePath, record: int, offset: int,
+               feature: str, step: int) -> str:
+    """The reference to the image of `step` under `feature` in a TFRecord shard's record
+    (a shard at a URL keeps its full URL, so a worker on another machine opens it)."""
+    where = str(shard) if isinstance(shard, RemotePath) else os.fspath(shard)
+    return (f"{where}#record={record}&byte={offset}&feature={quote(feature)}"
             f"&step={step}")
 
 

@@ -26,7 +26,9 @@ import os
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any
+
+from tpru.sources.remote import RemotePath, is_url, open_remote
 
 try:
     import crc32c
@@ -124,14 +126,25 @@ class Record:
     reason: str = ""
 
 
-def iter_records(path: str | os.PathLike[str]) -> Iterator[Record]:
+def _open(path: str | os.PathLike[str] | RemotePath, **remote: Any) -> tuple[IO[bytes], int]:
+    """`path` opened for reading and its size: a local file with plain ``open()``, a URL
+    (``gs://...``) through fsspec (`tpru.sources.remote`, `remote`: its open options)."""
+    if isinstance(path, RemotePath):
+        return open_remote(path, **remote)
+    if is_url(text := os.fspath(path)):
+        return open_remote(text, **remote)
+    file = open(text, "rb")  # noqa: SIM115 (the caller's with closes it)
+    return file, os.fstat(file.fileno()).st_size
+
+
+def iter_records(path: str | os.PathLike[str] | RemotePath) -> Iterator[Record]:
     """The records of one TFRecord file, in order, one in memory at a time.
 
     Raises:
         OSError: the file cannot be opened.
     """
-    with open(path, "rb") as file:
-        size = os.fstat(file.fileno()).st_size
+    opened, size = _open(path)
+    with opened as file:
         index = 0
         while True:
             record = _read(file, size, index)
@@ -161,7 +174,7 @@ class Span:
     reason: str = ""
 
 
-def iter_spans(path: str | os.PathLike[str]) -> Iterator[Span]:
+def iter_spans(path: str | os.PathLike[str] | RemotePath) -> Iterator[Span]:
     """The records of one TFRecord file, found by reading each header and seeking past
     its data: a shard of large records is listed without reading them. It stops after a
     span with a problem (the rest of the file cannot be framed).
@@ -169,8 +182,9 @@ def iter_spans(path: str | os.PathLike[str]) -> Iterator[Span]:
     Raises:
         OSError: the file cannot be opened or read.
     """
-    with open(path, "rb") as file:
-        size = os.fstat(file.fileno()).st_size
+    # Remote: no read-ahead cache, so a header read fetches its 12 bytes, not a block.
+    opened, size = _open(path, cache_type="none")
+    with opened as file:
         index = offset = 0
         while offset < size:
             file.seek(offset)
@@ -195,21 +209,21 @@ def iter_spans(path: str | os.PathLike[str]) -> Iterator[Span]:
             index, offset = index + 1, end
 
 
-def read_record(path: str | os.PathLike[str], offset: int, index: int) -> Record:
+def read_record(path: str | os.PathLike[str] | RemotePath, offset: int, index: int) -> Record:
     """The record that starts at byte `offset` of a TFRecord file (`index`: its position,
     for the record's name), its framing checked as `iter_records` checks it.
 
     Raises:
         OSError: the file cannot be opened.
     """
-    with open(path, "rb") as file:
-        size = os.fstat(file.fileno()).st_size
+    opened, size = _open(path)
+    with opened as file:
         file.seek(offset)
         return _read(file, size, index) or Record(index, offset, None, "the file ends "
                                                   "before this record (truncated)", "truncated")
 
 
-def _read(file: BinaryIO, size: int, index: int) -> Record | None:
+def _read(file: IO[bytes], size: int, index: int) -> Record | None:
     """The record at `file`'s position (None at the end of the file), the position left
     after it. A record without data says why (``truncated``, ``bad_length``: the
     rest of the file cannot be framed; ``bad_checksum``: the next record can)."""
