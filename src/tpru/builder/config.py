@@ -322,9 +322,18 @@ class RayConfig:
         address: a running cluster's head, ``HOST:PORT`` (``ray start --head``
             prints it), ``auto`` or ``ray://HOST:PORT``; None starts Ray on this
             machine with ``workers`` CPUs.
+        frames_per_task: about how many frames one Ray task reads (whole episodes
+            are grouped until they reach it): larger hides a task's overhead,
+            smaller spreads a small build over more CPUs. The output does not
+            depend on it.
     """
 
     address: str | None = None
+    frames_per_task: int = 128
+
+    def __post_init__(self) -> None:
+        if self.frames_per_task < 1:
+            raise ValueError("ray.frames_per_task must be at least 1")
 
 
 @dataclass(frozen=True)

@@ -124,9 +124,10 @@ class LocalEngine:
 
 
 SHARD_WEIGHT = 128
-"""Frames per shard a grouping engine aims for: enough work to hide a task's overhead (at
-32, Ray's pass 1 ran at 0.73-0.81 of the local engine's on 2 quiet cores; at 128, at
-1.18-1.26: bench/RESULTS.md), few enough that every CPU of a small cluster gets some."""
+"""Frames per shard a grouping engine aims for by default (``ray.frames_per_task``): enough
+work to hide a task's overhead (at 32, Ray's pass 1 ran at 0.73-0.81 of the local engine's
+on 2 quiet cores; at 128, at 1.18-1.26: bench/RESULTS.md), few enough that every CPU of a
+small cluster gets some."""
 
 
 def shards(items: Iterable[T], weight: Callable[[T], int] | None,
@@ -158,7 +159,8 @@ def open_engine(config: BuildConfig) -> Engine:
     if config.engine == "ray":
         from tpru.builder.ray_engine import RayEngine
 
-        return RayEngine(config.ray.address, workers=config.workers)
+        return RayEngine(config.ray.address, workers=config.workers,
+                         frames_per_task=config.ray.frames_per_task)
     return LocalEngine(config.workers)
 
 

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from tpru.builder.engine import Results, shards
+from tpru.builder.engine import SHARD_WEIGHT, Results, shards
 from tpru.diagnostics import InputError, first_line
 
 log = logging.getLogger("tpru")
@@ -90,7 +90,8 @@ class RayEngine:
 
     name = "ray"
 
-    def __init__(self, address: str | None, *, workers: int = 1) -> None:
+    def __init__(self, address: str | None, *, workers: int = 1,
+                 frames_per_task: int = SHARD_WEIGHT) -> None:
         try:
             import ray as ray_module
         except ImportError:
@@ -98,6 +99,7 @@ class RayEngine:
         ray: Any = ray_module  # untyped in parts
         self._ray = ray
         self.address = address
+        self.frames_per_task = frames_per_task
         where = address or "this machine"
         self._owned = not ray.is_initialized()
         if self._owned:
@@ -147,7 +149,7 @@ class RayEngine:
             return node, results
 
         try:
-            for shard in shards(items, weight):
+            for shard in shards(items, weight, self.frames_per_task):
                 window.append(self._task.remote(fn, shard, *stored))
                 if len(window) >= limit:
                     node, results = take()
@@ -162,8 +164,11 @@ class RayEngine:
                 # The tasks in flight may finish first: one interrupted or killed where it
                 # stands (as it is when the driver leaves) would leave half its work behind,
                 # a simulator's unfinished render folder. What is left after a while is cancelled.
-                ray.wait(list(window), num_returns=len(window), timeout=SETTLE_S)
-                for ref in window:
+                _, running = ray.wait(list(window), num_returns=len(window),
+                                      timeout=SETTLE_S)
+                # Only those still running: cancelling a finished task can trip Ray's own
+                # check ("Tried to complete task that was not pending") and end the driver.
+                for ref in running:
                     ray.cancel(ref)
 
     def record(self) -> dict[str, Any] | None:
