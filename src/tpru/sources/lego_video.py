@@ -54,13 +54,12 @@ from tpru.sources.frames import check_info
 from tpru.sources.video import (
     REF_PRECISION,
     UnreadableVideo,
-    admit_videos,
+    VideoFiles,
     check_video_options,
     decoded_frames,
     open_video,
     sidecar_path,
     spread,
-    video_keys,
     video_problem,
     video_ref,
     video_root,
@@ -171,7 +170,7 @@ class _Sidecar:
     meta: dict[str, Any] | None = None
 
 
-class LegoVideoSource:
+class LegoVideoSource(VideoFiles):
     """Episodes from stop-motion LEGO videos (see the module docstring).
 
     Args:
@@ -207,24 +206,7 @@ class LegoVideoSource:
         self.min_gap = min_gap
         self.max_frames = max_frames
 
-    def iter_episodes(self) -> Iterator[Episode]:
-        """One episode per readable video, in natural order of relative paths."""
-        return self.admit(self.open_episode(key) for key in self.episode_keys())
-
-    # A split source (`tpru.sources.base.SplitSource`): listing finds the files; opening
-    # one decodes it to find its steps, on a build's workers.
-    def episode_keys(self) -> Iterator[str]:
-        """The videos' paths, in natural order of relative paths."""
-        return video_keys(self.path, self.skips)
-
-    def open_episode(self, key: str) -> Episode | None:
-        """The episode of video `key`, or None (counted) when it cannot be used."""
-        return self._episode(Path(key))
-
-    def admit(self, opened: Iterator[Episode | None]) -> Iterator[Episode]:
-        """The episodes made, in key order; a repeated id is counted and skipped."""
-        return admit_videos(opened, self.skips)
-
+    # Opening an episode (on a build's worker) decodes the video to find its steps.
     def _episode(self, video: Path) -> Episode | None:
         sidecar_file = sidecar_path(video)
         sidecar = _read_sidecar(sidecar_file, self.skips)

@@ -139,7 +139,36 @@ def no_videos_message(folder: Path) -> str:
     return f"{folder}: no video files ({', '.join(sorted(VIDEO_SUFFIXES))}){has}"
 
 
-class VideoSource:
+class VideoFiles:
+    """A source with one episode per video file under ``self.path``, split so that a
+    build's workers read the videos (`tpru.sources.base.SplitSource`): listing finds the
+    files, opening one (``self._episode``) reads it. Shared by `VideoSource` and
+    `tpru.sources.lego_video.LegoVideoSource`."""
+
+    path: Path
+    skips: Skips
+
+    def _episode(self, video: Path) -> Episode | None:
+        raise NotImplementedError
+
+    def iter_episodes(self) -> Iterator[Episode]:
+        """One episode per readable video, in natural order of relative paths."""
+        return self.admit(self.open_episode(key) for key in self.episode_keys())
+
+    def episode_keys(self) -> Iterator[str]:
+        """The videos' paths, in natural order of relative paths."""
+        return video_keys(self.path, self.skips)
+
+    def open_episode(self, key: str) -> Episode | None:
+        """The episode of video `key`, or None (counted) when it cannot be used."""
+        return self._episode(Path(key))
+
+    def admit(self, opened: Iterator[Episode | None]) -> Iterator[Episode]:
+        """The episodes made, in key order; a repeated id is counted and skipped."""
+        return admit_videos(opened, self.skips)
+
+
+class VideoSource(VideoFiles):
     """Episodes from a video file or a folder of videos (see the module docstring).
 
     Args:
@@ -169,25 +198,8 @@ class VideoSource:
         self.change_threshold = change_threshold
         self.max_frames = max_frames
 
-    def iter_episodes(self) -> Iterator[Episode]:
-        """One episode per readable video, in natural order of relative paths."""
-        return self.admit(self.open_episode(key) for key in self.episode_keys())
-
-    # A split source (`tpru.sources.base.SplitSource`): listing finds the files; opening
-    # one reads its header and first frame, or decodes all of it in keyframes mode, on a
-    # build's workers.
-    def episode_keys(self) -> Iterator[str]:
-        """The videos' paths, in natural order of relative paths."""
-        return video_keys(self.path, self.skips)
-
-    def open_episode(self, key: str) -> Episode | None:
-        """The episode of video `key`, or None (counted) when it cannot be used."""
-        return self._episode(Path(key))
-
-    def admit(self, opened: Iterator[Episode | None]) -> Iterator[Episode]:
-        """The episodes made, in key order; a repeated id is counted and skipped."""
-        return admit_videos(opened, self.skips)
-
+    # Opening an episode (on a build's worker) reads the video's header and first frame,
+    # or decodes all of it in keyframes mode.
     def _episode(self, video: Path) -> Episode | None:
         info_path = sidecar_path(video)
         info = read_episode_info(info_path, self.skips)
