@@ -133,7 +133,11 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
         backend = open_backend(config.model.name, **config.model.options)
         stages = run_model_stages(config, work, work / RECORDS, backend=backend,
                                   show_progress=show_progress)
-    info = _formulate_all(config, partial, skips, show_progress, stages)
+    try:
+        info = _formulate_all(config, partial, skips, show_progress, stages)
+    finally:
+        if stages is not None:
+            stages.notes.close()  # the notes file, read by pass 2
     if engine_record is not None:
         info["engine"] = engine_record
     skips.log_warning_totals()

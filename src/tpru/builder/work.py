@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,9 +79,11 @@ class Pass1:
     frames_read: int
 
 
-def load_tables(work: Path, config: BuildConfig, notes: dict[str, EpisodeNotes]) -> Pass1:
+def load_tables(work: Path, config: BuildConfig, notes: Mapping[str, EpisodeNotes]
+                ) -> Pass1:
     """Stream the episode records into compact per-frame arrays, applying the model
-    stages' `notes` (episodes the judge dropped, model descriptions)."""
+    stages' `notes` (episodes the judge dropped, model descriptions; a `NotesFile`, read
+    an episode at a time)."""
     frame_drops: Counter[str] = Counter()
     episode_drops: Counter[str] = Counter()
     examples: dict[str, list[str]] = {}
