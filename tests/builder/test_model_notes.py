@@ -22,7 +22,8 @@ from rule_model import COLOURS, RuleModel
 import tpru.builder.pipeline as pipeline
 from tpru.builder import model_stages
 from tpru.builder.config import BuildConfig
-from tpru.builder.model_stages import NOTES, EpisodeNotes, NotesFile, StagesResult
+from tpru.builder.episode_notes import NOTES, EpisodeNotes, NotesFile
+from tpru.builder.model_stages import StagesResult
 from tpru.config import load
 from tpru.models.serve import serve
 

@@ -28,16 +28,16 @@ order, whichever server gave them. Decisions and refusals are counted in
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from tpru.builder.config import BuildConfig
 from tpru.builder.describe import clean_description, normalise_text
+from tpru.builder.episode_notes import NOTES, EpisodeNotes, NotesFile
 from tpru.builder.measure import stage_path
 from tpru.builder.model_answers import (
     parse_description,
@@ -56,92 +56,10 @@ SCENARIO_WORDS = {"robot": "robot manipulation", "lego": "LEGO assembly",
                   "gui": "operating a graphical user interface", "nav": "embodied navigation"}
 """How a prompt names a scenario; other scenarios are named as they are."""
 
-NOTES = "notes.sqlite"
-"""The file of the model stages' notes (`NotesFile`) in the work folder."""
-
 CHUNK_BATCHES = 2
 """Episodes are handled this many backend batches at a time (every stage of a chunk, then
 the next), so the progress bar moves often even with a slow model."""
 
-
-
-@dataclass
-class EpisodeNotes:
-    """What the model stages decided and wrote for one episode.
-
-    Attributes:
-        drop: ``judge_rejected`` or ``judge_unclear`` when the episode goes, else None.
-        message: the reason with the model's answer, for ``drop_examples``.
-        description: the model's description (a gerund phrase), or None.
-        captions: frame position in the episode -> the model's caption.
-        negative: a model-written description the frames do not show, or None.
-        paraphrases: model paraphrases of `description` (or of the source's).
-    """
-
-    drop: str | None = None
-    message: str = ""
-    description: str | None = None
-    captions: dict[int, str] = field(default_factory=dict)
-    negative: str | None = None
-    paraphrases: tuple[str, ...] = ()
-
-
-class NotesFile(Mapping[str, EpisodeNotes]):
-    """The model stages' notes by episode id, in the SQLite file `path` (a build's work
-    folder; replaced if it exists): pass 2 reads an episode's notes when it gets to it,
-    so the driver holds none (a build may have a million episodes, each with captions
-    and paraphrases). Episodes without notes (`EpisodeNotes()`) are not stored; looking
-    one up gives `EpisodeNotes()` as well.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.unlink(missing_ok=True)  # a scratch file: one a killed build left goes
-        self._db = sqlite3.connect(str(path))
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-4096"):
-            self._db.execute(f"PRAGMA {pragma}")  # a scratch file: nothing to recover
-        self._db.execute("CREATE TABLE notes (id TEXT PRIMARY KEY, note TEXT) WITHOUT ROWID")
-
-    def extend(self, notes: Mapping[str, EpisodeNotes]) -> None:
-        """Store these episodes' notes (replacing any the same ids had)."""
-        self._db.executemany("INSERT OR REPLACE INTO notes VALUES (?, ?)",
-                             ((episode, _dump_note(note)) for episode, note in notes.items()
-                              if note != _NO_NOTES))
-        self._db.commit()
-
-    def __getitem__(self, episode: str) -> EpisodeNotes:
-        found = self._db.execute("SELECT note FROM notes WHERE id = ?", (episode,)).fetchone()
-        if found is None:
-            raise KeyError(episode)
-        return _load_note(found[0])
-
-    def get(self, episode: str, default: Any = None) -> Any:  # one query, not two
-        found = self._db.execute("SELECT note FROM notes WHERE id = ?", (episode,)).fetchone()
-        return default if found is None else _load_note(found[0])
-
-    def __iter__(self) -> Iterator[str]:
-        return (str(row[0]) for row in self._db.execute("SELECT id FROM notes ORDER BY id"))
-
-    def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM notes").fetchone()[0])
-
-    def close(self) -> None:
-        self._db.close()
-
-
-_NO_NOTES = EpisodeNotes()
-
-
-def _dump_note(note: EpisodeNotes) -> str:
-    # Captions as pairs, not an object: their keys are integers and their order is kept.
-    return json.dumps([note.drop, note.message, note.description,
-                       list(note.captions.items()), note.negative, list(note.paraphrases)])
-
-
-def _load_note(text: str) -> EpisodeNotes:
-    drop, message, description, captions, negative, paraphrases = json.loads(text)
-    return EpisodeNotes(drop, message, description, {int(k): v for k, v in captions},
-                        negative, tuple(paraphrases))
 
 
 @dataclass

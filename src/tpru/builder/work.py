@@ -21,9 +21,9 @@ import numpy as np
 
 from tpru.builder.candidates import FrameTable
 from tpru.builder.config import BuildConfig
+from tpru.builder.episode_notes import EpisodeNotes
 from tpru.builder.episodes import EpisodeTable, EpisodeWriter
 from tpru.builder.images import THUMB_SIDE
-from tpru.builder.model_stages import EpisodeNotes
 from tpru.dataset import WORK_DIR
 from tpru.diagnostics import InputError
 
