@@ -33,10 +33,10 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tpru.diagnostics import InputError, Skips, warn_unknown_keys
 from tpru.schema import Episode, RecordError
@@ -75,6 +75,32 @@ def resolve_frame(ref: str, root: Path) -> str:
     return f"{resolved}{VIDEO_TIME_MARK}{video[1]:.3f}"
 
 
+T = TypeVar("T")
+
+
+def unique_lines(path: Path, parse: Callable[[bytes, int], T | None], id_of: Callable[[T], str],
+                 skips: Skips, *, hint: str = "") -> Iterator[T]:
+    """What `parse` makes of each non-blank line of the JSONL file `path` (given the raw
+    line and its number; None for a line it counted as bad), in line order; a record whose
+    id (`id_of`) an earlier line gave is counted as ``duplicate_id`` naming both lines, the
+    message ending in `hint`."""
+    first_line: dict[str, int] = {}
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            record = parse(raw, number)
+            if record is None:
+                continue
+            found = id_of(record)
+            if found in first_line:
+                skips.skip("duplicate_id", f"{path}, line {number}: episode id {found!r} "
+                           f"already used on line {first_line[found]}{hint}")
+                continue
+            first_line[found] = number
+            yield record
+
+
 class ManifestSource:
     """Episodes from a JSONL manifest (see the module docstring).
 
@@ -97,21 +123,7 @@ class ManifestSource:
 
     def iter_episodes(self) -> Iterator[Episode]:
         """Episodes in the order of the manifest's lines."""
-        first_line: dict[str, int] = {}
-        with self.path.open("rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                if not raw.strip():
-                    continue
-                episode = self._parse(raw, number)
-                if episode is None:
-                    continue
-                if episode.id in first_line:
-                    self.skips.skip("duplicate_id", f"{self._where(number)}: episode id "
-                                    f"{episode.id!r} already used on line "
-                                    f"{first_line[episode.id]}")
-                    continue
-                first_line[episode.id] = number
-                yield episode
+        return unique_lines(self.path, self._parse, lambda episode: episode.id, self.skips)
 
     def _where(self, number: int) -> str:
         return f"{self.path}, line {number}"

@@ -54,7 +54,7 @@ import numpy as np
 
 from tpru.diagnostics import InputError, Skips, json_problem, warn_unknown_keys
 from tpru.schema import Episode
-from tpru.sources.manifest import PathEscapesRoot, resolve_frame
+from tpru.sources.manifest import PathEscapesRoot, resolve_frame, unique_lines
 from tpru.sources.video import (
     REF_PRECISION,
     UnreadableVideo,
@@ -302,21 +302,8 @@ class SegmentsSource:
     # build's workers.
     def episode_keys(self) -> Iterator[Procedure]:
         """The file's procedures, in line order; a repeated id is counted and skipped."""
-        seen: dict[str, int] = {}
-        with self.path.open("rb") as handle:
-            for number_, raw in enumerate(handle, start=1):
-                if not raw.strip():
-                    continue
-                procedure = self._parse(raw, number_)
-                if procedure is None:
-                    continue
-                if procedure.id in seen:
-                    self.skips.skip("duplicate_id", f"{procedure.where}: episode id "
-                                    f"{procedure.id!r} already used on line "
-                                    f"{seen[procedure.id]} (give each line an 'id')")
-                    continue
-                seen[procedure.id] = number_
-                yield procedure
+        return unique_lines(self.path, self._parse, lambda procedure: procedure.id, self.skips,
+                            hint=" (give each line an 'id')")
 
     def open_episode(self, key: Procedure) -> Episode | None:
         """The episode of procedure `key`, or None (counted) when it cannot be read."""
