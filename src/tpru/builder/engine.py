@@ -8,8 +8,8 @@ bytes on one process, on ``--workers 8`` or on a cluster of any size.
 - ``local`` (the default): ``--workers`` processes on this machine, one item
   per task; ``--workers 1`` runs everything in this process.
 - ``ray`` (`tpru.builder.ray_engine`, the ``tpru[ray]`` extra): tasks over
-  shards of a few dozen frames on every node of a Ray cluster; a task lost
-  with its node is retried elsewhere.
+  shards of about ``ray.frames_per_task`` frames (default 128) on every node of
+  a Ray cluster; a task lost with its node is retried elsewhere.
 
 Example:
     >>> def double(items: list[int]) -> list[int]:

@@ -134,13 +134,18 @@ class Formulator:
                                        config.filter.dup_pixel_diff)
         self.candidates = config.tasks.candidate_counts
         """Task -> image or order choices besides None."""
+        self.length_weights = config.tasks.length_weights
+        """Window length -> weight (``tasks.frames_per_sample``), read once."""
         self.windows_by_frames: Counter[int] = Counter()
         self.lengths_limited = 0
         """Windows whose episode was too short for some of ``tasks.frames_per_sample``."""
         self.skipped: Counter[str] = Counter()
         self.missing_asked_as_positive = 0
+        """``missing`` negatives with no own frame to stand in for the truth, asked as
+        positives (``mismatch`` not in use, or no other description)."""
         self.missing_asked_as_mismatch = 0
-        """``missing`` negatives with no own frame to stand in for the truth, asked as positives."""
+        """``missing`` negatives with no own frame to stand in for the truth, asked as
+        ``mismatch`` negatives."""
         self._form_turns: Counter[str] = Counter()
         """Samples of each order task so far, to use ``tasks.ordering_forms`` in turn."""
 
@@ -151,7 +156,7 @@ class Formulator:
         rng = seeded(self.config.seed, episode.id)
         rows = list(episode.rows)
         # Lengths from their own generator: a plain frames_per_sample draws nothing.
-        lengths, limited = window_lengths(tcfg.length_weights, len(rows),
+        lengths, limited = window_lengths(self.length_weights, len(rows),
                                           tcfg.windows_per_episode,
                                           seeded(self.config.seed, episode.id, "lengths"))
         for w, positions in enumerate(choose_windows(len(rows), lengths, rng)):
@@ -187,9 +192,7 @@ class Formulator:
         intro = self._intro(shown_description, rng, meta,
                             episode.paraphrases if kind != "mismatch" else ())
         if kind == "mismatch":
-            meta["shown_description"] = shown_description
-            if episode.negative and shown_description == episode.negative:
-                meta["negative_source"] = "model"
+            self._note_mismatch(meta, episode, shown_description)
         twin = Twin(f"{header.id}/twin", seeded(self.config.seed, header.id, "twin")) \
             if kind is not None and split in self.config.tasks.twins else None
         if twin is not None:
@@ -367,14 +370,25 @@ class Formulator:
         in use or there is no description to show."""
         if "mismatch" not in self.config.tasks.negative_kinds or not episode.description:
             return None
-        shown = episode.negative or self.pool.negative_for(split, episode.scenario,
-                                                           episode.description, rng)
+        shown = self._other_description(episode, split, rng)
         if shown is None:
             return None
+        self._note_mismatch(meta, episode, shown)
+        return self._intro(shown, rng, meta)
+
+    def _other_description(self, episode: KeptEpisode, split: str, rng: random.Random
+                           ) -> str | None:
+        """What a mismatch negative shows: the model's negative description of the
+        episode, else another episode's of its scenario and split (None: there is none)."""
+        return episode.negative or self.pool.negative_for(split, episode.scenario,
+                                                          episode.description, rng)
+
+    @staticmethod
+    def _note_mismatch(meta: dict[str, Any], episode: KeptEpisode, shown: str | None) -> None:
+        """Record in `meta` the description a mismatch negative shows, and whose it is."""
         meta["shown_description"] = shown
         if episode.negative and shown == episode.negative:
             meta["negative_source"] = "model"
-        return self._intro(shown, rng, meta)
 
     def _negative(self, episode: KeptEpisode, split: str, rng: random.Random
                   ) -> tuple[str | None, str | None]:
@@ -391,10 +405,8 @@ class Formulator:
             self.skipped["negative_impossible"] += 1
             return None, episode.description
         kind = rng.choice(kinds)
-        if kind == "mismatch" and episode.negative:
-            return kind, episode.negative
         if kind == "mismatch":
-            other = self.pool.negative_for(split, episode.scenario, episode.description, rng)
+            other = self._other_description(episode, split, rng)
             if other is not None:
                 return kind, other
             self.skipped["no_other_description"] += 1
