@@ -13,11 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from episode_files import frame_image, write_image
-from PIL import Image
-from rule_model import COLOURS, RuleModel
+from rule_model import RuleModel, write_recordings
 
 import tpru.builder.pipeline as pipeline
 from tpru.builder import model_stages
@@ -26,20 +23,6 @@ from tpru.builder.episode_notes import NOTES, EpisodeNotes, NotesFile
 from tpru.builder.model_stages import StagesResult
 from tpru.config import load
 from tpru.models.serve import serve
-
-
-def _recordings(root: Path) -> None:
-    """Ten episodes in order and three with their frames shuffled (the judge drops those)."""
-    for e in range(13):
-        colour = COLOURS[e % 3]
-        order = list(range(6)) if e < 10 else [3, 0, 5, 1, 4, 2]
-        for k, step in enumerate(order):
-            pixels = np.asarray(frame_image(200 + e, step)).copy()
-            channel = COLOURS.index(colour)
-            pixels[..., channel] = 128 + pixels[..., channel] // 2
-            write_image(root / f"ep{e:02d}" / f"{k:03d}.jpg", Image.fromarray(pixels))
-        (root / f"ep{e:02d}" / "episode.json").write_text(json.dumps(
-            {"scenario": "robot", "description": f"moving a square in recording {e}"}))
 
 
 class _InMemory(dict[str, EpisodeNotes]):
@@ -57,7 +40,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 def test_notes_from_the_file_build_what_notes_in_a_dict_built(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source = tmp_path / "recordings"
-    _recordings(source)
+    write_recordings(source)
     seen: list[StagesResult] = []
     real = model_stages.run_model_stages
 

@@ -455,7 +455,7 @@ def test_negatives_of_both_kinds_and_mismatched_descriptions(halves: Path,
 
 
 def test_answer_letters_are_balanced_and_none_moves(halves: Path) -> None:
-    by_key: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    by_key: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
     none_letters: Counter[str] = Counter()
     forms: Counter[str] = Counter()
     for split, samples in samples_by_split(halves).items():
@@ -464,11 +464,12 @@ def test_answer_letters_are_balanced_and_none_moves(halves: Path) -> None:
             if sample.options is None:
                 assert len(sample.answer) == len(sample.images)
                 continue
-            by_key[(split, sample.task)][sample.answer] += 1
+            by_key[(split, sample.scenario, sample.task)][sample.answer] += 1
             none_letters[chr(65 + sample.options.index(NONE_OPTION))] += 1
     assert forms["options"] > 0 and forms["letters"] > 0
-    # Gold positions come in shuffled blocks of every letter, one sequence per split and
-    # task: within a key no letter is gold more than once more often than another.
+    # Gold positions come in shuffled blocks of every letter, one sequence per split,
+    # scenario and task: within a key no letter is gold more than once more often than
+    # another.
     letters = "ABCDE"
     for key, counts in by_key.items():
         assert set(counts) <= set(letters), key

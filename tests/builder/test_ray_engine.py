@@ -25,6 +25,7 @@ import pytest
 from episode_files import write_episodes
 from gated_embedding import GATE_ENV, let_through, reset, starts
 
+import tpru.builder.pipeline as pipeline
 from tpru.builder.engine import shards
 from tpru.builder.ray_engine import check_cpus
 from tpru.cli import main
@@ -111,10 +112,20 @@ def assert_same_build(local: Path, other: Path) -> dict[str, Any]:
 
 
 def test_a_two_node_cluster_builds_byte_identically_to_the_local_engine(
-        cluster: Cluster, episodes_dir: Path, tmp_path: Path) -> None:
+        cluster: Cluster, episodes_dir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     source = f"frames:{episodes_dir}"
-    assert build(tmp_path / "local", source, "--seed", "5") == 0
+    assert build(tmp_path / "local", source, "--seed", "5", "--workers", "1") == 0
+    merges = []
+    merged = pipeline.merged
+
+    def merging(*args: Any, **kwargs: Any) -> Any:
+        merges.append(args)
+        return merged(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "merged", merging)
     assert build(tmp_path / "ray", source, "--seed", "5", *on_ray(cluster)) == 0
+    assert len(merges) == 1  # pass 2's samples were made by groups on the cluster
     engine = assert_same_build(tmp_path / "local", tmp_path / "ray")
     assert engine["name"] == "ray" and engine["address"] == cluster.address
     assert engine["cpus"] == 2

@@ -12,19 +12,25 @@ candidates come from does not tell a negative from a positive.
 
 `NeighbourIndex` uses faiss when it is installed (an exact inner-product
 index, or HNSW beyond ``HNSW_FROM`` frames, so a million frames stay fast),
-and plain numpy otherwise. A build keeps its exact indexes on disk
-(`NeighbourIndex.on_disk`), mapped into memory only while searched, so the
-driver's memory does not grow with the number of frames.
+and plain numpy otherwise. A build keeps its indexes on disk
+(`NeighbourIndex.on_disk`): an exact index's vectors are mapped into memory
+only while searched; an HNSW index is built in a child process and written to
+a file whose graph and vectors are memory-mapped, so the driver's own
+(anonymous) memory does not grow with the number of frames.
 """
 
 from __future__ import annotations
 
 import logging
 import mmap
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +41,10 @@ log = logging.getLogger("tpru")
 
 HNSW_FROM = 50_000
 """Indexes over more frames than this use HNSW (approximate) instead of an exact search."""
+HNSW_M = 32
+"""Neighbours per node of the HNSW graph (faiss ``IndexHNSWFlat``'s ``M``)."""
+HNSW_EF_SEARCH = 128
+"""Candidates an HNSW search keeps (faiss ``efSearch``)."""
 
 
 class NeighbourIndex:
@@ -46,6 +56,10 @@ class NeighbourIndex:
         self._faiss = None
         self._path: Path | None = None
         """Where an on-disk index's vectors and rows are (`on_disk`)."""
+        self._hnsw = False
+        """An on-disk index is HNSW (``.hnsw``), not exact (``.f32``)."""
+        self._opened: tuple[Any, np.ndarray] | None = None
+        """The on-disk HNSW index and its rows, memory-mapped (`_search_hnsw`)."""
         self._size = len(rows)
         try:
             import faiss
@@ -54,8 +68,8 @@ class NeighbourIndex:
         dim = self._vectors.shape[1]
         index: faiss.Index
         if len(rows) > HNSW_FROM:
-            index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efSearch = 128
+            index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efSearch = HNSW_EF_SEARCH
             threads = faiss.omp_get_max_threads()
             faiss.omp_set_num_threads(1)  # a parallel build is not reproducible
             index.add(self._vectors)
@@ -69,15 +83,27 @@ class NeighbourIndex:
     @classmethod
     def on_disk(cls, path: Path, embeddings: np.ndarray, ranges: Sequence[range]
                 ) -> NeighbourIndex:
-        """An exact index over the frame rows in `ranges`, its vectors and rows written to
-        `path` (``.f32``) and beside it (``.rows``) and memory-mapped by each search for
-        that search only: at most ``HNSW_FROM`` vectors are mapped at a time, whatever the
-        number of frames. Its results are the in-memory index's (the
-        same faiss search over the same vectors). `embeddings` may be a memory map: it is
-        read one range at a time. Beyond ``HNSW_FROM`` frames the index is HNSW, in
-        memory, as before."""
+        """An index over the frame rows in `ranges` whose data are on disk, beside
+        `path`; its results are the in-memory index's (`NeighbourIndex`) exactly.
+        `embeddings` may be a memory map: it is read one range at a time.
+
+        Up to ``HNSW_FROM`` frames the index is exact: its vectors and rows are written
+        to ``.f32`` and ``.rows`` and memory-mapped by each search for that search only.
+        Beyond that (with faiss installed) it is HNSW: a child process builds it from
+        the ``.f32`` file (the same parameters and insertion order as in memory, on one
+        thread) and writes it to ``.hnsw``; searches memory-map that file (graph and
+        vectors), so the driver's anonymous memory does not grow with the frames. An
+        HNSW graph is reproducible only for the same faiss version and CPU instruction
+        set: the driver's machine builds it (a search elsewhere, on a worker with
+        another faiss or instruction set, may rank near-ties otherwise). Without
+        faiss, an index beyond ``HNSW_FROM`` frames is plain numpy in memory.
+
+        Raises:
+            OSError: the child process could not build the HNSW index (its file named).
+        """
         size = sum(len(r) for r in ranges)
-        if size > HNSW_FROM or size == 0:
+        hnsw = size > HNSW_FROM and _faiss_installed()
+        if (size > HNSW_FROM and not hnsw) or size == 0:
             rows = np.concatenate([np.arange(r.start, r.stop) for r in ranges]) if ranges \
                 else np.zeros(0, np.int64)
             return cls(embeddings[rows], rows.astype(np.int64))
@@ -88,10 +114,19 @@ class NeighbourIndex:
                                                    dtype=np.float32).tobytes())
                 rows_file.write(np.arange(r.start, r.stop, dtype=np.int64).tobytes())
                 release(embeddings)  # the ranges are spread over the whole file
+        if hnsw:
+            _build_hnsw_in_child(path, size, int(embeddings.shape[1]))
+            path.with_suffix(".f32").unlink()  # the .hnsw file holds the vectors
         index = cls.__new__(cls)
         index.rows, index._vectors, index._faiss = np.zeros(0, np.int64), None, None
         index._path, index._size = path, size
+        index._hnsw, index._opened = hnsw, None
         return index
+
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state["_opened"] = None  # an open faiss index is not pickled; it is opened again
+        return state
 
     def __len__(self) -> int:
         return self._size
@@ -102,6 +137,8 @@ class NeighbourIndex:
         if k <= 0:
             return []
         if self._path is not None:
+            if self._hnsw:
+                return self._search_hnsw(self._path, query, k)
             return self._search_file(self._path, query, k)
         if self._faiss is not None:
             _, found = self._faiss.search(query.reshape(1, -1).astype(np.float32), k)
@@ -128,6 +165,79 @@ class NeighbourIndex:
                 found = [int(rows[i]) for i in top[0] if i >= 0]
             del vectors, rows  # before their maps close
         return found
+
+    def _search_hnsw(self, path: Path, query: np.ndarray, k: int) -> list[int]:
+        """`search` in the HNSW index on disk, memory-mapped (``.hnsw``, ``.rows``).
+
+        The opened index is kept for the next search (opening takes milliseconds, a
+        search a fraction of one). Its file's pages count in the process's RSS as file
+        pages (``RssFile``: the page cache, shared and reclaimable), not anonymous
+        memory; a search's visits are spread over the whole graph, so after a search or
+        two most of the file is mapped, and opening it again now and then would not
+        lower that.
+        """
+        if self._opened is None:
+            import faiss
+
+            opened: Any = faiss.read_index(str(path.with_suffix(".hnsw")),
+                                           faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+            opened.hnsw.efSearch = HNSW_EF_SEARCH
+            self._opened = (opened, np.memmap(path.with_suffix(".rows"), dtype=np.int64,
+                                              mode="r"))
+        index, rows = self._opened
+        _, found = index.search(query.reshape(1, -1).astype(np.float32), k)
+        return [int(rows[i]) for i in found[0] if i >= 0]
+
+
+def _faiss_installed() -> bool:
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _build_hnsw_in_child(path: Path, size: int, dim: int) -> None:
+    """Build the HNSW index of the vectors in ``path.f32`` into ``path.hnsw`` in a child
+    process, so that the graph and the vectors it copies never live in this one."""
+    target = path.with_suffix(".hnsw")
+    # A fresh interpreter, not multiprocessing: "spawn" would run the caller's unguarded
+    # __main__ again, and "fork" copies a process whose OpenMP threads may hang the child.
+    code = ("import sys\nfrom tpru.builder.candidates import build_hnsw_file\n"
+            "build_hnsw_file(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])")
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path.with_suffix(".f32")), str(size), str(dim),
+         str(target)],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        said = done.stderr.strip().splitlines()
+        why = (f"it was killed by signal {-done.returncode} (out of memory?)"
+               if done.returncode < 0 else said[-1] if said
+               else f"it exited with status {done.returncode}")
+        raise OSError(f"{target}: could not build the HNSW neighbour index of {size} frames "
+                      f"in a child process: {why}")
+
+
+def build_hnsw_file(vectors: str | Path, size: int, dim: int, target: str | Path) -> None:
+    """Write to `target` the HNSW index of the `size` x `dim` float32 vectors in the
+    file `vectors`, added in their order on one thread: the index `NeighbourIndex`
+    builds in memory over the same vectors. The file appears whole or not at all."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)  # a parallel build is not reproducible
+    index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efSearch = HNSW_EF_SEARCH
+    # One add of every vector: faiss orders the insertions within an add, so adding in
+    # parts would build another graph.
+    index.add(np.memmap(vectors, dtype=np.float32, mode="r", shape=(size, dim)))
+    target = Path(target)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        faiss.write_index(index, str(partial))
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _search_numpy(vectors: np.ndarray, rows: np.ndarray, query: np.ndarray, k: int

@@ -88,6 +88,30 @@ class DescriptionPool:
         self._sizes: dict[int, int] | None = None
         """Distinct texts per group, once ranked (`_rank`)."""
 
+    @classmethod
+    def open(cls, path: Path) -> DescriptionPool:
+        """The pool a build wrote to `path` and `finish`ed, read-only (a pass-2 worker's
+        view of it: its draws are the writer's)."""
+        pool = cls.__new__(cls)
+        pool._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+        pool._groups = {(str(split), str(scenario)): int(group) for split, scenario, group
+                        in pool._db.execute("SELECT split, scenario, grp FROM groups")}
+        pool._sizes = dict(pool._db.execute("SELECT grp, COUNT(*) FROM texts GROUP BY grp"))
+        return pool
+
+    def finish(self) -> None:
+        """Rank the texts and store the groups: after the last `add`, before `open`."""
+        self._rank()
+        self._db.execute("DROP TABLE IF EXISTS groups")
+        self._db.execute("CREATE TABLE groups (split TEXT, scenario TEXT, grp INTEGER)")
+        self._db.executemany("INSERT INTO groups VALUES (?, ?, ?)",
+                             ((split, scenario, group)
+                              for (split, scenario), group in self._groups.items()))
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
     def add(self, split: str, scenario: str, description: str) -> None:
         self.extend([(split, scenario, description)])
 

@@ -42,6 +42,8 @@ class Engine(Protocol):
     """Runs shards of items on workers; see the module docstring."""
 
     name: str
+    cpus: int
+    """How many shards it runs at once."""
 
     def map(self, fn: Callable[..., list[R]], items: Iterable[T], *args: Any,
             weight: Callable[[T], int] | None = None) -> Results[R]:
@@ -83,6 +85,7 @@ class LocalEngine:
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
+        self.cpus = workers
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> LocalEngine:

@@ -52,6 +52,14 @@ class NotesFile(Mapping[str, EpisodeNotes]):
             self._db.execute(f"PRAGMA {pragma}")  # a scratch file: nothing to recover
         self._db.execute("CREATE TABLE notes (id TEXT PRIMARY KEY, note TEXT) WITHOUT ROWID")
 
+    @classmethod
+    def open(cls, path: Path) -> NotesFile:
+        """The notes a build wrote to `path`, read-only (a pass-2 worker's view of them)."""
+        notes = cls.__new__(cls)
+        notes.path = path
+        notes._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+        return notes
+
     def extend(self, notes: Mapping[str, EpisodeNotes]) -> None:
         """Store these episodes' notes (replacing any the same ids had)."""
         self._db.executemany("INSERT OR REPLACE INTO notes VALUES (?, ?)",

@@ -125,7 +125,10 @@ def _id_hash(episode_id: str) -> int:
 
 class EpisodeTable:
     """The kept episodes, by index (the ``episode`` column of the `FrameTable`): a
-    `KeptEpisode` made on demand from columns in files (see the module docstring)."""
+    `KeptEpisode` made on demand from columns in files (see the module docstring).
+
+    It only maps the files `EpisodeWriter` wrote, so a worker can open the same table
+    again from the work folder (`tpru.builder.partitions`)."""
 
     def __init__(self, folder: Path, count: int, scenario_names: Sequence[str],
                  notes: Mapping[str, EpisodeNotes]) -> None:
@@ -136,16 +139,8 @@ class EpisodeTable:
         self.starts = _mapped(folder / "episodes.start", "int64", count + 1 if count else 0)
         """Each episode's first frame row, and the number of rows at the end."""
         self.notes = notes
-        # Episode index by id: the ids' 64-bit hashes sorted, and the order that sorts them.
-        # Written beside the columns and mapped, like them.
-        hashes = np.fromiter((_id_hash(i) for i in self.ids), np.uint64, count)
-        order = np.argsort(hashes, kind="stable")
-        order.tofile(folder / "episodes.by_hash")
-        hashes[order].tofile(folder / "episodes.hash")
-        del hashes, order
         self._order = _mapped(folder / "episodes.by_hash", "int64", count)
         self._hashes = _mapped(folder / "episodes.hash", "uint64", count)
-        self.ids.release()
 
     def __len__(self) -> int:
         return len(self.scenarios)
@@ -204,12 +199,24 @@ class EpisodeWriter:
         self.count += 1
 
     def finish(self, notes: Mapping[str, EpisodeNotes]) -> EpisodeTable:
-        """Close the files and map them."""
+        """Close the files, write the index by id beside them, and map them."""
         if self.count:
             self._starts.write(np.int64(self.rows).tobytes())
         for handle in (self._ids, self._descriptions, self._scenarios, self._starts):
             handle.close()
-        return EpisodeTable(self.folder, self.count, list(self._codes), notes)
+        # Episode index by id: the ids' 64-bit hashes sorted, and the order that sorts them.
+        ids = StringColumn(self.folder / "episodes.id", self.count)
+        hashes = np.fromiter((_id_hash(i) for i in ids), np.uint64, self.count)
+        order = np.argsort(hashes, kind="stable")
+        order.tofile(self.folder / "episodes.by_hash")
+        hashes[order].tofile(self.folder / "episodes.hash")
+        del ids, hashes, order
+        return EpisodeTable(self.folder, self.count, self.scenario_names, notes)
+
+    @property
+    def scenario_names(self) -> list[str]:
+        """The scenarios by code, in the order first seen."""
+        return list(self._codes)
 
 
 class EpisodeUse:

@@ -5,6 +5,13 @@ balancer, the pool of descriptions for negatives, the neighbour indexes)
 and turns one kept episode into its samples. Its random choices come from a
 generator seeded by the build seed and the episode id, so an episode's
 samples do not depend on which other episodes were built.
+
+What carries over from one episode to the next (the letter balancer's
+blocks, the turns of ``tasks.ordering_forms``) is kept per *partition*, a
+split and scenario: an episode's samples depend only on the earlier episodes
+of its own partition. So partitions can be formulated apart, on different
+workers (`tpru.builder.partitions`), and give the bytes they give in one
+process, as long as each partition's episodes are taken in order.
 """
 
 from __future__ import annotations
@@ -38,6 +45,10 @@ from tpru.schema import IMAGE_OPTION, NONE_OPTION, Sample
 def seeded(seed: int, *parts: object) -> random.Random:
     """A generator that depends only on the seed and `parts` (e.g. an episode id)."""
     return random.Random(hashlib.sha256(repr((seed, *parts)).encode()).digest())
+
+
+POOL_FILE = "descriptions.sqlite"
+"""The pool of descriptions in the work folder."""
 
 
 @dataclass
@@ -116,19 +127,23 @@ class Formulator:
 
     def __init__(self, config: BuildConfig, table: FrameTable,
                  split_of: Sequence[str], episodes: Episodes,
-                 indexes: dict[tuple[str, str], NeighbourIndex], *,
-                 scratch: Path | None = None) -> None:
-        """`scratch`: a folder for the pool of descriptions (in memory if None)."""
+                 indexes: Mapping[tuple[str, str], NeighbourIndex], *,
+                 scratch: Path | None = None, pool: DescriptionPool | None = None) -> None:
+        """`scratch`: a folder for the pool of descriptions (in memory if None), made
+        here from `episodes` unless the `pool` made for them is given (on a worker)."""
         self.config = config
         self.table = table
         self.split_of = split_of
         self.episodes = episodes
         self.indexes = indexes
         self.balancer = LetterBalancer(config.seed)
-        self.pool = DescriptionPool(None if scratch is None else scratch / "descriptions.sqlite")
-        self.pool.extend((split_of[e], ep.scenario, ep.description)
-                         for e, ep in ((e, episodes[e]) for e in range(len(episodes)))
-                         if ep.description)
+        if pool is None:
+            pool = DescriptionPool(None if scratch is None else scratch / POOL_FILE)
+            pool.extend((split_of[e], ep.scenario, ep.description)
+                        for e, ep in ((e, episodes[e]) for e in range(len(episodes)))
+                        if ep.description)
+            pool.finish()
+        self.pool = pool
         self.policy = DistractorPolicy(config.tasks.same_episode_distractors,
                                        config.split.near_dup_hamming,
                                        config.filter.dup_pixel_diff)
@@ -146,8 +161,22 @@ class Formulator:
         self.missing_asked_as_mismatch = 0
         """``missing`` negatives with no own frame to stand in for the truth, asked as
         ``mismatch`` negatives."""
-        self._form_turns: Counter[str] = Counter()
-        """Samples of each order task so far, to use ``tasks.ordering_forms`` in turn."""
+        self._form_turns: dict[tuple[str, str, str], int] = {}
+        """Order samples so far per split, scenario and task (from a seeded start), to use
+        ``tasks.ordering_forms`` in turn."""
+
+    COUNTS = ("windows_by_frames", "lengths_limited", "skipped", "missing_asked_as_positive",
+              "missing_asked_as_mismatch")
+    """The attributes that count what happened, summed over workers (`counts`, `add`)."""
+
+    def counts(self) -> dict[str, Any]:
+        """What this formulator counted, to send back from a worker."""
+        return {name: getattr(self, name) for name in self.COUNTS}
+
+    def add(self, counts: Mapping[str, Any]) -> None:
+        """Add what another formulator counted (`counts`) to these counts."""
+        for name in self.COUNTS:
+            setattr(self, name, getattr(self, name) + counts[name])
 
     def samples_for(self, e: int) -> Iterator[Sample]:
         """The samples of kept episode `e`, in a fixed order (a twin after its negative)."""
@@ -184,7 +213,8 @@ class Formulator:
         }
         if episode.captions:
             meta["captions"] = [episode.captions.get(p) for p in meta["window"]]
-        if isinstance(spec, OrderTask) and self._next_form(task) == "letters":
+        if isinstance(spec, OrderTask) and self._next_form(split, episode.scenario,
+                                                           task) == "letters":
             intro = self._intro(episode.description, rng, meta, episode.paraphrases)
             return [self._rated(spec.letters(header, frames, intro, rng=rng, wording=wording,
                                              meta=meta))]
@@ -202,19 +232,30 @@ class Formulator:
             return self._order_samples(spec, draft, episode, kind, twin, rng)
         return self._choice_samples(spec, draft, episode, window, kind, twin, rng)
 
-    def _next_form(self, task: str) -> str:
-        """The form of an order task's next sample: ``tasks.ordering_forms`` in turn."""
+    def _next_form(self, split: str, scenario: str, task: str) -> str:
+        """The form of an order task's next sample: ``tasks.ordering_forms`` in turn within
+        the partition, from a seeded start (a partition with one such sample would
+        otherwise always get the first form)."""
         forms = self.config.tasks.ordering_forms
-        form = forms[self._form_turns[task] % len(forms)]
-        self._form_turns[task] += 1
-        return form
+        key = (split, scenario, task)
+        if key not in self._form_turns:
+            self._form_turns[key] = seeded(self.config.seed, *key, "form").randrange(len(forms))
+        turn = self._form_turns[key]
+        self._form_turns[key] = turn + 1
+        return forms[turn % len(forms)]
+
+    def _gold(self, draft: Draft) -> int:
+        """The gold position of the draft's next sample, balanced within its partition."""
+        candidates = self.candidates[draft.task]
+        return self.balancer.draw((draft.split, draft.header.scenario, draft.task),
+                                  candidates + 1)
 
     def _order_samples(self, spec: OrderTask, draft: Draft, episode: KeptEpisode,
                        kind: str | None, twin: Twin | None, rng: random.Random
                        ) -> list[Sample]:
         """An order sample with options, and its positive twin where one is due."""
         candidates = self.candidates[draft.task]
-        gold = self.balancer.draw((draft.split, draft.task), candidates + 1)
+        gold = self._gold(draft)
         state = rng.getstate()
         sample = self._rated(spec.options(draft.header, draft.frames, draft.intro,
                                           candidates=candidates, gold=gold, negative_kind=kind,
@@ -250,7 +291,7 @@ class Formulator:
             self.skipped["not_enough_distractors"] += 1
             return []
         # Drawn only for a sample that is written, so the letters stay balanced.
-        gold = self.balancer.draw((split, draft.task), candidates + 1)
+        gold = self._gold(draft)
         sample = self._image_sample(spec, draft.header, draft.frames, truth, chosen,
                                     draft.intro, gold, kind, rng, draft.wording, meta,
                                     candidates)
@@ -264,7 +305,7 @@ class Formulator:
         intro = draft.intro
         if kind == "mismatch":
             intro = self._intro(episode.description, twin.rng, twin_meta, episode.paraphrases)
-        gold = self.balancer.draw((split, draft.task), candidates + 1)
+        gold = self._gold(draft)
         twin_header = Header(twin.id, draft.header.scenario, draft.header.episode_id)
         return [sample, self._image_sample(spec, twin_header, draft.frames, truth, chosen,
                                            intro, gold, None, twin.rng, draft.wording,
@@ -327,7 +368,7 @@ class Formulator:
             orders = [o for o in negative.options or () if o != NONE_OPTION]
             intro = self._intro(episode.description, twin.rng, meta, episode.paraphrases)
         candidates = self.candidates[draft.task]
-        gold = self.balancer.draw((draft.split, draft.task), candidates + 1)
+        gold = self._gold(draft)
         sample = spec.options(Header(twin.id, negative.scenario, negative.episode_id),
                               draft.frames, intro, candidates=candidates, gold=gold,
                               negative_kind=None, rng=same, wording=draft.wording, meta=meta,
@@ -374,6 +415,9 @@ class Formulator:
         if shown is None:
             return None
         self._note_mismatch(meta, episode, shown)
+        # The first intro may have drawn a paraphrase of the episode's own description:
+        # it is not what this one shows.
+        meta.pop("description_paraphrase", None)
         return self._intro(shown, rng, meta)
 
     def _other_description(self, episode: KeptEpisode, split: str, rng: random.Random

@@ -8,11 +8,13 @@ The build runs in two passes inside ``<out>.partial/``:
    files beside it. This pass is the expensive one and is resumable: a
    record is only counted once its line is complete, so ``--resume`` picks up
    after the last finished episode.
-2. Formulate (one process, streaming, with the per-frame tables, the exact
-   indexes and the probes' records in work files rather than in memory, so
-   its memory does not grow with the frames): group episodes that share images,
-   assign splits, index embeddings per scenario and split, and write samples
-   per split while linking their images into ``images/``. Then the leakage
+2. Formulate (streaming, with the per-frame tables, the neighbour indexes
+   and the probes' records in work files rather than in memory, so the
+   driver's memory does not grow with the frames): group episodes that share
+   images, assign splits, index embeddings per scenario and split, make the
+   samples (on the engine's workers by split and scenario when it has more
+   than one CPU, `tpru.builder.partitions`), and write them per split in
+   episode order while linking their images into ``images/``. Then the leakage
    check, ``build.json`` (written last) and a rename of the folder to
    ``<out>``: a folder named ``<out>`` is always a finished build.
 
@@ -46,7 +48,7 @@ from tpru import __version__
 from tpru.builder.candidates import NeighbourIndex, release
 from tpru.builder.config import BuildConfig
 from tpru.builder.engine import Engine, open_engine, tally
-from tpru.builder.episodes import EpisodeUse
+from tpru.builder.episodes import EpisodeTable, EpisodeUse
 from tpru.builder.formulate import Formulator
 from tpru.builder.inputs import (
     RUNTIME_ONLY,
@@ -58,6 +60,15 @@ from tpru.builder.inputs import (
     iter_episodes,
 )
 from tpru.builder.model_stages import StagesResult, check_prompts, run_model_stages
+from tpru.builder.partitions import (
+    SAMPLES,
+    Pass2Tables,
+    deal,
+    formulate_groups,
+    group_count,
+    merged,
+    write_splits,
+)
 from tpru.builder.probe_rules import ProbeItem
 from tpru.builder.probes import ProbeLog, ShortcutError, leak_message, run_probes
 from tpru.builder.split import JoinRule, check_leakage, distinct_images, plan_splits
@@ -71,7 +82,7 @@ from tpru.files import write_text_atomic
 from tpru.models import Backend, check_backend, open_backend
 from tpru.progress import progress_bar
 from tpru.records import BuildRecord
-from tpru.schema import Episode, dumps
+from tpru.schema import Episode, Sample, dumps
 from tpru.sources import open_source
 from tpru.sources.base import Source
 from tpru.sources.video_readers import READERS
@@ -121,23 +132,23 @@ def build(config: BuildConfig, *, resume: bool = False, overwrite: bool = False,
     check_ratios(config, skips)
     work = partial / WORK
     # A cluster that cannot be reached, or lacks CPUs, fails before anything is written.
+    backend = None
+    stages = None
     with open_engine(config) as engine:
         _start_work(partial, config_fingerprint(config), resume)
         engine_record = _measure_all(config, sources, options, work, skips, show_progress,
                                      engine)
-    READERS.close()  # the video the last episode read here was held open for the next
-    backend = None
-    stages = None
-    if config.uses_model:
-        assert config.model.name is not None
-        backend = open_backend(config.model.name, **config.model.options)
-        stages = run_model_stages(config, work, work / RECORDS, backend=backend,
-                                  show_progress=show_progress)
-    try:
-        info = _formulate_all(config, partial, skips, show_progress, stages)
-    finally:
-        if stages is not None:
-            stages.notes.close()  # the notes file, read by pass 2
+        READERS.close()  # the video the last episode read here was held open for the next
+        if config.uses_model:
+            assert config.model.name is not None
+            backend = open_backend(config.model.name, **config.model.options)
+            stages = run_model_stages(config, work, work / RECORDS, backend=backend,
+                                      show_progress=show_progress)
+        try:
+            info = _formulate_all(config, partial, skips, show_progress, stages, engine)
+        finally:
+            if stages is not None:
+                stages.notes.close()  # the notes file, read by pass 2
     if engine_record is not None:
         info["engine"] = engine_record
     skips.log_warning_totals()
@@ -244,7 +255,8 @@ def _trim_lines(path: Path, count: int) -> list[tuple[str, int]]:
 
 
 def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
-                   show_progress: bool, stages: StagesResult | None) -> dict[str, Any]:
+                   show_progress: bool, stages: StagesResult | None, engine: Engine
+                   ) -> dict[str, Any]:
     work = partial / WORK
     loaded = load_tables(work, config, stages.notes if stages else {})
     episodes, table = loaded.episodes, loaded.table
@@ -286,13 +298,15 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
     handles = {s: (partial / f"{s}.jsonl").open("w", encoding="utf-8", newline="\n")
                for s in split_names}
     stage = work / "frames"
+    samples = _formulated(config, formulator, engine, work, split_names, stages, indexes,
+                          show_progress)
     try:
         with progress_bar("writing samples", show=show_progress, unit="episodes",
                           total=len(episodes)) as bar:
-            for e in range(len(episodes)):
+            for e, episode_samples in _by_episode(samples, len(episodes)):
                 split = split_of[e]
-                for sample in formulator.samples_for(e):
-                    handles[split].write(dumps(sample) + "\n")
+                for line, sample in episode_samples:
+                    handles[split].write(line + "\n")
                     counts[split][sample.task] += 1
                     item = ProbeItem.from_sample(sample, split)
                     if item is not None:
@@ -362,6 +376,51 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
         warnings=tuple(skips.warning_summary()),
         model_stages=stages.report if stages else None,
     ).to_dict()
+
+
+def _formulated(config: BuildConfig, formulator: Formulator, engine: Engine, work: Path,
+                split_names: Sequence[str], stages: StagesResult | None,
+                indexes: Mapping[tuple[str, str], NeighbourIndex], show_progress: bool
+                ) -> Iterator[tuple[int, str, Sample]]:
+    """Every sample as ``(episode index, its JSON line, the sample)``, in episode order:
+    made here, or, with more than one CPU in the engine and more than one partition,
+    by the engine's workers per group of partitions (`tpru.builder.partitions`), their
+    counts added to `formulator`'s. Either way the same lines in the same order."""
+    episodes, split_of = formulator.episodes, formulator.split_of
+    assert isinstance(episodes, EpisodeTable)
+    groups = deal(split_of, episodes.scenarios, np.diff(episodes.starts).tolist(),
+                  groups=group_count(engine.cpus))
+    if engine.cpus < 2 or len(groups) < 2:
+        for e in range(len(episodes)):
+            for sample in formulator.samples_for(e):
+                yield e, dumps(sample), sample
+        return
+    write_splits(work, split_of, split_names)
+    (work / SAMPLES).mkdir(exist_ok=True)
+    tables = Pass2Tables(str(work), len(formulator.table.digest),
+                         int(formulator.table.embeddings.shape[1]), len(episodes),
+                         tuple(episodes.scenarios.names), tuple(split_names),
+                         stages is not None, indexes)
+    with progress_bar("formulating", show=show_progress, unit="groups",
+                      total=len(groups)) as bar:
+        bar.note(f"{len(groups)} groups of partitions on {engine.describe()}")
+        for counts, _node in engine.map(formulate_groups, iter(groups), config, tables):
+            formulator.add(counts)
+            bar.advance(1)
+    for e, line in merged(work, groups):
+        yield e, line, Sample.from_dict(json.loads(line))
+
+
+def _by_episode(samples: Iterator[tuple[int, str, Sample]], count: int
+                ) -> Iterator[tuple[int, list[tuple[str, Sample]]]]:
+    """Every episode index below `count` in order, with its samples (none for some)."""
+    ahead = next(samples, None)
+    for e in range(count):
+        mine = []
+        while ahead is not None and ahead[0] == e:
+            mine.append((ahead[1], ahead[2]))
+            ahead = next(samples, None)
+        yield e, mine
 
 
 def _link(source: str, target: str) -> None:

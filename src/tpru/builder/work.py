@@ -135,6 +135,12 @@ def load_tables(work: Path, config: BuildConfig, notes: Mapping[str, EpisodeNote
             dim = record["embedding_dim"]
             episodes.add(ep["id"], ep["scenario"], description, len(frames))
             n += len(frames)
+    return Pass1(episodes.finish(notes), map_table(work, n, dim), frame_drops, episode_drops,
+                 examples, frames_read)
+
+
+def map_table(work: Path, n: int, dim: int) -> FrameTable:
+    """The `FrameTable` of `n` frames `load_tables` wrote to `work`, memory-mapped."""
     side = THUMB_SIDE ** 2
 
     def column(name: str, dtype: str, shape: tuple[int, ...], path: Path | None = None
@@ -143,13 +149,12 @@ def load_tables(work: Path, config: BuildConfig, notes: Mapping[str, EpisodeNote
             return np.zeros((0, *shape[1:]), dtype)
         return np.memmap(path or work / f"table.{name}", dtype=dtype, mode="r", shape=shape)
 
-    table = FrameTable(
+    return FrameTable(
         episode=column("episode", "int32", (n,)), position=column("position", "int32", (n,)),
         phash=column("phash", "uint64", (n,)),
         thumbs=column("thumbs", "uint8", (n, side), work / THUMBS),
         embeddings=column("embeddings", "float32", (n, dim), work / EMBEDDINGS),
         digest=column("digest", "S32", (n,)), ext=column("ext", "S4", (n,)))
-    return Pass1(episodes.finish(notes), table, frame_drops, episode_drops, examples, frames_read)
 
 
 def episode_description(config: BuildConfig, source: str | None, note: EpisodeNotes) -> str | None:

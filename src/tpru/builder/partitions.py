@@ -1,0 +1,181 @@
+"""Pass 2's formulation on the engine's workers, by partition (a split and scenario).
+
+An episode's samples depend only on the earlier episodes of its own
+partition (`tpru.builder.formulate`). So the partitions are dealt into
+groups (`deal`), each group is formulated by one worker task, in episode
+order, into a file of its own in ``work/samples/`` (`formulate_groups`), and
+the driver reads the groups' files back merged in episode order (`merged`):
+the split files get the bytes a build in one process writes, whatever the
+engine, the number of workers or the retries.
+
+A worker opens the tables pass 2 reads from the work folder (frames,
+episodes, model notes, the pool of descriptions, the neighbour indexes), all
+of them files mapped or opened read-only: like pass 1's staged images, the
+output folder must be on a filesystem every node sees.
+
+Example (two splits, two scenarios: four partitions in two groups of about
+equal frames):
+
+    >>> groups = deal(["train", "train", "test", "train"], ["a", "b", "a", "a"],
+    ...               [10, 30, 5, 10], groups=2)
+    >>> [group.partitions for group in groups]
+    [(('train', 'b'),), (('train', 'a'), ('test', 'a'))]
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tpru.builder.candidates import NeighbourIndex
+from tpru.builder.config import BuildConfig
+from tpru.builder.describe import DescriptionPool
+from tpru.builder.episode_notes import NOTES, NotesFile
+from tpru.builder.episodes import Coded, EpisodeTable
+from tpru.builder.formulate import POOL_FILE, Formulator
+from tpru.builder.work import map_table
+from tpru.schema import dumps
+
+SAMPLES = "samples"
+"""The folder in ``work/`` of the groups' samples, ``<group>.jsonl``."""
+SPLITS = "episodes.split"
+"""In ``work/``: each kept episode's split, as a uint8 code into `Pass2Tables.splits`."""
+GROUPS_PER_CPU = 4
+"""Groups dealt per CPU of the engine: enough that one large partition does not leave the
+other CPUs idle for long."""
+MAX_GROUPS = 256
+"""At most this many groups (their files are read together by the driver's merge)."""
+
+
+@dataclass(frozen=True)
+class Group:
+    """Partitions one worker task formulates, in episode order."""
+
+    number: int
+    partitions: tuple[tuple[str, str], ...]
+    """(split, scenario) pairs."""
+
+
+@dataclass(frozen=True)
+class Pass2Tables:
+    """Where a worker finds pass 2's tables in the work folder, and their sizes."""
+
+    work: str
+    frames: int
+    dim: int
+    episodes: int
+    scenarios: tuple[str, ...]
+    """Scenario names by code (the episode table's)."""
+    splits: tuple[str, ...]
+    """Split names by code (`SPLITS`)."""
+    notes: bool
+    """Whether the model stages left notes (``work/notes.sqlite``)."""
+    indexes: Mapping[tuple[str, str], NeighbourIndex]
+    """The neighbour indexes by (split, scenario), on disk."""
+
+
+def deal(split_of: Sequence[str], scenarios: Sequence[str], frames: Sequence[int], *,
+         groups: int) -> list[Group]:
+    """The (split, scenario) partitions of the episodes dealt into at most `groups`
+    groups of about equal frames: the largest partition first, each to the group with
+    the fewest frames so far (the lowest numbered on a tie). Empty groups are left out."""
+    totals: dict[tuple[str, str], int] = {}
+    for split, scenario, n in zip(split_of, scenarios, frames, strict=True):
+        totals[(split, scenario)] = totals.get((split, scenario), 0) + n
+    loads = [0] * max(1, min(groups, len(totals)))
+    members: list[list[tuple[str, str]]] = [[] for _ in loads]
+    for key in sorted(totals, key=lambda k: (-totals[k], k)):
+        lightest = loads.index(min(loads))
+        loads[lightest] += totals[key]
+        members[lightest].append(key)
+    return [Group(i, tuple(keys)) for i, keys in enumerate(members) if keys]
+
+
+def group_count(cpus: int) -> int:
+    """How many groups to deal for an engine with `cpus` CPUs."""
+    return min(MAX_GROUPS, GROUPS_PER_CPU * cpus)
+
+
+def write_splits(work: Path, split_of: Sequence[str], splits: Sequence[str]) -> None:
+    """Each episode's split as a code into `splits`, for the workers (`SPLITS`)."""
+    code = {name: i for i, name in enumerate(splits)}
+    np.fromiter((code[s] for s in split_of), np.uint8, len(split_of)).tofile(work / SPLITS)
+
+
+def formulate_groups(groups: list[Group], config: BuildConfig, tables: Pass2Tables
+                     ) -> list[dict[str, Any]]:
+    """Formulate each group's episodes into ``work/samples/<group>.jsonl`` (a line
+    ``<episode index><TAB><sample JSON>`` per sample, in episode order; written to a
+    temporary name and renamed, so a retried task leaves one whole file). Returns what
+    each group's formulator counted (`Formulator.counts`)."""
+    work = Path(tables.work)
+    table = map_table(work, tables.frames, tables.dim)
+    notes = NotesFile.open(work / NOTES) if tables.notes else {}
+    episodes = EpisodeTable(work, tables.episodes, tables.scenarios, notes)
+    codes = np.memmap(work / SPLITS, dtype=np.uint8, mode="r", shape=(tables.episodes,)) \
+        if tables.episodes else np.zeros(0, np.uint8)
+    split_of = Coded(codes, tables.splits)
+    pool = DescriptionPool.open(work / POOL_FILE)
+    results = []
+    try:
+        for group in groups:
+            formulator = Formulator(config, table, split_of, episodes, tables.indexes,
+                                    pool=pool)
+            wanted = {(tables.splits.index(split), tables.scenarios.index(scenario))
+                      for split, scenario in group.partitions}
+            path = work / SAMPLES / f"{group.number}.jsonl"
+            temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            with temporary.open("w", encoding="utf-8", newline="\n") as out:
+                for e in _members(codes, episodes.scenarios.codes, wanted):
+                    for sample in formulator.samples_for(e):
+                        out.write(f"{e}\t{dumps(sample)}\n")
+                    table.release()
+                    episodes.release()
+            os.replace(temporary, path)
+            results.append(formulator.counts())
+    finally:
+        pool.close()
+        if isinstance(notes, NotesFile):
+            notes.close()
+    return results
+
+
+def _members(split_codes: np.ndarray, scenario_codes: np.ndarray,
+             wanted: set[tuple[int, int]]) -> Iterator[int]:
+    """The episodes whose (split code, scenario code) is in `wanted`, in order."""
+    block = 1 << 16
+    for start in range(0, len(split_codes), block):
+        splits = np.asarray(split_codes[start:start + block], np.int64)
+        scenarios = np.asarray(scenario_codes[start:start + block], np.int64)
+        keys = splits * (1 << 32) + scenarios
+        want = np.array([s * (1 << 32) + c for s, c in wanted], np.int64)
+        for at in np.flatnonzero(np.isin(keys, want)).tolist():
+            yield start + at
+
+
+def merged(work: Path, groups: Sequence[Group]) -> Iterator[tuple[int, str]]:
+    """The groups' samples, as ``(episode index, sample JSON)``, in episode order (within
+    an episode, in the order its group wrote them)."""
+    handles = [(work / SAMPLES / f"{group.number}.jsonl").open(encoding="utf-8")
+               for group in groups]
+    try:
+        streams = [_lines(handle) for handle in handles]
+        # An episode's samples are all in one file: merging on the episode index alone
+        # keeps each file's order among them.
+        yield from heapq.merge(*streams, key=lambda item: item[0])
+    finally:
+        for handle in handles:
+            handle.close()
+
+
+def _lines(handle: Any) -> Iterator[tuple[int, str]]:
+    for line in handle:
+        episode, _, sample = line.rstrip("\n").partition("\t")
+        yield int(episode), sample
+

@@ -1,0 +1,130 @@
+"""Pass 2's formulation by partition (split and scenario) on the engine's workers.
+
+The state that carries from one episode to the next (letter blocks, turns of
+the ordering forms) is kept per partition, so groups of partitions formulated
+apart, in other processes, give the bytes one process gives: with 1, 2 or 3
+local workers (8 and 12 groups), and with the model stages' notes and the pool
+of descriptions read from the work folder by the workers.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rule_model import RuleModel, write_recordings
+
+import tpru.builder.pipeline as pipeline
+from tpru.builder.config import BuildConfig
+from tpru.builder.partitions import deal
+from tpru.config import load
+from tpru.models.serve import serve
+from tpru.sources.synthetic import write_synthetic_episodes
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_deal_gives_each_partition_to_one_group_with_loads_balanced(seed: int) -> None:
+    rng = random.Random(seed)
+    n = rng.randrange(1, 200)
+    split_of = [rng.choice(["train", "val", "test"]) for _ in range(n)]
+    scenarios = [f"s{rng.randrange(rng.randrange(1, 12))}" for _ in range(n)]
+    frames = [rng.randrange(1, 40) for _ in range(n)]
+    wanted = rng.randrange(1, 10)
+    groups = deal(split_of, scenarios, frames, groups=wanted)
+    totals: Counter[tuple[str, str]] = Counter()
+    for split, scenario, count in zip(split_of, scenarios, frames, strict=True):
+        totals[(split, scenario)] += count
+    dealt = [key for group in groups for key in group.partitions]
+    assert sorted(dealt) == sorted(totals)  # each partition once
+    assert len(groups) == min(wanted, len(totals))
+    assert [g.number for g in groups] == list(range(len(groups)))
+    loads = [sum(totals[key] for key in group.partitions) for group in groups]
+    # Greedy to the lightest: no group exceeds another by more than its largest partition.
+    for group, weight in zip(groups, loads, strict=True):
+        assert weight - min(loads) <= max(totals[key] for key in group.partitions)
+    assert deal(split_of, scenarios, frames, groups=wanted) == groups
+
+
+def _build(data: dict[str, Any]) -> None:
+    pipeline.build(load(BuildConfig, data), overwrite=True, show_progress=False)
+
+
+class _GroupsSeen:
+    """Records how many groups each build dealt and whether it merged workers' files."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.dealt: list[int] = []
+        self.merged = 0
+        deal_, merged_ = pipeline.deal, pipeline.merged
+
+        def dealing(*args: Any, **kwargs: Any) -> Any:
+            groups = deal_(*args, **kwargs)
+            self.dealt.append(len(groups))
+            return groups
+
+        def merging(*args: Any, **kwargs: Any) -> Any:
+            self.merged += 1
+            return merged_(*args, **kwargs)
+
+        monkeypatch.setattr(pipeline, "deal", dealing)
+        monkeypatch.setattr(pipeline, "merged", merging)
+
+
+def test_workers_formulate_the_bytes_one_process_formulates(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_synthetic_episodes(tmp_path / "episodes", episodes=10, frames=9, seed=4)
+    seen = _GroupsSeen(monkeypatch)
+    for workers in (1, 2, 3):
+        _build({"sources": [f"frames:{tmp_path / 'episodes'}"],
+                "out": str(tmp_path / f"w{workers}"), "workers": workers,
+                "split": {"ratios": {"train": 0.6, "val": 0.2, "test": 0.2}},
+                "tasks": {"frames_per_sample": {3: 1, 5: 1}, "negative_rate": 0.5}})
+    # Four scenarios in three splits: 12 partitions, 4 groups a CPU.
+    assert seen.dealt == [4, 8, 12] and seen.merged == 2
+    one = _files(tmp_path / "w1")
+    assert sum(name.endswith(".jsonl") for name in one) == 3
+    assert _files(tmp_path / "w2") == one
+    assert _files(tmp_path / "w3") == one
+    assert not (tmp_path / "w2.partial").exists()
+
+
+def test_workers_read_the_notes_and_descriptions_from_the_work_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every model stage, and windows as long as their episodes: a ``missing`` negative
+    has no frame of its own to stand in for the truth and is asked as ``mismatch``."""
+    write_recordings(tmp_path / "recordings")
+    seen = _GroupsSeen(monkeypatch)
+    with serve(RuleModel(), model_name="rule") as server:
+        for workers in (1, 2):
+            _build({"sources": [f"frames:{tmp_path / 'recordings'}"],
+                    "out": str(tmp_path / f"w{workers}"), "workers": workers,
+                    "split": {"ratios": {"train": 0.5, "test": 0.5}},
+                    "model": {"name": "openai:rule", "cache": str(tmp_path / "cache"),
+                              "batch_size": 4, "options": {"base_url": server.url}},
+                    "judge": {"enabled": True},
+                    "describe": {"mode": "always", "paraphrases": 2},
+                    "tasks": {"frames_per_sample": 6, "negative_rate": 0.7,
+                              "negative_kinds": ["missing", "mismatch"]},
+                    "text": {"paraphrase_rate": 0.5}})
+    assert seen.merged == 1
+    one = _files(tmp_path / "w1")
+    assert _files(tmp_path / "w2") == one
+    info = json.loads(one["build.json"])
+    assert info["counts"]["missing_asked_as_mismatch"] > 0
+    samples = [json.loads(line) for name, data in one.items() if name.endswith(".jsonl")
+               for line in data.decode().splitlines()]
+    assert any(s["meta"].get("description_paraphrase") is not None for s in samples)
+    # A mismatch negative shows another episode's description: no paraphrase of its own
+    # (one drawn for the missing negative it was first would be stale).
+    mismatch = [s for s in samples if s["meta"].get("negative_kind") == "mismatch"]
+    assert mismatch
+    assert all("description_paraphrase" not in s["meta"] for s in mismatch)
