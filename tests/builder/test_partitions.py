@@ -1,10 +1,11 @@
 """Pass 2's formulation by partition (split and scenario) on the engine's workers.
 
 The state that carries from one episode to the next (letter blocks, turns of
-the ordering forms) is kept per partition, so groups of partitions formulated
-apart, in other processes, give the bytes one process gives: with 1, 2 or 3
-local workers (8 and 12 groups), and with the model stages' notes and the pool
-of descriptions read from the work folder by the workers.
+the ordering forms) is kept per partition (split, scenario and chunk of
+episodes), so groups of partitions formulated apart, in other processes, give
+the bytes one process gives: with 1, 2 or 3 local workers, with one scenario
+split by chunks, and with the model stages' notes and the pool of
+descriptions read from the work folder by the workers.
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ def test_deal_gives_each_partition_to_one_group_with_loads_balanced(seed: int) -
     scenarios = [f"s{rng.randrange(rng.randrange(1, 12))}" for _ in range(n)]
     frames = [rng.randrange(1, 40) for _ in range(n)]
     wanted = rng.randrange(1, 10)
-    groups = deal(split_of, scenarios, frames, groups=wanted)
-    totals: Counter[tuple[str, str]] = Counter()
-    for split, scenario, count in zip(split_of, scenarios, frames, strict=True):
-        totals[(split, scenario)] += count
+    keys = [(split, scenario, rng.randrange(3)) for split, scenario in zip(split_of, scenarios,
+                                                                            strict=True)]
+    groups = deal(keys, frames, groups=wanted)
+    totals: Counter[tuple[str, str, int]] = Counter()
+    for key, count in zip(keys, frames, strict=True):
+        totals[key] += count
     dealt = [key for group in groups for key in group.partitions]
     assert sorted(dealt) == sorted(totals)  # each partition once
     assert len(groups) == min(wanted, len(totals))
@@ -51,7 +54,7 @@ def test_deal_gives_each_partition_to_one_group_with_loads_balanced(seed: int) -
     # Greedy to the lightest: no group exceeds another by more than its largest partition.
     for group, weight in zip(groups, loads, strict=True):
         assert weight - min(loads) <= max(totals[key] for key in group.partitions)
-    assert deal(split_of, scenarios, frames, groups=wanted) == groups
+    assert deal(keys, frames, groups=wanted) == groups
 
 
 def _build(data: dict[str, Any]) -> None:
@@ -95,6 +98,30 @@ def test_workers_formulate_the_bytes_one_process_formulates(
     assert _files(tmp_path / "w2") == one
     assert _files(tmp_path / "w3") == one
     assert not (tmp_path / "w2.partial").exists()
+
+
+def test_one_scenario_spreads_over_the_workers_by_chunks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A robot dataset's episodes are all of one scenario: its chunks of episodes (3 here,
+    512 by default) are the partitions."""
+    write_synthetic_episodes(tmp_path / "episodes", episodes=24, frames=7, seed=2,
+                             scenarios=("lego",))
+    monkeypatch.setattr(pipeline, "CHUNK_EPISODES", 3)
+    seen = _GroupsSeen(monkeypatch)
+    for workers in (1, 2, 3):
+        _build({"sources": [f"frames:{tmp_path / 'episodes'}"],
+                "out": str(tmp_path / f"w{workers}"), "workers": workers,
+                "split": {"ratios": {"train": 0.75, "test": 0.25}}})
+    # Two splits of one scenario, but 8 groups for 2 workers: at least 8 partitions, the
+    # chunks of 3 episodes.
+    assert seen.dealt[1] == 8 and seen.merged == 2
+    one = _files(tmp_path / "w1")
+    assert _files(tmp_path / "w2") == one
+    assert _files(tmp_path / "w3") == one
+    samples = [json.loads(line) for name, data in one.items() if name.endswith(".jsonl")
+               for line in data.decode().splitlines()]
+    forms = Counter(s["meta"].get("form") for s in samples if s["task"] == "ordering")
+    assert forms["options"] > 0 and forms["letters"] > 0
 
 
 def test_workers_read_the_notes_and_descriptions_from_the_work_folder(

@@ -7,11 +7,14 @@ generator seeded by the build seed and the episode id, so an episode's
 samples do not depend on which other episodes were built.
 
 What carries over from one episode to the next (the letter balancer's
-blocks, the turns of ``tasks.ordering_forms``) is kept per *partition*, a
-split and scenario: an episode's samples depend only on the earlier episodes
-of its own partition. So partitions can be formulated apart, on different
-workers (`tpru.builder.partitions`), and give the bytes they give in one
-process, as long as each partition's episodes are taken in order.
+blocks, the turns of ``tasks.ordering_forms``) is kept per *partition*: a
+split, a scenario and a chunk of `CHUNK_EPISODES` of that split and
+scenario's episodes in order (`episode_chunks`). An episode's samples depend
+only on the earlier episodes of its own partition. So partitions can be
+formulated apart, on different workers (`tpru.builder.partitions`), and give
+the bytes they give in one process, as long as each partition's episodes are
+taken in order; and a build whose episodes are all of one scenario (a robot
+dataset) still has a partition per few hundred episodes to spread.
 """
 
 from __future__ import annotations
@@ -40,6 +43,28 @@ from tpru.builder.tasks import (
     distractors_needed,
 )
 from tpru.schema import IMAGE_OPTION, NONE_OPTION, Sample
+
+CHUNK_EPISODES = 512
+"""Episodes of one split and scenario, in order, that share a partition (see the module
+docstring): few enough that a large scenario splits over many workers, enough that the
+letter blocks stay balanced within each."""
+
+
+def episode_chunks(split_of: Sequence[str], scenarios: Sequence[str],
+                   size: int = CHUNK_EPISODES) -> np.ndarray:
+    """Each episode's chunk: its rank among the earlier episodes of its split and
+    scenario, divided by `size` (see the module docstring).
+
+    Example:
+        >>> episode_chunks(["train", "test", "train", "train"], ["a", "a", "a", "b"], 1)
+        array([0, 0, 1, 0], dtype=int32)
+    """
+    seen: Counter[tuple[str, str]] = Counter()
+    chunks = np.zeros(len(split_of), np.int32)
+    for e, key in enumerate(zip(split_of, scenarios, strict=True)):
+        chunks[e] = seen[key] // size
+        seen[key] += 1
+    return chunks
 
 
 def seeded(seed: int, *parts: object) -> random.Random:
@@ -82,6 +107,8 @@ class Draft:
 
     task: str
     split: str
+    partition: tuple[str, str, int]
+    """The episode's split, scenario and chunk (see the module docstring)."""
     header: Header
     frames: list[str]
     """The window's images, in chronological order."""
@@ -127,14 +154,16 @@ class Formulator:
 
     def __init__(self, config: BuildConfig, table: FrameTable,
                  split_of: Sequence[str], episodes: Episodes,
-                 indexes: Mapping[tuple[str, str], NeighbourIndex], *,
-                 scratch: Path | None = None, pool: DescriptionPool | None = None) -> None:
-        """`scratch`: a folder for the pool of descriptions (in memory if None), made
-        here from `episodes` unless the `pool` made for them is given (on a worker)."""
+                 indexes: Mapping[tuple[str, str], NeighbourIndex], chunks: np.ndarray,
+                 *, scratch: Path | None = None, pool: DescriptionPool | None = None) -> None:
+        """`chunks`: each episode's chunk (`episode_chunks`). `scratch`: a folder for
+        the pool of descriptions (in memory if None), made here from `episodes` unless
+        the `pool` made for them is given (on a worker)."""
         self.config = config
         self.table = table
         self.split_of = split_of
         self.episodes = episodes
+        self.chunks = chunks
         self.indexes = indexes
         self.balancer = LetterBalancer(config.seed)
         if pool is None:
@@ -161,8 +190,8 @@ class Formulator:
         self.missing_asked_as_mismatch = 0
         """``missing`` negatives with no own frame to stand in for the truth, asked as
         ``mismatch`` negatives."""
-        self._form_turns: dict[tuple[str, str, str], int] = {}
-        """Order samples so far per split, scenario and task (from a seeded start), to use
+        self._form_turns: dict[tuple[str, str, int, str], int] = {}
+        """Order samples so far per partition and task (from a seeded start), to use
         ``tasks.ordering_forms`` in turn."""
 
     COUNTS = ("windows_by_frames", "lengths_limited", "skipped", "missing_asked_as_positive",
@@ -213,8 +242,8 @@ class Formulator:
         }
         if episode.captions:
             meta["captions"] = [episode.captions.get(p) for p in meta["window"]]
-        if isinstance(spec, OrderTask) and self._next_form(split, episode.scenario,
-                                                           task) == "letters":
+        partition = (split, episode.scenario, int(self.chunks[e]))
+        if isinstance(spec, OrderTask) and self._next_form(partition, task) == "letters":
             intro = self._intro(episode.description, rng, meta, episode.paraphrases)
             return [self._rated(spec.letters(header, frames, intro, rng=rng, wording=wording,
                                              meta=meta))]
@@ -227,17 +256,17 @@ class Formulator:
             if kind is not None and split in self.config.tasks.twins else None
         if twin is not None:
             meta["twin"] = twin.id
-        draft = Draft(task, split, header, frames, intro, wording, meta)
+        draft = Draft(task, split, partition, header, frames, intro, wording, meta)
         if isinstance(spec, OrderTask):
             return self._order_samples(spec, draft, episode, kind, twin, rng)
         return self._choice_samples(spec, draft, episode, window, kind, twin, rng)
 
-    def _next_form(self, split: str, scenario: str, task: str) -> str:
+    def _next_form(self, partition: tuple[str, str, int], task: str) -> str:
         """The form of an order task's next sample: ``tasks.ordering_forms`` in turn within
         the partition, from a seeded start (a partition with one such sample would
         otherwise always get the first form)."""
         forms = self.config.tasks.ordering_forms
-        key = (split, scenario, task)
+        key = (*partition, task)
         if key not in self._form_turns:
             self._form_turns[key] = seeded(self.config.seed, *key, "form").randrange(len(forms))
         turn = self._form_turns[key]
@@ -247,8 +276,7 @@ class Formulator:
     def _gold(self, draft: Draft) -> int:
         """The gold position of the draft's next sample, balanced within its partition."""
         candidates = self.candidates[draft.task]
-        return self.balancer.draw((draft.split, draft.header.scenario, draft.task),
-                                  candidates + 1)
+        return self.balancer.draw((*draft.partition, draft.task), candidates + 1)
 
     def _order_samples(self, spec: OrderTask, draft: Draft, episode: KeptEpisode,
                        kind: str | None, twin: Twin | None, rng: random.Random

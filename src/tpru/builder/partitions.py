@@ -1,32 +1,32 @@
-"""Pass 2's formulation on the engine's workers, by partition (a split and scenario).
+"""Pass 2's formulation on the engine's workers, by partition.
 
-An episode's samples depend only on the earlier episodes of its own
-partition (`tpru.builder.formulate`). So the partitions are dealt into
-groups (`deal`), each group is formulated by one worker task, in episode
-order, into a file of its own in ``work/samples/`` (`formulate_groups`), and
-the driver reads the groups' files back merged in episode order (`merged`):
-the split files get the bytes a build in one process writes, whatever the
-engine, the number of workers or the retries.
+A partition is a split, a scenario and a chunk of that split and scenario's
+episodes (`tpru.builder.formulate.episode_chunks`), and an episode's samples
+depend only on the earlier episodes of its own partition. So the partitions
+are dealt into groups (`deal`), each group is formulated by one worker task,
+in episode order, into a file of its own in ``work/samples/``
+(`formulate_groups`), and the driver reads the groups' files back merged in
+episode order (`merged`): the split files get the bytes a build in one
+process writes, whatever the engine, the number of workers or the retries.
 
 A worker opens the tables pass 2 reads from the work folder (frames,
 episodes, model notes, the pool of descriptions, the neighbour indexes), all
 of them files mapped or opened read-only: like pass 1's staged images, the
 output folder must be on a filesystem every node sees.
 
-Example (two splits, two scenarios: four partitions in two groups of about
-equal frames):
+Example (three partitions in two groups of about equal frames):
 
-    >>> groups = deal(["train", "train", "test", "train"], ["a", "b", "a", "a"],
-    ...               [10, 30, 5, 10], groups=2)
+    >>> groups = deal([("train", "a", 0), ("train", "b", 0), ("test", "a", 0),
+    ...                ("train", "a", 0)], [10, 30, 5, 10], groups=2)
     >>> [group.partitions for group in groups]
-    [(('train', 'b'),), (('train', 'a'), ('test', 'a'))]
+    [(('train', 'b', 0),), (('train', 'a', 0), ('test', 'a', 0))]
 """
 
 from __future__ import annotations
 
 import heapq
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +39,7 @@ from tpru.builder.config import BuildConfig
 from tpru.builder.describe import DescriptionPool
 from tpru.builder.episode_notes import NOTES, NotesFile
 from tpru.builder.episodes import Coded, EpisodeTable
-from tpru.builder.formulate import POOL_FILE, Formulator
+from tpru.builder.formulate import POOL_FILE, Formulator, episode_chunks
 from tpru.builder.work import map_table
 from tpru.schema import dumps
 
@@ -59,8 +59,8 @@ class Group:
     """Partitions one worker task formulates, in episode order."""
 
     number: int
-    partitions: tuple[tuple[str, str], ...]
-    """(split, scenario) pairs."""
+    partitions: tuple[tuple[str, str, int], ...]
+    """(split, scenario, chunk) triples."""
 
 
 @dataclass(frozen=True)
@@ -75,22 +75,25 @@ class Pass2Tables:
     """Scenario names by code (the episode table's)."""
     splits: tuple[str, ...]
     """Split names by code (`SPLITS`)."""
+    chunk_episodes: int
+    """Episodes per chunk of a split and scenario (`episode_chunks`)."""
     notes: bool
     """Whether the model stages left notes (``work/notes.sqlite``)."""
     indexes: Mapping[tuple[str, str], NeighbourIndex]
     """The neighbour indexes by (split, scenario), on disk."""
 
 
-def deal(split_of: Sequence[str], scenarios: Sequence[str], frames: Sequence[int], *,
+def deal(partitions: Iterable[tuple[str, str, int]], frames: Iterable[int], *,
          groups: int) -> list[Group]:
-    """The (split, scenario) partitions of the episodes dealt into at most `groups`
-    groups of about equal frames: the largest partition first, each to the group with
-    the fewest frames so far (the lowest numbered on a tie). Empty groups are left out."""
-    totals: dict[tuple[str, str], int] = {}
-    for split, scenario, n in zip(split_of, scenarios, frames, strict=True):
-        totals[(split, scenario)] = totals.get((split, scenario), 0) + n
+    """The partitions of the episodes (each episode's, with its frames) dealt into at
+    most `groups` groups of about equal frames: the largest partition first, each to the
+    group with the fewest frames so far (the lowest numbered on a tie). Empty groups are
+    left out."""
+    totals: dict[tuple[str, str, int], int] = {}
+    for key, n in zip(partitions, frames, strict=True):
+        totals[key] = totals.get(key, 0) + n
     loads = [0] * max(1, min(groups, len(totals)))
-    members: list[list[tuple[str, str]]] = [[] for _ in loads]
+    members: list[list[tuple[str, str, int]]] = [[] for _ in loads]
     for key in sorted(totals, key=lambda k: (-totals[k], k)):
         lightest = loads.index(min(loads))
         loads[lightest] += totals[key]
@@ -126,19 +129,20 @@ def formulate_groups(groups: list[Group], config: BuildConfig, tables: Pass2Tabl
     codes = np.memmap(work / SPLITS, dtype=np.uint8, mode="r", shape=(tables.episodes,)) \
         if tables.episodes else np.zeros(0, np.uint8)
     split_of = Coded(codes, tables.splits)
+    chunks = episode_chunks(split_of, episodes.scenarios, tables.chunk_episodes)
     pool = DescriptionPool.open(work / POOL_FILE)
     results = []
     try:
         with one_faiss_thread():
             for group in groups:
                 formulator = Formulator(config, table, split_of, episodes, tables.indexes,
-                                        pool=pool)
-                wanted = {(tables.splits.index(split), tables.scenarios.index(scenario))
-                          for split, scenario in group.partitions}
+                                        chunks, pool=pool)
+                wanted = {(tables.splits.index(split), tables.scenarios.index(scenario),
+                           chunk) for split, scenario, chunk in group.partitions}
                 path = work / SAMPLES / f"{group.number}.jsonl"
                 temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
                 with temporary.open("w", encoding="utf-8", newline="\n") as out:
-                    for e in _members(codes, episodes.scenarios.codes, wanted):
+                    for e in _members(codes, episodes.scenarios.codes, chunks, wanted):
                         for sample in formulator.samples_for(e):
                             out.write(f"{e}\t{dumps(sample)}\n")
                         table.release()
@@ -168,15 +172,18 @@ def one_faiss_thread() -> Iterator[None]:
         faiss.omp_set_num_threads(threads)
 
 
-def _members(split_codes: np.ndarray, scenario_codes: np.ndarray,
-             wanted: set[tuple[int, int]]) -> Iterator[int]:
-    """The episodes whose (split code, scenario code) is in `wanted`, in order."""
+def _members(split_codes: np.ndarray, scenario_codes: np.ndarray, chunks: np.ndarray,
+             wanted: set[tuple[int, int, int]]) -> Iterator[int]:
+    """The episodes whose (split code, scenario code, chunk) is in `wanted`, in order."""
+    def packed(split: Any, scenario: Any, chunk: Any) -> Any:
+        return (split << 56) | (scenario << 32) | chunk
+
+    want = np.array([packed(*key) for key in wanted], np.int64)
     block = 1 << 16
     for start in range(0, len(split_codes), block):
-        splits = np.asarray(split_codes[start:start + block], np.int64)
-        scenarios = np.asarray(scenario_codes[start:start + block], np.int64)
-        keys = splits * (1 << 32) + scenarios
-        want = np.array([s * (1 << 32) + c for s, c in wanted], np.int64)
+        keys = packed(np.asarray(split_codes[start:start + block], np.int64),
+                      np.asarray(scenario_codes[start:start + block], np.int64),
+                      np.asarray(chunks[start:start + block], np.int64))
         for at in np.flatnonzero(np.isin(keys, want)).tolist():
             yield start + at
 

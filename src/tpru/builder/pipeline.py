@@ -49,7 +49,7 @@ from tpru.builder.candidates import NeighbourIndex, release
 from tpru.builder.config import BuildConfig
 from tpru.builder.engine import Engine, open_engine, tally
 from tpru.builder.episodes import EpisodeTable, EpisodeUse
-from tpru.builder.formulate import Formulator
+from tpru.builder.formulate import CHUNK_EPISODES, Formulator, episode_chunks
 from tpru.builder.inputs import (
     RUNTIME_ONLY,
     STATE,
@@ -287,7 +287,8 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
     # One row per distinct image: the images each split's samples use are marked on it.
     unique = distinct_images(table.digest, work / "images.S32", scratch=work)
     table.release()
-    formulator = Formulator(config, table, split_of, episodes, indexes, scratch=work)
+    chunks = episode_chunks(split_of, episodes.scenarios, CHUNK_EPISODES)
+    formulator = Formulator(config, table, split_of, episodes, indexes, chunks, scratch=work)
     # In a file, not in memory: the probes read it back after the last sample.
     probe_items = ProbeLog(work / "probes.jsonl")
     split_names = [s for s in config.split.ratios if s in set(split_of)]
@@ -388,8 +389,9 @@ def _formulated(config: BuildConfig, formulator: Formulator, engine: Engine, wor
     counts added to `formulator`'s. Either way the same lines in the same order."""
     episodes, split_of = formulator.episodes, formulator.split_of
     assert isinstance(episodes, EpisodeTable)
-    groups = deal(split_of, episodes.scenarios, np.diff(episodes.starts).tolist(),
-                  groups=group_count(engine.cpus))
+    chunks = formulator.chunks
+    groups = deal(zip(split_of, episodes.scenarios, chunks.tolist(), strict=True),
+                  np.diff(episodes.starts).tolist(), groups=group_count(engine.cpus))
     if engine.cpus < 2 or len(groups) < 2:
         for e in range(len(episodes)):
             for sample in formulator.samples_for(e):
@@ -400,7 +402,7 @@ def _formulated(config: BuildConfig, formulator: Formulator, engine: Engine, wor
     tables = Pass2Tables(str(work), len(formulator.table.digest),
                          int(formulator.table.embeddings.shape[1]), len(episodes),
                          tuple(episodes.scenarios.names), tuple(split_names),
-                         stages is not None, indexes)
+                         CHUNK_EPISODES, stages is not None, indexes)
     with progress_bar("formulating", show=show_progress, unit="groups",
                       total=len(groups)) as bar:
         bar.note(f"{len(groups)} groups of partitions on {engine.describe()}")
