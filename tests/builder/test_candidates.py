@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hidden_imports import hide_module
 
 import tpru.builder.candidates as candidates
 from tpru.builder.candidates import DistractorPolicy, FrameTable, NeighbourIndex, pick_distractors
@@ -25,16 +26,7 @@ def test_faiss_and_numpy_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     v = vectors(300)
     rows = np.arange(1000, 1300)
     with_faiss = NeighbourIndex(v, rows)
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_faiss(name: str, *args: object, **kwargs: object) -> object:
-        if name == "faiss":
-            raise ImportError("no faiss")
-        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(builtins, "__import__", no_faiss)
+    hide_module(monkeypatch, "faiss")
     plain = NeighbourIndex(v, rows)
     for q in range(0, 300, 37):
         assert with_faiss.search(v[q], 5) == plain.search(v[q], 5)

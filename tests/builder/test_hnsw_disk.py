@@ -3,13 +3,13 @@ searches, and finding exactly what the HNSW index built in memory finds."""
 
 from __future__ import annotations
 
-import builtins
 import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 from episode_files import write_episodes
+from hidden_imports import hide_module
 
 import tpru.builder.candidates as candidates
 from tpru.builder.candidates import NeighbourIndex
@@ -80,14 +80,7 @@ def test_without_faiss_a_large_index_stays_in_memory_with_numpy(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(candidates, "HNSW_FROM", 100)
     table, rows, ranges = _shard(tmp_path, n=4000)
-    real_import = builtins.__import__
-
-    def no_faiss(name: str, *args: object, **kwargs: object) -> object:
-        if name == "faiss":
-            raise ImportError("no faiss")
-        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(builtins, "__import__", no_faiss)
+    hide_module(monkeypatch, "faiss")
     index = NeighbourIndex.on_disk(tmp_path / "shard", table, ranges)
     assert index._path is None and not list(tmp_path.glob("shard*"))
     _, exact = faiss.knn(table[7][None], table[rows], 30, metric=faiss.METRIC_INNER_PRODUCT)

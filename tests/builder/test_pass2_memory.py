@@ -7,7 +7,6 @@ here against the in-memory reference on random data, exact equality.
 
 from __future__ import annotations
 
-import builtins
 import hashlib
 import random
 from collections import Counter
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hidden_imports import hide_module
 
 import tpru.builder.candidates as candidates
 import tpru.builder.split as split
@@ -156,15 +156,6 @@ def test_probes_read_back_from_the_log_score_exactly_as_in_memory(
 # ---------------------------------------------------------------- neighbour index
 
 
-def _no_faiss(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_import = builtins.__import__
-
-    def no_faiss(name: str, *args: object, **kwargs: object) -> object:
-        if name == "faiss":
-            raise ImportError("no faiss")
-        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(builtins, "__import__", no_faiss)
 
 
 @pytest.mark.parametrize("with_faiss", [True, False])
@@ -173,7 +164,7 @@ def test_an_index_on_disk_finds_exactly_what_the_index_in_memory_finds(
     if with_faiss:
         pytest.importorskip("faiss")
     else:
-        _no_faiss(monkeypatch)
+        hide_module(monkeypatch, "faiss")
     rng = np.random.default_rng(3)
     # Many exact copies, so equal scores (ties) are common.
     base = normalise_rows(rng.normal(size=(60, 24)))
