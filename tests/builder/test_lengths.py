@@ -15,7 +15,7 @@ from episode_files import write_episode
 from tpru.builder import difficulty, lengths
 from tpru.builder.config import BuildConfig
 from tpru.builder.difficulty import difficulty_record, difficulty_score
-from tpru.builder.formulate import choose_windows
+from tpru.builder.drafts import choose_windows
 from tpru.builder.inputs import config_fingerprint
 from tpru.builder.lengths import candidate_counts, length_weights, window_lengths
 from tpru.builder.pipeline import build

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from rule_model import RuleModel, write_recordings
 
+import tpru.builder.partitions as partitions
 import tpru.builder.pipeline as pipeline
 from tpru.builder.config import BuildConfig
 from tpru.builder.partitions import deal
@@ -67,7 +68,7 @@ class _GroupsSeen:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.dealt: list[int] = []
         self.merged = 0
-        deal_, merged_ = pipeline.deal, pipeline.merged
+        deal_, merged_ = partitions.deal, partitions.merged
 
         def dealing(*args: Any, **kwargs: Any) -> Any:
             groups = deal_(*args, **kwargs)
@@ -78,8 +79,8 @@ class _GroupsSeen:
             self.merged += 1
             return merged_(*args, **kwargs)
 
-        monkeypatch.setattr(pipeline, "deal", dealing)
-        monkeypatch.setattr(pipeline, "merged", merging)
+        monkeypatch.setattr(partitions, "deal", dealing)
+        monkeypatch.setattr(partitions, "merged", merging)
 
 
 def test_workers_formulate_the_bytes_one_process_formulates(

@@ -22,10 +22,10 @@ import tpru.builder.candidates as candidates
 import tpru.builder.split as split
 from tpru.builder.candidates import FrameTable, NeighbourIndex
 from tpru.builder.describe import DescriptionPool, normalise_text
+from tpru.builder.drafts import KeptEpisode
 from tpru.builder.embed import normalise_rows
 from tpru.builder.episode_notes import EpisodeNotes
 from tpru.builder.episodes import EpisodeUse, EpisodeWriter
-from tpru.builder.formulate import KeptEpisode
 from tpru.builder.probes import (
     PROBES,
     ProbeItem,

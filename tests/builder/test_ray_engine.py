@@ -25,7 +25,7 @@ import pytest
 from episode_files import write_episodes
 from gated_embedding import GATE_ENV, let_through, reset, starts
 
-import tpru.builder.pipeline as pipeline
+import tpru.builder.partitions as partitions
 from tpru.builder.engine import shards
 from tpru.builder.ray_engine import check_cpus
 from tpru.cli import main
@@ -117,13 +117,13 @@ def test_a_two_node_cluster_builds_byte_identically_to_the_local_engine(
     source = f"frames:{episodes_dir}"
     assert build(tmp_path / "local", source, "--seed", "5", "--workers", "1") == 0
     merges = []
-    merged = pipeline.merged
+    merged = partitions.merged
 
     def merging(*args: Any, **kwargs: Any) -> Any:
         merges.append(args)
         return merged(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "merged", merging)
+    monkeypatch.setattr(partitions, "merged", merging)
     assert build(tmp_path / "ray", source, "--seed", "5", *on_ray(cluster)) == 0
     assert len(merges) == 1  # pass 2's samples were made by groups on the cluster
     engine = assert_same_build(tmp_path / "local", tmp_path / "ray")

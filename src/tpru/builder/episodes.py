@@ -21,8 +21,8 @@ from typing import overload
 import numpy as np
 
 from tpru.builder.candidates import release
+from tpru.builder.drafts import KeptEpisode
 from tpru.builder.episode_notes import EpisodeNotes
-from tpru.builder.formulate import KeptEpisode
 
 _NO_NOTES = EpisodeNotes()
 

@@ -1,7 +1,7 @@
 """Pass 2's formulation on the engine's workers, by partition.
 
 A partition is a split, a scenario and a chunk of that split and scenario's
-episodes (`tpru.builder.formulate.episode_chunks`), and an episode's samples
+episodes (`tpru.builder.drafts.episode_chunks`), and an episode's samples
 depend only on the earlier episodes of its own partition. So the partitions
 are dealt into groups (`deal`), each group is formulated by one worker task,
 in episode order, into a file of its own in ``work/samples/``
@@ -25,6 +25,7 @@ Example (three partitions in two groups of about equal frames):
 from __future__ import annotations
 
 import heapq
+import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -37,16 +38,20 @@ import numpy as np
 from tpru.builder.candidates import NeighbourIndex
 from tpru.builder.config import BuildConfig
 from tpru.builder.describe import DescriptionPool
+from tpru.builder.engine import Engine
 from tpru.builder.episode_notes import NOTES, NotesFile
 from tpru.builder.episodes import Coded, EpisodeTable
-from tpru.builder.formulate import POOL_FILE, Formulator, episode_chunks
+from tpru.builder.formulate import POOL_FILE, Formulator
 from tpru.builder.work import map_table
-from tpru.schema import dumps
+from tpru.progress import progress_bar
+from tpru.schema import Sample, dumps
 
 SAMPLES = "samples"
 """The folder in ``work/`` of the groups' samples, ``<group>.jsonl``."""
 SPLITS = "episodes.split"
 """In ``work/``: each kept episode's split, as a uint8 code into `Pass2Tables.splits`."""
+CHUNKS = "episodes.chunk"
+"""In ``work/``: each kept episode's chunk (int32, `tpru.builder.drafts.episode_chunks`)."""
 GROUPS_PER_CPU = 4
 """Groups dealt per CPU of the engine: enough that one large partition does not leave the
 other CPUs idle for long."""
@@ -75,8 +80,6 @@ class Pass2Tables:
     """Scenario names by code (the episode table's)."""
     splits: tuple[str, ...]
     """Split names by code (`SPLITS`)."""
-    chunk_episodes: int
-    """Episodes per chunk of a split and scenario (`episode_chunks`)."""
     notes: bool
     """Whether the model stages left notes (``work/notes.sqlite``)."""
     indexes: Mapping[tuple[str, str], NeighbourIndex]
@@ -106,10 +109,13 @@ def group_count(cpus: int) -> int:
     return min(MAX_GROUPS, GROUPS_PER_CPU * cpus)
 
 
-def write_splits(work: Path, split_of: Sequence[str], splits: Sequence[str]) -> None:
-    """Each episode's split as a code into `splits`, for the workers (`SPLITS`)."""
+def write_partitions(work: Path, split_of: Sequence[str], splits: Sequence[str],
+                     chunks: np.ndarray) -> None:
+    """Each episode's split (a code into `splits`) and chunk, for the workers (`SPLITS`,
+    `CHUNKS`)."""
     code = {name: i for i, name in enumerate(splits)}
     np.fromiter((code[s] for s in split_of), np.uint8, len(split_of)).tofile(work / SPLITS)
+    np.asarray(chunks, np.int32).tofile(work / CHUNKS)
 
 
 def formulate_groups(groups: list[Group], config: BuildConfig, tables: Pass2Tables
@@ -126,10 +132,10 @@ def formulate_groups(groups: list[Group], config: BuildConfig, tables: Pass2Tabl
     table = map_table(work, tables.frames, tables.dim)
     notes = NotesFile.open(work / NOTES) if tables.notes else {}
     episodes = EpisodeTable(work, tables.episodes, tables.scenarios, notes)
-    codes = np.memmap(work / SPLITS, dtype=np.uint8, mode="r", shape=(tables.episodes,)) \
-        if tables.episodes else np.zeros(0, np.uint8)
+    codes, chunks = (np.memmap(work / name, dtype=dtype, mode="r", shape=(tables.episodes,))
+                     if tables.episodes else np.zeros(0, dtype)
+                     for name, dtype in ((SPLITS, np.uint8), (CHUNKS, np.int32)))
     split_of = Coded(codes, tables.splits)
-    chunks = episode_chunks(split_of, episodes.scenarios, tables.chunk_episodes)
     pool = DescriptionPool.open(work / POOL_FILE)
     results = []
     try:
@@ -208,3 +214,49 @@ def _lines(handle: Any) -> Iterator[tuple[int, str]]:
         episode, _, sample = line.rstrip("\n").partition("\t")
         yield int(episode), sample
 
+
+def samples_in_order(formulator: Formulator, engine: Engine, work: Path,
+                     split_names: Sequence[str], *, notes: bool, show_progress: bool
+                     ) -> Iterator[tuple[int, str, Sample]]:
+    """Every sample as ``(episode index, its JSON line, the sample)``, in episode order:
+    made here, or, with more than one CPU in the engine and more than one partition,
+    by the engine's workers per group of partitions, their counts added to
+    `formulator`'s. Either way the same lines in the same order. `notes`: the model
+    stages left notes in the work folder."""
+    episodes, split_of = formulator.episodes, formulator.split_of
+    assert isinstance(episodes, EpisodeTable)
+    chunks = formulator.chunks
+    groups = deal(zip(split_of, episodes.scenarios, chunks.tolist(), strict=True),
+                  np.diff(episodes.starts).tolist(), groups=group_count(engine.cpus))
+    if engine.cpus < 2 or len(groups) < 2:
+        for e in range(len(episodes)):
+            for sample in formulator.samples_for(e):
+                yield e, dumps(sample), sample
+        return
+    write_partitions(work, split_of, split_names, chunks)
+    (work / SAMPLES).mkdir(exist_ok=True)
+    tables = Pass2Tables(str(work), len(formulator.table.digest),
+                         int(formulator.table.embeddings.shape[1]), len(episodes),
+                         tuple(episodes.scenarios.names), tuple(split_names),
+                         notes, formulator.indexes)
+    with progress_bar("formulating", show=show_progress, unit="groups",
+                      total=len(groups)) as bar:
+        bar.note(f"{len(groups)} groups of partitions on {engine.describe()}")
+        for counts, _node in engine.map(formulate_groups, iter(groups), formulator.config,
+                                        tables):
+            formulator.add(counts)
+            bar.advance(1)
+    for e, line in merged(work, groups):
+        yield e, line, Sample.from_dict(json.loads(line))
+
+
+def by_episode(samples: Iterator[tuple[int, str, Sample]], count: int
+               ) -> Iterator[tuple[int, list[tuple[str, Sample]]]]:
+    """Every episode index below `count` in order, with its samples (none for some)."""
+    ahead = next(samples, None)
+    for e in range(count):
+        mine = []
+        while ahead is not None and ahead[0] == e:
+            mine.append((ahead[1], ahead[2]))
+            ahead = next(samples, None)
+        yield e, mine

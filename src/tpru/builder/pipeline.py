@@ -47,9 +47,10 @@ import numpy as np
 from tpru import __version__
 from tpru.builder.candidates import NeighbourIndex, release
 from tpru.builder.config import BuildConfig
+from tpru.builder.drafts import CHUNK_EPISODES, episode_chunks
 from tpru.builder.engine import Engine, open_engine, tally
-from tpru.builder.episodes import EpisodeTable, EpisodeUse
-from tpru.builder.formulate import CHUNK_EPISODES, Formulator, episode_chunks
+from tpru.builder.episodes import EpisodeUse
+from tpru.builder.formulate import Formulator
 from tpru.builder.inputs import (
     RUNTIME_ONLY,
     STATE,
@@ -60,15 +61,7 @@ from tpru.builder.inputs import (
     iter_episodes,
 )
 from tpru.builder.model_stages import StagesResult, check_prompts, run_model_stages
-from tpru.builder.partitions import (
-    SAMPLES,
-    Pass2Tables,
-    deal,
-    formulate_groups,
-    group_count,
-    merged,
-    write_splits,
-)
+from tpru.builder.partitions import by_episode, samples_in_order
 from tpru.builder.probe_rules import ProbeItem
 from tpru.builder.probes import ProbeLog, ShortcutError, leak_message, run_probes
 from tpru.builder.split import JoinRule, check_leakage, distinct_images, plan_splits
@@ -82,7 +75,7 @@ from tpru.files import write_text_atomic
 from tpru.models import Backend, check_backend, open_backend
 from tpru.progress import progress_bar
 from tpru.records import BuildRecord
-from tpru.schema import Episode, Sample, dumps
+from tpru.schema import Episode
 from tpru.sources import open_source
 from tpru.sources.base import Source
 from tpru.sources.video_readers import READERS
@@ -299,12 +292,12 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
     handles = {s: (partial / f"{s}.jsonl").open("w", encoding="utf-8", newline="\n")
                for s in split_names}
     stage = work / "frames"
-    samples = _formulated(config, formulator, engine, work, split_names, stages, indexes,
-                          show_progress)
+    samples = samples_in_order(formulator, engine, work, split_names,
+                               notes=stages is not None, show_progress=show_progress)
     try:
         with progress_bar("writing samples", show=show_progress, unit="episodes",
                           total=len(episodes)) as bar:
-            for e, episode_samples in _by_episode(samples, len(episodes)):
+            for e, episode_samples in by_episode(samples, len(episodes)):
                 split = split_of[e]
                 for line, sample in episode_samples:
                     handles[split].write(line + "\n")
@@ -377,52 +370,6 @@ def _formulate_all(config: BuildConfig, partial: Path, skips: Skips,
         warnings=tuple(skips.warning_summary()),
         model_stages=stages.report if stages else None,
     ).to_dict()
-
-
-def _formulated(config: BuildConfig, formulator: Formulator, engine: Engine, work: Path,
-                split_names: Sequence[str], stages: StagesResult | None,
-                indexes: Mapping[tuple[str, str], NeighbourIndex], show_progress: bool
-                ) -> Iterator[tuple[int, str, Sample]]:
-    """Every sample as ``(episode index, its JSON line, the sample)``, in episode order:
-    made here, or, with more than one CPU in the engine and more than one partition,
-    by the engine's workers per group of partitions (`tpru.builder.partitions`), their
-    counts added to `formulator`'s. Either way the same lines in the same order."""
-    episodes, split_of = formulator.episodes, formulator.split_of
-    assert isinstance(episodes, EpisodeTable)
-    chunks = formulator.chunks
-    groups = deal(zip(split_of, episodes.scenarios, chunks.tolist(), strict=True),
-                  np.diff(episodes.starts).tolist(), groups=group_count(engine.cpus))
-    if engine.cpus < 2 or len(groups) < 2:
-        for e in range(len(episodes)):
-            for sample in formulator.samples_for(e):
-                yield e, dumps(sample), sample
-        return
-    write_splits(work, split_of, split_names)
-    (work / SAMPLES).mkdir(exist_ok=True)
-    tables = Pass2Tables(str(work), len(formulator.table.digest),
-                         int(formulator.table.embeddings.shape[1]), len(episodes),
-                         tuple(episodes.scenarios.names), tuple(split_names),
-                         CHUNK_EPISODES, stages is not None, indexes)
-    with progress_bar("formulating", show=show_progress, unit="groups",
-                      total=len(groups)) as bar:
-        bar.note(f"{len(groups)} groups of partitions on {engine.describe()}")
-        for counts, _node in engine.map(formulate_groups, iter(groups), config, tables):
-            formulator.add(counts)
-            bar.advance(1)
-    for e, line in merged(work, groups):
-        yield e, line, Sample.from_dict(json.loads(line))
-
-
-def _by_episode(samples: Iterator[tuple[int, str, Sample]], count: int
-                ) -> Iterator[tuple[int, list[tuple[str, Sample]]]]:
-    """Every episode index below `count` in order, with its samples (none for some)."""
-    ahead = next(samples, None)
-    for e in range(count):
-        mine = []
-        while ahead is not None and ahead[0] == e:
-            mine.append((ahead[1], ahead[2]))
-            ahead = next(samples, None)
-        yield e, mine
 
 
 def _link(source: str, target: str) -> None:
