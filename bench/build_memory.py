@@ -38,6 +38,7 @@ less than `FLAT_BYTES_PER_FRAME` per extra frame.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import shutil
@@ -133,6 +134,10 @@ def child(partial: Path, workers: int) -> None:
     from tpru.builder.pipeline import _formulate_all
     from tpru.diagnostics import Skips
 
+    # Loaded before the "before" reading at every size: a library, not a cost per frame
+    # (the driver imports it only for an HNSW index when the workers do the searches).
+    with contextlib.suppress(ImportError):
+        import faiss  # noqa: F401
     config = BuildConfig(sources=("frames:unused",), out=str(partial.with_suffix("")),
                          workers=workers)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
