@@ -162,7 +162,7 @@ def test_blind_random_answers_like_random_on_the_same_text() -> None:
 
 
 def test_open_backend_parses_every_kind() -> None:
-    assert set(BACKENDS) == {"hf", "vllm", "openai", "random", "blind"}
+    assert set(BACKENDS) == {"hf", "vllm", "openai", "random", "blind", "ray"}
     plain = open_backend("random")
     assert isinstance(plain, RandomBackend) and plain.name == "random" and plain.seed == 0
     seeded = open_backend("random", seed=5)
@@ -176,7 +176,7 @@ def test_open_backend_parses_every_kind() -> None:
 
 @pytest.mark.parametrize(("spec", "message"), [
     ("", "unknown backend kind ''"),
-    ("gpt4", "unknown backend kind 'gpt4'.*kinds: blind, hf, openai, random, vllm"),
+    ("gpt4", "unknown backend kind 'gpt4'.*kinds: blind, hf, openai, random, ray, vllm"),
     ("llama:foo", "unknown backend kind 'llama'"),
     ("random:3", "'random' takes no name"),
     ("hf", "not of the form hf:NAME"),

@@ -345,11 +345,12 @@ class BuildConfig:
         out: the dataset folder to write (``--out``; default ``dataset``, in the
             current folder).
         seed: every random choice derives from it.
-        workers: processes reading and measuring frames (with ``engine: local``, or
-            the CPUs of a Ray started on this machine).
+        workers: processes reading and measuring frames in pass 1 and making the
+            samples in pass 2 (with ``engine: local``, or the CPUs of a Ray started on
+            this machine).
         engine: ``local`` (processes on this machine) or ``ray`` (the tasks of
-            pass 1 on a Ray cluster, `tpru.builder.ray_engine`); the output is
-            the same either way.
+            pass 1 and of pass 2's samples on a Ray cluster,
+            `tpru.builder.ray_engine`); the output is the same either way.
         ray: the Ray engine's cluster.
         strict: stop at the first bad input instead of skipping it.
         scenario: overrides the scenario of every episode when set.

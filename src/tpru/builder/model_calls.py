@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tpru.diagnostics import InputError
+from tpru.models import answer_identity
 from tpru.models.base import Backend, Request
 from tpru.schema import IMAGE_PLACEHOLDER
 
@@ -164,6 +165,8 @@ class ModelCaller:
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
         self.cache = AnswerCache(cache_dir, stage)
+        # Where the model runs (``ray:`` actors, a server) does not change its answers.
+        spec, options = answer_identity(spec, options)
         identity = {k: v for k, v in sorted(options.items()) if k not in TRANSPORT_OPTIONS}
         self._model_key = json.dumps({"model": spec, "options": identity}, sort_keys=True,
                                      default=str)

@@ -17,13 +17,13 @@ their content hash, a retry changes nothing in the output.
 from __future__ import annotations
 
 import logging
-import socket
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from tpru.builder.engine import SHARD_WEIGHT, Results, shards
 from tpru.diagnostics import InputError, first_line
+from tpru.ray_cluster import check_reachable
 
 log = logging.getLogger("tpru")
 
@@ -32,29 +32,11 @@ R = TypeVar("R")
 
 INSTALL_HINT = "--engine ray needs Ray: pip install 'tpru[ray]'"
 
-CONNECT_TIMEOUT_S = 10.0
-"""How long the driver waits for a cluster's address to answer before giving up."""
-
 MAX_RETRIES = 5
 """Times a task lost with its node (or its worker process) is run again elsewhere."""
 
 SETTLE_S = 10.0
 """How long the driver lets the tasks it no longer needs finish before it cancels them."""
-
-
-def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """Fail fast, in one line, when nothing listens at ``HOST:PORT`` (Ray itself would
-    wait minutes). Other forms (``auto``, ``ray://...``) are left to Ray."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or "://" in address:
-        return
-    try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
-            pass
-    except OSError as err:
-        raise InputError(f"cannot reach the Ray cluster at {address}: "
-                         f"{err.strerror or err} (is `ray start --head` running there, and "
-                         "is that its address?)") from None
 
 
 def check_cpus(resources: dict[str, float], address: str) -> int:

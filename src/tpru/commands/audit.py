@@ -57,7 +57,9 @@ DESCRIPTION = (
     "options below override them. OUT/audit.yaml records the settings an audit ran with: "
     "tpru audit DATASET OUT/audit.yaml --model ... --out NEW repeats it.")
 EPILOG = (
-    "Models: hf:PATH_OR_HUB_ID, vllm:PATH_OR_HUB_ID, openai:MODEL (with --base-url), random. "
+    "Models: hf:PATH_OR_HUB_ID, vllm:PATH_OR_HUB_ID, openai:MODEL (with --base-url), random, "
+    "ray:<another model> (that model on Ray actors: --option actors=4 "
+    "--option gpus_per_actor=1). "
     "The model is loaded once for all controls.\n"
     "Audit the split you will report on: --split test (the default is every split).\n\n"
     "Example:\n  tpru audit data/mine --model hf:Qwen/Qwen2.5-VL-7B-Instruct --split test "
@@ -72,7 +74,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", help="a dataset folder written by tpru build")
     add_config_arguments(p, "audit")
     p.add_argument("--model", required=True, metavar="BACKEND:NAME",
-                   help="the model: hf:PATH_OR_HUB_ID, vllm:..., openai:MODEL or random")
+                   help="the model: hf:PATH_OR_HUB_ID, vllm:..., openai:MODEL, random "
+                        "or ray:...")
     p.add_argument("--controls", metavar="LIST",
                    help=f"comma-separated controls among {', '.join(CONTROLS)} "
                         f"(default {','.join(DEFAULT_CONTROLS)})")

@@ -66,7 +66,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                  "current folder)")
     p.add_argument("--seed", type=int_at_least(0),
                    help="seed of every random choice, 0 or more (default 0)")
-    p.add_argument("--workers", type=int_at_least(1), help="processes reading frames (default 1)")
+    p.add_argument("--workers", type=int_at_least(1),
+                   help="processes reading frames in pass 1 and making samples in pass 2 "
+                        "(default 1)")
     p.add_argument("--engine", choices=("local", "ray"),
                    help="where frames are read: local processes (default) or a Ray cluster "
                         "(needs tpru[ray]; docs/scaling.md); the output is the same")

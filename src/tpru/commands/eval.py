@@ -34,7 +34,8 @@ DESCRIPTION = (
     "tpru eval RUN/eval.yaml --model ... --bench ... --out NEW repeats the run.")
 EPILOG = (
     "Models: hf:PATH_OR_HUB_ID, vllm:PATH_OR_HUB_ID, openai:MODEL (with --base-url), random, "
-    "blind:<another model> (the same model with every image removed).\n"
+    "blind:<another model> (the same model with every image removed), ray:<another model> "
+    "(that model on Ray actors, one copy each: --option actors=4 --option gpus_per_actor=1).\n"
     "Benchmarks: tpru-test, muirbench, lego-puzzles (from the hub), NAME:PATH (a local "
     "parquet/JSONL/TSV file or folder in that benchmark's format), dataset:PATH or a "
     "dataset folder written by tpru build (its test split unless --split names another, "
@@ -61,7 +62,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     (not given), so that a config file's value stands unless an option overrides it."""
     add_config_arguments(p, "eval")
     p.add_argument("--model", required=True, metavar="BACKEND:NAME",
-                   help="the model: hf:PATH_OR_HUB_ID, vllm:..., openai:MODEL, random, blind:...")
+                   help="the model: hf:PATH_OR_HUB_ID, vllm:..., openai:MODEL, random, blind:..., "
+                        "ray:...")
     p.add_argument("--bench", required=True, metavar="NAME|NAME:PATH|PATH",
                    help="the benchmark: tpru-test, muirbench, lego-puzzles, NAME:PATH, "
                         "dataset:PATH or a dataset folder")
