@@ -64,6 +64,10 @@ class Engine(Protocol):
         """What ``build.json`` says about the engine; None for the local one (nothing)."""
         ...
 
+    def free_cpus(self) -> int:
+        """CPUs free for its tasks now (on a cluster, others may hold some: model actors)."""
+        ...
+
     def describe(self) -> str:
         """Where it runs, in a few words, for the person watching."""
         ...
@@ -116,6 +120,9 @@ class LocalEngine:
 
     def record(self) -> dict[str, Any] | None:
         return None
+
+    def free_cpus(self) -> int:
+        return self.workers
 
     def describe(self) -> str:
         return f"{self.workers} processes on this machine"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -45,6 +46,8 @@ from tpru.builder.formulate import POOL_FILE, Formulator
 from tpru.builder.work import map_table
 from tpru.progress import progress_bar
 from tpru.schema import Sample, dumps
+
+log = logging.getLogger("tpru")
 
 SAMPLES = "samples"
 """The folder in ``work/`` of the groups' samples, ``<group>.jsonl``."""
@@ -226,9 +229,14 @@ def samples_in_order(formulator: Formulator, engine: Engine, work: Path,
     episodes, split_of = formulator.episodes, formulator.split_of
     assert isinstance(episodes, EpisodeTable)
     chunks = formulator.chunks
+    cpus = engine.free_cpus() if engine.cpus > 1 else 1
+    if engine.cpus > 1 and cpus < 1:
+        log.warning("no CPU of the %s is free for pass 2's tasks (model actors hold them?): "
+                    "making the samples in this process (the same bytes, more slowly)",
+                    engine.name)
     groups = deal(zip(split_of, episodes.scenarios, chunks.tolist(), strict=True),
-                  np.diff(episodes.starts).tolist(), groups=group_count(engine.cpus))
-    if engine.cpus < 2 or len(groups) < 2:
+                  np.diff(episodes.starts).tolist(), groups=group_count(max(cpus, 1)))
+    if cpus < 2 or len(groups) < 2:
         for e in range(len(episodes)):
             for sample in formulator.samples_for(e):
                 yield e, dumps(sample), sample

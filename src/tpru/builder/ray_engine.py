@@ -17,6 +17,7 @@ their content hash, a retry changes nothing in the output.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -152,6 +153,16 @@ class RayEngine:
                 # check ("Tried to complete task that was not pending") and end the driver.
                 for ref in running:
                     ray.cancel(ref)
+
+    def free_cpus(self) -> int:
+        """The cluster's free CPUs, once all are free or after `SETTLE_S`: tasks just
+        finished may still hold theirs a moment in Ray's view of its resources."""
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            free = int(self._ray.available_resources().get("CPU", 0))
+            if free >= self.cpus or time.monotonic() > deadline:
+                return free
+            time.sleep(0.2)
 
     def record(self) -> dict[str, Any] | None:
         return {"name": self.name, "address": self.address or "local", "cpus": self.cpus}
