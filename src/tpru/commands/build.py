@@ -36,7 +36,10 @@ DESCRIPTION = (
     "and write DIR with samples per split, content-addressed images and build.json.")
 EPILOG = (
     "Sources: frames:DIR (a folder of episode folders), manifest:FILE.jsonl, "
-    "video:PATH (a file or folder of videos).\n"
+    "video:PATH (a file or folder of videos), lego-video:PATH, sim:robot|nav|gui|lego, "
+    "lerobot:PATH_OR_REPO_ID (a LeRobot dataset), rlds:PATH (TFDS/RLDS, also gs:// or "
+    "s3://), segments:FILE.jsonl, coin:PATH, epic-kitchens:PATH, sharerobot:PATH, "
+    "gui-odyssey:PATH, habitat:PATH; docs/building.md lists each with its options.\n"
     "Any config key can be set as key.sub=value, e.g. tasks.frames_per_sample=5 "
     "'split.ratios={train: 0.8, test: 0.2}'; tasks.frames_per_sample=[3,5,8] mixes "
     "lengths per window, 'tasks.candidates={ordering: 4, next_frame: 6, prev_frame: 6}' "
@@ -70,8 +73,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="processes reading frames in pass 1 and making samples in pass 2 "
                         "(default 1)")
     p.add_argument("--engine", choices=("local", "ray"),
-                   help="where frames are read: local processes (default) or a Ray cluster "
-                        "(needs tpru[ray]; docs/scaling.md); the output is the same")
+                   help="where frames are read and samples made: local processes (default) "
+                        "or a Ray cluster (needs tpru[ray]; docs/scaling.md); the output is "
+                        "the same")
     p.add_argument("--ray-address", metavar="HOST:PORT",
                    help="the Ray cluster's head (ray start --head prints it; sets "
                         "ray.address); without it --engine ray starts Ray here")
