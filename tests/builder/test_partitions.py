@@ -101,6 +101,23 @@ def test_workers_formulate_the_bytes_one_process_formulates(
     assert not (tmp_path / "w2.partial").exists()
 
 
+def test_a_group_formulated_twice_writes_the_same_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a task retried after its node was lost: each group's file written again, whole
+    (a temporary name, then a rename), and the dataset the same."""
+    from retried_groups import formulate_twice
+
+    write_synthetic_episodes(tmp_path / "episodes", episodes=6, frames=7, seed=5)
+    data = {"sources": [f"frames:{tmp_path / 'episodes'}"],
+            "split": {"ratios": {"train": 0.5, "test": 0.5}}}
+    _build({**data, "out": str(tmp_path / "once"), "workers": 2})
+    monkeypatch.setattr(partitions, "formulate_groups", formulate_twice)
+    seen = _GroupsSeen(monkeypatch)
+    _build({**data, "out": str(tmp_path / "twice"), "workers": 2})
+    assert seen.merged == 1
+    assert _files(tmp_path / "twice") == _files(tmp_path / "once")
+
+
 def test_one_scenario_spreads_over_the_workers_by_chunks(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A robot dataset's episodes are all of one scenario: its chunks of episodes (3 here,
