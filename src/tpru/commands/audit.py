@@ -21,13 +21,11 @@ from tpru.eval.audit import (
     DEFAULT_CONTROLS,
     REPORT_FILE,
     AuditGroup,
-    AuditResult,
     check_settings,
-    describe,
     run_audit,
-    unchecked_message,
 )
 from tpru.eval.audit_config import AuditRunConfig
+from tpru.eval.audit_result import AuditResult, describe, unchecked_message
 
 HELP = "check a built dataset for text-only shortcuts (blind and shuffled-image controls)"
 DESCRIPTION = (

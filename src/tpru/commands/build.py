@@ -22,8 +22,8 @@ from tpru.commands.common import Command, int_at_least
 if TYPE_CHECKING:
     from tpru.builder.config import BuildConfig
     from tpru.builder.pipeline import BuildResult
-    from tpru.eval.audit import AuditResult
     from tpru.eval.audit_config import AuditConfig
+    from tpru.eval.audit_result import AuditResult
 
 log = logging.getLogger("tpru")
 
