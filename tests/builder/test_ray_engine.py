@@ -226,6 +226,49 @@ def test_a_worker_node_lost_mid_build_changes_nothing(cluster: Cluster, tmp_path
 
 
 @pytest.mark.slow
+def test_a_worker_node_lost_in_pass_2_changes_nothing(
+        cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same in pass 2: every group's task waits at the gate (`gated_groups`) until a
+    node that holds one is gone; its group is formulated again on a node that stayed."""
+    from gated_groups import formulate_gated
+
+    episodes = write_episodes(tmp_path / "episodes", 24)
+    source = f"frames:{episodes}"
+    gate = Path(os.environ[GATE_ENV])
+    reset(gate, opened=False)
+    doomed = cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    doomed_id = doomed.node_id
+    monkeypatch.setattr(partitions, "formulate_groups", formulate_gated)
+    held: list[bool] = []
+
+    def remove_once_it_holds_work() -> None:
+        try:
+            deadline = time.monotonic() + 120
+            while not any(node == doomed_id for _, node in starts(gate)) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.02)
+            held.append(any(node == doomed_id for _, node in starts(gate)))
+            cluster.remove_node(doomed, allow_graceful=False)
+        finally:
+            (gate / "open").touch()
+
+    remover = threading.Thread(target=remove_once_it_holds_work)
+    remover.start()
+    out = tmp_path / "ray"
+    try:
+        assert build(out, source, *on_ray(cluster)) == 0
+    finally:
+        remover.join()
+    assert held == [True], "no pass-2 task started on the doomed node"
+    ran = starts(gate)
+    lost = {group for group, node in ran if node == doomed_id}
+    assert lost and lost <= {group for group, node in ran if node != doomed_id}
+    assert build(tmp_path / "local", source, "--workers", "1") == 0
+    assert_same_build(tmp_path / "local", out)
+
+
+@pytest.mark.slow
 def test_a_driver_killed_mid_build_continues_with_resume(cluster: Cluster,
                                                          tmp_path: Path) -> None:
     episodes = write_episodes(tmp_path / "episodes", 16)
