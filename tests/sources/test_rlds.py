@@ -340,15 +340,19 @@ def test_an_image_whole_but_undecodable_is_left_to_the_build_which_counts_it(
 
 
 def test_a_shard_damaged_or_gone_after_listing_drops_its_frames_naming_it(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Frames are read from the shard by the build: a record damaged since it was listed
     gives frames with errors naming the shard and record, which the build counts."""
     from tpru.builder.config import BuildConfig, FilterConfig
     from tpru.builder.measure import measure_episode
+    from tpru.sources import tfrecord
 
     folder = write_rlds(tmp_path, {"train": TRAIN[:2]})
     path = shard(folder)
     first, second = read(folder)
+    # The frames are read as by another process than the one that made the episodes
+    # (a build's worker): no record's features kept from making them.
+    monkeypatch.setattr(tfrecord, "_LAST", None)
     offset = 12 + int.from_bytes(path.read_bytes()[:8], "little") + 4
     data = bytearray(path.read_bytes())
     data[offset + 40] ^= 0xFF  # inside the second record's data
@@ -443,6 +447,35 @@ def test_build_from_an_rlds_dataset_keeps_frame_order(tmp_path: Path) -> None:
                     "stacking the cups"}
     positives = [s for s in samples if not s.negative]
     assert positives and all(any(d in s.question for d in descriptions) for s in positives)
+
+
+def test_a_build_in_one_process_reads_each_record_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Making an episode reads its record; reading its frames in the same process then
+    uses the features kept, and the dataset is the one built reading it twice."""
+    from tpru.cli import main
+    from tpru.sources import rlds, tfrecord
+
+    folder = write_rlds(tmp_path, {"train": [Ep(e, 6, f"Move block {e}") for e in range(4)]},
+                        shards=2)
+    build = ["build", "-q", "--source", f"rlds:{folder}", "filter.min_side=32",
+             "split.ratios={train: 1}"]
+    reads: list[int] = []
+    real = tfrecord.read_record
+
+    def counted(path: object, offset: int, index: int) -> tfrecord.Record:
+        reads.append(offset)
+        return real(path, offset, index)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rlds, "read_record", counted)
+    monkeypatch.setattr(tfrecord, "read_record", counted)
+    assert main([*build, "--out", str(tmp_path / "once")]) == 0
+    assert len(reads) == 4
+    monkeypatch.setattr(tfrecord, "recall_example", lambda path, offset: None)
+    assert main([*build, "--out", str(tmp_path / "twice")]) == 0
+    assert len(reads) == 4 + 8  # without the kept features: each record read twice
+    for name in ("train.jsonl", "build.json"):
+        assert (tmp_path / "once" / name).read_bytes() == (tmp_path / "twice" / name).read_bytes()
 
 
 # ---------------------------------------------------------------- a dataset at a URL (fsspec)

@@ -61,7 +61,14 @@ from tpru.sources.rlds_features import (
 from tpru.sources.rlds_layout import Location, Shard, find_datasets, read_dataset
 from tpru.sources.stored_images import record_ref
 from tpru.sources.text import process_phrase
-from tpru.sources.tfrecord import Record, feature_values, iter_spans, parse_example, read_record
+from tpru.sources.tfrecord import (
+    Record,
+    feature_values,
+    iter_spans,
+    parse_example,
+    read_record,
+    remember_example,
+)
 
 MODES = ("steps", "keyframes")
 class _RecordKey(NamedTuple):
@@ -252,6 +259,7 @@ class RLDSSource:
         except ValueError as err:
             self.skips.skip("damaged_record", f"{where}: {err}")
             return
+        remember_example(shard.path, record.offset, features)
         texts = step_texts(features, plan.language)
         if self.tasks and not any(want in text.lower() for want in self.tasks for text in texts):
             return

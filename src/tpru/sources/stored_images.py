@@ -103,8 +103,9 @@ def record_frames(path: str, refs: Sequence[str]) -> Iterator[LoadedFrame]:
     """The images `refs` name in the TFRecord file `path`, in order.
 
     Each record is read once for the run of refs into it (an episode's frames
-    are one run), its framing and checksums checked again; only that record is
-    held.
+    are one run), its framing and checksums checked again, unless this process
+    made the episode from it just before (`tpru.sources.tfrecord.recall_example`);
+    only that record is held.
     """
     held: tuple[int, Mapping[str, Any] | _Unreadable] | None = None
     for ref in refs:
@@ -126,9 +127,13 @@ def record_frames(path: str, refs: Sequence[str]) -> Iterator[LoadedFrame]:
 
 
 def _example(path: str, record: int, offset: int) -> Mapping[str, Any] | _Unreadable:
-    """The features of the record at `offset` (``tf.train.Example``'s feature map)."""
-    from tpru.sources.tfrecord import parse_example, read_record
+    """The features of the record at `offset` (``tf.train.Example``'s feature map): those
+    this process kept when it made the episode (`recall_example`), else read again."""
+    from tpru.sources.tfrecord import parse_example, read_record, recall_example
 
+    kept = recall_example(path, offset)
+    if kept is not None:
+        return kept
     try:
         found = read_record(path, offset, record)
     except OSError as err:

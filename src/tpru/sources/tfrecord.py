@@ -250,6 +250,32 @@ def _read(file: IO[bytes], size: int, index: int) -> Record | None:
     return Record(index, offset, data)
 
 
+_LAST: tuple[str, int, Mapping[str, Any]] | None = None
+"""The record this process parsed last (`remember_example`): its file, offset, features."""
+
+
+def _file_key(path: str | os.PathLike[str] | RemotePath) -> str:
+    """A file as a frame reference names it (a URL whole, a local path as given)."""
+    return str(path) if isinstance(path, RemotePath) else os.fspath(path)
+
+
+def remember_example(path: str | os.PathLike[str] | RemotePath, offset: int,
+                     features: Mapping[str, Any]) -> None:
+    """Keep the features of the record at `offset` of `path`, just read and checked, in
+    place of the last ones kept: a process that makes an episode from a record and then
+    reads its frames (one build process, or a worker doing both) reads the record once."""
+    global _LAST
+    _LAST = (_file_key(path), offset, features)
+
+
+def recall_example(path: str | os.PathLike[str] | RemotePath, offset: int
+                   ) -> Mapping[str, Any] | None:
+    """The features `remember_example` kept for this record, or None."""
+    if _LAST is not None and _LAST[0] == _file_key(path) and _LAST[1] == offset:
+        return _LAST[2]
+    return None
+
+
 def parse_example(data: bytes) -> Mapping[str, Any]:
     """The features of a serialized ``tf.train.Example``: key -> ``Feature``.
 
