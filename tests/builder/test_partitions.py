@@ -21,16 +21,12 @@ from rule_model import RuleModel, write_recordings
 
 import tpru.builder.partitions as partitions
 import tpru.builder.pipeline as pipeline
+from helpers import folder_bytes
 from tpru.builder.config import BuildConfig
 from tpru.builder.partitions import deal
 from tpru.config import load
 from tpru.models.serve import serve
 from tpru.sources.synthetic import write_synthetic_episodes
-
-
-def _files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -92,12 +88,12 @@ def test_workers_formulate_the_bytes_one_process_formulates(
                 "out": str(tmp_path / f"w{workers}"), "workers": workers,
                 "split": {"ratios": {"train": 0.6, "val": 0.2, "test": 0.2}},
                 "tasks": {"frames_per_sample": {3: 1, 5: 1}, "negative_rate": 0.5}})
-    # Four scenarios in three splits: 12 partitions, 4 groups a CPU.
-    assert seen.dealt == [4, 8, 12] and seen.merged == 2
-    one = _files(tmp_path / "w1")
+    # Four scenarios in three splits: 12 partitions, 4 groups a CPU; one worker deals none.
+    assert seen.dealt == [8, 12] and seen.merged == 2
+    one = folder_bytes(tmp_path / "w1")
     assert sum(name.endswith(".jsonl") for name in one) == 3
-    assert _files(tmp_path / "w2") == one
-    assert _files(tmp_path / "w3") == one
+    assert folder_bytes(tmp_path / "w2") == one
+    assert folder_bytes(tmp_path / "w3") == one
     assert not (tmp_path / "w2.partial").exists()
 
 
@@ -115,7 +111,7 @@ def test_a_group_formulated_twice_writes_the_same_file(
     seen = _GroupsSeen(monkeypatch)
     _build({**data, "out": str(tmp_path / "twice"), "workers": 2})
     assert seen.merged == 1
-    assert _files(tmp_path / "twice") == _files(tmp_path / "once")
+    assert folder_bytes(tmp_path / "twice") == folder_bytes(tmp_path / "once")
 
 
 def test_one_scenario_spreads_over_the_workers_by_chunks(
@@ -132,10 +128,10 @@ def test_one_scenario_spreads_over_the_workers_by_chunks(
                 "split": {"ratios": {"train": 0.75, "test": 0.25}}})
     # Two splits of one scenario, but 8 groups for 2 workers: at least 8 partitions, the
     # chunks of 3 episodes.
-    assert seen.dealt[1] == 8 and seen.merged == 2
-    one = _files(tmp_path / "w1")
-    assert _files(tmp_path / "w2") == one
-    assert _files(tmp_path / "w3") == one
+    assert seen.dealt[0] == 8 and seen.merged == 2
+    one = folder_bytes(tmp_path / "w1")
+    assert folder_bytes(tmp_path / "w2") == one
+    assert folder_bytes(tmp_path / "w3") == one
     samples = [json.loads(line) for name, data in one.items() if name.endswith(".jsonl")
                for line in data.decode().splitlines()]
     forms = Counter(s["meta"].get("form") for s in samples if s["task"] == "ordering")
@@ -161,8 +157,8 @@ def test_workers_read_the_notes_and_descriptions_from_the_work_folder(
                               "negative_kinds": ["missing", "mismatch"]},
                     "text": {"paraphrase_rate": 0.5}})
     assert seen.merged == 1
-    one = _files(tmp_path / "w1")
-    assert _files(tmp_path / "w2") == one
+    one = folder_bytes(tmp_path / "w1")
+    assert folder_bytes(tmp_path / "w2") == one
     info = json.loads(one["build.json"])
     assert info["counts"]["missing_asked_as_mismatch"] > 0
     samples = [json.loads(line) for name, data in one.items() if name.endswith(".jsonl")

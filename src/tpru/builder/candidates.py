@@ -27,7 +27,8 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,10 +71,8 @@ class NeighbourIndex:
         if len(rows) > HNSW_FROM:
             index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efSearch = HNSW_EF_SEARCH
-            threads = faiss.omp_get_max_threads()
-            faiss.omp_set_num_threads(1)  # a parallel build is not reproducible
-            index.add(self._vectors)
-            faiss.omp_set_num_threads(threads)
+            with one_faiss_thread():  # a parallel build is not reproducible
+                index.add(self._vectors)
         else:
             index = faiss.IndexFlatIP(dim)
             index.add(self._vectors)
@@ -187,6 +186,22 @@ class NeighbourIndex:
         index, rows = self._opened
         _, found = index.search(query.reshape(1, -1).astype(np.float32), k)
         return [int(rows[i]) for i in found[0] if i >= 0]
+
+
+@contextmanager
+def one_faiss_thread() -> Iterator[None]:
+    """faiss on one OpenMP thread inside the block (nothing to do without faiss)."""
+    try:
+        import faiss
+    except ImportError:
+        yield
+        return
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(threads)
 
 
 def _faiss_installed() -> bool:

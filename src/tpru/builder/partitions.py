@@ -29,14 +29,13 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tpru.builder.candidates import NeighbourIndex
+from tpru.builder.candidates import NeighbourIndex, one_faiss_thread
 from tpru.builder.config import BuildConfig
 from tpru.builder.describe import DescriptionPool
 from tpru.builder.engine import Engine
@@ -165,22 +164,6 @@ def formulate_groups(groups: list[Group], config: BuildConfig, tables: Pass2Tabl
     return results
 
 
-@contextmanager
-def one_faiss_thread() -> Iterator[None]:
-    """faiss on one OpenMP thread inside the block (nothing to do without faiss)."""
-    try:
-        import faiss
-    except ImportError:
-        yield
-        return
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(threads)
-
-
 def _members(split_codes: np.ndarray, scenario_codes: np.ndarray, chunks: np.ndarray,
              wanted: set[tuple[int, int, int]]) -> Iterator[int]:
     """The episodes whose (split code, scenario code, chunk) is in `wanted`, in order."""
@@ -235,8 +218,9 @@ def samples_in_order(formulator: Formulator, engine: Engine, work: Path,
                     "making the samples in this process (the same bytes, more slowly)",
                     engine.name)
     groups = deal(zip(split_of, episodes.scenarios, chunks.tolist(), strict=True),
-                  np.diff(episodes.starts).tolist(), groups=group_count(max(cpus, 1)))
-    if cpus < 2 or len(groups) < 2:
+                  np.diff(episodes.starts).tolist(), groups=group_count(cpus)) \
+        if cpus > 1 else []
+    if len(groups) < 2:
         for e in range(len(episodes)):
             for sample in formulator.samples_for(e):
                 yield e, dumps(sample), sample

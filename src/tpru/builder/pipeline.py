@@ -12,7 +12,7 @@ The build runs in two passes inside ``<out>.partial/``:
    and the probes' records in work files rather than in memory, so the
    driver's memory does not grow with the frames): group episodes that share
    images, assign splits, index embeddings per scenario and split, make the
-   samples (on the engine's workers by split and scenario when it has more
+   samples (on the engine's workers by partition when it has more
    than one CPU, `tpru.builder.partitions`), and write them per split in
    episode order while linking their images into ``images/``. Then the leakage
    check, ``build.json`` (written last) and a rename of the folder to
