@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import random
 import re
-import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from tpru.builder.work_db import finished_database, scratch_database
 from tpru.sources.text import agree_articles
 
 DESCRIPTION_TEMPLATES = (
@@ -77,11 +77,7 @@ class DescriptionPool:
     """
 
     def __init__(self, path: Path | None = None) -> None:
-        if path is not None:
-            path.unlink(missing_ok=True)  # a scratch file: one a resumed build left goes
-        self._db = sqlite3.connect(":memory:" if path is None else str(path))
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-4096"):
-            self._db.execute(f"PRAGMA {pragma}")  # a scratch file: nothing to recover
+        self._db = scratch_database(path)
         self._db.execute("CREATE TABLE IF NOT EXISTS texts (grp INTEGER, key TEXT, "
                          "description TEXT, PRIMARY KEY (grp, key)) WITHOUT ROWID")
         self._groups: dict[tuple[str, str], int] = {}
@@ -93,7 +89,7 @@ class DescriptionPool:
         """The pool a build wrote to `path` and `finish`ed, read-only (a pass-2 worker's
         view of it: its draws are the writer's)."""
         pool = cls.__new__(cls)
-        pool._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+        pool._db = finished_database(path)
         pool._groups = {(str(split), str(scenario)): int(group) for split, scenario, group
                         in pool._db.execute("SELECT split, scenario, grp FROM groups")}
         pool._sizes = dict(pool._db.execute("SELECT grp, COUNT(*) FROM texts GROUP BY grp"))

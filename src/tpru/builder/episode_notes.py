@@ -5,11 +5,12 @@ time in pass 2, so the driver's memory does not grow with the number of episodes
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tpru.builder.work_db import finished_database, scratch_database
 
 NOTES = "notes.sqlite"
 """The file of the model stages' notes (`NotesFile`) in the work folder."""
@@ -46,10 +47,7 @@ class NotesFile(Mapping[str, EpisodeNotes]):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.unlink(missing_ok=True)  # a scratch file: one a killed build left goes
-        self._db = sqlite3.connect(str(path))
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-4096"):
-            self._db.execute(f"PRAGMA {pragma}")  # a scratch file: nothing to recover
+        self._db = scratch_database(path)
         self._db.execute("CREATE TABLE notes (id TEXT PRIMARY KEY, note TEXT) WITHOUT ROWID")
 
     @classmethod
@@ -57,7 +55,7 @@ class NotesFile(Mapping[str, EpisodeNotes]):
         """The notes a build wrote to `path`, read-only (a pass-2 worker's view of them)."""
         notes = cls.__new__(cls)
         notes.path = path
-        notes._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+        notes._db = finished_database(path)
         return notes
 
     def extend(self, notes: Mapping[str, EpisodeNotes]) -> None:
