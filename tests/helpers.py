@@ -120,3 +120,10 @@ def make_dataset(root: Path) -> Path:
     }
     (root / "build.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return root
+
+
+def folder_bytes(root: Path) -> dict[str, bytes]:
+    """Every file under `root` by relative path (``/``-separated), with its bytes: two
+    folders compare equal when they hold the same files with the same bytes."""
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}

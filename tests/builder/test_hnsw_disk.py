@@ -12,6 +12,7 @@ from episode_files import write_episodes
 from hidden_imports import hide_module
 
 import tpru.builder.candidates as candidates
+from helpers import folder_bytes
 from tpru.builder.candidates import NeighbourIndex
 from tpru.builder.embed import normalise_rows
 from tpru.cli import main
@@ -110,10 +111,8 @@ def test_a_build_with_hnsw_indexes_on_disk_is_the_build_with_them_in_memory(
 
     monkeypatch.setattr(NeighbourIndex, "on_disk", classmethod(in_memory))
     assert main([*argv, str(tmp_path / "memory")]) == 0
-    disk = {p.relative_to(tmp_path / "disk"): p.read_bytes()
-            for p in sorted((tmp_path / "disk").rglob("*")) if p.is_file()}
-    memory = {p.relative_to(tmp_path / "memory"): p.read_bytes()
-              for p in sorted((tmp_path / "memory").rglob("*")) if p.is_file()}
-    assert disk.keys() == memory.keys() and any(p.suffix == ".jsonl" for p in disk)
+    disk = folder_bytes(tmp_path / "disk")
+    memory = folder_bytes(tmp_path / "memory")
+    assert disk.keys() == memory.keys() and any(p.endswith(".jsonl") for p in disk)
     for name in disk:
         assert disk[name] == memory[name], name

@@ -24,6 +24,7 @@ import httpx
 import pytest
 from test_model_stages import BAD, GOOD, run, write_recordings
 
+from helpers import folder_bytes
 from tpru.builder.pipeline import BuildResult
 from tpru.cli import main
 from tpru.diagnostics import InputError
@@ -116,8 +117,7 @@ def section(base_url: str | list[str]) -> dict[str, Any]:
 def dataset_files(root: Path) -> dict[str, bytes]:
     """Every file of a dataset by relative path; build.json without its config (which
     holds the servers' URLs)."""
-    files = {p.relative_to(root).as_posix(): p.read_bytes()
-             for p in sorted(root.rglob("*")) if p.is_file()}
+    files = folder_bytes(root)
     info = json.loads(files.pop("build.json"))
     info.pop("config")
     files["build.json"] = json.dumps(info, sort_keys=True).encode()

@@ -17,6 +17,7 @@ import pytest
 from rule_model import RuleModel, write_recordings
 
 import tpru.builder.pipeline as pipeline
+from helpers import folder_bytes
 from tpru.builder import model_stages
 from tpru.builder.config import BuildConfig
 from tpru.builder.episode_notes import NOTES, EpisodeNotes, NotesFile
@@ -30,11 +31,6 @@ class _InMemory(dict[str, EpisodeNotes]):
 
     def close(self) -> None:
         pass
-
-
-def _files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_notes_from_the_file_build_what_notes_in_a_dict_built(
@@ -92,7 +88,7 @@ def test_notes_from_the_file_build_what_notes_in_a_dict_built(
     assert not any(isinstance(value, dict | list | tuple | set)
                    for value in vars(notes).values())
     # What pass 2 read: every kind of note, for the episodes the judge kept and dropped.
-    written = _files(tmp_path / "from_file")
+    written = folder_bytes(tmp_path / "from_file")
     samples = [json.loads(line) for name, data in written.items() if name.endswith(".jsonl")
                for line in data.decode().splitlines()]
     assert any(s["meta"].get("negative_source") == "model" for s in samples)
@@ -102,7 +98,7 @@ def test_notes_from_the_file_build_what_notes_in_a_dict_built(
     assert info["model_stages"]["judge"] == {"kept": 10, "rejected": 3}
     assert info["model_stages"]["describe"]["paraphrases"] == 20
     # The same dataset, byte for byte.
-    assert written == _files(tmp_path / "from_dict")
+    assert written == folder_bytes(tmp_path / "from_dict")
 
 
 def test_the_notes_file_gives_back_what_was_stored(tmp_path: Path) -> None:

@@ -256,6 +256,14 @@ def test_grouping_in_partitions_finds_exactly_the_pairs_of_one_pass(
     assert list(tmp_path.iterdir()) == []  # the partition files are gone
 
 
+def _image_masks(table: FrameTable, ids: list[str], images: np.ndarray,
+                 episodes: dict[str, set[str]]) -> dict[str, np.ndarray]:
+    """Per split, which of `images` its episodes' frames are."""
+    return {s: np.isin(images, table.digest[np.isin(table.episode,
+                                                    [ids.index(e) for e in members])])
+            for s, members in episodes.items()}
+
+
 def test_the_leakage_check_in_partitions_reports_what_one_pass_reports(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     table = _duplicated_table(2000, 5)
@@ -264,9 +272,7 @@ def test_the_leakage_check_in_partitions_reports_what_one_pass_reports(
     images = np.unique(table.digest)
     # Episodes 0-59 train, 60-99 test, the rest in no split (their frames take no part).
     episodes = {"train": set(ids[:60]), "test": set(ids[60:100])}
-    masks = {s: np.isin(images, table.digest[np.isin(table.episode, [ids.index(e) for e in
-                                                                     episodes[s]])])
-             for s in episodes}
+    masks = _image_masks(table, ids, images, episodes)
 
     def run() -> SharedImages:
         return check_leakage(episodes, masks, images, table, ids, rule, scratch=tmp_path)
@@ -391,9 +397,7 @@ def test_the_leakage_check_from_episode_masks_is_the_check_from_id_sets(
     ids = [f"e{e}" for e in range(200)]
     images = np.unique(table.digest)
     episodes = {"train": set(ids[:70]), "test": set(ids[70:110])}
-    masks = {s: np.isin(images, table.digest[np.isin(table.episode, [ids.index(e) for e in
-                                                                     episodes[s]])])
-             for s in episodes}
+    masks = _image_masks(table, ids, images, episodes)
     use = EpisodeUse(["train", "test"], len(ids))
     for name, members in episodes.items():
         for episode in sorted(members):

@@ -34,6 +34,7 @@ from episode_files import (
 )
 from PIL import Image
 
+from helpers import folder_bytes
 from tpru.builder import pipeline
 from tpru.builder.config import BuildConfig
 from tpru.cli import main
@@ -48,12 +49,6 @@ def build(out: Path, *sources: str, args: tuple[str, ...] = ()) -> int:
     for source in sources:
         argv += ["--source", source]
     return main(argv)
-
-
-def files(root: Path) -> dict[str, bytes]:
-    """Every file under `root` by relative path, with its bytes."""
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def samples_by_split(out: Path) -> dict[str, list[Sample]]:
@@ -82,7 +77,7 @@ def test_same_seed_gives_byte_identical_output_whatever_the_workers(
     assert build(tmp_path / "a", source, args=("--workers", "1")) == 0
     assert build(tmp_path / "b", source, args=("--workers", "2")) == 0
     assert build(tmp_path / "c", source, args=("--seed", "1")) == 0
-    a, b, c = (files(tmp_path / name) for name in "abc")
+    a, b, c = (folder_bytes(tmp_path / name) for name in "abc")
     assert a.keys() == b.keys()
     for name in a:
         assert a[name] == b[name], name
@@ -141,14 +136,14 @@ def test_interrupted_build_leaves_no_dataset_and_resume_finishes_it(
     assert not partial.exists()
     assert main(["build", "-q", "--source", f"frames:{episodes}", "--out",
                  str(tmp_path / "reference"), "--seed", "3", "--workers", "2"]) == 0
-    assert files(out) == files(tmp_path / "reference")
+    assert folder_bytes(out) == folder_bytes(tmp_path / "reference")
 
     # A finished dataset is never replaced unless asked.
     capsys.readouterr()
     assert main(argv) == 1
     assert "--overwrite" in one_line_error(capsys)
     assert main([*argv, "--overwrite"]) == 0
-    assert files(out) == files(tmp_path / "reference")
+    assert folder_bytes(out) == folder_bytes(tmp_path / "reference")
 
     # Nor is a folder the build did not write, even with --overwrite.
     other = tmp_path / "notes"
@@ -178,7 +173,7 @@ def test_interrupt_after_the_samples_are_written_resumes_to_the_same_dataset(
     monkeypatch.setattr(pipeline, "_finish", real_finish)
     assert build(out, f"frames:{episodes_dir}", args=("--resume",)) == 0
     assert build(tmp_path / "reference", f"frames:{episodes_dir}") == 0
-    assert files(out) == files(tmp_path / "reference")
+    assert folder_bytes(out) == folder_bytes(tmp_path / "reference")
 
 
 # ---------------------------------------------------------------- filtering
@@ -255,7 +250,7 @@ def test_strict_build_stops_at_the_first_bad_input(
     (root / "good1" / "002a.jpg").unlink()
     assert build(out, f"frames:{root}", args=("--strict", "--resume")) == 0
     assert build(tmp_path / "reference", f"frames:{root}", args=("--strict",)) == 0
-    assert files(out) == files(tmp_path / "reference")
+    assert folder_bytes(out) == folder_bytes(tmp_path / "reference")
 
 
 # ---------------------------------------------------------------- other sources

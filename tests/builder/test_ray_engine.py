@@ -26,6 +26,7 @@ from episode_files import write_episodes
 from gated_embedding import GATE_ENV, let_through, reset, starts
 
 import tpru.builder.partitions as partitions
+from helpers import folder_bytes
 from tpru.builder.engine import shards
 from tpru.builder.ray_engine import check_cpus
 from tpru.cli import main
@@ -88,14 +89,9 @@ def build_apart(out: Path, source: str, *args: str) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 def assert_same_build(local: Path, other: Path) -> dict[str, Any]:
     """Every file identical, build.json but for its engine block; that block."""
-    a, b = files(local), files(other)
+    a, b = folder_bytes(local), folder_bytes(other)
     assert a.keys() == b.keys()
     for name in a:
         if name != "build.json":
@@ -145,7 +141,7 @@ def test_simulator_episodes_render_on_the_workers_and_build_identically(
                for name in rendered)
     assert build(tmp_path / "local", "sim:robot", *args) == 0
     assert build(tmp_path / "local2", "sim:robot", *args, "--workers", "2") == 0
-    assert files(tmp_path / "local") == files(tmp_path / "local2")
+    assert folder_bytes(tmp_path / "local") == folder_bytes(tmp_path / "local2")
     assert_same_build(tmp_path / "local", tmp_path / "ray")
 
 
@@ -164,9 +160,9 @@ def test_a_real_simulator_renders_on_the_workers_as_it_does_here(cluster: Cluste
     build_apart(tmp_path / "local", "sim:nav", *args, f"sim.out={local_cache}")
     # Rendered apart, on the cluster's workers and here: the same frames, byte for byte (the
     # cluster renders a few seeds ahead of those it uses).
-    rendered, here = files(ray_cache), files(local_cache)
+    rendered, here = folder_bytes(ray_cache), folder_bytes(local_cache)
     assert here and {name: rendered.get(name) for name in here} == here
-    a, b = files(tmp_path / "local"), files(tmp_path / "ray")
+    a, b = folder_bytes(tmp_path / "local"), folder_bytes(tmp_path / "ray")
     assert a.keys() == b.keys()
     assert all(a[name] == b[name] for name in a if name != "build.json")
     local_info, ray_info = json.loads(a["build.json"]), json.loads(b["build.json"])
@@ -182,13 +178,11 @@ def _records(out: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
-@pytest.mark.slow
-def test_a_worker_node_lost_mid_build_changes_nothing(cluster: Cluster, tmp_path: Path) -> None:
-    # Every measuring task waits at the gate (`gated_embedding`) until the node is gone, so
-    # the node is removed while it provably holds a task: no race with the build's end.
-    episodes = write_episodes(tmp_path / "episodes", 24)  # 4 shards of 6 episodes
-    source = f"frames:{episodes}"
-    gate = Path(os.environ[GATE_ENV])
+def build_losing_a_node(cluster: Cluster, gate: Path, out: Path, source: str,
+                        *args: str) -> tuple[str, bool]:
+    """`build` on the cluster with a node added for it and removed as soon as a task waiting
+    at the shut `gate` runs there; then the gate opens. The lost node's id, and whether it
+    held work when it was removed."""
     reset(gate, opened=False)
     doomed = cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
@@ -208,12 +202,24 @@ def test_a_worker_node_lost_mid_build_changes_nothing(cluster: Cluster, tmp_path
 
     remover = threading.Thread(target=remove_once_it_holds_work)
     remover.start()
-    out = tmp_path / "ray"
     try:
-        assert build(out, source, "embed.name=gated_embedding:histogram", *on_ray(cluster)) == 0
+        assert build(out, source, *args, *on_ray(cluster)) == 0
     finally:
         remover.join()
-    assert held == [True], "no task started on the doomed node"
+    return doomed_id, held == [True]
+
+
+@pytest.mark.slow
+def test_a_worker_node_lost_mid_build_changes_nothing(cluster: Cluster, tmp_path: Path) -> None:
+    # Every measuring task waits at the gate (`gated_embedding`) until the node is gone, so
+    # the node is removed while it provably holds a task: no race with the build's end.
+    episodes = write_episodes(tmp_path / "episodes", 24)  # 4 shards of 6 episodes
+    source = f"frames:{episodes}"
+    gate = Path(os.environ[GATE_ENV])
+    out = tmp_path / "ray"
+    doomed_id, held = build_losing_a_node(cluster, gate, out, source,
+                                          "embed.name=gated_embedding:histogram")
+    assert held, "no task started on the doomed node"
     ran = starts(gate)
     lost = {work for work, node in ran if node == doomed_id}
     # The work in flight on the lost node was started again on a node that stayed.
@@ -235,32 +241,10 @@ def test_a_worker_node_lost_in_pass_2_changes_nothing(
     episodes = write_episodes(tmp_path / "episodes", 24)
     source = f"frames:{episodes}"
     gate = Path(os.environ[GATE_ENV])
-    reset(gate, opened=False)
-    doomed = cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
-    doomed_id = doomed.node_id
     monkeypatch.setattr(partitions, "formulate_groups", formulate_gated)
-    held: list[bool] = []
-
-    def remove_once_it_holds_work() -> None:
-        try:
-            deadline = time.monotonic() + 120
-            while not any(node == doomed_id for _, node in starts(gate)) \
-                    and time.monotonic() < deadline:
-                time.sleep(0.02)
-            held.append(any(node == doomed_id for _, node in starts(gate)))
-            cluster.remove_node(doomed, allow_graceful=False)
-        finally:
-            (gate / "open").touch()
-
-    remover = threading.Thread(target=remove_once_it_holds_work)
-    remover.start()
     out = tmp_path / "ray"
-    try:
-        assert build(out, source, *on_ray(cluster)) == 0
-    finally:
-        remover.join()
-    assert held == [True], "no pass-2 task started on the doomed node"
+    doomed_id, held = build_losing_a_node(cluster, gate, out, source)
+    assert held, "no pass-2 task started on the doomed node"
     ran = starts(gate)
     lost = {group for group, node in ran if node == doomed_id}
     assert lost and lost <= {group for group, node in ran if node != doomed_id}

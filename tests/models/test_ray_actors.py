@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from helpers import folder_bytes
 from tpru.diagnostics import InputError
 from tpru.models import answer_identity, check_backend, open_backend
 from tpru.models.base import Request
@@ -235,11 +236,6 @@ def _finished_within(seconds: float, work: Callable[[], Any]) -> Any:
     return done[0]
 
 
-def _files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def test_a_build_through_two_actors_is_the_build_through_the_backend_itself(
         ray_up: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Judge, descriptions, negatives and paraphrases by the rule-based vision model over
@@ -291,19 +287,19 @@ def test_a_build_through_two_actors_is_the_build_through_the_backend_itself(
             tmp_path / "crowded", "ray:openai:rule", tmp_path / "crowded-cache", "ray",
             actors=2))
         crowded.backend.close()
-    crowded_files = _files(tmp_path / "crowded")
+    crowded_files = folder_bytes(tmp_path / "crowded")
     assert json.loads(crowded_files.pop("build.json"))["engine"]["name"] == "ray"
-    assert crowded_files == {k: v for k, v in _files(tmp_path / "direct").items()
+    assert crowded_files == {k: v for k, v in folder_bytes(tmp_path / "direct").items()
                              if k != "build.json"}
     assert asked_again == 0
     assert all(stage["asked"] == 0 and stage["cached"] > 0 for stage in again.calls.values())
-    assert _files(tmp_path / "again").keys() == _files(tmp_path / "direct").keys()
+    assert folder_bytes(tmp_path / "again").keys() == folder_bytes(tmp_path / "direct").keys()
     assert spread.backend.name == "ray(2x openai:rule)"
     # Every question was asked again, through the actors, and both actors answered some.
     assert asked_spread == 2 * asked and sum(served) == asked
     assert all(count > 0 for count in served)
     assert spread.calls == direct.calls
-    written, expected = _files(tmp_path / "actors"), _files(tmp_path / "direct")
+    written, expected = folder_bytes(tmp_path / "actors"), folder_bytes(tmp_path / "direct")
     info, info_direct = (json.loads(files.pop("build.json")) for files in (written, expected))
     assert written == expected  # the samples and images, byte for byte
     assert info["model_stages"]["judge"] == {"kept": 10, "rejected": 3}

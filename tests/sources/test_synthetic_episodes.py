@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import folder_bytes
 from tpru.builder.config import FilterConfig, ImageConfig
 from tpru.builder.images import frame_change, hamming, measure_frame
 from tpru.diagnostics import Skips
@@ -43,11 +44,6 @@ def laplacian_variance(path: Path) -> float:
     lap = (grey[1:-1, :-2] + grey[1:-1, 2:] + grey[:-2, 1:-1] + grey[2:, 1:-1]
            - 4.0 * grey[1:-1, 1:-1])
     return float(lap.var())
-
-
-def files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_layout_is_one_frame_folder_per_episode(written: list[Path]) -> None:
@@ -124,7 +120,7 @@ def test_the_same_seed_writes_the_same_bytes(tmp_path: Path) -> None:
     write_synthetic_episodes(tmp_path / "a", seed=7, **options)  # type: ignore[arg-type]
     write_synthetic_episodes(tmp_path / "b", seed=7, **options)  # type: ignore[arg-type]
     write_synthetic_episodes(tmp_path / "c", seed=8, **options)  # type: ignore[arg-type]
-    a, b, c = (files(tmp_path / name) for name in "abc")
+    a, b, c = (folder_bytes(tmp_path / name) for name in "abc")
     assert a == b
     assert a.keys() == c.keys()
     assert all(a[name] != c[name] for name in a if name.endswith(".jpg"))
